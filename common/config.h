@@ -1,0 +1,57 @@
+/* config.h: /etc/aadguest/aadguest.conf (SPEC §3). */
+#ifndef AADGUEST_CONFIG_H
+#define AADGUEST_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AG_DEFAULT_CONFIG "/etc/aadguest/aadguest.conf"
+#define AG_DEFAULT_STATE_DIR "/var/lib/aadguest"
+#define AG_DEFAULT_DB AG_DEFAULT_STATE_DIR "/guests.db"
+#define AG_DEFAULT_UID_MIN 1879048192u
+#define AG_DEFAULT_UID_MAX 2147352575u
+#define AG_MAX_ALLOWED_GROUPS 64
+
+enum stale_policy { STALE_DENY = 0, STALE_ALLOW = 1 };
+enum lockout_mode { LOCKOUT_TERMINATE = 0, LOCKOUT_NONE = 1 };
+
+struct ag_config {
+	char path[4096];
+	char *tenant_id, *organization, *client_id;
+	char *client_secret_file, *client_certificate, *client_key;
+	char *authority, *graph_url, *ca_file, *state_dir;
+	char *home, *shell, *locked_shell, *group_name, *on_change;
+	char *allowed_groups[AG_MAX_ALLOWED_GROUPS];
+	size_t n_allowed_groups;
+	uint32_t uid_min, uid_max;
+	bool allow_pending, online_check;
+	unsigned retention_days, online_timeout_ms;
+	int64_t max_staleness, sync_interval;
+	enum stale_policy stale_policy;
+	enum lockout_mode lockout;
+};
+
+enum {
+	/* Refuse a file not owned by root (or the caller), or writable by others;
+	 * refuse a secret file readable by others. */
+	AG_CONFIG_CHECK_PERMS = 1 << 0,
+};
+
+/* Load and validate. On error returns a negative errno and writes one line
+ * "FILE:LINE: KEY: what is wrong" into err. c is always left freeable. */
+int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *err,
+		   size_t errlen);
+/* Defaults only (for callers that can run without a file). */
+int ag_config_defaults(struct ag_config *c);
+void ag_config_free(struct ag_config *c);
+/* "<state_dir>/<file>" into buf. */
+int ag_config_state_path(const struct ag_config *c, const char *file, char *buf, size_t n);
+/* Expand the home template for one guest. */
+int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid,
+		   const char *object_id, char *buf, size_t n);
+/* Read the client secret (first line, trimmed) into a malloc'd string. */
+int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secret, char *err,
+			  size_t errlen);
+
+#endif

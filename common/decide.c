@@ -1,0 +1,146 @@
+/* decide.c: the account decision; fail closed for guests, never for anyone else. */
+#include "decide.h"
+#include "clock.h"
+#include "names.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *verdict_kind_name(enum verdict_kind k)
+{
+	static const char *const n[] = { "ignore", "allow", "deny", "expired",
+					 "unknown", "stale", "unavailable" };
+	return (unsigned)k < ARRAY_SIZE(n) ? n[k] : "invalid";
+}
+
+static void set(struct verdict *v, enum verdict_kind k, const char *reason)
+{
+	v->kind = k;
+	ag_strlcpy(v->reason, reason, sizeof(v->reason));
+}
+
+static bool in_range(uint32_t uid, uint32_t lo, uint32_t hi)
+{
+	return uid >= lo && uid <= hi;
+}
+
+void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss,
+	    int64_t now, uint32_t uid_min, uint32_t uid_max, struct verdict *v)
+{
+	const struct snap_record *r = NULL;
+	memset(v, 0, sizeof(*v));
+	v->state = GS_COUNT;
+
+	if (!snap) {
+		/* Without a snapshot no name is provably a guest's; only a UID outside
+		 * the guest range proves someone else. */
+		if (nss->found && !in_range(nss->uid, uid_min, uid_max))
+			set(v, V_IGNORE, "not a guest (UID outside the guest range)");
+		else
+			set(v, V_UNAVAILABLE, "the guest snapshot is missing or corrupt");
+		return;
+	}
+	uid_min = snap->hdr->uid_min;
+	uid_max = snap->hdr->uid_max;
+	if (strlen(user) <= AG_NAME_MAX)
+		r = snapshot_find_name(snap, user);
+	if (r && nss->found && nss->uid != r->uid && !in_range(nss->uid, uid_min, uid_max))
+		r = NULL; /* a local account of that name wins, as in nsswitch */
+	if (!r) {
+		if (nss->found && in_range(nss->uid, uid_min, uid_max)) {
+			set(v, V_UNKNOWN, "UID in the guest range but unknown to the snapshot");
+			return;
+		}
+		set(v, V_IGNORE, "not a guest");
+		return;
+	}
+	v->rec = r;
+	ag_strlcpy(v->name, snapshot_str(snap, r->name) ? snapshot_str(snap, r->name) : "",
+		   sizeof(v->name));
+	v->state = guest_state_effective((enum guest_state)r->state, r->restorable_until, now);
+	if (v->state == GS_PURGED) {
+		set(v, V_UNKNOWN, "purged: the restore window is over");
+		return;
+	}
+	if (snap->hdr->max_staleness > 0 && now - snap->hdr->generated_at > snap->hdr->max_staleness) {
+		if (snap->hdr->stale_policy == 0 /* STALE_DENY */) {
+			set(v, V_STALE, "the guest snapshot is older than max_staleness");
+			return;
+		}
+		v->stale_allowed = true;
+	}
+	switch (v->state) {
+	case GS_ACTIVE:
+		if (!(r->flags & SNAP_REC_PERMITTED))
+			set(v, V_DENY, "not a member of any allowed group");
+		else
+			set(v, V_ALLOW, v->stale_allowed ? "active (stale snapshot trusted)" : "active");
+		return;
+	case GS_PENDING:
+		set(v, V_DENY, "invitation not accepted yet");
+		return;
+	case GS_DISABLED:
+		set(v, V_DENY, "disabled by an administrator");
+		return;
+	case GS_DEPARTED:
+		set(v, V_EXPIRED, "left the organization (soft-deleted)");
+		return;
+	default:
+		set(v, V_UNKNOWN, "invalid state in the snapshot");
+		return;
+	}
+}
+
+void verdict_message(const struct verdict *v, const struct snapshot *snap,
+		     const char *organization, int64_t now, char *buf, size_t n)
+{
+	char ended[16], until[16];
+	const char *org = organization;
+	(void)now;
+	if (snap && (!org || !*org))
+		org = snapshot_str(snap, snap->hdr->organization);
+	if (!org || !*org)
+		org = "the organization";
+	buf[0] = '\0';
+	switch (v->kind) {
+	case V_IGNORE:
+	case V_ALLOW:
+		return;
+	case V_DENY:
+		if (v->state == GS_PENDING)
+			snprintf(buf, n,
+				 "Your guest invitation to %s has not been accepted yet. Accept it, then try again after the next directory sync.",
+				 org);
+		else if (v->state == GS_DISABLED)
+			snprintf(buf, n,
+				 "Your guest access to %s has been disabled by an administrator.",
+				 org);
+		else
+			snprintf(buf, n,
+				 "Your guest account at %s is not permitted to sign in to this host.",
+				 org);
+		return;
+	case V_EXPIRED:
+		ag_format_date(v->rec->deleted_at != AG_TIME_UNKNOWN ? v->rec->deleted_at
+								     : v->rec->state_since,
+			       ended, sizeof(ended));
+		ag_format_date(v->rec->restorable_until, until, sizeof(until));
+		snprintf(buf, n,
+			 "Your guest access to %s ended on %s (you left the organization or were removed). An administrator can restore it until %s.",
+			 org, ended, until);
+		return;
+	case V_UNKNOWN:
+		snprintf(buf, n, "Your guest access to %s has ended.", org);
+		return;
+	case V_STALE:
+		snprintf(buf, n,
+			 "The guest directory of %s on this host is out of date, so guest sign-in is refused. Contact your administrator.",
+			 org);
+		return;
+	case V_UNAVAILABLE:
+		snprintf(buf, n,
+			 "The guest directory on this host is unavailable, so sign-in cannot be checked. Contact your administrator.");
+		return;
+	}
+}

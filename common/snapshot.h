@@ -1,0 +1,107 @@
+/* snapshot.h: guests.db, the world-readable snapshot every module reads.
+ *
+ * One file, mapped read-only and shared through the page cache. Layout
+ * (host byte order, every region 8-byte aligned; docs/snapshot-format.md):
+ *   header | records[n_records] | name index | uid index | members | strings
+ * The indexes are open-addressing hash tables of n_buckets uint32 slots
+ * (record number + 1, 0 = empty). Strings are NUL-terminated; the string
+ * region ends with a NUL, so any in-bounds offset yields a bounded string.
+ */
+#ifndef AADGUEST_SNAPSHOT_H
+#define AADGUEST_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SNAP_MAGIC "AADGSNP\x01"
+#define SNAP_VERSION 1u
+#define SNAP_NONE 0xffffffffu
+
+/* Record flags. */
+#define SNAP_REC_NAMED (1u << 0)     /* owns its name: in the name index */
+#define SNAP_REC_PERMITTED (1u << 1) /* passes allowed_groups */
+#define SNAP_REC_NSS (1u << 2)	     /* NSS exposes it (named and permitted) */
+
+struct snap_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;
+	uint64_t file_size;
+	int64_t generated_at; /* when the sync that wrote it finished */
+	int64_t max_staleness;
+	uint32_t uid_min, uid_max;
+	uint32_t stale_policy; /* enum stale_policy */
+	uint32_t superseded;   /* set to 1 in the old file once a new one replaced it */
+	uint32_t n_records;
+	uint32_t n_buckets;
+	uint32_t n_members; /* active NSS-visible guests: members of group_name */
+	uint32_t organization, group_name; /* string offsets */
+	uint32_t reserved0;
+	uint64_t records_off, name_index_off, uid_index_off, members_off;
+	uint64_t strings_off, strings_size;
+	uint64_t checksum; /* of bytes [header_size, file_size) */
+	uint64_t reserved[4];
+};
+
+struct snap_record {
+	uint32_t uid; /* GID of the private group too */
+	uint32_t state;
+	uint32_t flags;
+	uint32_t name_hash;
+	uint32_t name, object_id, display_name, upn, home, shell; /* string offsets */
+	int64_t created_at, state_since, deleted_at, restorable_until;
+};
+
+struct snapshot {
+	const unsigned char *base;
+	size_t size;
+	const struct snap_header *hdr;
+	const struct snap_record *records;
+	const uint32_t *name_index, *uid_index, *members;
+	const char *strings;
+	dev_t dev;
+	ino_t ino;
+};
+
+enum {
+	SNAP_OPEN_VERIFY = 1 << 0, /* check the checksum of the whole file */
+};
+
+/* 0, -ENOENT (missing), -EACCES, -EBADMSG (corrupt or truncated), ... */
+int snapshot_open(struct snapshot *s, const char *path, unsigned flags);
+void snapshot_close(struct snapshot *s);
+bool snapshot_superseded(const struct snapshot *s);
+/* NULL when off is SNAP_NONE or outside the string region. */
+const char *snapshot_str(const struct snapshot *s, uint32_t off);
+/* Named records only; name compared ASCII case-insensitively. */
+const struct snap_record *snapshot_find_name(const struct snapshot *s, const char *name);
+const struct snap_record *snapshot_find_uid(const struct snapshot *s, uint32_t uid);
+const struct snap_record *snapshot_record(const struct snapshot *s, uint32_t i);
+/* i-th member of group_name, or NULL. */
+const struct snap_record *snapshot_member(const struct snapshot *s, uint32_t i);
+const char *snapshot_path_default(void); /* $AADGUEST_DB (secure_getenv) or the default */
+uint64_t snapshot_checksum(const void *p, size_t n);
+
+/* ---- writer (used by the tool) ---- */
+
+struct snap_guest_in {
+	uint32_t uid, state, flags;
+	const char *name, *object_id, *display_name, *upn, *home, *shell;
+	int64_t created_at, state_since, deleted_at, restorable_until;
+};
+
+struct snap_settings {
+	int64_t generated_at, max_staleness;
+	uint32_t uid_min, uid_max, stale_policy;
+	const char *organization, *group_name;
+};
+
+/* Write atomically (temp file in the same directory, fsync, rename, fsync
+ * the directory), mode 0644; then mark the replaced file superseded. On
+ * error the old file is untouched and err says why. */
+int snapshot_write(const char *path, const struct snap_settings *set,
+		   const struct snap_guest_in *guests, size_t n, char *err, size_t errlen);
+
+#endif

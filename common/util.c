@@ -1,0 +1,82 @@
+/* util.c: string and number helpers without locale or allocation. */
+#include "util.h"
+
+#include <errno.h>
+#include <string.h>
+
+int ag_strlcpy(char *dst, const char *src, size_t n)
+{
+	size_t len = strlen(src);
+	if (n == 0)
+		return -ENAMETOOLONG;
+	if (len >= n) {
+		memcpy(dst, src, n - 1);
+		dst[n - 1] = '\0';
+		return -ENAMETOOLONG;
+	}
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
+int ag_strlcat(char *dst, const char *src, size_t n)
+{
+	size_t have = strnlen(dst, n), len = strlen(src);
+	if (have + len >= n)
+		return -ENAMETOOLONG;
+	memcpy(dst + have, src, len + 1);
+	return 0;
+}
+
+int ag_ascii_lower(char *dst, const char *src, size_t n)
+{
+	size_t i;
+	for (i = 0; src[i]; i++) {
+		unsigned char c = (unsigned char)src[i];
+		if (i + 1 >= n)
+			return -ENAMETOOLONG;
+		dst[i] = (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
+	}
+	if (n == 0)
+		return -ENAMETOOLONG;
+	dst[i] = '\0';
+	return 0;
+}
+
+bool ag_ascii_casecmp_eq(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x - 'A' + 'a');
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y - 'A' + 'a');
+		if (x != y)
+			return false;
+		if (!x)
+			return true;
+	}
+}
+
+int ag_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!s || !*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+void ag_wipe(void *p, size_t n)
+{
+	if (p && n)
+		explicit_bzero(p, n);
+}

@@ -1,0 +1,48 @@
+/* util.h: small libc-only helpers shared by every part of aadguest. */
+#ifndef AADGUEST_UTIL_H
+#define AADGUEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AG_HIDDEN __attribute__((visibility("hidden")))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Copy src into dst (size n), always NUL-terminated; -ENAMETOOLONG if cut. */
+int ag_strlcpy(char *dst, const char *src, size_t n);
+/* Append src to dst (size n); -ENAMETOOLONG if it does not fit (dst unchanged). */
+int ag_strlcat(char *dst, const char *src, size_t n);
+/* ASCII lowercase copy; -ENAMETOOLONG if it does not fit. */
+int ag_ascii_lower(char *dst, const char *src, size_t n);
+bool ag_ascii_casecmp_eq(const char *a, const char *b);
+/* Parse a whole decimal unsigned number, no sign, no spaces: 0 or -EINVAL/-ERANGE. */
+int ag_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/* FNV-1a 32-bit over the ASCII-lowercased bytes of s. */
+static inline uint32_t ag_name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		h ^= c;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+static inline uint32_t ag_uid_hash(uint32_t uid)
+{
+	uint64_t x = uid;
+	x ^= x >> 16;
+	x *= 0x45d9f3bULL;
+	x ^= x >> 16;
+	return (uint32_t)x;
+}
+
+/* Constant-time-free zeroing that the compiler may not drop. */
+void ag_wipe(void *p, size_t n);
+
+#endif

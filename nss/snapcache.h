@@ -1,0 +1,17 @@
+/* snapcache.h: the process-wide mapping of guests.db behind every NSS call. */
+#ifndef AADGUEST_SNAPCACHE_H
+#define AADGUEST_SNAPCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/snapshot.h"
+
+/* Locks the cache and returns the current snapshot (remapped if it was
+ * replaced); 0, or a negative errno with the lock released. */
+int snapcache_acquire(const struct snapshot **snap);
+void snapcache_release(void);
+/* True when the record may be shown by NSS now (visible and not purged). */
+bool snapcache_visible(const struct snap_record *r);
+
+#endif

@@ -14,13 +14,22 @@ WARN = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes 
 BASE = $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 LDHARD = -Wl,-z,relro,-z,now -Wl,--as-needed
 B = build
+V ?= 0
+ifeq ($(V),0)
+Q = @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q =
+say =
+endif
 
 CORE_SRC = common/util.c common/clock.c common/names.c common/state.c common/idmap.c \
-	   common/config.c common/snapshot_read.c common/snapshot_write.c common/decide.c
+	   common/config.c common/snapshot_read.c common/snapshot_write.c common/decide.c \
+	   common/merge.c
 NSS_SRC = nss/passwd.c nss/group.c nss/snapcache.c common/util.c common/clock.c \
 	  common/state.c common/snapshot_read.c
 PAM_SRC = pam/pam_aadguest.c
-CLI_SRC = $(wildcard cli/*.c) common/graph.c common/guestdb.c common/json_out.c
+CLI_SRC = $(wildcard cli/*.c) common/graph.c common/guestdb.c
 
 CORE_OBJ = $(CORE_SRC:%.c=$(B)/%.o)
 NSS_OBJ = $(NSS_SRC:%.c=$(B)/nss-obj/%.o)
@@ -36,26 +45,26 @@ all: $(TARGETS)
 
 $(B)/%.o: %.c $(wildcard common/*.h nss/*.h cli/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(CFLAGS) $(CURL_CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)$(CC) $(BASE) $(CFLAGS) $(CURL_CFLAGS) -c -o $@ $<
 
 # The NSS module is built from its own objects: libc only, nothing else.
 $(B)/nss-obj/%.o: %.c $(wildcard common/*.h nss/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
+	$(call say,CC,$<)$(CC) $(BASE) $(CFLAGS) -c -o $@ $<
 
 $(B)/libcore.a: $(CORE_OBJ)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(B)/libnss_aadguest.so.2: $(NSS_OBJ) nss/nss_aadguest.map
-	$(CC) -shared -Wl,-soname,libnss_aadguest.so.2 -Wl,--version-script=nss/nss_aadguest.map \
+	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libnss_aadguest.so.2 -Wl,--version-script=nss/nss_aadguest.map \
 		-Wl,-z,defs $(LDHARD) $(CFLAGS) -o $@ $(NSS_OBJ)
 
 $(B)/pam_aadguest.so: $(PAM_OBJ) $(B)/libcore.a pam/pam_aadguest.map
-	$(CC) -shared -Wl,--version-script=pam/pam_aadguest.map -Wl,-z,defs $(LDHARD) $(CFLAGS) \
+	$(call say,LD,$@)$(CC) -shared -Wl,--version-script=pam/pam_aadguest.map -Wl,-z,defs $(LDHARD) $(CFLAGS) \
 		-o $@ $(PAM_OBJ) $(B)/libcore.a -lpam
 
 $(B)/aadguest: $(CLI_OBJ) $(B)/libcore.a
-	$(CC) $(LDHARD) -pie $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libcore.a $(CURL_LIBS)
+	$(call say,LD,$@)$(CC) $(LDHARD) -pie $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libcore.a $(CURL_LIBS)
 
 # ---- tests ----
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
@@ -63,15 +72,15 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< $(B)/libcore.a -lcmocka
+	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< $(B)/libcore.a -lcmocka
 
 $(B)/tests/pamcheck: tests/pamcheck.c
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< -lpam -ldl
+	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< -lpam -ldl
 
 $(B)/tests/nsscheck: tests/nsscheck.c
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< -ldl -lpthread
+	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< -ldl -lpthread
 
 test-programs: $(UNIT_BIN) $(B)/tests/pamcheck $(B)/tests/nsscheck
 

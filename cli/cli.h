@@ -1,0 +1,42 @@
+/* cli.h: what the commands of the aadguest tool share. */
+#ifndef AADGUEST_CLI_H
+#define AADGUEST_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/config.h"
+#include "../common/snapshot.h"
+
+struct json_object;
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+struct cli {
+	const char *config_path;
+	struct ag_config cfg;
+	bool json;
+	int64_t now;
+	char db_path[4096];
+};
+
+int cmd_sync(struct cli *c, int argc, char **argv);
+int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_show(struct cli *c, int argc, char **argv);
+int cmd_check(struct cli *c, int argc, char **argv);
+int cmd_config_check(struct cli *c, int argc, char **argv);
+
+/* Helpers (output.c). */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parse "--json" and the listed flags; returns -1 on an unknown option. */
+int cli_open_snapshot(struct cli *c, struct snapshot *s, bool quiet);
+struct json_object *guest_record_json(const struct snapshot *s, const struct snap_record *r,
+				      int64_t now);
+void print_json(struct json_object *o);
+void fmt_time(int64_t t, char *buf, size_t n);
+/* "restorable until 2026-12-20 (24 days left)" */
+void fmt_restorable(int64_t until, int64_t now, char *buf, size_t n);
+const struct snap_record *find_guest(const struct snapshot *s, const char *what);
+
+#endif

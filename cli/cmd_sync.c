@@ -1,0 +1,541 @@
+/* cmd_sync.c: `aadguest sync`: fetch from Graph, merge, write the snapshot
+ * atomically, then tell what changed. Any failure leaves the previous
+ * snapshot and private state untouched and exits 1. */
+#include "cli.h"
+#include "../common/clock.h"
+#include "../common/graph.h"
+#include "../common/guest.h"
+#include "../common/guestdb.h"
+#include "../common/names.h"
+#include "../common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SYNC_TIME_BOUND (15 * 60)
+#define HOOK_TIMEOUT 30
+
+struct strset {
+	char **slot;
+	size_t cap, len;
+};
+
+static int strset_add(struct strset *s, const char *v)
+{
+	if ((s->len + 1) * 2 > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 256;
+		char **n = calloc(ncap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->slot[i])
+				continue;
+			size_t j = ag_name_hash(s->slot[i]) & (ncap - 1);
+			while (n[j])
+				j = (j + 1) & (ncap - 1);
+			n[j] = s->slot[i];
+		}
+		free(s->slot);
+		s->slot = n;
+		s->cap = ncap;
+	}
+	size_t j = ag_name_hash(v) & (s->cap - 1);
+	for (; s->slot[j]; j = (j + 1) & (s->cap - 1))
+		if (ag_ascii_casecmp_eq(s->slot[j], v))
+			return 0;
+	s->slot[j] = strdup(v);
+	if (!s->slot[j])
+		return -ENOMEM;
+	s->len++;
+	return 0;
+}
+
+static bool strset_has(const struct strset *s, const char *v)
+{
+	if (!s->cap)
+		return false;
+	for (size_t j = ag_name_hash(v) & (s->cap - 1); s->slot[j]; j = (j + 1) & (s->cap - 1))
+		if (ag_ascii_casecmp_eq(s->slot[j], v))
+			return true;
+	return false;
+}
+
+static void strset_free(struct strset *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->slot[i]);
+	free(s->slot);
+	memset(s, 0, sizeof(*s));
+}
+
+struct fetch {
+	struct dir_user *u;
+	size_t n, cap;
+	bool deleted;
+	unsigned seen, members;
+	char err[512];
+	bool progress;
+};
+
+static char *dup_opt(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int on_user(struct json_object *item, void *ctx)
+{
+	struct fetch *f = ctx;
+	struct graph_user gu;
+	const char *why = "?";
+
+	f->seen++;
+	if (graph_user_parse(item, &gu, &why)) {
+		snprintf(f->err, sizeof(f->err), "a user object from Graph has a bad \"%s\" field",
+			 why);
+		return -EBADMSG;
+	}
+	if (!gu.user_type || strcmp(gu.user_type, "Guest") != 0) {
+		f->members++;
+		return 0;
+	}
+	if (f->n == f->cap) {
+		size_t ncap = f->cap ? f->cap * 2 : 1024;
+		struct dir_user *n = realloc(f->u, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		f->u = n;
+		f->cap = ncap;
+	}
+	struct dir_user *u = &f->u[f->n];
+	memset(u, 0, sizeof(*u));
+	u->id = strdup(gu.id);
+	u->display_name = dup_opt(gu.display_name);
+	u->mail = dup_opt(gu.mail);
+	u->other_mail = dup_opt(gu.other_mail);
+	u->upn = dup_opt(gu.upn);
+	/* Unknown accountEnabled fails closed. */
+	u->enabled = gu.enabled_known && gu.account_enabled;
+	u->pending = gu.external_state && strcmp(gu.external_state, "PendingAcceptance") == 0;
+	u->deleted = f->deleted;
+	u->permitted = true;
+	u->created_at = gu.created_at;
+	u->deleted_at = gu.deleted_at;
+	f->n++;
+	if (!u->id) {
+		f->n--;
+		return -ENOMEM;
+	}
+	if (f->progress && f->seen % 5000 == 0)
+		fprintf(stderr, "\r  %u users read…", f->seen);
+	return 0;
+}
+
+static int on_member(struct json_object *item, void *ctx)
+{
+	struct json_object *id;
+	if (!json_object_object_get_ex(item, "id", &id) || !json_object_is_type(id, json_type_string))
+		return -EBADMSG;
+	return strset_add(ctx, json_object_get_string(id));
+}
+
+/* Encode what Graph's query needs ($filter's spaces and quotes). */
+static void build_url(char *buf, size_t n, const char *base, const char *path, const char *query)
+{
+	size_t o = (size_t)snprintf(buf, n, "%s%s?", base, path);
+	for (const char *q = query; *q && o + 4 < n; q++) {
+		if (*q == ' ')
+			o += (size_t)snprintf(buf + o, n - o, "%%20");
+		else if (*q == '\'')
+			o += (size_t)snprintf(buf + o, n - o, "%%27");
+		else
+			buf[o++] = *q;
+	}
+	buf[o < n ? o : n - 1] = '\0';
+}
+
+struct local_names {
+	struct strset names;
+	struct uidset uids;
+};
+
+static bool is_local_name(const char *name, void *ctx)
+{
+	return strset_has(&((struct local_names *)ctx)->names, name);
+}
+
+/* Local accounts from the passwd file (not through NSS: that would find the guests). */
+static int load_local(struct local_names *l)
+{
+	const char *path = secure_getenv("AADGUEST_PASSWD_FILE");
+	FILE *f = fopen(path && *path ? path : "/etc/passwd", "re");
+	struct passwd *pw;
+	if (!f)
+		return 0;
+	while ((pw = fgetpwent(f))) {
+		if (strset_add(&l->names, pw->pw_name) || uidset_add(&l->uids, pw->pw_uid)) {
+			fclose(f);
+			return -ENOMEM;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static char *gecos_of(const char *display)
+{
+	char *s = strdup(display ? display : "");
+	for (char *p = s; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == ':' || *p == 0x7f)
+			*p = ' ';
+	return s;
+}
+
+static int write_snapshot(struct cli *c, const struct guestdb *db, char *err, size_t errlen)
+{
+	struct snap_guest_in *in = calloc(db->n + 1, sizeof(*in));
+	char **homes = calloc(db->n + 1, sizeof(char *)), **gecos = calloc(db->n + 1, sizeof(char *));
+	int r = -ENOMEM;
+
+	if (!in || !homes || !gecos)
+		goto out;
+	for (size_t i = 0; i < db->n; i++) {
+		const struct guest *g = &db->g[i];
+		char home[4096];
+		if (g->name && ag_config_home(&c->cfg, g->name, g->uid, g->object_id, home,
+					      sizeof(home)) == 0)
+			homes[i] = strdup(home);
+		gecos[i] = gecos_of(g->display_name);
+		in[i] = (struct snap_guest_in){
+			.uid = g->uid,
+			.state = g->state,
+			.flags = g->flags,
+			.name = g->name,
+			.object_id = g->object_id,
+			.display_name = gecos[i],
+			.upn = g->upn,
+			.home = homes[i],
+			.shell = g->state == GS_ACTIVE ? c->cfg.shell : c->cfg.locked_shell,
+			.created_at = g->created_at,
+			.state_since = g->state_since,
+			.deleted_at = g->deleted_at,
+			.restorable_until = guest_restorable_until(g, c->cfg.retention_days),
+		};
+	}
+	struct snap_settings set = {
+		.generated_at = c->now,
+		.max_staleness = c->cfg.max_staleness,
+		.uid_min = c->cfg.uid_min,
+		.uid_max = c->cfg.uid_max,
+		.stale_policy = c->cfg.stale_policy,
+		.organization = c->cfg.organization,
+		.group_name = c->cfg.group_name,
+	};
+	r = snapshot_write(c->db_path, &set, in, db->n, err, errlen);
+out:
+	for (size_t i = 0; homes && gecos && i < db->n; i++) {
+		free(homes[i]);
+		free(gecos[i]);
+	}
+	free(homes);
+	free(gecos);
+	free(in);
+	return r;
+}
+
+/* on_change: no shell, bounded time, failure logged and not fatal. */
+static void run_hook(struct cli *c, const struct event *e)
+{
+	char uid[16];
+	snprintf(uid, sizeof(uid), "%u", e->uid);
+	pid_t pid = fork();
+	if (pid < 0) {
+		cli_err("on_change: fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		char *argv[] = { c->cfg.on_change, NULL };
+		clearenv();
+		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
+		setenv("AADGUEST_EVENT", event_kind_name(e->kind), 1);
+		setenv("AADGUEST_USER", e->name, 1);
+		setenv("AADGUEST_UID", uid, 1);
+		setenv("AADGUEST_OBJECT_ID", e->object_id, 1);
+		setenv("AADGUEST_OLD_STATE", guest_state_name(e->old_state), 1);
+		setenv("AADGUEST_NEW_STATE", guest_state_name(e->new_state), 1);
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, STDIN_FILENO);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	int status;
+	for (int waited = 0;; waited++) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR)
+			return;
+		if (waited >= HOOK_TIMEOUT * 10) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			cli_err("on_change %s: killed after %d s (event %s for %s)", c->cfg.on_change,
+				HOOK_TIMEOUT, event_kind_name(e->kind), e->name);
+			return;
+		}
+		poll(NULL, 0, 100);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		cli_err("on_change %s failed (status %d) for event %s of %s", c->cfg.on_change,
+			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+			event_kind_name(e->kind), e->name);
+}
+
+static void record_failure(struct cli *c, const char *msg)
+{
+	char path[4096];
+	struct sync_status st;
+	ag_config_state_path(&c->cfg, "sync.status", path, sizeof(path));
+	if (sync_status_load(path, &st))
+		memset(&st, 0, sizeof(st)), st.last_success = AG_TIME_UNKNOWN;
+	st.last_attempt = c->now;
+	ag_strlcpy(st.last_error, msg, sizeof(st.last_error));
+	sync_status_save(path, &st);
+}
+
+static int fail(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct cli *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cli_err("sync failed: %s; the previous snapshot is unchanged", msg);
+	record_failure(c, msg);
+	return EXIT_FAIL;
+}
+
+static int fetch_all(struct cli *c, struct graph_client *g, struct fetch *f, bool progress)
+{
+	char url[4096];
+	int r;
+
+	f->progress = progress;
+	build_url(url, sizeof(url), c->cfg.graph_url, "/v1.0/users",
+		  "$filter=userType eq 'Guest'&$select=" GRAPH_USER_SELECT "&$top=999");
+	r = graph_get_all(g, url, on_user, f);
+	if (r)
+		return r;
+	f->deleted = true;
+	build_url(url, sizeof(url), c->cfg.graph_url,
+		  "/v1.0/directory/deletedItems/microsoft.graph.user",
+		  "$select=" GRAPH_USER_SELECT ",deletedDateTime&$top=999");
+	r = graph_get_all(g, url, on_user, f);
+	if (r)
+		return r;
+	if (c->cfg.n_allowed_groups) {
+		struct strset allowed = { 0 };
+		for (size_t i = 0; i < c->cfg.n_allowed_groups && !r; i++) {
+			char path[256];
+			snprintf(path, sizeof(path), "/v1.0/groups/%s/transitiveMembers/microsoft.graph.user",
+				 c->cfg.allowed_groups[i]);
+			build_url(url, sizeof(url), c->cfg.graph_url, path, "$select=id&$top=999");
+			r = graph_get_all(g, url, on_member, &allowed);
+		}
+		for (size_t i = 0; i < f->n && !r; i++)
+			f->u[i].permitted = strset_has(&allowed, f->u[i].id);
+		strset_free(&allowed);
+	}
+	if (progress)
+		fprintf(stderr, "\r%40s\r", "");
+	return r;
+}
+
+static void print_summary(struct cli *c, const struct merge_output *m, const struct graph_client *g,
+			  double secs)
+{
+	unsigned counts[GS_COUNT] = { 0 }, exposed = 0;
+	for (size_t i = 0; i < m->db.n; i++) {
+		counts[m->db.g[i].state]++;
+		exposed += !!(m->db.g[i].flags & SNAP_REC_NSS);
+	}
+	if (c->json) {
+		struct json_object *o = json_object_new_object(), *ev = json_object_new_array(),
+				   *cs = json_object_new_object(), *w = json_object_new_array();
+		for (size_t i = 0; i < m->n_events; i++) {
+			const struct event *e = &m->events[i];
+			struct json_object *x = json_object_new_object();
+			json_object_object_add(x, "event", json_object_new_string(event_kind_name(e->kind)));
+			json_object_object_add(x, "user", json_object_new_string(e->name));
+			json_object_object_add(x, "uid", json_object_new_int64(e->uid));
+			json_object_object_add(x, "object_id", json_object_new_string(e->object_id));
+			json_object_object_add(x, "old_state",
+					       json_object_new_string(guest_state_name(e->old_state)));
+			json_object_object_add(x, "new_state",
+					       json_object_new_string(guest_state_name(e->new_state)));
+			json_object_array_add(ev, x);
+		}
+		for (unsigned i = 0; i < GS_COUNT; i++)
+			json_object_object_add(cs, guest_state_name(i), json_object_new_int(counts[i]));
+		json_object_object_add(cs, "purged", json_object_new_int((int)m->db.nt));
+		for (size_t i = 0; i < m->warnings.n; i++)
+			json_object_array_add(w, json_object_new_string(m->warnings.msg[i]));
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		json_object_object_add(o, "guests", json_object_new_int((int)m->db.n));
+		json_object_object_add(o, "exposed", json_object_new_int((int)exposed));
+		json_object_object_add(o, "counts", cs);
+		json_object_object_add(o, "events", ev);
+		json_object_object_add(o, "warnings", w);
+		json_object_object_add(o, "requests", json_object_new_int((int)g->requests));
+		json_object_object_add(o, "seconds", json_object_new_double(secs));
+		print_json(o);
+		json_object_put(o);
+		return;
+	}
+	for (size_t i = 0; i < m->warnings.n; i++)
+		fprintf(stderr, "warning: %s\n", m->warnings.msg[i]);
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct event *e = &m->events[i];
+		printf("  %-9s %s (uid %u): %s → %s\n", event_kind_name(e->kind), e->name, e->uid,
+		       guest_state_name(e->old_state), guest_state_name(e->new_state));
+	}
+	printf("synced %zu guests (%u exposed): %u active, %u pending, %u disabled, %u departed; "
+	       "%zu purged for good; %zu change%s; %u requests in %.1f s\n",
+	       m->db.n, exposed, counts[GS_ACTIVE], counts[GS_PENDING], counts[GS_DISABLED],
+	       counts[GS_DEPARTED], m->db.nt, m->n_events, m->n_events == 1 ? "" : "s", g->requests,
+	       secs);
+}
+
+static int sync_once(struct cli *c, bool full)
+{
+	char state_path[4096], status_path[4096], lock_path[4096], err[1024];
+	struct guestdb old;
+	struct fetch f = { 0 };
+	struct local_names local = { 0 };
+	struct merge_output m = { 0 };
+	struct graph_client g;
+	struct timespec t0, t1;
+	int lockfd, rc = EXIT_FAIL, r;
+
+	(void)full; /* every sync is a full read until the delta feed lands */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (mkdir(c->cfg.state_dir, 0755) < 0 && errno != EEXIST)
+		return fail(c, "%s: %s", c->cfg.state_dir, strerror(errno));
+	ag_config_state_path(&c->cfg, "state.json", state_path, sizeof(state_path));
+	ag_config_state_path(&c->cfg, "sync.status", status_path, sizeof(status_path));
+	ag_config_state_path(&c->cfg, "sync.lock", lock_path, sizeof(lock_path));
+	lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lockfd < 0)
+		return fail(c, "%s: %s", lock_path, strerror(errno));
+	if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		close(lockfd);
+		cli_err("another sync is running (%s is locked)", lock_path);
+		return EXIT_FAIL;
+	}
+	r = guestdb_load(state_path, &old, err, sizeof(err));
+	if (r && r != -ENOENT) {
+		rc = fail(c, "%s (move it away to start over; UIDs are kept from the snapshot only "
+			     "through it)", err);
+		goto out_lock;
+	}
+	if (graph_init(&g, &c->cfg)) {
+		rc = fail(c, "%s", g.err);
+		goto out_db;
+	}
+	g.deadline = (int64_t)t0.tv_sec + SYNC_TIME_BOUND;
+	r = fetch_all(c, &g, &f, !c->json && isatty(STDERR_FILENO));
+	if (r) {
+		rc = fail(c, "%s", f.err[0] ? f.err : g.err[0] ? g.err : strerror(-r));
+		goto out_graph;
+	}
+	if (load_local(&local)) {
+		rc = fail(c, "out of memory");
+		goto out_graph;
+	}
+	struct merge_input in = {
+		.cfg = &c->cfg,
+		.old = &old,
+		.users = f.u,
+		.n_users = f.n,
+		.local_uids = &local.uids,
+		.local_name = is_local_name,
+		.local_ctx = &local,
+		.hash_id = guestdb_hash_id,
+		.now = c->now,
+	};
+	if (guest_merge(&in, &m, err, sizeof(err))) {
+		rc = fail(c, "%s", err);
+		goto out_graph;
+	}
+	if (write_snapshot(c, &m.db, err, sizeof(err))) {
+		rc = fail(c, "%s", err);
+		goto out_merge;
+	}
+	if (guestdb_save(state_path, &m.db, err, sizeof(err))) {
+		rc = fail(c, "snapshot written, but the private state was not: %s", err);
+		goto out_merge;
+	}
+	struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
+	sync_status_save(status_path, &st);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_summary(c, &m, &g,
+		      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	fflush(stdout);
+	if (c->cfg.on_change)
+		for (size_t i = 0; i < m.n_events; i++)
+			run_hook(c, &m.events[i]);
+	rc = EXIT_OK;
+out_merge:
+	merge_output_free(&m);
+out_graph:
+	graph_free(&g);
+	for (size_t i = 0; i < f.n; i++)
+		dir_user_free(&f.u[i]);
+	free(f.u);
+	strset_free(&local.names);
+	uidset_free(&local.uids);
+out_db:
+	guestdb_free(&old);
+out_lock:
+	close(lockfd);
+	return rc;
+}
+
+int cmd_sync(struct cli *c, int argc, char **argv)
+{
+	bool full = false, watch = false;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--full") == 0)
+			full = true;
+		else if (strcmp(argv[i], "--json") == 0)
+			c->json = true;
+		else if (strcmp(argv[i], "--watch") == 0)
+			watch = true;
+		else {
+			cli_err("sync: unexpected argument '%s'", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!watch)
+		return sync_once(c, full);
+	for (;;) {
+		sync_once(c, full);
+		full = false;
+		fflush(stdout);
+		sleep((unsigned)c->cfg.sync_interval);
+		ag_now(&c->now);
+	}
+}

@@ -1,0 +1,94 @@
+/* main.c: aadguest [-c CONFIG] COMMAND [ARGS] (SPEC §7). */
+#include "cli.h"
+#include "../common/clock.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*fn)(struct cli *, int, char **);
+} commands[] = {
+	{ "sync", cmd_sync },	  { "status", cmd_status }, { "list", cmd_list },
+	{ "show", cmd_show },	  { "check", cmd_check },   { "config-check", cmd_config_check },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: aadguest [-c CONFIG] COMMAND [ARGS]\n"
+		"\n"
+		"Keeps this host in step with the Entra ID (Azure AD) B2B guests of one tenant.\n"
+		"\n"
+		"Commands:\n"
+		"  sync [--full] [--json]        fetch guests from Graph and write a new snapshot\n"
+		"  status [--json]               last sync, its age, counts per state, last error\n"
+		"  list [--state S] [--json]     one guest a line: name, uid, state, since\n"
+		"  show NAME|UID|OBJECT-ID [--json]  everything known of one guest\n"
+		"  check NAME [--json]           what PAM would answer, and why (exit 0 allow, 1 deny)\n"
+		"  config-check [--offline]      validate the configuration and the credentials\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE   configuration (default $AADGUEST_CONF or %s)\n"
+		"  -h, --help          this help\n"
+		"\n"
+		"Exit status: 0 success, 1 failure or denied, 2 usage or configuration error.\n",
+		AG_DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+					      { "help", no_argument, NULL, 'h' },
+					      { NULL, 0, NULL, 0 } };
+	struct cli c;
+	int opt;
+
+	memset(&c, 0, sizeof(c));
+	c.config_path = secure_getenv("AADGUEST_CONF");
+	if (!c.config_path || !*c.config_path)
+		c.config_path = AG_DEFAULT_CONFIG;
+	/* '+': stop at the command; its own options come after it. */
+	while ((opt = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': c.config_path = optarg; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[optind];
+	if (strcmp(name, "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, name) != 0)
+			continue;
+		char err[1024];
+		if (ag_now(&c.now) < 0) {
+			cli_err("AADGUEST_NOW is set but is not an RFC 3339 time");
+			return EXIT_USAGE;
+		}
+		int r = ag_config_load(c.config_path, AG_CONFIG_CHECK_PERMS, &c.cfg, err,
+				       sizeof(err));
+		if (r) {
+			cli_err("%s", err);
+			ag_config_free(&c.cfg);
+			return EXIT_USAGE;
+		}
+		ag_config_state_path(&c.cfg, "guests.db", c.db_path, sizeof(c.db_path));
+		optind++;
+		int rc = commands[i].fn(&c, argc - optind + 1, argv + optind - 1);
+		ag_config_free(&c.cfg);
+		return rc;
+	}
+	cli_err("unknown command '%s' (see aadguest --help)", name);
+	return EXIT_USAGE;
+}

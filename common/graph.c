@@ -1,0 +1,595 @@
+/* graph.c: token, paged GETs with retries, and the one place that reads a
+ * Graph user object. TLS is always verified; every request has a timeout. */
+#include "graph.h"
+#include "clock.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_BODY (256u << 20)
+#define MAX_ATTEMPTS 6
+#define MAX_RETRY_WAIT 120
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool overflow;
+};
+
+struct response {
+	long status;
+	struct buf body;
+	char retry_after[64];
+	char content_type[128];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct buf *b = ctx;
+	size_t n = size * nmemb;
+	if (b->len + n + 1 > MAX_BODY) {
+		b->overflow = true;
+		return 0;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 65536;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		char *np = realloc(b->p, ncap);
+		if (!np)
+			return 0;
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+static void header_value(const char *line, size_t n, const char *name, char *out, size_t outlen)
+{
+	size_t nl = strlen(name);
+	if (n <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+		return;
+	const char *v = line + nl + 1;
+	const char *end = line + n;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	size_t len = (size_t)(end - v);
+	if (len >= outlen)
+		len = outlen - 1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct response *r = ctx;
+	size_t n = size * nmemb;
+	header_value(data, n, "Retry-After", r->retry_after, sizeof(r->retry_after));
+	header_value(data, n, "Content-Type", r->content_type, sizeof(r->content_type));
+	return n;
+}
+
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static int set_err(struct graph_client *g, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int set_err(struct graph_client *g, int r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g->err, sizeof(g->err), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int graph_init(struct graph_client *g, const struct ag_config *cfg)
+{
+	memset(g, 0, sizeof(*g));
+	g->cfg = cfg;
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK)
+		return set_err(g, -EIO, "libcurl: %s", curl_easy_strerror(curl_init_rc));
+	g->curl = curl_easy_init();
+	if (!g->curl)
+		return set_err(g, -ENOMEM, "libcurl: cannot create a handle");
+	return 0;
+}
+
+void graph_free(struct graph_client *g)
+{
+	if (g->curl)
+		curl_easy_cleanup(g->curl);
+	if (g->token) {
+		ag_wipe(g->token, strlen(g->token));
+		free(g->token);
+	}
+	g->curl = NULL;
+	g->token = NULL;
+}
+
+/* Path part of a URL, for messages (never the query: it can be long). */
+static void url_for_log(const char *url, char *out, size_t n)
+{
+	const char *p = strstr(url, "://");
+	p = p ? strchr(p + 3, '/') : NULL;
+	ag_strlcpy(out, p ? p : url, n);
+	out[strcspn(out, "?")] = '\0';
+}
+
+static int perform(struct graph_client *g, const char *method, const char *url,
+		   const char *form, struct curl_slist *headers, struct response *resp)
+{
+	CURL *c = g->curl;
+	CURLcode rc;
+	long timeout_ms = 30000;
+
+	memset(resp, 0, sizeof(*resp));
+	if (g->deadline) {
+		int64_t left = g->deadline - mono_s();
+		if (left <= 0)
+			return set_err(g, -ETIMEDOUT, "the sync ran past its time bound");
+		if (left * 1000 < timeout_ms)
+			timeout_ms = (long)(left * 1000);
+	}
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (g->cfg->ca_file) {
+		curl_easy_setopt(c, CURLOPT_CAINFO, g->cfg->ca_file);
+		/* An extra bundle adds to the system store, it does not replace it. */
+		if (access("/etc/ssl/certs", R_OK) == 0)
+			curl_easy_setopt(c, CURLOPT_CAPATH, "/etc/ssl/certs");
+	}
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "aadguest/0.1");
+	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
+	if (headers)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	if (form) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
+	} else if (strcmp(method, "GET") != 0) {
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	}
+	g->requests++;
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		char where[256];
+		url_for_log(url, where, sizeof(where));
+		free(resp->body.p);
+		resp->body.p = NULL;
+		if (resp->body.overflow)
+			return set_err(g, -EFBIG, "%s %s: response larger than %u MiB", method, where,
+				       MAX_BODY >> 20);
+		return set_err(g, rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO,
+			       "%s %s: %s", method, where, curl_easy_strerror(rc));
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+	return 0;
+}
+
+static struct json_object *parse_json(const struct buf *b, char *why, size_t whylen)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	if (!b->p || b->len == 0) {
+		snprintf(why, whylen, "empty body");
+		return NULL;
+	}
+	tok = json_tokener_new();
+	if (!tok) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	o = json_tokener_parse_ex(tok, b->p, (int)b->len);
+	enum json_tokener_error e = json_tokener_get_error(tok);
+	if (!o || e != json_tokener_success) {
+		snprintf(why, whylen, "invalid JSON: %s",
+			 e == json_tokener_continue ? "truncated" : json_tokener_error_desc(e));
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* One line out of a Graph or token error body. */
+static void describe_error(const struct response *resp, char *out, size_t n)
+{
+	char why[128];
+	struct json_object *o = parse_json(&resp->body, why, sizeof(why));
+	struct json_object *e = NULL;
+	out[0] = '\0';
+	if (o && json_object_object_get_ex(o, "error", &e) &&
+	    json_object_is_type(e, json_type_object)) {
+		const char *code = jstr(e, "code"), *msg = jstr(e, "message");
+		snprintf(out, n, "%s: %s", code ? code : "error", msg ? msg : "");
+	} else if (o && jstr(o, "error")) {
+		const char *d = jstr(o, "error_description");
+		char first[512];
+		ag_strlcpy(first, d ? d : "", sizeof(first));
+		first[strcspn(first, "\r\n")] = '\0';
+		snprintf(out, n, "%s: %s", jstr(o, "error"), first);
+	} else {
+		snprintf(out, n, "no error details");
+	}
+	json_object_put(o);
+}
+
+static const char *graph_error_code(const struct response *resp, char *buf, size_t n)
+{
+	char why[64];
+	struct json_object *o = parse_json(&resp->body, why, sizeof(why)), *e;
+	buf[0] = '\0';
+	if (o && json_object_object_get_ex(o, "error", &e)) {
+		if (json_object_is_type(e, json_type_object) && jstr(e, "code"))
+			ag_strlcpy(buf, jstr(e, "code"), n);
+		else if (json_object_is_type(e, json_type_string))
+			ag_strlcpy(buf, json_object_get_string(e), n);
+	}
+	json_object_put(o);
+	return buf;
+}
+
+/* Seconds to wait before retry number `attempt` (1-based). */
+static unsigned retry_wait(const char *retry_after, unsigned attempt)
+{
+	if (retry_after[0]) {
+		uint64_t s;
+		if (ag_parse_u64(retry_after, MAX_RETRY_WAIT, &s) == 0)
+			return (unsigned)s;
+		/* An HTTP date: "Wed, 21 Oct 2026 07:28:00 GMT". */
+		struct tm tm;
+		memset(&tm, 0, sizeof(tm));
+		const char *end = strptime(retry_after, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		if (end && !*end) {
+			int64_t when = ag_days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
+							  (unsigned)tm.tm_mday) * 86400 +
+				       tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+			int64_t now = (int64_t)time(NULL);
+			if (when <= now)
+				return 0;
+			return when - now > MAX_RETRY_WAIT ? MAX_RETRY_WAIT : (unsigned)(when - now);
+		}
+	}
+	unsigned base = 1u << (attempt > 6 ? 6 : attempt - 1); /* 1, 2, 4, … 64 s */
+	unsigned jitter = (unsigned)(rand() % 1000);
+	unsigned ms = base * 1000 + jitter;
+	return (ms + 999) / 1000 > MAX_RETRY_WAIT ? MAX_RETRY_WAIT : (ms + 999) / 1000;
+}
+
+static bool retryable(long status)
+{
+	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+int graph_token(struct graph_client *g)
+{
+	const struct ag_config *cfg = g->cfg;
+	char url[2048], *form = NULL, *secret = NULL, err[512], detail[768];
+	struct response resp;
+	int r;
+
+	if (!cfg->client_secret_file)
+		return set_err(g, -ENOTSUP,
+			       "certificate credentials are not supported yet; use client_secret_file");
+	r = ag_config_read_secret(cfg, AG_CONFIG_CHECK_PERMS, &secret, err, sizeof(err));
+	if (r)
+		return set_err(g, r, "%s", err);
+	char *e_id = curl_easy_escape(g->curl, cfg->client_id, 0);
+	char *e_secret = curl_easy_escape(g->curl, secret, 0);
+	char scope[1200];
+	snprintf(scope, sizeof(scope), "%s/.default", cfg->graph_url);
+	char *e_scope = curl_easy_escape(g->curl, scope, 0);
+	ag_wipe(secret, strlen(secret));
+	free(secret);
+	if (!e_id || !e_secret || !e_scope) {
+		r = set_err(g, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (asprintf(&form, "client_id=%s&scope=%s&grant_type=client_credentials&client_secret=%s",
+		     e_id, e_scope, e_secret) < 0) {
+		form = NULL;
+		r = set_err(g, -ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", cfg->authority, cfg->tenant_id);
+	for (unsigned attempt = 1;; attempt++) {
+		r = perform(g, "POST", url, form, NULL, &resp);
+		if (r)
+			goto out;
+		if (!retryable(resp.status) || attempt >= MAX_ATTEMPTS)
+			break;
+		g->retries++;
+		free(resp.body.p);
+		sleep(retry_wait(resp.retry_after, attempt));
+	}
+	if (resp.status != 200) {
+		describe_error(&resp, detail, sizeof(detail));
+		r = set_err(g, -EACCES, "token request to %s failed (HTTP %ld): %s", cfg->authority,
+			    resp.status, detail);
+		free(resp.body.p);
+		goto out;
+	}
+	char why[128];
+	struct json_object *o = parse_json(&resp.body, why, sizeof(why));
+	const char *tok = jstr(o, "access_token");
+	struct json_object *exp;
+	int64_t expires_in = 3599;
+	if (o && json_object_object_get_ex(o, "expires_in", &exp))
+		expires_in = json_object_get_int64(exp);
+	if (!tok || !*tok) {
+		r = set_err(g, -EBADMSG, "token response without access_token%s%s", o ? "" : ": ",
+			    o ? "" : why);
+	} else {
+		free(g->token);
+		g->token = strdup(tok);
+		g->token_expires = mono_s() + (expires_in > 60 ? expires_in - 60 : expires_in);
+		r = g->token ? 0 : -ENOMEM;
+	}
+	json_object_put(o);
+	ag_wipe(resp.body.p, resp.body.len);
+	free(resp.body.p);
+out:
+	if (form) {
+		ag_wipe(form, strlen(form));
+		free(form);
+	}
+	if (e_secret) {
+		ag_wipe(e_secret, strlen(e_secret));
+		curl_free(e_secret);
+	}
+	curl_free(e_id);
+	curl_free(e_scope);
+	return r;
+}
+
+/* GET with the bearer token, retries and one token refresh on 401. */
+int graph_get(struct graph_client *g, const char *url, struct json_object **out)
+{
+	struct response resp;
+	bool refreshed = false;
+	char where[256], detail[768], code[128], why[128];
+	int r;
+
+	*out = NULL;
+	url_for_log(url, where, sizeof(where));
+	for (unsigned attempt = 1;; attempt++) {
+		if (!g->token || mono_s() >= g->token_expires) {
+			r = graph_token(g);
+			if (r)
+				return r;
+		}
+		char *auth = NULL;
+		if (asprintf(&auth, "Authorization: Bearer %s", g->token) < 0)
+			return set_err(g, -ENOMEM, "out of memory");
+		struct curl_slist *h = curl_slist_append(NULL, auth);
+		struct curl_slist *h2 = h ? curl_slist_append(h, "Accept: application/json") : NULL;
+		ag_wipe(auth, strlen(auth));
+		free(auth);
+		if (!h2) {
+			curl_slist_free_all(h);
+			return set_err(g, -ENOMEM, "out of memory");
+		}
+		r = perform(g, "GET", url, NULL, h2, &resp);
+		curl_slist_free_all(h2);
+		if (r)
+			return r;
+		if (resp.status == 200)
+			break;
+		if (resp.status == 401 && !refreshed) {
+			refreshed = true;
+			free(g->token);
+			g->token = NULL;
+			free(resp.body.p);
+			continue;
+		}
+		if (retryable(resp.status) && attempt < MAX_ATTEMPTS) {
+			g->retries++;
+			unsigned w = retry_wait(resp.retry_after, attempt);
+			if (g->deadline && mono_s() + w >= g->deadline) {
+				free(resp.body.p);
+				return set_err(g, -ETIMEDOUT,
+					       "GET %s: HTTP %ld and the sync's time bound is near",
+					       where, resp.status);
+			}
+			free(resp.body.p);
+			sleep(w);
+			continue;
+		}
+		describe_error(&resp, detail, sizeof(detail));
+		graph_error_code(&resp, code, sizeof(code));
+		if (strcmp(code, "Authorization_RequestDenied") == 0)
+			r = set_err(g, -EACCES,
+				    "GET %s: HTTP %ld: %s (the application lacks User.Read.All or "
+				    "admin consent)",
+				    where, resp.status, detail);
+		else
+			r = set_err(g, resp.status == 404 ? -ENOENT : -EIO, "GET %s: HTTP %ld: %s",
+				    where, resp.status, detail);
+		free(resp.body.p);
+		return r;
+	}
+	*out = parse_json(&resp.body, why, sizeof(why));
+	free(resp.body.p);
+	if (!*out)
+		return set_err(g, -EBADMSG, "GET %s: %s", where, why);
+	if (!json_object_is_type(*out, json_type_object)) {
+		json_object_put(*out);
+		*out = NULL;
+		return set_err(g, -EBADMSG, "GET %s: the answer is not a JSON object", where);
+	}
+	return 0;
+}
+
+int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb cb, void *ctx)
+{
+	char *url = strdup(first_url);
+	unsigned pages = 0;
+	int r = 0;
+
+	if (!url)
+		return set_err(g, -ENOMEM, "out of memory");
+	while (url) {
+		struct json_object *page, *value;
+		char where[256];
+		url_for_log(url, where, sizeof(where));
+		r = graph_get(g, url, &page);
+		free(url);
+		url = NULL;
+		if (r)
+			break;
+		if (!json_object_object_get_ex(page, "value", &value) ||
+		    !json_object_is_type(value, json_type_array)) {
+			json_object_put(page);
+			r = set_err(g, -EBADMSG, "GET %s: page without a \"value\" array", where);
+			break;
+		}
+		size_t n = json_object_array_length(value);
+		for (size_t i = 0; i < n && !r; i++)
+			r = cb(json_object_array_get_idx(value, i), ctx);
+		const char *next = jstr(page, "@odata.nextLink");
+		if (!r && next) {
+			if (strncmp(next, "https://", 8) != 0)
+				r = set_err(g, -EBADMSG, "GET %s: @odata.nextLink is not https", where);
+			else if (!(url = strdup(next)))
+				r = set_err(g, -ENOMEM, "out of memory");
+		}
+		json_object_put(page);
+		pages++;
+		if (r)
+			break;
+		if (pages > 1000000) {
+			r = set_err(g, -ELOOP, "GET %s: more than a million pages", where);
+			break;
+		}
+	}
+	free(url);
+	return r;
+}
+
+static int opt_string(struct json_object *o, const char *key, const char **out, const char **why)
+{
+	struct json_object *v;
+	*out = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+		return 0;
+	if (!json_object_is_type(v, json_type_string)) {
+		*why = key;
+		return -EBADMSG;
+	}
+	*out = json_object_get_string(v);
+	return 0;
+}
+
+static int opt_time(struct json_object *o, const char *key, int64_t *out, const char **why)
+{
+	const char *s;
+	*out = AG_TIME_UNKNOWN;
+	if (opt_string(o, key, &s, why))
+		return -EBADMSG;
+	if (s && ag_parse_rfc3339(s, out)) {
+		*why = key;
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int graph_user_parse(struct json_object *o, struct graph_user *u, const char **why)
+{
+	struct json_object *v;
+	memset(u, 0, sizeof(*u));
+	u->created_at = u->deleted_at = AG_TIME_UNKNOWN;
+	if (!json_object_is_type(o, json_type_object)) {
+		*why = "not an object";
+		return -EBADMSG;
+	}
+	if (opt_string(o, "id", &u->id, why) || !u->id || !*u->id) {
+		*why = "id";
+		return -EBADMSG;
+	}
+	if (json_object_object_get_ex(o, "@removed", &v)) {
+		u->removed = true;
+		if (json_object_is_type(v, json_type_object))
+			opt_string(v, "reason", &u->removed_reason, why);
+		return 0;
+	}
+	if (opt_string(o, "displayName", &u->display_name, why) ||
+	    opt_string(o, "mail", &u->mail, why) ||
+	    opt_string(o, "userPrincipalName", &u->upn, why) ||
+	    opt_string(o, "userType", &u->user_type, why) ||
+	    opt_string(o, "externalUserState", &u->external_state, why) ||
+	    opt_time(o, "createdDateTime", &u->created_at, why) ||
+	    opt_time(o, "deletedDateTime", &u->deleted_at, why))
+		return -EBADMSG;
+	if (json_object_object_get_ex(o, "otherMails", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_array)) {
+			*why = "otherMails";
+			return -EBADMSG;
+		}
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *m = json_object_array_get_idx(v, i);
+			if (!json_object_is_type(m, json_type_string)) {
+				*why = "otherMails";
+				return -EBADMSG;
+			}
+			if (!u->other_mail)
+				u->other_mail = json_object_get_string(m);
+		}
+	}
+	if (json_object_object_get_ex(o, "accountEnabled", &v) &&
+	    !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			*why = "accountEnabled";
+			return -EBADMSG;
+		}
+		u->account_enabled = json_object_get_boolean(v);
+		u->enabled_known = true;
+	}
+	return 0;
+}

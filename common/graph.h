@@ -1,0 +1,54 @@
+/* graph.h: the Microsoft Graph client of the tool (libcurl + json-c). Never
+ * linked into the NSS or PAM module. */
+#ifndef AADGUEST_GRAPH_H
+#define AADGUEST_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct json_object;
+
+struct graph_user {
+	const char *id, *display_name, *mail, *other_mail, *upn, *user_type;
+	const char *external_state;
+	bool account_enabled, enabled_known;
+	int64_t created_at, deleted_at;
+	bool removed;		 /* delta: "@removed" present */
+	const char *removed_reason;
+};
+
+struct graph_client {
+	void *curl;
+	const struct ag_config *cfg;
+	char *token;
+	int64_t token_expires;
+	unsigned requests, retries;
+	int64_t deadline; /* monotonic seconds; 0 = none */
+	char err[1024];
+	int verbose;
+};
+
+/* Errors: negative errno; g->err holds one line that says what went wrong. */
+int graph_init(struct graph_client *g, const struct ag_config *cfg);
+void graph_free(struct graph_client *g);
+int graph_token(struct graph_client *g);
+
+/* One GET of a JSON object (retries, token refresh); *out to be json_object_put. */
+int graph_get(struct graph_client *g, const char *url, struct json_object **out);
+
+typedef int (*graph_item_cb)(struct json_object *item, void *ctx);
+/* GET url and every @odata.nextLink after it; cb for each element of "value". */
+int graph_get_all(struct graph_client *g, const char *url, graph_item_cb cb, void *ctx);
+
+/* Check every field's type; strings point into item. -EBADMSG with why. */
+int graph_user_parse(struct json_object *item, struct graph_user *u, const char **why);
+
+/* Properties selected for users ($select). */
+#define GRAPH_USER_SELECT                                                                        \
+	"id,displayName,mail,otherMails,userPrincipalName,userType,accountEnabled,"            \
+	"externalUserState,createdDateTime"
+
+#endif

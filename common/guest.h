@@ -1,0 +1,96 @@
+/* guest.h: the tool's model of guests, and the merge that turns what the
+ * directory says into the next state (pure: no I/O, unit-tested). */
+#ifndef AADGUEST_GUEST_H
+#define AADGUEST_GUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "idmap.h"
+#include "state.h"
+
+/* One user as the directory shows it now (owned strings). */
+struct dir_user {
+	char *id, *display_name, *mail, *other_mail, *upn;
+	bool enabled;	  /* accountEnabled */
+	bool pending;	  /* externalUserState = PendingAcceptance */
+	bool deleted;	  /* in Deleted users */
+	bool permitted;	  /* passes allowed_groups */
+	int64_t created_at, deleted_at;
+};
+
+struct guest {
+	char *object_id, *name, *display_name, *upn;
+	uint32_t uid;
+	enum guest_state state;
+	int64_t created_at, state_since, deleted_at;
+	uint32_t flags; /* SNAP_REC_* */
+};
+
+struct tombstone {
+	char id_hash[65]; /* hex SHA-256 of the lowercased object id */
+	uint32_t uid;
+	int64_t purged_at;
+};
+
+struct guestdb {
+	struct guest *g;
+	size_t n, cap;
+	struct tombstone *t;
+	size_t nt, tcap;
+	int64_t last_sync; /* AG_TIME_UNKNOWN before the first sync */
+	char *delta_link;
+};
+
+enum event_kind { EV_ADDED, EV_DISABLED, EV_ENABLED, EV_DEPARTED, EV_RESTORED, EV_PURGED };
+
+struct event {
+	enum event_kind kind;
+	char *name, *object_id;
+	uint32_t uid;
+	enum guest_state old_state, new_state;
+};
+
+struct warning_list {
+	char **msg;
+	size_t n;
+};
+
+/* Hashes an object id for tombstones: supplied by the caller (SHA-256). */
+typedef void (*id_hasher)(const char *object_id, char out[65]);
+/* True when a local account (files) already has this name. */
+typedef bool (*local_name_fn)(const char *name, void *ctx);
+
+struct merge_input {
+	const struct ag_config *cfg;
+	const struct guestdb *old;
+	const struct dir_user *users; /* live guests and soft-deleted guests */
+	size_t n_users;
+	const struct uidset *local_uids; /* UIDs of local accounts: never handed out */
+	local_name_fn local_name;
+	void *local_ctx;
+	id_hasher hash_id;
+	int64_t now;
+};
+
+struct merge_output {
+	struct guestdb db;
+	struct event *events;
+	size_t n_events;
+	struct warning_list warnings;
+};
+
+const char *event_kind_name(enum event_kind k);
+/* 0, or a negative errno with err set (-ENOSPC: the UID range is full). */
+int guest_merge(const struct merge_input *in, struct merge_output *out, char *err,
+		size_t errlen);
+void merge_output_free(struct merge_output *out);
+void guestdb_free(struct guestdb *db);
+void dir_user_free(struct dir_user *u);
+int64_t guest_restorable_until(const struct guest *g, unsigned retention_days);
+/* Index of the guest with this object id (case-insensitive), or -1. */
+long guestdb_find(const struct guestdb *db, const char *object_id);
+
+#endif

@@ -38,7 +38,7 @@ static size_t deleted_prefix_len(const char *object_id, const char *upn)
 			return 0;
 		j++;
 	}
-	return j;
+	return j == 32 ? j : 0; /* only a whole GUID's worth of hex is that prefix */
 }
 
 static int name_from_upn(const char *object_id, const char *upn, char *buf, size_t n)

@@ -1,0 +1,88 @@
+/* pamcheck.c: drive the real libpam (pam_start_confdir) for one user and
+ * print the result code by name and every message the modules sent.
+ *   pamcheck CONFDIR SERVICE USER [acct|session]
+ *   pamcheck --direct MODULE.so CONFDIR SERVICE USER [MODULE-ARGS...]
+ * The direct form calls pam_sm_acct_mgmt itself, to see PAM_IGNORE as is. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <security/pam_appl.h>
+#include <security/pam_modules.h>
+
+static const char *code_name(int r)
+{
+	switch (r) {
+	case PAM_SUCCESS: return "PAM_SUCCESS";
+	case PAM_IGNORE: return "PAM_IGNORE";
+	case PAM_PERM_DENIED: return "PAM_PERM_DENIED";
+	case PAM_ACCT_EXPIRED: return "PAM_ACCT_EXPIRED";
+	case PAM_USER_UNKNOWN: return "PAM_USER_UNKNOWN";
+	case PAM_AUTHINFO_UNAVAIL: return "PAM_AUTHINFO_UNAVAIL";
+	case PAM_AUTH_ERR: return "PAM_AUTH_ERR";
+	case PAM_SESSION_ERR: return "PAM_SESSION_ERR";
+	case PAM_SYSTEM_ERR: return "PAM_SYSTEM_ERR";
+	default: return "PAM_OTHER";
+	}
+}
+
+static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+	(void)data;
+	struct pam_response *r = calloc((size_t)n, sizeof(*r));
+	if (!r)
+		return PAM_BUF_ERR;
+	for (int i = 0; i < n; i++) {
+		const char *kind = msg[i]->msg_style == PAM_ERROR_MSG ? "ERROR" : "INFO";
+		printf("MSG %s: %s\n", kind, msg[i]->msg);
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+	struct pam_conv c = { conv, NULL };
+	pam_handle_t *pamh = NULL;
+	const char *so = NULL;
+	int a = 1, r;
+
+	if (argc > 2 && strcmp(argv[1], "--direct") == 0) {
+		so = argv[2];
+		a = 3;
+	}
+	if (argc - a < 3) {
+		fprintf(stderr, "usage: pamcheck [--direct MODULE.so] CONFDIR SERVICE USER [acct|session|ARGS]\n");
+		return 2;
+	}
+	r = pam_start_confdir(argv[a + 1], argv[a + 2], &c, argv[a], &pamh);
+	if (r != PAM_SUCCESS) {
+		fprintf(stderr, "pam_start_confdir: %s\n", pam_strerror(NULL, r));
+		return 2;
+	}
+	pam_set_item(pamh, PAM_RHOST, "192.0.2.7");
+	if (so) {
+		void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+		if (!h) {
+			fprintf(stderr, "dlopen: %s\n", dlerror());
+			return 2;
+		}
+		int (*acct)(pam_handle_t *, int, int, const char **) =
+			(int (*)(pam_handle_t *, int, int, const char **))dlsym(h, "pam_sm_acct_mgmt");
+		if (!acct) {
+			fprintf(stderr, "dlsym: %s\n", dlerror());
+			return 2;
+		}
+		r = acct(pamh, 0, argc - a - 3, (const char **)argv + a + 3);
+	} else if (argc - a > 3 && strcmp(argv[a + 3], "session") == 0) {
+		r = pam_open_session(pamh, 0);
+		if (r == PAM_SUCCESS)
+			pam_close_session(pamh, 0);
+	} else {
+		r = pam_acct_mgmt(pamh, 0);
+	}
+	printf("RESULT %s\n", code_name(r));
+	pam_end(pamh, r);
+	return 0;
+}

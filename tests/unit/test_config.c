@@ -1,0 +1,193 @@
+/* test_config.c: the configuration parser: every key, and errors that name
+ * file, line and key. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../common/config.h"
+
+static char dir[] = "/tmp/aadguest-test-config.XXXXXX";
+
+static const char *write_conf(const char *name, const char *text, mode_t mode)
+{
+	static char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+	return path;
+}
+
+#define GOOD_HEAD                                                                                \
+	"tenant_id = 11111111-2222-3333-4444-555555555555\n"                                     \
+	"client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n"                                     \
+	"client_secret_file = /etc/aadguest/secret\n"
+
+static void test_defaults_and_all_keys(void **st)
+{
+	(void)st;
+	struct ag_config c;
+	char err[512];
+	const char *p = write_conf("full.conf",
+				   "# every key\n\n" GOOD_HEAD
+				   "organization = Contoso Ltd\n"
+				   "authority = https://login.microsoftonline.us/\n"
+				   "graph_url = https://graph.microsoft.us\n"
+				   "ca_file = /etc/ssl/extra.pem\n"
+				   "state_dir = /var/lib/aadguest\n"
+				   "uid_min = 200000\n uid_max = 300000  \n"
+				   "home = /home/%u\nshell = /bin/zsh\nlocked_shell = /bin/false\n"
+				   "group_name = guests\n"
+				   "allowed_groups = 11111111-0000-0000-0000-000000000001, 11111111-0000-0000-0000-000000000002\n"
+				   "allow_pending = yes\nretention_days = 14\nmax_staleness = 2h\n"
+				   "stale_policy = allow\nonline_check = true\nonline_timeout_ms = 500\n"
+				   "lockout = none\non_change = /usr/local/bin/hook\nsync_interval = 1m\n",
+				   0600);
+	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.organization, "Contoso Ltd");
+	assert_string_equal(c.authority, "https://login.microsoftonline.us");
+	assert_int_equal(c.uid_min, 200000);
+	assert_int_equal(c.uid_max, 300000);
+	assert_int_equal(c.n_allowed_groups, 2);
+	assert_string_equal(c.allowed_groups[1], "11111111-0000-0000-0000-000000000002");
+	assert_true(c.allow_pending);
+	assert_true(c.online_check);
+	assert_int_equal(c.retention_days, 14);
+	assert_int_equal(c.max_staleness, 7200);
+	assert_int_equal(c.stale_policy, STALE_ALLOW);
+	assert_int_equal(c.lockout, LOCKOUT_NONE);
+	assert_int_equal(c.online_timeout_ms, 500);
+	assert_int_equal(c.sync_interval, 60);
+	char home[256];
+	assert_int_equal(ag_config_home(&c, "alice@x.com", 7, "oid", home, sizeof(home)), 0);
+	assert_string_equal(home, "/home/alice@x.com");
+	ag_config_free(&c);
+
+	p = write_conf("min.conf", GOOD_HEAD, 0600);
+	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.organization, "11111111-2222-3333-4444-555555555555");
+	assert_string_equal(c.graph_url, "https://graph.microsoft.com");
+	assert_string_equal(c.state_dir, "/var/lib/aadguest");
+	assert_int_equal(c.uid_min, 1879048192u);
+	assert_int_equal(c.uid_max, 2147352575u);
+	assert_int_equal(c.retention_days, 30);
+	assert_int_equal(c.max_staleness, 86400);
+	assert_int_equal(c.stale_policy, STALE_DENY);
+	assert_int_equal(c.lockout, LOCKOUT_TERMINATE);
+	assert_int_equal(c.sync_interval, 300);
+	assert_false(c.allow_pending);
+	assert_string_equal(c.home, "/home/guests/%u");
+	assert_string_equal(c.locked_shell, "/usr/sbin/nologin");
+	assert_string_equal(c.group_name, "aadguests");
+	assert_int_equal(ag_config_home(&c, "a@b.c", 42, "oid", home, sizeof(home)), 0);
+	assert_string_equal(home, "/home/guests/a@b.c");
+	ag_config_free(&c);
+}
+
+struct bad_case {
+	const char *text;
+	const char *expect; /* substring of the error */
+};
+
+static void test_errors_name_line_and_key(void **st)
+{
+	(void)st;
+	static const struct bad_case cases[] = {
+		{ GOOD_HEAD "bogus = 1\n", "bad.conf:4: bogus: unknown key" },
+		{ GOOD_HEAD "uid_min = abc\n", "bad.conf:4: uid_min:" },
+		{ GOOD_HEAD "\n\nuid_max = -5\n", "bad.conf:6: uid_max:" },
+		{ GOOD_HEAD "graph_url = http://graph.microsoft.com\n", "bad.conf:4: graph_url: expected an https://" },
+		{ GOOD_HEAD "allowed_groups = Sales Team\n", "bad.conf:4: allowed_groups: expected comma-separated group object ids" },
+		{ GOOD_HEAD "stale_policy = maybe\n", "bad.conf:4: stale_policy: expected deny or allow" },
+		{ GOOD_HEAD "lockout = kill\n", "bad.conf:4: lockout:" },
+		{ GOOD_HEAD "max_staleness = 5 minutes\n", "bad.conf:4: max_staleness:" },
+		{ GOOD_HEAD "allow_pending = sometimes\n", "bad.conf:4: allow_pending: expected yes or no" },
+		{ GOOD_HEAD "home = relative/%u\n", "bad.conf:4: home:" },
+		{ GOOD_HEAD "home = /home/%x\n", "bad.conf:4: home: unknown % escape" },
+		{ GOOD_HEAD "state_dir = /var/../etc\n", "bad.conf:4: state_dir:" },
+		{ GOOD_HEAD "group_name = Bad Group\n", "bad.conf:4: group_name:" },
+		{ GOOD_HEAD "retention_days = 0\n", "bad.conf:4: retention_days:" },
+		{ GOOD_HEAD "shell = /bin/bash\nshell = /bin/sh\n", "bad.conf:5: shell: given twice" },
+		{ GOOD_HEAD "just some words\n", "bad.conf:4: expected 'key = value'" },
+		{ "tenant_id = not a tenant!\n", "bad.conf:1: tenant_id:" },
+		{ "client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\nclient_secret_file = /s\n", "tenant_id: required key is missing" },
+		{ "tenant_id = contoso.onmicrosoft.com\nclient_secret_file = /s\n", "client_id: required key is missing" },
+		{ "tenant_id = contoso.com\nclient_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n", "client_secret_file: no credentials" },
+		{ GOOD_HEAD "client_certificate = /c.pem\nclient_key = /k.pem\n", "client_certificate: give either" },
+		{ GOOD_HEAD "uid_min = 5000\nuid_max = 5000\n", "uid_min: the guest range needs" },
+		{ GOOD_HEAD "uid_min = 0\nuid_max = 100\n", "uid_min: the guest range needs" },
+	};
+	struct ag_config c;
+	char err[512];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *p = write_conf("bad.conf", cases[i].text, 0600);
+		int r = ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err));
+		if (r == 0 || !strstr(err, cases[i].expect))
+			fail_msg("case %zu: r=%d err='%s', expected '%s'", i, r, err, cases[i].expect);
+		ag_config_free(&c);
+	}
+}
+
+static void test_permissions(void **st)
+{
+	(void)st;
+	struct ag_config c;
+	char err[512], *secret = NULL;
+	const char *p = write_conf("perm.conf", GOOD_HEAD, 0666);
+	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "writable by group or others"));
+	ag_config_free(&c);
+
+	char text[1024];
+	const char *sp = write_conf("secret", "s3cret-value\n", 0644);
+	char sp_copy[512];
+	snprintf(sp_copy, sizeof(sp_copy), "%s", sp);
+	snprintf(text, sizeof(text),
+		 "tenant_id = contoso.com\nclient_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n"
+		 "client_secret_file = %s\n", sp_copy);
+	p = write_conf("ok.conf", text, 0644);
+	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
+	assert_int_equal(ag_config_read_secret(&c, AG_CONFIG_CHECK_PERMS, &secret, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "readable by group or others"));
+	assert_null(secret);
+	chmod(sp_copy, 0600);
+	assert_int_equal(ag_config_read_secret(&c, AG_CONFIG_CHECK_PERMS, &secret, err, sizeof(err)), 0);
+	assert_string_equal(secret, "s3cret-value");
+	free(secret);
+	ag_config_free(&c);
+}
+
+static int setup(void **st)
+{
+	(void)st;
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **st)
+{
+	(void)st;
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_all_keys),
+		cmocka_unit_test(test_errors_name_line_and_key),
+		cmocka_unit_test(test_permissions),
+	};
+	return cmocka_run_group_tests_name("config", tests, setup, teardown);
+}

@@ -1,0 +1,179 @@
+/* test_core.c: clock, names, states and UIDs. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/clock.h"
+#include "../../common/idmap.h"
+#include "../../common/names.h"
+#include "../../common/state.h"
+
+static void test_rfc3339(void **st)
+{
+	(void)st;
+	int64_t t;
+	char buf[AG_RFC3339_LEN];
+	assert_int_equal(ag_parse_rfc3339("1970-01-01T00:00:00Z", &t), 0);
+	assert_int_equal(t, 0);
+	assert_int_equal(ag_parse_rfc3339("2026-11-26T12:00:00Z", &t), 0);
+	assert_int_equal(t, 1795694400);
+	ag_format_rfc3339(t, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-11-26T12:00:00Z");
+	assert_int_equal(ag_parse_rfc3339("2026-11-26T13:30:00.1234567+01:30", &t), 0);
+	assert_int_equal(t, 1795694400);
+	assert_int_equal(ag_parse_rfc3339("2024-02-29T23:59:59Z", &t), 0);
+	ag_format_rfc3339(t + 1, buf, sizeof(buf));
+	assert_string_equal(buf, "2024-03-01T00:00:00Z");
+	const char *bad[] = { "", "2026-11-26", "2026-13-01T00:00:00Z", "2026-11-26T12:00:00",
+			      "2026-11-26T12:00:00Zjunk", "2026-11-26T25:00:00Z", "x" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(ag_parse_rfc3339(bad[i], &t), -EINVAL);
+	ag_format_date(1795694400, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-11-26");
+}
+
+static void test_duration(void **st)
+{
+	(void)st;
+	int64_t d;
+	assert_int_equal(ag_parse_duration("90", &d), 0);
+	assert_int_equal(d, 90);
+	assert_int_equal(ag_parse_duration("5m", &d), 0);
+	assert_int_equal(d, 300);
+	assert_int_equal(ag_parse_duration("24h", &d), 0);
+	assert_int_equal(d, 86400);
+	assert_int_equal(ag_parse_duration("30d", &d), 0);
+	assert_int_equal(d, 30 * 86400);
+	assert_int_equal(ag_parse_duration("5x", &d), -EINVAL);
+	assert_int_equal(ag_parse_duration("-5m", &d), -EINVAL);
+	assert_int_equal(ag_parse_duration("m", &d), -EINVAL);
+	assert_int_equal(ag_parse_duration("99999999999999999999d", &d), -EINVAL);
+}
+
+static void test_now_override(void **st)
+{
+	(void)st;
+	int64_t t;
+	setenv("AADGUEST_NOW", "2030-01-01T00:00:00Z", 1);
+	assert_int_equal(ag_now(&t), 0);
+	assert_int_equal(t, 1893456000);
+	setenv("AADGUEST_NOW", "tomorrow", 1);
+	assert_int_equal(ag_now(&t), -EINVAL);
+	unsetenv("AADGUEST_NOW");
+	assert_int_equal(ag_now(&t), 0);
+	assert_true(t > 1700000000);
+}
+
+static void test_derive_name(void **st)
+{
+	(void)st;
+	char b[300];
+	const char *oid = "0a1b2c3d-0000-4000-8000-00000000abcd";
+	assert_int_equal(ag_derive_name(oid, "Alice@Fabrikam.COM", "x@y.z", "u#EXT#@t", b, sizeof(b)), 0);
+	assert_string_equal(b, "alice@fabrikam.com");
+	assert_int_equal(ag_derive_name(oid, NULL, "Bob@Example.org", NULL, b, sizeof(b)), 0);
+	assert_string_equal(b, "bob@example.org");
+	assert_int_equal(ag_derive_name(oid, "", NULL, "carol_northwind.com#EXT#@contoso.onmicrosoft.com", b, sizeof(b)), 0);
+	assert_string_equal(b, "carol@northwind.com");
+	/* The last '_' before #EXT# was the '@'. */
+	assert_int_equal(ag_derive_name(oid, NULL, NULL, "first_last_sub_domain.com#EXT#@t.onmicrosoft.com", b, sizeof(b)), 0);
+	assert_string_equal(b, "first_last_sub@domain.com");
+	/* A deleted user's UPN carries the object id (no dashes) in front. */
+	assert_int_equal(ag_derive_name(oid, NULL, NULL, "0a1b2c3d000040008000" "00000000abcdcarol_northwind.com#EXT#@t.onmicrosoft.com", b, sizeof(b)), 0);
+	assert_string_equal(b, "carol@northwind.com");
+	assert_int_equal(ag_derive_name(oid, NULL, NULL, NULL, b, sizeof(b)), -ENOENT);
+	assert_int_equal(ag_derive_name(oid, NULL, NULL, "nounderscore#EXT#@t", b, sizeof(b)), -ENOENT);
+}
+
+static void test_name_valid(void **st)
+{
+	(void)st;
+	char longname[300];
+	assert_true(ag_name_valid("alice@fabrikam.com"));
+	assert_true(ag_name_valid("a.b_c+d-e@x.io"));
+	assert_false(ag_name_valid(""));
+	assert_false(ag_name_valid("-rf@evil.com"));
+	assert_false(ag_name_valid("alice smith@x.com"));
+	assert_false(ag_name_valid("a/b@x.com"));
+	assert_false(ag_name_valid("a:b@x.com"));
+	assert_false(ag_name_valid("Alice@x.com")); /* callers lowercase first */
+	assert_false(ag_name_valid("al\xc3\xa9@x.com"));
+	assert_false(ag_name_valid("a\nb@x.com"));
+	memset(longname, 'a', 255);
+	longname[255] = '\0';
+	assert_true(ag_name_valid(longname));
+	longname[255] = 'a';
+	longname[256] = '\0';
+	assert_false(ag_name_valid(longname));
+}
+
+static void test_states(void **st)
+{
+	(void)st;
+	enum guest_state s;
+	for (unsigned i = 0; i < GS_COUNT; i++) {
+		assert_int_equal(guest_state_parse(guest_state_name(i), &s), 0);
+		assert_int_equal(s, i);
+	}
+	assert_int_equal(guest_state_parse("restored", &s), -EINVAL);
+	assert_int_equal(guest_state_effective(GS_DEPARTED, 1000, 999), GS_DEPARTED);
+	assert_int_equal(guest_state_effective(GS_DEPARTED, 1000, 1000), GS_PURGED);
+	assert_int_equal(guest_state_effective(GS_ACTIVE, 1000, 5000), GS_ACTIVE);
+}
+
+static void test_idmap_range_and_determinism(void **st)
+{
+	(void)st;
+	const uint32_t lo = 1879048192u, hi = 2147352575u;
+	char id[64];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(id, sizeof(id), "%08x-1111-4222-8333-%012x", i * 7919, i);
+		uint32_t u = idmap_preferred_uid(id, lo, hi);
+		assert_true(u > lo && u <= hi);
+		assert_int_equal(u, idmap_preferred_uid(id, lo, hi));
+	}
+	/* Case does not matter: object ids are GUIDs. */
+	assert_int_equal(idmap_preferred_uid("ABCDEF00-1111-4222-8333-444455556666", lo, hi),
+			 idmap_preferred_uid("abcdef00-1111-4222-8333-444455556666", lo, hi));
+	/* The smallest range: one slot. */
+	assert_int_equal(idmap_preferred_uid("x", 5000, 5001), 5001);
+}
+
+static void test_idmap_collisions_fill_range(void **st)
+{
+	(void)st;
+	struct uidset taken = { 0 };
+	char id[64];
+	uint32_t uid, lo = 100000, hi = 100016; /* 16 slots */
+	assert_int_equal(uidset_add(&taken, lo), 0);
+	for (int i = 0; i < 16; i++) {
+		snprintf(id, sizeof(id), "guest-%d", i);
+		assert_int_equal(idmap_assign(id, lo, hi, &taken, &uid), 0);
+		assert_true(uid > lo && uid <= hi);
+	}
+	assert_int_equal(taken.len, 17);
+	assert_int_equal(idmap_assign("one-too-many", lo, hi, &taken, &uid), -ENOSPC);
+	uidset_free(&taken);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_now_override),
+		cmocka_unit_test(test_derive_name),
+		cmocka_unit_test(test_name_valid),
+		cmocka_unit_test(test_states),
+		cmocka_unit_test(test_idmap_range_and_determinism),
+		cmocka_unit_test(test_idmap_collisions_fill_range),
+	};
+	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}

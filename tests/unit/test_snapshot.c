@@ -1,0 +1,280 @@
+/* test_snapshot.c: guests.db written, read back, and read while corrupt. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../common/clock.h"
+#include "../../common/decide.h"
+#include "../../common/snapshot.h"
+#include "../../common/state.h"
+
+static char dir[] = "/tmp/aadguest-test-snap.XXXXXX";
+static char path[600];
+
+#define ALL (SNAP_REC_NAMED | SNAP_REC_PERMITTED | SNAP_REC_NSS)
+
+static const struct snap_guest_in guests[] = {
+	{ 2000001, GS_ACTIVE, ALL, "alice@fabrikam.com", "oid-a", "Alice A", "alice_fabrikam.com#EXT#@c", "/home/guests/alice@fabrikam.com", "/bin/bash", 100, 100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	{ 2000002, GS_DISABLED, ALL, "dave@x.com", "oid-d", "Dave", NULL, "/home/guests/dave@x.com", "/usr/sbin/nologin", 100, 200, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	{ 2000003, GS_DEPARTED, ALL, "frank@x.com", "oid-f", "Frank", NULL, "/h/f", "/usr/sbin/nologin", 100, 300, 1000, 1000 + 30 * 86400 },
+	{ 2000004, GS_ACTIVE, SNAP_REC_PERMITTED, "frank@x.com", "oid-f2", "Frank again", NULL, "/h/f2", "/bin/bash", 500, 500, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	{ 2000005, GS_ACTIVE, SNAP_REC_NAMED, "nogroup@x.com", "oid-n", "Not permitted", NULL, "/h/n", "/bin/bash", 100, 100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+};
+
+static const struct snap_settings settings = {
+	.generated_at = 5000, .max_staleness = 86400, .uid_min = 2000000, .uid_max = 2100000,
+	.stale_policy = 0, .organization = "Contoso", .group_name = "aadguests",
+};
+
+static void write_good(void)
+{
+	char err[256];
+	assert_int_equal(snapshot_write(path, &settings, guests, 5, err, sizeof(err)), 0);
+}
+
+static void test_roundtrip(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	struct stat sb;
+	write_good();
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0644);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	assert_int_equal(s.hdr->n_records, 5);
+	assert_string_equal(snapshot_str(&s, s.hdr->organization), "Contoso");
+	const struct snap_record *r = snapshot_find_name(&s, "ALICE@Fabrikam.com");
+	assert_non_null(r);
+	assert_int_equal(r->uid, 2000001);
+	assert_string_equal(snapshot_str(&s, r->name), "alice@fabrikam.com");
+	assert_string_equal(snapshot_str(&s, r->home), "/home/guests/alice@fabrikam.com");
+	assert_null(snapshot_str(&s, s.records[1].upn));
+	/* The name belongs to the named record, not to the other object. */
+	r = snapshot_find_name(&s, "frank@x.com");
+	assert_non_null(r);
+	assert_string_equal(snapshot_str(&s, r->object_id), "oid-f");
+	r = snapshot_find_uid(&s, 2000004);
+	assert_non_null(r);
+	assert_string_equal(snapshot_str(&s, r->object_id), "oid-f2");
+	assert_null(snapshot_find_name(&s, "nobody@x.com"));
+	assert_null(snapshot_find_uid(&s, 2000009));
+	/* Only active NSS-visible guests are members of the shared group. */
+	assert_int_equal(s.hdr->n_members, 1);
+	assert_string_equal(snapshot_str(&s, snapshot_member(&s, 0)->name), "alice@fabrikam.com");
+	assert_false(snapshot_superseded(&s));
+
+	/* A new snapshot marks the one still mapped as superseded. */
+	write_good();
+	assert_true(snapshot_superseded(&s));
+	snapshot_close(&s);
+}
+
+static void test_missing(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	char p[700];
+	snprintf(p, sizeof(p), "%s/nope.db", dir);
+	assert_int_equal(snapshot_open(&s, p, 0), -ENOENT);
+}
+
+static void copy_with(const unsigned char *img, size_t len, const char *to)
+{
+	int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, img, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Whatever the damage, opening either fails or every lookup stays inside. */
+static void exercise(const char *p)
+{
+	struct snapshot s;
+	if (snapshot_open(&s, p, 0) != 0)
+		return;
+	static const char *names[] = { "alice@fabrikam.com", "frank@x.com", "dave@x.com", "zz" };
+	for (size_t i = 0; i < 4; i++) {
+		const struct snap_record *r = snapshot_find_name(&s, names[i]);
+		if (r) {
+			const char *n = snapshot_str(&s, r->name);
+			if (n)
+				assert_true(strlen(n) < s.hdr->strings_size);
+		}
+	}
+	for (uint32_t u = 2000000; u < 2000008; u++)
+		snapshot_find_uid(&s, u);
+	for (uint32_t i = 0; i < s.hdr->n_records; i++) {
+		const struct snap_record *r = snapshot_record(&s, i);
+		snapshot_str(&s, r->name);
+		snapshot_str(&s, r->shell);
+	}
+	for (uint32_t i = 0; i < s.hdr->n_members; i++)
+		snapshot_member(&s, i);
+	snapshot_close(&s);
+}
+
+static void test_truncated_and_corrupt(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	unsigned char *img;
+	struct stat sb;
+	char bad[700];
+	write_good();
+	assert_int_equal(stat(path, &sb), 0);
+	size_t len = (size_t)sb.st_size;
+	img = malloc(len);
+	FILE *f = fopen(path, "rb");
+	assert_int_equal(fread(img, 1, len, f), len);
+	fclose(f);
+	snprintf(bad, sizeof(bad), "%s/bad.db", dir);
+
+	/* Every truncation is refused. */
+	for (size_t cut = 0; cut < len; cut++) {
+		copy_with(img, cut, bad);
+		assert_int_equal(snapshot_open(&s, bad, 0), -EBADMSG);
+	}
+	/* Every single-byte change: refused by the checksum when verified, and
+	 * never a crash or an out-of-bounds read without it. */
+	srand(7);
+	for (size_t pos = 0; pos < len; pos++) {
+		unsigned char keep = img[pos];
+		img[pos] ^= (unsigned char)(1 + rand() % 255);
+		copy_with(img, len, bad);
+		if (pos >= sizeof(struct snap_header) ||
+		    (pos >= offsetof(struct snap_header, checksum) &&
+		     pos < offsetof(struct snap_header, checksum) + 8))
+			assert_int_not_equal(snapshot_open(&s, bad, SNAP_OPEN_VERIFY), 0);
+		exercise(bad);
+		img[pos] = keep;
+	}
+	/* Random garbage of every size up to the real one. */
+	for (int round = 0; round < 300; round++) {
+		size_t n = (size_t)rand() % (len + 1);
+		unsigned char *junk = malloc(n + 1);
+		for (size_t i = 0; i < n; i++)
+			junk[i] = (unsigned char)rand();
+		if (n >= 8)
+			memcpy(junk, SNAP_MAGIC, 8);
+		copy_with(junk, n, bad);
+		exercise(bad);
+		free(junk);
+	}
+	free(img);
+}
+
+static void test_decide_table(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	struct verdict v;
+	struct nss_probe none = { 0 }, local = { true, 1000 }, inrange = { true, 2000050 };
+	char msg[512];
+	write_good();
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	int64_t now = 6000;
+
+	decide(&s, "alice@fabrikam.com", &none, now, 0, 0, &v);
+	assert_int_equal(v.kind, V_ALLOW);
+	decide(&s, "ALICE@FABRIKAM.COM", &none, now, 0, 0, &v);
+	assert_int_equal(v.kind, V_ALLOW);
+	assert_string_equal(v.name, "alice@fabrikam.com");
+	decide(&s, "dave@x.com", &none, now, 0, 0, &v);
+	assert_int_equal(v.kind, V_DENY);
+	verdict_message(&v, &s, NULL, now, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "Contoso"));
+	assert_non_null(strstr(msg, "disabled"));
+	decide(&s, "frank@x.com", &none, now, 0, 0, &v);
+	assert_int_equal(v.kind, V_EXPIRED);
+	verdict_message(&v, &s, NULL, now, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "ended on 1970-01-01"));
+	assert_non_null(strstr(msg, "restore it until 1970-01-31"));
+	/* After the window the departed guest is purged: unknown. */
+	decide(&s, "frank@x.com", &none, 1000 + 30 * 86400, 0, 0, &v);
+	assert_int_equal(v.kind, V_UNKNOWN); /* purged even though the snapshot is stale too */
+	decide(&s, "nogroup@x.com", &none, now, 0, 0, &v);
+	assert_int_equal(v.kind, V_DENY);
+	/* Not a guest: ignored, even with a UID nobody knows. */
+	decide(&s, "root", &local, now, 0, 0, &v);
+	assert_int_equal(v.kind, V_IGNORE);
+	decide(&s, "nobody-at-all", &none, now, 0, 0, &v);
+	assert_int_equal(v.kind, V_IGNORE);
+	/* A guest-range UID the snapshot does not know (nscd cache of a purged guest). */
+	decide(&s, "ghost@x.com", &inrange, now, 0, 0, &v);
+	assert_int_equal(v.kind, V_UNKNOWN);
+	/* A local account with a guest's name wins, as in nsswitch "files aadguest". */
+	decide(&s, "alice@fabrikam.com", &local, now, 0, 0, &v);
+	assert_int_equal(v.kind, V_IGNORE);
+	/* Stale snapshot: guests refused, others ignored. */
+	decide(&s, "alice@fabrikam.com", &none, 5000 + 86401, 0, 0, &v);
+	assert_int_equal(v.kind, V_STALE);
+	decide(&s, "root", &local, 5000 + 86401, 0, 0, &v);
+	assert_int_equal(v.kind, V_IGNORE);
+	snapshot_close(&s);
+
+	/* No snapshot: only a UID outside the range proves someone else. */
+	decide(NULL, "root", &local, now, 2000000, 2100000, &v);
+	assert_int_equal(v.kind, V_IGNORE);
+	decide(NULL, "alice@fabrikam.com", &none, now, 2000000, 2100000, &v);
+	assert_int_equal(v.kind, V_UNAVAILABLE);
+	decide(NULL, "x", &inrange, now, 2000000, 2100000, &v);
+	assert_int_equal(v.kind, V_UNAVAILABLE);
+}
+
+static void test_stale_allow_and_window(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	struct verdict v;
+	struct nss_probe none = { 0 };
+	char err[256];
+	struct snap_settings allow = settings;
+	allow.stale_policy = 1;
+	assert_int_equal(snapshot_write(path, &allow, guests, 5, err, sizeof(err)), 0);
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	decide(&s, "alice@fabrikam.com", &none, 5000 + 10 * 86400, 0, 0, &v);
+	assert_int_equal(v.kind, V_ALLOW);
+	assert_true(v.stale_allowed);
+	decide(&s, "frank@x.com", &none, 1000 + 30 * 86400, 0, 0, &v);
+	assert_int_equal(v.kind, V_UNKNOWN);
+	snapshot_close(&s);
+}
+
+static int setup(void **st)
+{
+	(void)st;
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/guests.db", dir);
+	return 0;
+}
+
+static int teardown(void **st)
+{
+	(void)st;
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_truncated_and_corrupt),
+		cmocka_unit_test(test_decide_table),
+		cmocka_unit_test(test_stale_allow_and_window),
+	};
+	return cmocka_run_group_tests_name("snapshot", tests, setup, teardown);
+}

@@ -5,13 +5,13 @@
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
-#include <security/pam_modutil.h>
 
 #include "../common/clock.h"
 #include "../common/config.h"
@@ -102,6 +102,32 @@ static const char *item_str(pam_handle_t *pamh, int item)
 	return v;
 }
 
+/* What NSS says of the name (files, LDAP, … and aadguest itself). */
+static void nss_probe_user(const char *user, struct nss_probe *probe)
+{
+	char stackbuf[4096], *buf = stackbuf, *heap = NULL;
+	size_t len = sizeof(stackbuf);
+	struct passwd pw, *res = NULL;
+	int r;
+
+	for (;;) {
+		r = getpwnam_r(user, &pw, buf, len, &res);
+		if (r != ERANGE || len >= (1u << 20))
+			break;
+		free(heap);
+		len *= 4;
+		heap = malloc(len);
+		if (!heap)
+			break;
+		buf = heap;
+	}
+	if (r == 0 && res) {
+		probe->found = true;
+		probe->uid = res->pw_uid;
+	}
+	free(heap);
+}
+
 static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv,
 		      const char *phase)
 {
@@ -110,7 +136,6 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	struct verdict v;
 	struct nss_probe probe = { 0 };
 	const char *user = NULL;
-	const struct passwd *pw;
 	char msg[512];
 	int64_t now;
 	int r, ret;
@@ -123,11 +148,7 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	}
 	if (ag_now(&now) < 0)
 		pam_syslog(pamh, LOG_WARNING, "AADGUEST_NOW is not RFC 3339; using the clock");
-	pw = pam_modutil_getpwnam(pamh, user);
-	if (pw) {
-		probe.found = true;
-		probe.uid = pw->pw_uid;
-	}
+	nss_probe_user(user, &probe);
 	r = snapshot_open(&snap, a.db, 0);
 	if (r && a.debug)
 		pam_syslog(pamh, LOG_DEBUG, "snapshot %s: %s", a.db, strerror(-r));

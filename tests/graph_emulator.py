@@ -993,9 +993,11 @@ class Handler(BaseHTTPRequestHandler):
             self.abort_connection()
             return
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+        # headers and body in one write: no Nagle / delayed-ACK stall between them
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD" and body:
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def abort_connection(self):
         self.close_connection = True
@@ -1126,10 +1128,7 @@ class Handler(BaseHTTPRequestHandler):
                 if low and low[0] == "beta":
                     raise bad_request("The emulator serves v1.0 only.", "BadRequest")
                 return Response(404, b'{"error":"not_found"}', CTL_CT)
-            try:
-                q = self.parse_query(query)
-            except GraphError as e:
-                raise e
+            q = self.parse_query(query)
             self.auth_graph()
             emu.auto_purge()
             return self.route_graph(segs[1:], low[1:], q)
@@ -1585,8 +1584,8 @@ class Handler(BaseHTTPRequestHandler):
                     return uid
         raise not_found(ref)
 
-    def page_response(self, coll_ctx, ids, users, select, q, path, top, extra_items=None,
-                      count=None):
+    def page_response(self, coll_ctx, ids, users, select, q, path, top, count=None,
+                      annotate=False):
         """A page of a collection sorted by id, cursor = last id."""
         emu = self.emu
         after = ""
@@ -1602,7 +1601,11 @@ class Handler(BaseHTTPRequestHandler):
             chunk = []
         else:
             chunk = ids[start:start + size]
-        parts = [emu.render(users[i], select) for i in chunk]
+        if annotate:
+            parts = [emu.render(users[i], select, {"@odata.type": "#microsoft.graph.user"})
+                     for i in chunk]
+        else:
+            parts = [emu.render(users[i], select) for i in chunk]
         out = [b'{"@odata.context":', jdump(coll_ctx)]
         if count is not None:
             out += [b',"@odata.count":', str(count).encode()]
@@ -1896,19 +1899,24 @@ class Handler(BaseHTTPRequestHandler):
                 select = self.parse_select(q)
                 top = self.parse_top(q)
                 flt = self.parse_filter(q)
-                if low[2] == "transitivemembers":
-                    members = emu.transitive_users(gid)
+                key = ("g", gid, low[2], flt.text if flt else None)
+                hit = emu.list_cache.get(key)
+                if hit and hit[0] == emu.version:
+                    ids = hit[1]
                 else:
-                    members = {m for m in g["members"] if m not in emu.groups}
-                ids = sorted(m for m in members if m in emu.users and m not in emu.deleted and
-                             (flt is None or flt.pred(emu.users[m])))
-                if not cast_user:
-                    # untyped: also list nested groups (direct or transitive) after users
-                    pass
+                    if low[2] == "transitivemembers":
+                        members = emu.transitive_users(gid)
+                    else:
+                        members = {m for m in g["members"] if m not in emu.groups}
+                    ids = sorted(m for m in members if m in emu.users and m not in emu.deleted
+                                 and (flt is None or flt.pred(emu.users[m])))
+                    emu.list_cache[key] = (emu.version, ids)
+                # untyped listings annotate each item with its type (users only here)
                 return self.page_response(self.context("directoryObjects/microsoft.graph.user"
                                                        if cast_user else "directoryObjects",
                                                        select), ids, emu.users, select, q,
-                                          "g:" + gid + ":" + low[2], top)
+                                          "g:" + gid + ":" + low[2], top,
+                                          annotate=not cast_user)
         raise self.not_allowed() if n <= 4 else bad_request(
             "Resource not found for the segment '%s'." % segs[-1], "BadRequest")
 
@@ -1948,6 +1956,8 @@ class Handler(BaseHTTPRequestHandler):
                                      % self.base_url(), "value": mine})
 
     def organization(self):
+        self.require({"Organization.Read.All", "Organization.ReadWrite.All",
+                      "Directory.Read.All", "Directory.ReadWrite.All"})
         emu = self.emu
         doms = [{"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": i == 0,
                  "isInitial": d.endswith(".onmicrosoft.com"), "name": d, "type": "Managed"}
@@ -2205,6 +2215,7 @@ class Server(ThreadingHTTPServer):
     def get_request(self):
         sock, addr = self.socket.accept()
         sock.settimeout(30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # TLS handshake happens lazily in the worker thread (first read)
         return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 

@@ -1,0 +1,217 @@
+#!/bin/sh
+# integration.sh: the Graph emulator over real HTTPS → aadguest sync → the
+# snapshot → glibc NSS (nss_wrapper + getent/id) and the real libpam.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+. "$TOP/tests/lib.sh"
+
+W=$(mktemp -d /tmp/aadguest-it.XXXXXX)
+trap 'teardown_world; rm -rf "$W"' EXIT INT TERM
+setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
+ctl freeze >/dev/null
+T0=2026-11-26T12:00:00Z
+ctl clock "$T0" >/dev/null
+export AADGUEST_NOW=$T0
+
+echo "== first sync"
+out=$(ag sync 2>&1); rc=$?
+expect "sync exits 0" 0 "$rc"
+expect_match "sync summary counts the guests" "synced 8 guests \(7 exposed\)" "$out"
+expect_match "the hostile name is refused, by object id" "8dbc8664-6843-4a94-8e23-8c9000ad5100: no usable login name" "$out"
+expect_no_match "members never appear" "megan|nestor|olga" "$(ag list)"
+expect "snapshot is world-readable" "644" "$(stat -c %a "$DB")"
+expect "private state is root-only" "600" "$(stat -c %a "$W/state/state.json")"
+
+echo "== states"
+expect "alice active" active "$(guest_field alice@fabrikam.com state)"
+expect "bob (otherMails) active" active "$(guest_field bob@tailspintoys.com state)"
+expect "carol (name from the UPN) active" active "$(guest_field carol@northwind.com state)"
+expect "grace (mixed-case mail) lowercased" active "$(guest_field grace.hopper@fabrikam.com state)"
+expect "dave disabled" disabled "$(guest_field dave@adatum.com state)"
+expect "erin pending" pending "$(guest_field erin@woodgrove.com state)"
+expect "frank departed" departed "$(guest_field frank@litware.com state)"
+expect "frank restorable until deleted + 30 days" "2026-12-16T12:00:00Z" "$(guest_field frank@litware.com restorable_until)"
+expect "show by object id" alice@fabrikam.com "$(guest_field d5f0946d-a1e9-4d59-ba86-895b1db28f5a name)"
+ALICE_UID=$(guest_field alice@fabrikam.com uid)
+expect_match "alice's UID is in the guest range" "^(18[89][0-9]{7}|19[0-9]{8}|20[0-9]{8}|21[0-4][0-9]{7})$" "$ALICE_UID"
+expect "show by UID" alice@fabrikam.com "$(guest_field "$ALICE_UID" name)"
+ag show nobody@example.com >/dev/null 2>&1; expect "show of an unknown guest exits 1" 1 $?
+n=$(ag list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+expect "list --json is one array of every guest" 8 "$n"
+expect_match "list --state departed" "frank@litware.com" "$(ag list --state departed)"
+ag list --state nonsense >/dev/null 2>&1; expect "list --state with a bad state exits 2" 2 $?
+
+echo "== NSS through glibc (nss_wrapper, files then aadguest)"
+line=$(nssw getent passwd alice@fabrikam.com)
+expect_match "getent passwd alice" "^alice@fabrikam.com:\*:$ALICE_UID:$ALICE_UID:Alice .*:/home/guests/alice@fabrikam.com:/bin/bash$" "$line"
+expect_match "getent passwd ALICE (case-insensitive, canonical name back)" "^alice@fabrikam.com:" "$(nssw getent passwd ALICE@FABRIKAM.COM)"
+expect_match "getent passwd by UID" "^alice@fabrikam.com:" "$(nssw getent passwd "$ALICE_UID")"
+expect_match "disabled guest resolves with the locked shell" ":/usr/sbin/nologin$" "$(nssw getent passwd dave@adatum.com)"
+expect_match "pending guest resolves with the locked shell" ":/usr/sbin/nologin$" "$(nssw getent passwd erin@woodgrove.com)"
+expect_match "departed guest resolves with the locked shell" ":/usr/sbin/nologin$" "$(nssw getent passwd frank@litware.com)"
+nssw getent passwd -- -rf@evil.com >/dev/null 2>&1; expect "hostile name does not resolve" 2 $?
+nssw getent passwd megan@contoso.com >/dev/null 2>&1; expect "a member does not resolve" 2 $?
+expect_match "local users still resolve from files" "^localuser:x:1000:" "$(nssw getent passwd localuser)"
+expect_match "private group, GID = UID" "^alice@fabrikam.com:\*:$ALICE_UID:$" "$(nssw getent group alice@fabrikam.com)"
+grp=$(nssw getent group aadguests)
+expect_match "aadguests lists active guests" "^aadguests:\*:1879048192:.*alice@fabrikam.com" "$grp"
+expect_no_match "aadguests leaves out the disabled guest" "dave@adatum.com" "$grp"
+expect_match "id shows the shared group" "groups=$ALICE_UID\(alice@fabrikam.com\),1879048192\(aadguests\)" "$(nssw id alice@fabrikam.com)"
+n=$(nssw getent passwd | grep -c '@')
+expect "getent passwd enumerates the 7 exposed guests" 7 "$n"
+
+echo "== PAM account (real libpam, pam_start_confdir)"
+expect "active guest allowed" PAM_SUCCESS "$(pam_result alice@fabrikam.com)"
+expect "active guest, any spelling" PAM_SUCCESS "$(pam_result ALICE@Fabrikam.com)"
+expect "disabled guest" PAM_PERM_DENIED "$(pam_result dave@adatum.com)"
+expect "pending guest" PAM_PERM_DENIED "$(pam_result erin@woodgrove.com)"
+expect "departed guest" PAM_ACCT_EXPIRED "$(pam_result frank@litware.com)"
+expect "departed guest, upper case" PAM_ACCT_EXPIRED "$(pam_result FRANK@LITWARE.COM)"
+msg=$(pam_run frank@litware.com)
+expect_match "departed guest is told the dates" "Your guest access to Contoso ended on 2026-11-16 .*restore it until 2026-12-16" "$msg"
+expect_match "disabled guest is told why" "disabled by an administrator" "$(pam_run dave@adatum.com)"
+expect "local user ignored (stack continues to pam_permit)" PAM_SUCCESS "$(pam_result localuser)"
+expect "local user: the module says PAM_IGNORE" PAM_IGNORE "$(pam_direct localuser db="$DB")"
+expect "root: PAM_IGNORE" PAM_IGNORE "$(pam_direct root db="$DB")"
+expect "session of an active guest opens" PAM_SUCCESS "$(pam_result alice@fabrikam.com session)"
+expect "session of a departed guest is refused" PAM_ACCT_EXPIRED "$(pam_result frank@litware.com session)"
+expect_no_match "silent: no message" "MSG" "$(nssw "$B/tests/pamcheck" --direct "$B/pam_aadguest.so" "$W/pam.d" aadguest-test frank@litware.com db="$DB" silent)"
+# A purged guest still cached by nscd: the name resolves to a guest-range UID.
+printf 'ghost@fabrikam.com:x:1879999999:1879999999::/:/bin/sh\n' >>"$W/passwd"
+expect "guest-range UID unknown to the snapshot" PAM_USER_UNKNOWN "$(pam_result ghost@fabrikam.com)"
+ag check alice@fabrikam.com >/dev/null; expect "check: active exits 0" 0 $?
+out=$(ag check frank@litware.com); rc=$?
+expect "check: departed exits 1" 1 "$rc"
+expect_match "check says what PAM says" "deny \(PAM_ACCT_EXPIRED\)" "$out"
+expect "check --json" PAM_PERM_DENIED "$(ag check dave@adatum.com --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pam"])')"
+
+echo "== alice leaves the organization"
+ctl depart alice@fabrikam.com >/dev/null
+out=$(ag sync 2>&1)
+expect_match "sync reports the departure" "departed +alice@fabrikam.com \(uid $ALICE_UID\): active → departed" "$out"
+expect "alice refused" PAM_ACCT_EXPIRED "$(pam_result alice@fabrikam.com)"
+expect_match "alice is told until when she can be restored" "ended on 2026-11-26 .*restore it until 2026-12-26" "$(pam_run alice@fabrikam.com)"
+expect_match "alice still resolves, locked" "^alice@fabrikam.com:\*:$ALICE_UID:.*:/usr/sbin/nologin$" "$(nssw getent passwd alice@fabrikam.com)"
+expect_no_match "alice left the shared group" "alice@fabrikam.com" "$(nssw getent group aadguests)"
+out=$(ag sync 2>&1)
+expect_match "a replayed sync changes nothing" "; 0 changes;" "$out"
+
+echo "== an administrator restores alice"
+ctl restore alice@fabrikam.com >/dev/null
+out=$(ag sync 2>&1)
+expect_match "sync reports the restore" "restored +alice@fabrikam.com" "$out"
+expect "alice allowed again" PAM_SUCCESS "$(pam_result alice@fabrikam.com)"
+expect "same UID after restore" "$ALICE_UID" "$(guest_field alice@fabrikam.com uid)"
+expect_match "same passwd entry" "^alice@fabrikam.com:\*:$ALICE_UID:$ALICE_UID:.*:/bin/bash$" "$(nssw getent passwd alice@fabrikam.com)"
+
+echo "== disable and enable"
+ctl disable bob@tailspintoys.com >/dev/null
+out=$(ag sync 2>&1)
+expect_match "disabled event" "disabled +bob@tailspintoys.com" "$out"
+expect "bob refused" PAM_PERM_DENIED "$(pam_result bob@tailspintoys.com)"
+ctl enable bob@tailspintoys.com >/dev/null
+expect_match "enabled event" "enabled +bob@tailspintoys.com" "$(ag sync 2>&1)"
+
+echo "== permanent delete: purged at once"
+CAROL_UID=$(guest_field carol@northwind.com uid)
+ctl depart carol_northwind >/dev/null
+ag sync >/dev/null 2>&1
+ctl purge carol_northwind >/dev/null
+out=$(ag sync 2>&1)
+expect_match "purged event" "purged +carol@northwind.com" "$out"
+nssw getent passwd carol@northwind.com >/dev/null 2>&1; expect "purged guest does not resolve by name" 2 $?
+nssw getent passwd "$CAROL_UID" >/dev/null 2>&1; expect "…nor by UID" 2 $?
+ag show carol@northwind.com >/dev/null 2>&1; expect "show of a purged guest exits 1" 1 $?
+expect_match "the tombstone keeps the UID" "^$CAROL_UID +purged" "$(ag list --state purged | tail -n +2)"
+
+echo "== the restore window runs out (frank left on 2026-11-16)"
+export AADGUEST_NOW=2026-12-16T12:00:01Z
+expect "before any sync, PAM already treats frank as purged" PAM_USER_UNKNOWN "$(pam_direct frank@litware.com db="$DB")"
+nssw getent passwd frank@litware.com >/dev/null 2>&1; expect "…and NSS no longer resolves him" 2 $?
+ctl clock "$AADGUEST_NOW" >/dev/null
+out=$(ag sync 2>&1)
+expect_match "sync purges frank" "purged +frank@litware.com" "$out"
+leaks=$(grep -rlE "frank|litware|Frank|carol|northwind|Carol" "$W/state" 2>/dev/null | tr '\n' ' ')
+expect "no personal data of purged guests left in state_dir" "" "$leaks"
+
+echo "== failed syncs leave the snapshot byte-for-byte"
+before=$(sha256sum "$DB" "$W/state/state.json")
+ctl fault '{"path_prefix":"/v1.0/users","status":503,"retry_after":"0","count":100}' >/dev/null
+out=$(ag sync 2>&1); rc=$?
+expect "sync with Graph failing exits 1" 1 "$rc"
+expect_match "and says why in one line" "sync failed: .*HTTP 503" "$out"
+expect "snapshot and state untouched" "$before" "$(sha256sum "$DB" "$W/state/state.json")"
+expect_match "status reports the last error" "last error: .*HTTP 503" "$(ag status)"
+ag status >/dev/null 2>&1; expect "status exits 1 after a failed sync" 1 $?
+ctl clear-faults >/dev/null
+ctl fault '{"path_prefix":"/v1.0/users","status":429,"retry_after":"1","count":1,"nth":2}' >/dev/null
+out=$(ag sync 2>&1); rc=$?
+expect "a 429 with Retry-After is waited out and the sync succeeds" 0 "$rc"
+ctl clear-faults >/dev/null
+ctl fault '{"path_prefix":"/v1.0/directory/deletedItems","action":"badjson","count":100}' >/dev/null
+ag sync >/dev/null 2>&1; expect "invalid JSON on the second endpoint: exit 1" 1 $?
+expect "snapshot untouched" "$before" "$(sha256sum "$DB" "$W/state/state.json")"
+ctl clear-faults >/dev/null
+echo "wrong" >"$W/etc/secret"
+out=$(ag sync 2>&1); rc=$?
+expect "wrong secret: exit 1" 1 "$rc"
+expect_match "the token error is reported" "invalid_client: AADSTS7000215" "$out"
+expect "snapshot untouched" "$before" "$(sha256sum "$DB" "$W/state/state.json")"
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clients"][0]["client_secret"])' "$TOP/tests/fixtures/contoso.json" >"$W/etc/secret"
+ag sync >/dev/null 2>&1; expect "sync works again" 0 $?
+expect_match "status after success" "last error: none" "$(ag status)"
+
+echo "== configuration errors"
+cp "$CONF" "$W/etc/good.conf"
+echo "uid_min = lots" >>"$CONF"
+out=$(ag sync 2>&1); rc=$?
+expect "bad value: exit 2" 2 "$rc"
+expect_match "the error names file, line and key" "aadguest.conf:[0-9]+: uid_min:" "$out"
+cp "$W/etc/good.conf" "$CONF"; chmod 666 "$CONF"
+ag status >/dev/null 2>&1; expect "a world-writable config is refused" 2 $?
+chmod 600 "$CONF"
+chmod 644 "$W/etc/secret"
+out=$(ag sync 2>&1)
+expect_match "a readable secret is refused" "readable by group or others" "$out"
+chmod 600 "$W/etc/secret"
+expect "config-check online" 0 "$(ag config-check >/dev/null 2>&1; echo $?)"
+
+echo "== corrupt, truncated, missing snapshot"
+cp "$DB" "$W/good.db"
+head -c 300 "$W/good.db" >"$DB.new" && mv "$DB.new" "$DB"
+nssw getent passwd alice@fabrikam.com >/dev/null 2>&1; expect "truncated: guest does not resolve" 2 $?
+expect_match "truncated: local users unaffected" "^localuser:" "$(nssw getent passwd localuser)"
+expect "truncated: guest fails closed" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@fabrikam.com db="$DB")"
+expect "truncated: local user ignored" PAM_IGNORE "$(pam_direct localuser db="$DB")"
+expect_match "the guest is told the directory is unavailable" "guest directory on this host is unavailable" "$(pam_run alice@fabrikam.com)"
+rm -f "$DB"
+expect "missing: guest fails closed" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@fabrikam.com db="$DB")"
+expect "missing: root ignored" PAM_IGNORE "$(pam_direct root db="$DB")"
+cp "$W/good.db" "$DB"
+
+echo "== stale snapshot"
+export AADGUEST_NOW=2026-12-18T12:00:02Z
+expect "stale + deny: guest refused" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@fabrikam.com db="$DB")"
+expect "stale + deny: local user ignored" PAM_IGNORE "$(pam_direct localuser db="$DB")"
+expect_match "status warns" "older than max_staleness" "$(ag status)"
+export AADGUEST_NOW=2026-12-16T12:00:01Z
+
+echo "== NSS ABI, straight through the entry points"
+SO=$B/libnss_aadguest.so.2
+exported=$(nm -D --defined-only "$SO" | awk '{print $3}' | grep -v '^_nss_aadguest_' | grep -v '^LIBNSS\|^$' | tr '\n' ' ')
+expect "libnss_aadguest exports only _nss_aadguest_*" "" "$exported"
+needed=$(readelf -d "$SO" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
+expect "libnss_aadguest links libc alone" "libc.so.6 " "$needed"
+pexported=$(nm -D --defined-only "$B/pam_aadguest.so" | awk '{print $3}' | grep -v '^pam_sm_' | tr '\n' ' ')
+expect "pam_aadguest exports only pam_sm_*" "" "$pexported"
+out=$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" erange alice@fabrikam.com)
+expect_match "short buffers: TRYAGAIN/ERANGE, nothing written, then the entry" "^alice@fabrikam.com:" "$(echo "$out" | sed -n 2p)"
+expect_match "errno untouched on success" "STATUS SUCCESS errno=4242" "$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" pwnam alice@fabrikam.com)"
+expect_match "missing snapshot: UNAVAIL" "STATUS UNAVAIL" "$(AADGUEST_DB=$W/nope.db "$B/tests/nsscheck" "$SO" pwnam alice@fabrikam.com)"
+expect_match "initgroups adds aadguests" "^1879048192$" "$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" initgroups alice@fabrikam.com)"
+AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" threads alice@fabrikam.com 8 >/dev/null
+expect "8 threads × 20000 lookups agree" 0 $?
+
+echo
+echo "integration: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

@@ -1,0 +1,119 @@
+# lib.sh: shared by the integration test and the demo. Sourced, not run.
+# Starts the Graph emulator over HTTPS with a test CA, writes a configuration
+# for it, and wraps getent/PAM in nss_wrapper so nothing on the host changes.
+
+TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+B=$TOP/build
+PASS=0
+FAIL=0
+
+ok() { PASS=$((PASS + 1)); printf '  ok    %s\n' "$*"; }
+not_ok() { FAIL=$((FAIL + 1)); printf '  FAIL  %s\n' "$*"; }
+
+# expect DESCRIPTION WANT GOT
+expect() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1: wanted '$2', got '$3'"; fi
+}
+# expect_match DESCRIPTION PATTERN TEXT  (grep -E)
+expect_match() {
+	if printf '%s\n' "$3" | grep -Eq -- "$2"; then ok "$1"; else not_ok "$1: '$2' not in: $3"; fi
+}
+expect_no_match() {
+	if printf '%s\n' "$3" | grep -Eq -- "$2"; then not_ok "$1: '$2' found in: $3"; else ok "$1"; fi
+}
+
+find_lib() {
+	for d in /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib64 /usr/lib; do
+		[ -e "$d/$1" ] && { echo "$d/$1"; return 0; }
+	done
+	return 1
+}
+
+# setup_world DIR FIXTURE: certs, emulator, config, local passwd/group files.
+setup_world() {
+	W=$1
+	mkdir -p "$W/pki" "$W/etc" "$W/state" "$W/pam.d"
+	chmod 700 "$W/etc"
+	sh "$TOP/tests/mkcerts.sh" "$W/pki"
+	AADGUEST_TEST_CERTS=$W/pki python3 "$TOP/tests/graph_emulator.py" --tenant "$2" \
+		--cert "$W/pki/server.pem" --key "$W/pki/server.key" --port 0 \
+		--port-file "$W/port" --log "$W/emulator.log" ${EMULATOR_ARGS:-} &
+	EMU_PID=$!
+	i=0
+	while [ ! -s "$W/port" ]; do
+		i=$((i + 1))
+		if [ $i -gt 300 ] || ! kill -0 $EMU_PID 2>/dev/null; then
+			echo "the Graph emulator did not start:" >&2
+			cat "$W/emulator.log" >&2 2>/dev/null
+			return 1
+		fi
+		sleep 0.1
+	done
+	PORT=$(cat "$W/port")
+	URL=https://127.0.0.1:$PORT
+	TENANT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tenant_id"])' "$2")
+	CLIENT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clients"][0]["client_id"])' "$2")
+	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clients"][0]["client_secret"])' "$2" >"$W/etc/secret"
+	chmod 600 "$W/etc/secret"
+	CONF=$W/etc/aadguest.conf
+	write_config
+	# Local accounts for nss_wrapper (never the host's own files).
+	printf 'root:x:0:0:root:/root:/bin/bash\nlocaluser:x:1000:1000:Local User:/home/localuser:/bin/bash\n' >"$W/passwd"
+	printf 'root:x:0:\nlocaluser:x:1000:\n' >"$W/group"
+	NSSW=$(find_lib libnss_wrapper.so) || { echo "libnss_wrapper.so not found" >&2; return 1; }
+	DB=$W/state/guests.db
+	cat >"$W/pam.d/aadguest-test" <<EOP
+account [success=ok ignore=ignore default=die] $B/pam_aadguest.so config=$CONF
+account required pam_permit.so
+session required $B/pam_aadguest.so config=$CONF
+EOP
+}
+
+# write_config [EXTRA-LINES]
+write_config() {
+	cat >"$CONF" <<EOC
+# written by tests/lib.sh
+tenant_id = $TENANT
+organization = Contoso
+client_id = $CLIENT
+client_secret_file = $W/etc/secret
+authority = $URL
+graph_url = $URL
+ca_file = $W/pki/ca.pem
+state_dir = $W/state
+${1:-}
+EOC
+	chmod 600 "$CONF"
+}
+
+teardown_world() {
+	[ -n "${EMU_PID:-}" ] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null
+	EMU_PID=
+	return 0
+}
+
+ctl() { python3 "$TOP/tests/graphctl.py" --url "$URL" --ca "$W/pki/ca.pem" "$@"; }
+ag() { "$B/aadguest" -c "$CONF" "$@"; }
+
+# Run a command with glibc NSS going to files (our passwd/group) then aadguest.
+nssw() {
+	LD_PRELOAD=$NSSW NSS_WRAPPER_PASSWD=$W/passwd NSS_WRAPPER_GROUP=$W/group \
+		NSS_WRAPPER_MODULE_SO_PATH=$B/libnss_aadguest.so.2 NSS_WRAPPER_MODULE_FN_PREFIX=aadguest \
+		AADGUEST_DB=$DB "$@"
+}
+
+# pam_result USER [acct|session]: the RESULT line of the real libpam.
+pam_run() { nssw "$B/tests/pamcheck" "$W/pam.d" aadguest-test "$@" 2>&1; }
+pam_result() { pam_run "$@" | sed -n 's/^RESULT //p'; }
+pam_direct() {
+	nssw "$B/tests/pamcheck" --direct "$B/pam_aadguest.so" "$W/pam.d" aadguest-test "$@" 2>&1 |
+		sed -n 's/^RESULT //p'
+}
+
+# Field of a guest from `aadguest show --json`.
+guest_field() {
+	ag show "$1" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get(sys.argv[1], ""))' "$2"
+}
+
+# Date N days after an RFC 3339 time, as YYYY-MM-DD.
+date_plus() { date -u -d "$1 + $2 days" +%Y-%m-%d; }

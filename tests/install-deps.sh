@@ -1,0 +1,21 @@
+#!/bin/sh
+# install-deps.sh: install what building and testing aadguest needs, from
+# Debian's packages, when run as root on Debian; otherwise just say what is missing.
+set -eu
+PKGS="build-essential pkg-config libpam0g-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
+libcmocka-dev libnss-wrapper libpam-wrapper pamtester openssl python3 ca-certificates
+util-linux binutils"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "missing packages:$missing (install them as root: apt-get install$missing)" >&2
+	exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

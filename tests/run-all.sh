@@ -1,0 +1,41 @@
+#!/bin/sh
+# run-all.sh: every test suite of `make check`, then one closing line.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP"
+total_pass=0
+total_fail=0
+run() {
+	name=$1
+	shift
+	echo "=== $name"
+	out=$("$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	line=$(printf '%s\n' "$out" | grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' | tail -n 1)
+	p=$(printf '%s' "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
+	f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+	p=${p:-0}
+	f=${f:-0}
+	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+}
+run unit sh tests/run-unit.sh build/tests/test_*
+emulator_selftest() {
+	out=$(python3 tests/test_emulator.py 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | tail -n 4
+	n=$(printf '%s\n' "$out" | sed -n 's/^Ran \([0-9]*\) tests\{0,1\} in.*/\1/p')
+	f=$(printf '%s\n' "$out" | sed -n 's/^FAILED (\(.*\))/\1/p' | tr ',' '\n' | awk -F= '{s+=$2} END {print s+0}')
+	n=${n:-0}
+	f=${f:-0}
+	[ $rc -ne 0 ] && [ "$f" = 0 ] && f=1
+	echo "emulator: $((n - f)) passed, $f failed"
+	return $rc
+}
+run emulator emulator_selftest
+run integration sh tests/integration.sh
+echo
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

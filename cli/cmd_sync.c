@@ -88,11 +88,30 @@ struct fetch {
 	unsigned seen, members;
 	char err[512];
 	bool progress;
+	const struct guestdb *known;
 };
 
 static char *dup_opt(const char *s)
 {
 	return s ? strdup(s) : NULL;
+}
+
+static bool contains_ext(const char *upn)
+{
+	return upn && strcasestr(upn, "#EXT#") != NULL;
+}
+
+/* Live users come from a query filtered on userType, so a missing userType
+ * there is a guest; deleted users are not filtered: a missing userType counts
+ * when the object was a guest here before or its UPN is a guest's. Dropping a
+ * guest by mistake would purge it, so doubt keeps it. */
+static bool is_guest(const struct fetch *f, const struct graph_user *gu)
+{
+	if (gu->user_type)
+		return strcmp(gu->user_type, "Guest") == 0;
+	if (!f->deleted)
+		return true;
+	return contains_ext(gu->upn) || (f->known && guestdb_find(f->known, gu->id) >= 0);
 }
 
 static int on_user(struct json_object *item, void *ctx)
@@ -107,7 +126,7 @@ static int on_user(struct json_object *item, void *ctx)
 			 why);
 		return -EBADMSG;
 	}
-	if (!gu.user_type || strcmp(gu.user_type, "Guest") != 0) {
+	if (!is_guest(f, &gu)) {
 		f->members++;
 		return 0;
 	}
@@ -456,6 +475,7 @@ static int sync_once(struct cli *c, bool full)
 		goto out_db;
 	}
 	g.deadline = (int64_t)t0.tv_sec + SYNC_TIME_BOUND;
+	f.known = &old;
 	r = fetch_all(c, &g, &f, !c->json && isatty(STDERR_FILENO));
 	if (r) {
 		rc = fail(c, "%s", f.err[0] ? f.err : g.err[0] ? g.err : strerror(-r));

@@ -355,14 +355,14 @@ static int fetch_all(struct cli *c, struct graph_client *g, struct fetch *f, boo
 	f->progress = progress;
 	build_url(url, sizeof(url), c->cfg.graph_url, "/v1.0/users",
 		  "$filter=userType eq 'Guest'&$select=" GRAPH_USER_SELECT "&$top=999");
-	r = graph_get_all(g, url, on_user, f);
+	r = graph_get_all(g, url, on_user, f, NULL);
 	if (r)
 		return r;
 	f->deleted = true;
 	build_url(url, sizeof(url), c->cfg.graph_url,
 		  "/v1.0/directory/deletedItems/microsoft.graph.user",
 		  "$select=" GRAPH_USER_SELECT ",deletedDateTime&$top=999");
-	r = graph_get_all(g, url, on_user, f);
+	r = graph_get_all(g, url, on_user, f, NULL);
 	if (r)
 		return r;
 	if (c->cfg.n_allowed_groups) {
@@ -372,7 +372,7 @@ static int fetch_all(struct cli *c, struct graph_client *g, struct fetch *f, boo
 			snprintf(path, sizeof(path), "/v1.0/groups/%s/transitiveMembers/microsoft.graph.user",
 				 c->cfg.allowed_groups[i]);
 			build_url(url, sizeof(url), c->cfg.graph_url, path, "$select=id&$top=999");
-			r = graph_get_all(g, url, on_member, &allowed);
+			r = graph_get_all(g, url, on_member, &allowed, NULL);
 		}
 		for (size_t i = 0; i < f->n && !r; i++)
 			f->u[i].permitted = strset_has(&allowed, f->u[i].id);

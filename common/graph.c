@@ -2,10 +2,14 @@
  * Graph user object. TLS is always verified; every request has a timeout. */
 #include "graph.h"
 #include "clock.h"
+#include "credential.h"
+#include "guestdb.h"
 #include "util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <strings.h>
@@ -198,8 +202,19 @@ static int perform(struct graph_client *g, const char *method, const char *url,
 		if (resp->body.overflow)
 			return set_err(g, -EFBIG, "%s %s: response larger than %u MiB", method, where,
 				       MAX_BODY >> 20);
-		return set_err(g, rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO,
-			       "%s %s: %s", method, where, curl_easy_strerror(rc));
+		int e = -EIO;
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			e = -ETIMEDOUT;
+		else if (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING ||
+			 rc == CURLE_PARTIAL_FILE || rc == CURLE_COULDNT_CONNECT)
+			e = -ECONNRESET;
+		if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+		    rc == CURLE_SSL_CONNECT_ERROR)
+			return set_err(g, -EIO,
+				       "%s %s: TLS: %s (is the server's CA in the system store or "
+				       "in ca_file?)",
+				       method, where, curl_easy_strerror(rc));
+		return set_err(g, e, "%s %s: %s", method, where, curl_easy_strerror(rc));
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
 	return 0;
@@ -308,84 +323,199 @@ static bool retryable(long status)
 	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
+/* Sleep before retry `attempt`; non-zero when the sync's deadline forbids it. */
+static int backoff(struct graph_client *g, const char *retry_after, unsigned attempt)
+{
+	unsigned w = retry_wait(retry_after, attempt);
+	if (g->deadline && mono_s() + (int64_t)w >= g->deadline)
+		return set_err(g, -ETIMEDOUT, "the sync's time bound is near; giving up retrying");
+	g->retries++;
+	if (w)
+		sleep(w);
+	return 0;
+}
+
+static bool transient_curl_error(int r)
+{
+	/* perform() maps curl failures to -EIO/-ETIMEDOUT; TLS and protocol errors
+	 * are not retried (they do not heal by waiting). */
+	return r == -ETIMEDOUT || r == -ECONNRESET;
+}
+
+/* The token cache: {"key": authority|tenant|client, "access_token", "expires_at"}. */
+static void cache_key(const struct ag_config *cfg, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s|%s|%s|%s", cfg->authority, cfg->tenant_id, cfg->client_id,
+		 cfg->graph_url);
+}
+
+static bool token_cache_load(struct graph_client *g)
+{
+	char key[2048];
+	struct stat st;
+	struct json_object *o, *v;
+	bool ok = false;
+
+	if (!g->token_cache[0] || g->skip_cache)
+		return false;
+	int fd = open(g->token_cache, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	/* Only a root-only file of ours is trusted. */
+	if (fstat(fd, &st) < 0 || (st.st_mode & 077) || st.st_uid != geteuid() ||
+	    st.st_size > 65536) {
+		close(fd);
+		return false;
+	}
+	char buf[65537];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	o = json_tokener_parse(buf);
+	ag_wipe(buf, (size_t)n);
+	cache_key(g->cfg, key, sizeof(key));
+	const char *k = jstr(o, "key"), *tok = jstr(o, "access_token");
+	if (k && tok && strcmp(k, key) == 0 && json_object_object_get_ex(o, "expires_at", &v)) {
+		int64_t left = json_object_get_int64(v) - (int64_t)time(NULL);
+		if (left > 300) {
+			free(g->token);
+			g->token = strdup(tok);
+			g->token_expires = mono_s() + left - 300;
+			g->token_from_cache = ok = g->token != NULL;
+		}
+	}
+	json_object_put(o);
+	return ok;
+}
+
+static void token_cache_save(struct graph_client *g, int64_t expires_in)
+{
+	char key[2048], err[256];
+	struct json_object *o;
+	if (!g->token_cache[0])
+		return;
+	cache_key(g->cfg, key, sizeof(key));
+	o = json_object_new_object();
+	json_object_object_add(o, "key", json_object_new_string(key));
+	json_object_object_add(o, "access_token", json_object_new_string(g->token));
+	json_object_object_add(o, "expires_at", json_object_new_int64((int64_t)time(NULL) + expires_in));
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (s) {
+		ag_write_file_atomic(g->token_cache, s, strlen(s), 0600, err, sizeof(err));
+		ag_wipe((void *)s, strlen(s));
+	}
+	json_object_put(o);
+}
+
+/* The form body: client id, scope, grant type and the credential. */
+static int token_form(struct graph_client *g, const char *url, char **form)
+{
+	const struct ag_config *cfg = g->cfg;
+	char err[512], scope[1200], *cred = NULL;
+	const char *cred_key;
+	int r;
+
+	*form = NULL;
+	if (cfg->client_certificate) {
+		r = credential_assertion(cfg, url, (int64_t)time(NULL), &cred, err, sizeof(err));
+		cred_key = "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion";
+	} else {
+		r = ag_config_read_secret(cfg, AG_CONFIG_CHECK_PERMS, &cred, err, sizeof(err));
+		cred_key = "client_secret";
+	}
+	if (r)
+		return set_err(g, r, "%s", err);
+	snprintf(scope, sizeof(scope), "%s/.default", cfg->graph_url);
+	char *e_id = curl_easy_escape(g->curl, cfg->client_id, 0);
+	char *e_cred = curl_easy_escape(g->curl, cred, 0);
+	char *e_scope = curl_easy_escape(g->curl, scope, 0);
+	ag_wipe(cred, strlen(cred));
+	free(cred);
+	if (!e_id || !e_cred || !e_scope ||
+	    asprintf(form, "client_id=%s&scope=%s&grant_type=client_credentials&%s=%s", e_id,
+		     e_scope, cred_key, e_cred) < 0) {
+		*form = NULL;
+		r = set_err(g, -ENOMEM, "out of memory");
+	}
+	if (e_cred) {
+		ag_wipe(e_cred, strlen(e_cred));
+		curl_free(e_cred);
+	}
+	curl_free(e_id);
+	curl_free(e_scope);
+	return r;
+}
+
 int graph_token(struct graph_client *g)
 {
 	const struct ag_config *cfg = g->cfg;
-	char url[2048], *form = NULL, *secret = NULL, err[512], detail[768];
+	char url[2048], *form = NULL, detail[768], code[128], why[128];
 	struct response resp;
 	int r;
 
-	if (!cfg->client_secret_file)
-		return set_err(g, -ENOTSUP,
-			       "certificate credentials are not supported yet; use client_secret_file");
-	r = ag_config_read_secret(cfg, AG_CONFIG_CHECK_PERMS, &secret, err, sizeof(err));
-	if (r)
-		return set_err(g, r, "%s", err);
-	char *e_id = curl_easy_escape(g->curl, cfg->client_id, 0);
-	char *e_secret = curl_easy_escape(g->curl, secret, 0);
-	char scope[1200];
-	snprintf(scope, sizeof(scope), "%s/.default", cfg->graph_url);
-	char *e_scope = curl_easy_escape(g->curl, scope, 0);
-	ag_wipe(secret, strlen(secret));
-	free(secret);
-	if (!e_id || !e_secret || !e_scope) {
-		r = set_err(g, -ENOMEM, "out of memory");
-		goto out;
-	}
-	if (asprintf(&form, "client_id=%s&scope=%s&grant_type=client_credentials&client_secret=%s",
-		     e_id, e_scope, e_secret) < 0) {
-		form = NULL;
-		r = set_err(g, -ENOMEM, "out of memory");
-		goto out;
-	}
+	if (token_cache_load(g))
+		return 0;
 	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", cfg->authority, cfg->tenant_id);
 	for (unsigned attempt = 1;; attempt++) {
-		r = perform(g, "POST", url, form, NULL, &resp);
+		/* A new assertion each attempt: its jti must not repeat. */
+		r = token_form(g, url, &form);
 		if (r)
-			goto out;
-		if (!retryable(resp.status) || attempt >= MAX_ATTEMPTS)
+			return r;
+		r = perform(g, "POST", url, form, NULL, &resp);
+		ag_wipe(form, strlen(form));
+		free(form);
+		form = NULL;
+		if (r) {
+			if (transient_curl_error(r) && attempt < MAX_ATTEMPTS && !backoff(g, "", attempt))
+				continue;
+			return r;
+		}
+		if (!retryable(resp.status) || attempt >= MAX_ATTEMPTS ||
+		    backoff(g, resp.retry_after, attempt))
 			break;
-		g->retries++;
 		free(resp.body.p);
-		sleep(retry_wait(resp.retry_after, attempt));
 	}
 	if (resp.status != 200) {
 		describe_error(&resp, detail, sizeof(detail));
-		r = set_err(g, -EACCES, "token request to %s failed (HTTP %ld): %s", cfg->authority,
-			    resp.status, detail);
+		graph_error_code(&resp, code, sizeof(code));
+		const char *hint = "";
+		if (strstr(detail, "AADSTS90002"))
+			hint = " (no such tenant: check tenant_id)";
+		else if (strstr(detail, "AADSTS700016"))
+			hint = " (no such application in the tenant: check client_id)";
+		else if (strstr(detail, "AADSTS7000215"))
+			hint = " (wrong client secret)";
+		else if (strstr(detail, "AADSTS700027"))
+			hint = " (the certificate is not registered for the application)";
+		r = set_err(g, -EACCES, "token request to %s failed (HTTP %ld): %s%s", cfg->authority,
+			    resp.status, detail, hint);
 		free(resp.body.p);
-		goto out;
+		return r;
 	}
-	char why[128];
-	struct json_object *o = parse_json(&resp.body, why, sizeof(why));
+	struct json_object *o = parse_json(&resp.body, why, sizeof(why)), *exp;
 	const char *tok = jstr(o, "access_token");
-	struct json_object *exp;
 	int64_t expires_in = 3599;
 	if (o && json_object_object_get_ex(o, "expires_in", &exp))
 		expires_in = json_object_get_int64(exp);
+	if (expires_in <= 0 || expires_in > 86400)
+		expires_in = 3599;
 	if (!tok || !*tok) {
 		r = set_err(g, -EBADMSG, "token response without access_token%s%s", o ? "" : ": ",
 			    o ? "" : why);
 	} else {
 		free(g->token);
 		g->token = strdup(tok);
-		g->token_expires = mono_s() + (expires_in > 60 ? expires_in - 60 : expires_in);
+		g->token_expires = mono_s() + (expires_in > 600 ? expires_in - 300 : expires_in / 2);
+		g->token_from_cache = false;
 		r = g->token ? 0 : -ENOMEM;
+		if (!r)
+			token_cache_save(g, expires_in);
 	}
 	json_object_put(o);
 	ag_wipe(resp.body.p, resp.body.len);
 	free(resp.body.p);
-out:
-	if (form) {
-		ag_wipe(form, strlen(form));
-		free(form);
-	}
-	if (e_secret) {
-		ag_wipe(e_secret, strlen(e_secret));
-		curl_free(e_secret);
-	}
-	curl_free(e_id);
-	curl_free(e_scope);
 	return r;
 }
 
@@ -410,64 +540,72 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 			return set_err(g, -ENOMEM, "out of memory");
 		struct curl_slist *h = curl_slist_append(NULL, auth);
 		struct curl_slist *h2 = h ? curl_slist_append(h, "Accept: application/json") : NULL;
+		/* Delta pages of up to 999 users instead of the default 100. */
+		struct curl_slist *h3 = h2 && strstr(url, "/delta")
+						? curl_slist_append(h2, "Prefer: odata.maxpagesize=999")
+						: h2;
 		ag_wipe(auth, strlen(auth));
 		free(auth);
-		if (!h2) {
+		if (!h3) {
 			curl_slist_free_all(h);
 			return set_err(g, -ENOMEM, "out of memory");
 		}
-		r = perform(g, "GET", url, NULL, h2, &resp);
-		curl_slist_free_all(h2);
-		if (r)
+		r = perform(g, "GET", url, NULL, h3, &resp);
+		curl_slist_free_all(h3);
+		if (r) {
+			if (transient_curl_error(r) && attempt < MAX_ATTEMPTS &&
+			    !backoff(g, "", attempt))
+				continue;
 			return r;
-		if (resp.status == 200)
-			break;
+		}
+		if (resp.status == 200) {
+			*out = parse_json(&resp.body, why, sizeof(why));
+			free(resp.body.p);
+			if (*out && json_object_is_type(*out, json_type_object))
+				return 0;
+			json_object_put(*out);
+			*out = NULL;
+			/* A cut or garbled body is a transient fault like a dropped line. */
+			if (attempt < MAX_ATTEMPTS && !backoff(g, "", attempt))
+				continue;
+			return set_err(g, -EBADMSG, "GET %s: %s", where,
+				       why[0] ? why : "the answer is not a JSON object");
+		}
 		if (resp.status == 401 && !refreshed) {
 			refreshed = true;
 			free(g->token);
 			g->token = NULL;
+			g->skip_cache = true; /* a cached token the service no longer takes */
 			free(resp.body.p);
 			continue;
 		}
 		if (retryable(resp.status) && attempt < MAX_ATTEMPTS) {
-			g->retries++;
-			unsigned w = retry_wait(resp.retry_after, attempt);
-			if (g->deadline && mono_s() + w >= g->deadline) {
+			int b = backoff(g, resp.retry_after, attempt);
+			if (!b) {
 				free(resp.body.p);
-				return set_err(g, -ETIMEDOUT,
-					       "GET %s: HTTP %ld and the sync's time bound is near",
-					       where, resp.status);
+				continue;
 			}
-			free(resp.body.p);
-			sleep(w);
-			continue;
 		}
 		describe_error(&resp, detail, sizeof(detail));
 		graph_error_code(&resp, code, sizeof(code));
 		if (strcmp(code, "Authorization_RequestDenied") == 0)
 			r = set_err(g, -EACCES,
-				    "GET %s: HTTP %ld: %s (the application lacks User.Read.All or "
-				    "admin consent)",
+				    "GET %s: HTTP %ld: %s (the application lacks a permission or admin "
+				    "consent: User.Read.All, and GroupMember.Read.All for allowed_groups)",
 				    where, resp.status, detail);
+		else if (resp.status == 410 || strcmp(code, "syncStateNotFound") == 0)
+			r = set_err(g, -ESTALE, "GET %s: HTTP %ld: %s", where, resp.status, detail);
 		else
 			r = set_err(g, resp.status == 404 ? -ENOENT : -EIO, "GET %s: HTTP %ld: %s",
 				    where, resp.status, detail);
+		g->last_status = resp.status;
 		free(resp.body.p);
 		return r;
 	}
-	*out = parse_json(&resp.body, why, sizeof(why));
-	free(resp.body.p);
-	if (!*out)
-		return set_err(g, -EBADMSG, "GET %s: %s", where, why);
-	if (!json_object_is_type(*out, json_type_object)) {
-		json_object_put(*out);
-		*out = NULL;
-		return set_err(g, -EBADMSG, "GET %s: the answer is not a JSON object", where);
-	}
-	return 0;
 }
 
-int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb cb, void *ctx)
+int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb cb, void *ctx,
+		  char **delta_link)
 {
 	char *url = strdup(first_url);
 	unsigned pages = 0;
@@ -491,9 +629,17 @@ int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb c
 			break;
 		}
 		size_t n = json_object_array_length(value);
-		for (size_t i = 0; i < n && !r; i++)
+		for (size_t i = 0; i < n && !r && cb; i++)
 			r = cb(json_object_array_get_idx(value, i), ctx);
+		g->pages++;
 		const char *next = jstr(page, "@odata.nextLink");
+		const char *dl = jstr(page, "@odata.deltaLink");
+		if (!r && !next && dl && delta_link) {
+			free(*delta_link);
+			*delta_link = strdup(dl);
+			if (!*delta_link)
+				r = set_err(g, -ENOMEM, "out of memory");
+		}
 		if (!r && next) {
 			if (strncmp(next, "https://", 8) != 0)
 				r = set_err(g, -EBADMSG, "GET %s: @odata.nextLink is not https", where);

@@ -25,7 +25,10 @@ struct graph_client {
 	const struct ag_config *cfg;
 	char *token;
 	int64_t token_expires;
-	unsigned requests, retries;
+	unsigned requests, retries, pages;
+	long last_status;
+	bool token_from_cache, skip_cache;
+	char token_cache[4096]; /* path of the root-only token cache, empty = none */
 	int64_t deadline; /* monotonic seconds; 0 = none */
 	char err[1024];
 	int verbose;
@@ -41,7 +44,9 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 
 typedef int (*graph_item_cb)(struct json_object *item, void *ctx);
 /* GET url and every @odata.nextLink after it; cb for each element of "value". */
-int graph_get_all(struct graph_client *g, const char *url, graph_item_cb cb, void *ctx);
+/* cb may be NULL; *delta_link (if given) receives the last page's @odata.deltaLink. */
+int graph_get_all(struct graph_client *g, const char *url, graph_item_cb cb, void *ctx,
+		  char **delta_link);
 
 /* Check every field's type; strings point into item. -EBADMSG with why. */
 int graph_user_parse(struct json_object *item, struct graph_user *u, const char **why);

@@ -23,6 +23,8 @@ struct dir_user {
 
 struct guest {
 	char *object_id, *name, *display_name, *upn;
+	char *mail, *other_mail; /* as Graph gave them: the view can be rebuilt exactly */
+	bool enabled, pending;
 	uint32_t uid;
 	enum guest_state state;
 	int64_t created_at, state_since, deleted_at;
@@ -90,6 +92,9 @@ void merge_output_free(struct merge_output *out);
 void guestdb_free(struct guestdb *db);
 void dir_user_free(struct dir_user *u);
 int64_t guest_restorable_until(const struct guest *g, unsigned retention_days);
+/* The directory's view of a known guest, rebuilt from the private state
+ * (for delta syncs, which only carry what changed). Strings are copies. */
+int guest_to_dir_user(const struct guest *g, struct dir_user *u);
 /* Index of the guest with this object id (case-insensitive), or -1. */
 long guestdb_find(const struct guestdb *db, const char *object_id);
 

@@ -154,6 +154,14 @@ static int get_i64(struct json_object *o, const char *key, int64_t *out)
 	return 0;
 }
 
+static bool get_bool(struct json_object *o, const char *key, bool dflt)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_boolean))
+		return dflt;
+	return json_object_get_boolean(v);
+}
+
 static char *dup_opt(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -204,6 +212,13 @@ int guestdb_load(const char *path, struct guestdb *db, char *err, size_t errlen)
 		g->name = dup_opt(get_str(o, "name"));
 		g->display_name = dup_opt(get_str(o, "display_name"));
 		g->upn = dup_opt(get_str(o, "upn"));
+		g->mail = dup_opt(get_str(o, "mail"));
+		g->other_mail = dup_opt(get_str(o, "other_mail"));
+		g->enabled = get_bool(o, "enabled", g->state != GS_DISABLED);
+		g->pending = get_bool(o, "pending", g->state == GS_PENDING);
+		int64_t flags;
+		if (get_i64(o, "flags", &flags) == 0 && flags != AG_TIME_UNKNOWN)
+			g->flags = (uint32_t)flags;
 		if (!g->object_id || get_i64(o, "created_at", &g->created_at) ||
 		    get_i64(o, "state_since", &g->state_since) ||
 		    get_i64(o, "deleted_at", &g->deleted_at))
@@ -279,6 +294,11 @@ int guestdb_save(const char *path, const struct guestdb *db, char *err, size_t e
 		put_str(o, "name", g->name);
 		put_str(o, "display_name", g->display_name);
 		put_str(o, "upn", g->upn);
+		put_str(o, "mail", g->mail);
+		put_str(o, "other_mail", g->other_mail);
+		json_object_object_add(o, "enabled", json_object_new_boolean(g->enabled));
+		json_object_object_add(o, "pending", json_object_new_boolean(g->pending));
+		json_object_object_add(o, "flags", json_object_new_int64(g->flags));
 		put_time(o, "created_at", g->created_at);
 		put_time(o, "state_since", g->state_since);
 		put_time(o, "deleted_at", g->deleted_at);

@@ -35,6 +35,8 @@ static void guest_free(struct guest *g)
 	free(g->name);
 	free(g->display_name);
 	free(g->upn);
+	free(g->mail);
+	free(g->other_mail);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -106,6 +108,33 @@ static long idx_find(const struct idmap_idx *m, const char *id)
 	}
 }
 
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int guest_to_dir_user(const struct guest *g, struct dir_user *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->id = strdup(g->object_id);
+	u->display_name = dup_or_null(g->display_name);
+	u->mail = dup_or_null(g->mail);
+	u->other_mail = dup_or_null(g->other_mail);
+	u->upn = dup_or_null(g->upn);
+	u->enabled = g->enabled;
+	u->pending = g->pending;
+	u->deleted = g->state == GS_DEPARTED;
+	u->permitted = !!(g->flags & SNAP_REC_PERMITTED);
+	u->created_at = g->created_at;
+	u->deleted_at = g->deleted_at;
+	if (!u->id || (g->display_name && !u->display_name) || (g->mail && !u->mail) ||
+	    (g->other_mail && !u->other_mail) || (g->upn && !u->upn)) {
+		dir_user_free(u);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 long guestdb_find(const struct guestdb *db, const char *object_id)
 {
 	for (size_t i = 0; i < db->n; i++)
@@ -147,11 +176,6 @@ static int warn(struct warning_list *w, const char *fmt, ...)
 		return -ENOMEM;
 	w->msg[w->n++] = m;
 	return 0;
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
 }
 
 static int add_event(struct merge_output *out, size_t *cap, enum event_kind k,
@@ -342,6 +366,11 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		g->upn = dup_or_null(u->deleted && og && og->upn ? og->upn : u->upn);
 		g->display_name = dup_or_null(u->display_name ? u->display_name
 					      : og ? og->display_name : NULL);
+		g->mail = dup_or_null(u->deleted && og && og->name ? og->mail : u->mail);
+		g->other_mail = dup_or_null(u->deleted && og && og->name ? og->other_mail
+								       : u->other_mail);
+		g->enabled = u->enabled;
+		g->pending = u->pending;
 		if (u->deleted && og && og->name) {
 			g->name = strdup(og->name);
 		} else if (ag_derive_name(u->id, u->mail, u->other_mail, u->upn, namebuf,

@@ -1,0 +1,181 @@
+/* credential.c: the client assertion of Entra's certificate credentials:
+ * header {alg RS256, typ JWT, x5t#S256}, claims {aud, iss = sub = client id,
+ * jti, nbf, iat, exp}, signed with the private key. */
+#include "credential.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *b64url(const unsigned char *p, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char *out = malloc(n / 3 * 4 + 5), *o = out;
+	size_t i = 0;
+	if (!out)
+		return NULL;
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+		*o++ = tab[v >> 6 & 63];
+		*o++ = tab[v & 63];
+	}
+	if (n - i == 1) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+	} else if (n - i == 2) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		*o++ = tab[v >> 18 & 63];
+		*o++ = tab[v >> 12 & 63];
+		*o++ = tab[v >> 6 & 63];
+	}
+	*o = '\0';
+	return out;
+}
+
+static FILE *open_checked(const char *path, bool secret, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == 0 && secret &&
+	    ((st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) ||
+	     (st.st_uid != 0 && st.st_uid != geteuid()))) {
+		snprintf(err, errlen,
+			 "%s: holds a private key but is readable by others or not owned by root "
+			 "(mode %04o); chmod 600 it",
+			 path, (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return NULL;
+	}
+	FILE *f = fdopen(fd, "re");
+	if (!f)
+		close(fd);
+	return f;
+}
+
+int credential_assertion(const struct ag_config *cfg, const char *aud, int64_t now, char **jwt,
+			 char *err, size_t errlen)
+{
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	EVP_MD_CTX *md = NULL;
+	unsigned char *der = NULL, digest[32], idb[16], *sig = NULL;
+	char *h64 = NULL, *c64 = NULL, *s64 = NULL, *x5t = NULL, *input = NULL;
+	struct json_object *hdr = NULL, *cl = NULL;
+	size_t siglen = 0;
+	int r = -EINVAL;
+	FILE *f;
+
+	*jwt = NULL;
+	f = open_checked(cfg->client_certificate, false, err, errlen);
+	if (!f)
+		return -EACCES;
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!cert) {
+		snprintf(err, errlen, "%s: not a PEM certificate", cfg->client_certificate);
+		goto out;
+	}
+	f = open_checked(cfg->client_key, true, err, errlen);
+	if (!f) {
+		r = -EACCES;
+		goto out;
+	}
+	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!key) {
+		snprintf(err, errlen, "%s: not a PEM private key (or encrypted)", cfg->client_key);
+		goto out;
+	}
+	if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
+		snprintf(err, errlen, "%s: only RSA keys are supported (RS256)", cfg->client_key);
+		goto out;
+	}
+	if (X509_check_private_key(cert, key) != 1) {
+		snprintf(err, errlen, "%s does not belong to %s", cfg->client_key,
+			 cfg->client_certificate);
+		goto out;
+	}
+	int dlen = i2d_X509(cert, &der);
+	unsigned int mdlen = 0;
+	if (dlen <= 0 || !EVP_Digest(der, (size_t)dlen, digest, &mdlen, EVP_sha256(), NULL) ||
+	    RAND_bytes(idb, sizeof(idb)) != 1) {
+		snprintf(err, errlen, "OpenSSL: cannot hash the certificate");
+		goto out;
+	}
+	x5t = b64url(digest, 32);
+	char jti[40];
+	idb[6] = (unsigned char)((idb[6] & 0x0f) | 0x40);
+	idb[8] = (unsigned char)((idb[8] & 0x3f) | 0x80);
+	snprintf(jti, sizeof(jti),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", idb[0],
+		 idb[1], idb[2], idb[3], idb[4], idb[5], idb[6], idb[7], idb[8], idb[9], idb[10],
+		 idb[11], idb[12], idb[13], idb[14], idb[15]);
+	hdr = json_object_new_object();
+	cl = json_object_new_object();
+	json_object_object_add(hdr, "alg", json_object_new_string("RS256"));
+	json_object_object_add(hdr, "typ", json_object_new_string("JWT"));
+	json_object_object_add(hdr, "x5t#S256", json_object_new_string(x5t ? x5t : ""));
+	json_object_object_add(cl, "aud", json_object_new_string(aud));
+	json_object_object_add(cl, "iss", json_object_new_string(cfg->client_id));
+	json_object_object_add(cl, "sub", json_object_new_string(cfg->client_id));
+	json_object_object_add(cl, "jti", json_object_new_string(jti));
+	json_object_object_add(cl, "nbf", json_object_new_int64(now));
+	json_object_object_add(cl, "iat", json_object_new_int64(now));
+	json_object_object_add(cl, "exp", json_object_new_int64(now + 600));
+	const char *hs = json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *cs = json_object_to_json_string_ext(cl, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	h64 = b64url((const unsigned char *)hs, strlen(hs));
+	c64 = b64url((const unsigned char *)cs, strlen(cs));
+	if (!x5t || !h64 || !c64 || asprintf(&input, "%s.%s", h64, c64) < 0) {
+		input = NULL;
+		r = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	md = EVP_MD_CTX_new();
+	if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
+	    !(sig = malloc(siglen)) ||
+	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
+		snprintf(err, errlen, "OpenSSL: cannot sign the client assertion");
+		goto out;
+	}
+	s64 = b64url(sig, siglen);
+	if (!s64 || asprintf(jwt, "%s.%s", input, s64) < 0) {
+		*jwt = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	r = 0;
+out:
+	json_object_put(hdr);
+	json_object_put(cl);
+	EVP_MD_CTX_free(md);
+	OPENSSL_free(der);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	free(sig);
+	free(h64);
+	free(c64);
+	free(s64);
+	free(x5t);
+	free(input);
+	return r;
+}

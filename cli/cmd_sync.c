@@ -347,12 +347,62 @@ static int fail(struct cli *c, const char *fmt, ...)
 	return EXIT_FAIL;
 }
 
-static int fetch_all(struct cli *c, struct graph_client *g, struct fetch *f, bool progress)
+static int refresh_groups(struct cli *c, struct graph_client *g, struct fetch *f)
+{
+	char url[4096];
+	struct strset allowed = { 0 };
+	int r = 0;
+
+	if (!c->cfg.n_allowed_groups)
+		return 0;
+	for (size_t i = 0; i < c->cfg.n_allowed_groups && !r; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "/v1.0/groups/%s/transitiveMembers/microsoft.graph.user",
+			 c->cfg.allowed_groups[i]);
+		build_url(url, sizeof(url), c->cfg.graph_url, path, "$select=id&$top=999");
+		r = graph_get_all(g, url, on_member, &allowed, NULL);
+	}
+	for (size_t i = 0; i < f->n && !r; i++)
+		f->u[i].permitted = strset_has(&allowed, f->u[i].id);
+	strset_free(&allowed);
+	return r;
+}
+
+/* A deltaLink for "from now on": $deltatoken=latest where Graph has it,
+ * otherwise the end of a whole delta round. Taken before the full read, so
+ * changes made during it are replayed by the next delta (harmlessly). */
+static int latest_delta_link(struct cli *c, struct graph_client *g, char **link)
+{
+	char url[4096];
+	struct json_object *page = NULL, *v;
+	int r;
+
+	*link = NULL;
+	build_url(url, sizeof(url), c->cfg.graph_url, "/v1.0/users/delta",
+		  "$select=" GRAPH_USER_SELECT "&$deltatoken=latest");
+	r = graph_get(g, url, &page);
+	if (r == 0 && json_object_object_get_ex(page, "@odata.deltaLink", &v) &&
+	    json_object_is_type(v, json_type_string)) {
+		*link = strdup(json_object_get_string(v));
+		json_object_put(page);
+		return *link ? 0 : -ENOMEM;
+	}
+	json_object_put(page);
+	if (r && r != -EIO && r != -ENOENT && r != -ESTALE)
+		return r;
+	build_url(url, sizeof(url), c->cfg.graph_url, "/v1.0/users/delta",
+		  "$select=" GRAPH_USER_SELECT);
+	return graph_get_all(g, url, NULL, NULL, link);
+}
+
+static int fetch_full(struct cli *c, struct graph_client *g, struct fetch *f, char **link)
 {
 	char url[4096];
 	int r;
 
-	f->progress = progress;
+	r = latest_delta_link(c, g, link);
+	if (r)
+		return r;
 	build_url(url, sizeof(url), c->cfg.graph_url, "/v1.0/users",
 		  "$filter=userType eq 'Guest'&$select=" GRAPH_USER_SELECT "&$top=999");
 	r = graph_get_all(g, url, on_user, f, NULL);
@@ -365,26 +415,246 @@ static int fetch_all(struct cli *c, struct graph_client *g, struct fetch *f, boo
 	r = graph_get_all(g, url, on_user, f, NULL);
 	if (r)
 		return r;
-	if (c->cfg.n_allowed_groups) {
-		struct strset allowed = { 0 };
-		for (size_t i = 0; i < c->cfg.n_allowed_groups && !r; i++) {
-			char path[256];
-			snprintf(path, sizeof(path), "/v1.0/groups/%s/transitiveMembers/microsoft.graph.user",
-				 c->cfg.allowed_groups[i]);
-			build_url(url, sizeof(url), c->cfg.graph_url, path, "$select=id&$top=999");
-			r = graph_get_all(g, url, on_member, &allowed, NULL);
-		}
-		for (size_t i = 0; i < f->n && !r; i++)
-			f->u[i].permitted = strset_has(&allowed, f->u[i].id);
-		strset_free(&allowed);
+	return refresh_groups(c, g, f);
+}
+
+/* ---- delta ---- */
+
+struct change {
+	char *id;
+	bool removed, hard;
+	struct dir_user u; /* the properties it carries */
+	unsigned present;
+	bool is_guest, type_known;
+};
+
+struct delta {
+	struct change *ch;
+	size_t n, cap;
+	char err[512];
+};
+
+static int on_delta(struct json_object *item, void *ctx)
+{
+	struct delta *d = ctx;
+	struct graph_user gu;
+	const char *why = "?";
+
+	if (graph_user_parse(item, &gu, &why)) {
+		snprintf(d->err, sizeof(d->err), "a delta item from Graph has a bad \"%s\" field", why);
+		return -EBADMSG;
 	}
-	if (progress)
-		fprintf(stderr, "\r%40s\r", "");
+	if (d->n == d->cap) {
+		size_t ncap = d->cap ? d->cap * 2 : 64;
+		struct change *n = realloc(d->ch, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		d->ch = n;
+		d->cap = ncap;
+	}
+	struct change *c = &d->ch[d->n];
+	memset(c, 0, sizeof(*c));
+	c->id = strdup(gu.id);
+	if (!c->id)
+		return -ENOMEM;
+	d->n++;
+	c->removed = gu.removed;
+	c->hard = gu.removed && gu.removed_reason && strcmp(gu.removed_reason, "deleted") == 0;
+	c->present = gu.present;
+	c->type_known = gu.user_type != NULL;
+	c->is_guest = gu.user_type && strcmp(gu.user_type, "Guest") == 0;
+	c->u.display_name = dup_opt(gu.display_name);
+	c->u.mail = dup_opt(gu.mail);
+	c->u.other_mail = dup_opt(gu.other_mail);
+	c->u.upn = dup_opt(gu.upn);
+	c->u.enabled = gu.enabled_known && gu.account_enabled;
+	c->u.pending = gu.external_state && strcmp(gu.external_state, "PendingAcceptance") == 0;
+	c->u.created_at = gu.created_at;
+	return 0;
+}
+
+static void replace_str(char **dst, char **src)
+{
+	free(*dst);
+	*dst = *src;
+	*src = NULL;
+}
+
+/* Apply what a change carries onto the view of one user. */
+static void apply_props(struct dir_user *v, struct change *c)
+{
+	if (c->present & GU_DISPLAY)
+		replace_str(&v->display_name, &c->u.display_name);
+	if (c->present & GU_MAIL)
+		replace_str(&v->mail, &c->u.mail);
+	if (c->present & GU_OTHER)
+		replace_str(&v->other_mail, &c->u.other_mail);
+	if (c->present & GU_UPN)
+		replace_str(&v->upn, &c->u.upn);
+	if (c->present & GU_ENABLED)
+		v->enabled = c->u.enabled;
+	if (c->present & GU_EXTSTATE)
+		v->pending = c->u.pending;
+	if ((c->present & GU_CREATED) && c->u.created_at != AG_TIME_UNKNOWN)
+		v->created_at = c->u.created_at;
+}
+
+static long view_find(const struct fetch *f, const char *id)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (f->u[i].id && ag_ascii_casecmp_eq(f->u[i].id, id))
+			return (long)i;
+	return -1;
+}
+
+static struct dir_user *view_add(struct fetch *f, const char *id)
+{
+	if (f->n == f->cap) {
+		size_t ncap = f->cap ? f->cap * 2 : 1024;
+		struct dir_user *n = realloc(f->u, ncap * sizeof(*n));
+		if (!n)
+			return NULL;
+		f->u = n;
+		f->cap = ncap;
+	}
+	struct dir_user *u = &f->u[f->n];
+	memset(u, 0, sizeof(*u));
+	u->id = strdup(id);
+	if (!u->id)
+		return NULL;
+	u->enabled = true;
+	u->permitted = true;
+	u->created_at = u->deleted_at = AG_TIME_UNKNOWN;
+	f->n++;
+	return u;
+}
+
+/* One object, whole, from Graph: a live user (deleted = false) or a deleted
+ * one. -ENOENT when it is not there. */
+static int fetch_one(struct cli *c, struct graph_client *g, const char *id, bool deleted,
+		     struct fetch *one)
+{
+	char url[4096], path[256];
+	struct json_object *o = NULL;
+	snprintf(path, sizeof(path), deleted ? "/v1.0/directory/deletedItems/%s" : "/v1.0/users/%s",
+		 id);
+	build_url(url, sizeof(url), c->cfg.graph_url, path,
+		  deleted ? "$select=" GRAPH_USER_SELECT ",deletedDateTime"
+			  : "$select=" GRAPH_USER_SELECT);
+	int r = graph_get(g, url, &o);
+	if (r)
+		return r;
+	one->deleted = deleted;
+	r = on_user(o, one);
+	json_object_put(o);
+	return r;
+}
+
+/* Take one user's whole current state from Graph into the view. */
+static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const char *id,
+		   bool deleted)
+{
+	struct fetch one = { .known = f->known };
+	int r = fetch_one(c, g, id, deleted, &one);
+	long i = view_find(f, id);
+	if (r == -ENOENT) {
+		if (i >= 0)
+			dir_user_free(&f->u[i]); /* gone: purged, or the id is not a user */
+		free(one.u);
+		return 0;
+	}
+	if (r == 0 && one.n == 1) {
+		if (i >= 0) {
+			dir_user_free(&f->u[i]);
+			f->u[i] = one.u[0];
+		} else {
+			struct dir_user *v = view_add(f, id);
+			if (!v) {
+				dir_user_free(&one.u[0]);
+				free(one.u);
+				return -ENOMEM;
+			}
+			free(v->id);
+			*v = one.u[0];
+		}
+	} else if (r == 0 && i >= 0) {
+		dir_user_free(&f->u[i]); /* no longer a guest */
+	} else if (r == 0) {
+		/* not a guest, not known: nothing to do */
+	}
+	for (size_t k = 0; k < one.n && r; k++)
+		dir_user_free(&one.u[k]);
+	free(one.u);
+	return r;
+}
+
+static int fetch_delta(struct cli *c, struct graph_client *g, const struct guestdb *old,
+		       struct fetch *f, const char *link, char **new_link)
+{
+	struct delta d = { 0 };
+	int r;
+
+	r = graph_get_all(g, link, on_delta, &d, new_link);
+	if (r) {
+		if (d.err[0])
+			ag_strlcpy(f->err, d.err, sizeof(f->err));
+		goto out;
+	}
+	/* The view as this host knew it, then each change in order. */
+	for (size_t i = 0; i < old->n; i++) {
+		struct dir_user *v = view_add(f, old->g[i].object_id);
+		if (!v) {
+			r = -ENOMEM;
+			goto out;
+		}
+		dir_user_free(v);
+		r = guest_to_dir_user(&old->g[i], v);
+		if (r)
+			goto out;
+	}
+	for (size_t k = 0; k < d.n && !r; k++) {
+		struct change *ch = &d.ch[k];
+		long i = view_find(f, ch->id);
+		if (ch->hard) {
+			if (i >= 0)
+				dir_user_free(&f->u[i]);
+		} else if (ch->removed) {
+			/* Soft-deleted: Deleted users has its deletedDateTime. Members
+			 * are looked up too: one may have been a guest we never saw. */
+			if (i >= 0 || !ch->type_known)
+				r = refetch(c, g, f, ch->id, true);
+		} else if (ch->type_known && !ch->is_guest) {
+			if (i >= 0)
+				dir_user_free(&f->u[i]); /* converted to a member: out of scope */
+		} else if (i >= 0 && f->u[i].deleted) {
+			r = refetch(c, g, f, ch->id, false); /* restored: take it whole */
+		} else if (i >= 0) {
+			apply_props(&f->u[i], ch);
+		} else {
+			/* New to this host (invited, or converted to a guest): whole. */
+			r = refetch(c, g, f, ch->id, false);
+		}
+	}
+	if (r)
+		goto out;
+	/* Drop the holes left by removals. */
+	size_t w = 0;
+	for (size_t i = 0; i < f->n; i++)
+		if (f->u[i].id)
+			f->u[w++] = f->u[i];
+	f->n = w;
+	r = refresh_groups(c, g, f);
+out:
+	for (size_t k = 0; k < d.n; k++) {
+		free(d.ch[k].id);
+		dir_user_free(&d.ch[k].u);
+	}
+	free(d.ch);
 	return r;
 }
 
 static void print_summary(struct cli *c, const struct merge_output *m, const struct graph_client *g,
-			  double secs)
+			  const char *mode, double secs)
 {
 	unsigned counts[GS_COUNT] = { 0 }, exposed = 0;
 	for (size_t i = 0; i < m->db.n; i++) {
@@ -418,7 +688,9 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 		json_object_object_add(o, "counts", cs);
 		json_object_object_add(o, "events", ev);
 		json_object_object_add(o, "warnings", w);
+		json_object_object_add(o, "mode", json_object_new_string(mode));
 		json_object_object_add(o, "requests", json_object_new_int((int)g->requests));
+		json_object_object_add(o, "retries", json_object_new_int((int)g->retries));
 		json_object_object_add(o, "seconds", json_object_new_double(secs));
 		print_json(o);
 		json_object_put(o);
@@ -431,9 +703,9 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 		printf("  %-9s %s (uid %u): %s → %s\n", event_kind_name(e->kind), e->name, e->uid,
 		       guest_state_name(e->old_state), guest_state_name(e->new_state));
 	}
-	printf("synced %zu guests (%u exposed): %u active, %u pending, %u disabled, %u departed; "
+	printf("%s sync: %zu guests (%u exposed): %u active, %u pending, %u disabled, %u departed; "
 	       "%zu purged for good; %zu change%s; %u requests in %.1f s\n",
-	       m->db.n, exposed, counts[GS_ACTIVE], counts[GS_PENDING], counts[GS_DISABLED],
+	       mode, m->db.n, exposed, counts[GS_ACTIVE], counts[GS_PENDING], counts[GS_DISABLED],
 	       counts[GS_DEPARTED], m->db.nt, m->n_events, m->n_events == 1 ? "" : "s", g->requests,
 	       secs);
 }
@@ -449,7 +721,8 @@ static int sync_once(struct cli *c, bool full)
 	struct timespec t0, t1;
 	int lockfd, rc = EXIT_FAIL, r;
 
-	(void)full; /* every sync is a full read until the delta feed lands */
+	char *link = NULL;
+	const char *mode = "full";
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (mkdir(c->cfg.state_dir, 0755) < 0 && errno != EEXIST)
 		return fail(c, "%s: %s", c->cfg.state_dir, strerror(errno));
@@ -475,8 +748,30 @@ static int sync_once(struct cli *c, bool full)
 		goto out_db;
 	}
 	g.deadline = (int64_t)t0.tv_sec + SYNC_TIME_BOUND;
+	ag_config_state_path(&c->cfg, "token.cache", g.token_cache, sizeof(g.token_cache));
 	f.known = &old;
-	r = fetch_all(c, &g, &f, !c->json && isatty(STDERR_FILENO));
+	f.progress = !c->json && isatty(STDERR_FILENO);
+	r = -ESTALE;
+	if (!full && old.delta_link && old.last_sync != AG_TIME_UNKNOWN) {
+		mode = "delta";
+		r = fetch_delta(c, &g, &old, &f, old.delta_link, &link);
+		if (r == -ESTALE) {
+			if (!c->json)
+				fprintf(stderr, "the delta token is no longer valid (%s); doing a full sync\n",
+					g.err);
+			mode = "full (delta token expired)";
+			for (size_t i = 0; i < f.n; i++)
+				dir_user_free(&f.u[i]);
+			f.n = 0;
+			free(link);
+			link = NULL;
+			g.err[0] = f.err[0] = '\0';
+		}
+	}
+	if (r == -ESTALE)
+		r = fetch_full(c, &g, &f, &link);
+	if (f.progress)
+		fprintf(stderr, "\r%40s\r", "");
 	if (r) {
 		rc = fail(c, "%s", f.err[0] ? f.err : g.err[0] ? g.err : strerror(-r));
 		goto out_graph;
@@ -500,6 +795,8 @@ static int sync_once(struct cli *c, bool full)
 		rc = fail(c, "%s", err);
 		goto out_graph;
 	}
+	m.db.delta_link = link;
+	link = NULL;
 	if (write_snapshot(c, &m.db, err, sizeof(err))) {
 		rc = fail(c, "%s", err);
 		goto out_merge;
@@ -511,7 +808,7 @@ static int sync_once(struct cli *c, bool full)
 	struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
 	sync_status_save(status_path, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	print_summary(c, &m, &g,
+	print_summary(c, &m, &g, mode,
 		      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	fflush(stdout);
 	if (c->cfg.on_change)
@@ -521,6 +818,7 @@ static int sync_once(struct cli *c, bool full)
 out_merge:
 	merge_output_free(&m);
 out_graph:
+	free(link);
 	graph_free(&g);
 	for (size_t i = 0; i < f.n; i++)
 		dir_user_free(&f.u[i]);

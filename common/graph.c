@@ -705,6 +705,17 @@ int graph_user_parse(struct json_object *o, struct graph_user *u, const char **w
 			opt_string(v, "reason", &u->removed_reason, why);
 		return 0;
 	}
+	static const struct {
+		const char *key;
+		unsigned bit;
+	} props[] = { { "displayName", GU_DISPLAY },	   { "mail", GU_MAIL },
+		      { "otherMails", GU_OTHER },	   { "userPrincipalName", GU_UPN },
+		      { "userType", GU_TYPE },		   { "externalUserState", GU_EXTSTATE },
+		      { "accountEnabled", GU_ENABLED },	   { "createdDateTime", GU_CREATED },
+		      { "deletedDateTime", GU_DELETED } };
+	for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+		if (json_object_object_get_ex(o, props[i].key, NULL))
+			u->present |= props[i].bit;
 	if (opt_string(o, "displayName", &u->display_name, why) ||
 	    opt_string(o, "mail", &u->mail, why) ||
 	    opt_string(o, "userPrincipalName", &u->upn, why) ||

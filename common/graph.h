@@ -18,6 +18,19 @@ struct graph_user {
 	int64_t created_at, deleted_at;
 	bool removed;		 /* delta: "@removed" present */
 	const char *removed_reason;
+	unsigned present;	 /* GU_* of the properties the object carries (null counts) */
+};
+
+enum {
+	GU_DISPLAY = 1 << 0,
+	GU_MAIL = 1 << 1,
+	GU_OTHER = 1 << 2,
+	GU_UPN = 1 << 3,
+	GU_TYPE = 1 << 4,
+	GU_EXTSTATE = 1 << 5,
+	GU_ENABLED = 1 << 6,
+	GU_CREATED = 1 << 7,
+	GU_DELETED = 1 << 8,
 };
 
 struct graph_client {

@@ -1789,6 +1789,17 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.emu
         now = emu.clock.now()
         tok = q.get("$deltatoken") or q.get("$skiptoken")
+        if tok is not None and tok.lower() == "latest" and "$skiptoken" not in q:
+            # "$deltatoken=latest": no initial round, just a deltaLink for changes
+            # from now on (Graph's documented shortcut for directory objects).
+            select = self.parse_select(q)
+            with emu.lock:
+                nxt = {"k": "delta", "S": len(emu.log), "T": None, "a": "", "sel": select,
+                       "f": None, "iat": now, "ep": emu.delta_epoch}
+                link = "%s/v1.0/users/delta?$deltatoken=%s" % (self.base_url(), emu.enc_token(nxt))
+            out = b"".join([b'{"@odata.context":', jdump(self.context("users", select)),
+                            b',"@odata.deltaLink":', jdump(link), b',"value":[]}'])
+            return self.graph_json(200, out)
         if tok is not None:
             st = emu.dec_token(tok)
             if not st or st.get("k") != "delta":

@@ -16,7 +16,7 @@ export AADGUEST_NOW=$T0
 echo "== first sync"
 out=$(ag sync 2>&1); rc=$?
 expect "sync exits 0" 0 "$rc"
-expect_match "sync summary counts the guests" "synced 8 guests \(7 exposed\)" "$out"
+expect_match "sync summary counts the guests" "full sync: 8 guests \(7 exposed\)" "$out"
 expect_match "the hostile name is refused, by object id" "8dbc8664-6843-4a94-8e23-8c9000ad5100: no usable login name" "$out"
 expect_no_match "members never appear" "megan|nestor|olga" "$(ag list)"
 expect "snapshot is world-readable" "644" "$(stat -c %a "$DB")"
@@ -134,6 +134,38 @@ expect_match "sync purges frank" "purged +frank@litware.com" "$out"
 leaks=$(grep -rlE "frank|litware|Frank|carol|northwind|Carol" "$W/state" 2>/dev/null | tr '\n' ' ')
 expect "no personal data of purged guests left in state_dir" "" "$leaks"
 
+echo "== delta feed"
+out=$(ag sync 2>&1)
+expect_match "later syncs read the delta feed" "^delta sync: " "$(echo "$out" | tail -n 1)"
+ctl reset-stats >/dev/null
+ag sync >/dev/null 2>&1
+stats=$(ctl stats)
+expect "an unchanged tenant costs one delta request" 1 "$(echo "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["delta"])')"
+expect "the cached token is reused" 0 "$(echo "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+expect "token cache is root-only" 600 "$(stat -c %a "$W/state/token.cache")"
+ctl expire-delta >/dev/null
+out=$(ag sync 2>&1); rc=$?
+expect "an expired delta token: sync still succeeds" 0 "$rc"
+expect_match "…with a full resync, said in the output" "no longer valid.*full sync|full \(delta token expired\) sync" "$out"
+# Churn the tenant, then compare a delta sync and a full sync from the same state.
+ctl add '{"id":"7e57a11d-0000-4000-8000-00000000c0de","displayName":"Heidi New","mail":"heidi@contoso-partner.com","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-20T08:00:00Z"}' >/dev/null
+ctl disable grace.hopper@fabrikam.com >/dev/null
+ctl depart erin@woodgrove.com >/dev/null
+ctl patch megan@contoso.com '{"userType":"Guest","mail":"megan@contoso.com"}' >/dev/null
+ctl patch bob@tailspintoys.com '{"userType":"Member"}' >/dev/null
+ctl patch alice@fabrikam.com '{"displayName":"Alice A. Anderson"}' >/dev/null
+cp -a "$W/state" "$W/state-full"
+out=$(ag sync 2>&1)
+expect_match "churn read by delta" "^delta sync: " "$(echo "$out" | tail -n 1)"
+expect_match "delta: the new guest is added" "added +heidi@contoso-partner.com" "$out"
+expect_match "delta: a member converted to a guest is added" "added +megan@contoso.com" "$out"
+expect_match "delta: a guest converted to a member leaves scope" "purged +bob@tailspintoys.com" "$out"
+expect_match "delta: departure seen" "departed +erin@woodgrove.com" "$out"
+sed "s#^state_dir = .*#state_dir = $W/state-full#" "$CONF" >"$W/etc/full.conf"; chmod 600 "$W/etc/full.conf"
+"$B/aadguest" -c "$W/etc/full.conf" sync --full >/dev/null 2>&1
+expect "delta and full sync end in the same snapshot, byte for byte" "$(sha256sum <"$W/state-full/guests.db")" "$(sha256sum <"$DB")"
+expect_match "the delta carried the new display name" ":Alice A. Anderson:" "$(nssw getent passwd alice@fabrikam.com)"
+
 echo "== failed syncs leave the snapshot byte-for-byte"
 before=$(sha256sum "$DB" "$W/state/state.json")
 ctl fault '{"path_prefix":"/v1.0/users","status":503,"retry_after":"0","count":100}' >/dev/null
@@ -148,10 +180,12 @@ ctl fault '{"path_prefix":"/v1.0/users","status":429,"retry_after":"1","count":1
 out=$(ag sync 2>&1); rc=$?
 expect "a 429 with Retry-After is waited out and the sync succeeds" 0 "$rc"
 ctl clear-faults >/dev/null
-ctl fault '{"path_prefix":"/v1.0/directory/deletedItems","action":"badjson","count":100}' >/dev/null
-ag sync >/dev/null 2>&1; expect "invalid JSON on the second endpoint: exit 1" 1 $?
+before=$(sha256sum "$DB" "$W/state/state.json")
+ctl fault '{"path_prefix":"/v1.0/users","action":"badjson","count":100}' >/dev/null
+ag sync >/dev/null 2>&1; expect "invalid JSON every time: exit 1" 1 $?
 expect "snapshot untouched" "$before" "$(sha256sum "$DB" "$W/state/state.json")"
 ctl clear-faults >/dev/null
+rm -f "$W/state/token.cache"
 echo "wrong" >"$W/etc/secret"
 out=$(ag sync 2>&1); rc=$?
 expect "wrong secret: exit 1" 1 "$rc"
@@ -171,6 +205,7 @@ cp "$W/etc/good.conf" "$CONF"; chmod 666 "$CONF"
 ag status >/dev/null 2>&1; expect "a world-writable config is refused" 2 $?
 chmod 600 "$CONF"
 chmod 644 "$W/etc/secret"
+rm -f "$W/state/token.cache"
 out=$(ag sync 2>&1)
 expect_match "a readable secret is refused" "readable by group or others" "$out"
 chmod 600 "$W/etc/secret"

@@ -8,6 +8,7 @@
 #include "../common/guestdb.h"
 #include "../common/names.h"
 #include "../common/util.h"
+#include "lockout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -320,6 +322,64 @@ static void run_hook(struct cli *c, const struct event *e)
 		cli_err("on_change %s failed (status %d) for event %s of %s", c->cfg.on_change,
 			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
 			event_kind_name(e->kind), e->name);
+}
+
+static bool may_sign_in(const struct guest *g)
+{
+	return g->state == GS_ACTIVE && (g->flags & SNAP_REC_NSS);
+}
+
+/* Guests who could sign in before this sync and cannot now. */
+static void run_lockouts(struct cli *c, const struct guestdb *old, const struct guestdb *now,
+			 struct json_object *out)
+{
+	for (size_t i = 0; i < old->n; i++) {
+		const struct guest *o = &old->g[i];
+		if (!may_sign_in(o))
+			continue;
+		long j = guestdb_find(now, o->object_id);
+		if (j >= 0 && may_sign_in(&now->g[j]))
+			continue;
+		struct lockout_result res;
+		const char *name = o->name ? o->name : o->object_id;
+		if (lockout_uid(&c->cfg, o->uid, &res)) {
+			cli_err("lockout of %s: uid %u is outside the guest range; not touched", name,
+				o->uid);
+			continue;
+		}
+		syslog(LOG_AUTHPRIV | LOG_NOTICE,
+		       "lockout: guest %s (object %s, uid %u) may no longer sign in: %u processes "
+		       "ended (%u killed)%s",
+		       name, o->object_id, o->uid, res.signalled, res.killed,
+		       res.logind == 1 ? ", logind sessions terminated" : "");
+		struct json_object *x = json_object_new_object();
+		json_object_object_add(x, "user", json_object_new_string(name));
+		json_object_object_add(x, "uid", json_object_new_int64(o->uid));
+		json_object_object_add(x, "signalled", json_object_new_int((int)res.signalled));
+		json_object_object_add(x, "killed", json_object_new_int((int)res.killed));
+		json_object_object_add(x, "logind", json_object_new_boolean(res.logind == 1));
+		json_object_array_add(out, x);
+	}
+}
+
+/* One audit line per transition, with the dates. */
+static void audit_events(struct cli *c, const struct merge_output *m)
+{
+	for (size_t i = 0; i < m->n_events; i++) {
+		const struct event *e = &m->events[i];
+		char extra[128] = "";
+		long j = guestdb_find(&m->db, e->object_id);
+		if (j >= 0 && m->db.g[j].state == GS_DEPARTED) {
+			char d1[32], d2[32];
+			fmt_time(m->db.g[j].deleted_at, d1, sizeof(d1));
+			fmt_time(guest_restorable_until(&m->db.g[j], c->cfg.retention_days), d2,
+				 sizeof(d2));
+			snprintf(extra, sizeof(extra), "; deleted %s, restorable until %s", d1, d2);
+		}
+		syslog(LOG_AUTHPRIV | LOG_NOTICE, "guest %s (object %s, uid %u) %s: %s -> %s%s",
+		       e->name, e->object_id, e->uid, event_kind_name(e->kind),
+		       guest_state_name(e->old_state), guest_state_name(e->new_state), extra);
+	}
 }
 
 static void record_failure(struct cli *c, const char *msg)
@@ -654,7 +714,7 @@ out:
 }
 
 static void print_summary(struct cli *c, const struct merge_output *m, const struct graph_client *g,
-			  const char *mode, double secs)
+			  const char *mode, struct json_object *lockouts, double secs)
 {
 	unsigned counts[GS_COUNT] = { 0 }, exposed = 0;
 	for (size_t i = 0; i < m->db.n; i++) {
@@ -689,6 +749,7 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 		json_object_object_add(o, "events", ev);
 		json_object_object_add(o, "warnings", w);
 		json_object_object_add(o, "mode", json_object_new_string(mode));
+		json_object_object_add(o, "lockouts", json_object_get(lockouts));
 		json_object_object_add(o, "requests", json_object_new_int((int)g->requests));
 		json_object_object_add(o, "retries", json_object_new_int((int)g->retries));
 		json_object_object_add(o, "seconds", json_object_new_double(secs));
@@ -702,6 +763,21 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 		const struct event *e = &m->events[i];
 		printf("  %-9s %s (uid %u): %s → %s\n", event_kind_name(e->kind), e->name, e->uid,
 		       guest_state_name(e->old_state), guest_state_name(e->new_state));
+	}
+	for (size_t i = 0; i < json_object_array_length(lockouts); i++) {
+		struct json_object *x = json_object_array_get_idx(lockouts, i), *v;
+		const char *name = "";
+		int64_t uid = 0, sig = 0, killed = 0;
+		if (json_object_object_get_ex(x, "user", &v))
+			name = json_object_get_string(v);
+		if (json_object_object_get_ex(x, "uid", &v))
+			uid = json_object_get_int64(v);
+		if (json_object_object_get_ex(x, "signalled", &v))
+			sig = json_object_get_int64(v);
+		if (json_object_object_get_ex(x, "killed", &v))
+			killed = json_object_get_int64(v);
+		printf("  lockout   %s (uid %lld): %lld process%s ended%s\n", name, (long long)uid,
+		       (long long)sig, sig == 1 ? "" : "es", killed ? " (some needed KILL)" : "");
 	}
 	printf("%s sync: %zu guests (%u exposed): %u active, %u pending, %u disabled, %u departed; "
 	       "%zu purged for good; %zu change%s; %u requests in %.1f s\n",
@@ -808,12 +884,20 @@ static int sync_once(struct cli *c, bool full)
 	struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
 	sync_status_save(status_path, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	print_summary(c, &m, &g, mode,
+	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
+	audit_events(c, &m);
+	/* After the new snapshot is in place, so nobody signs in again meanwhile. */
+	struct json_object *lockouts = json_object_new_array();
+	if (c->cfg.lockout == LOCKOUT_TERMINATE)
+		run_lockouts(c, &old, &m.db, lockouts);
+	print_summary(c, &m, &g, mode, lockouts,
 		      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	json_object_put(lockouts);
 	fflush(stdout);
 	if (c->cfg.on_change)
 		for (size_t i = 0; i < m.n_events; i++)
 			run_hook(c, &m.events[i]);
+	closelog();
 	rc = EXIT_OK;
 out_merge:
 	merge_output_free(&m);

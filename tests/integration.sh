@@ -8,6 +8,12 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/aadguest-it.XXXXXX)
 trap 'teardown_world; rm -rf "$W"' EXIT INT TERM
 setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
+cat >"$W/hook.sh" <<'EOH'
+#!/bin/sh
+echo "$AADGUEST_EVENT $AADGUEST_USER $AADGUEST_UID $AADGUEST_OBJECT_ID $AADGUEST_OLD_STATE $AADGUEST_NEW_STATE path=$PATH" >>"${0%/*}/hook.log"
+EOH
+chmod 755 "$W/hook.sh"
+write_config "on_change = $W/hook.sh"
 ctl freeze >/dev/null
 T0=2026-11-26T12:00:00Z
 ctl clock "$T0" >/dev/null
@@ -85,10 +91,23 @@ expect "check: departed exits 1" 1 "$rc"
 expect_match "check says what PAM says" "deny \(PAM_ACCT_EXPIRED\)" "$out"
 expect "check --json" PAM_PERM_DENIED "$(ag check dave@adatum.com --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pam"])')"
 
+expect "the first sync fires no on_change event" "" "$(cat "$W/hook.log" 2>/dev/null)"
+
 echo "== alice leaves the organization"
+# A running session of alice's (a process with her UID), and one of a local user.
+sh -c "setpriv --reuid=$ALICE_UID --regid=$ALICE_UID --clear-groups sleep 300 >/dev/null 2>&1 & echo \$! >$W/alice.pid"
+sh -c "setpriv --reuid=1000 --regid=1000 --clear-groups sleep 300 >/dev/null 2>&1 & echo \$! >$W/local.pid"
+alive() { [ -d /proc/"$1" ] && ! grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null; }
+alive "$(cat "$W/alice.pid")"; expect "alice's process runs before" 0 $?
 ctl depart alice@fabrikam.com >/dev/null
 out=$(ag sync 2>&1)
 expect_match "sync reports the departure" "departed +alice@fabrikam.com \(uid $ALICE_UID\): active → departed" "$out"
+expect_match "sync ends alice's processes" "lockout +alice@fabrikam.com \(uid $ALICE_UID\): 1 process ended" "$out"
+sleep 0.2
+alive "$(cat "$W/alice.pid")"; expect "alice's process is gone" 1 $?
+alive "$(cat "$W/local.pid")"; expect "the local user's process is untouched" 0 $?
+kill "$(cat "$W/local.pid")"
+expect_match "on_change ran with the event's environment" "^departed alice@fabrikam.com $ALICE_UID d5f0946d-a1e9-4d59-ba86-895b1db28f5a active departed path=/usr/sbin:/usr/bin:/sbin:/bin$" "$(cat "$W/hook.log")"
 expect "alice refused" PAM_ACCT_EXPIRED "$(pam_result alice@fabrikam.com)"
 expect_match "alice is told until when she can be restored" "ended on 2026-11-26 .*restore it until 2026-12-26" "$(pam_run alice@fabrikam.com)"
 expect_match "alice still resolves, locked" "^alice@fabrikam.com:\*:$ALICE_UID:.*:/usr/sbin/nologin$" "$(nssw getent passwd alice@fabrikam.com)"
@@ -105,9 +124,15 @@ expect "same UID after restore" "$ALICE_UID" "$(guest_field alice@fabrikam.com u
 expect_match "same passwd entry" "^alice@fabrikam.com:\*:$ALICE_UID:$ALICE_UID:.*:/bin/bash$" "$(nssw getent passwd alice@fabrikam.com)"
 
 echo "== disable and enable"
+BOB_UID=$(guest_field bob@tailspintoys.com uid)
+sh -c "setpriv --reuid=$BOB_UID --regid=$BOB_UID --clear-groups sleep 300 >/dev/null 2>&1 & echo \$! >$W/bob.pid"
+write_config "lockout = none"
 ctl disable bob@tailspintoys.com >/dev/null
 out=$(ag sync 2>&1)
 expect_match "disabled event" "disabled +bob@tailspintoys.com" "$out"
+alive "$(cat "$W/bob.pid")"; expect "lockout = none leaves bob's process running" 0 $?
+kill "$(cat "$W/bob.pid")"
+write_config "on_change = $W/hook.sh"
 expect "bob refused" PAM_PERM_DENIED "$(pam_result bob@tailspintoys.com)"
 ctl enable bob@tailspintoys.com >/dev/null
 expect_match "enabled event" "enabled +bob@tailspintoys.com" "$(ag sync 2>&1)"

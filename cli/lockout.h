@@ -1,0 +1,19 @@
+/* lockout.h: end a guest's sessions and processes when it may no longer sign in. */
+#ifndef AADGUEST_LOCKOUT_H
+#define AADGUEST_LOCKOUT_H
+
+#include <stdint.h>
+
+#include "../common/config.h"
+
+#define AG_SESSION_DIR "/run/aadguest/sessions"
+
+struct lockout_result {
+	unsigned signalled, killed; /* TERM sent to, KILL needed for */
+	int logind;		    /* 1 logind asked, 0 not running, -1 failed */
+};
+
+/* Refuses (-EPERM) a UID outside the guest range; never touches root. */
+int lockout_uid(const struct ag_config *cfg, uint32_t uid, struct lockout_result *res);
+
+#endif

@@ -1,0 +1,1259 @@
+/* nssbench.c: time passwd lookups of NSS modules, through their entry points
+ * (dlopen + dlsym, as glibc calls them) or through glibc's getpwnam_r, and
+ * turn the measurements into the markdown report of `make bench`.
+ *   nssbench direct DIR N MODULE.so NAME   _nss_NAME_getpwnam_r/getpwuid_r
+ *   nssbench glibc  DIR N LABEL all|miss   getpwnam_r/getpwuid_r (the nsswitch.conf in force)
+ *   nssbench rss    N LABEL MODULE.so|- NAME GUEST   RSS added by dlopen and one lookup
+ *   nssbench detail DIR N MODULE.so        aadguest piece by piece: costs, probes, size
+ *   nssbench report RESULTS                the markdown report, PASS/MISS per goal
+ * DIR is what nssgen wrote. Every measuring mode prints lines
+ *   R <section> <backend> <n> <path> <metric> <values...>
+ * which `report` reads back. */
+#include "snapshot.h"
+#include "util.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnu/libc-version.h>
+#include <inttypes.h>
+#include <nss.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef enum nss_status (*pwnam_fn)(const char *, struct passwd *, char *, size_t, int *);
+typedef enum nss_status (*pwuid_fn)(uid_t, struct passwd *, char *, size_t, int *);
+
+#define SAMPLE_BITS 20 /* a million random picks, so 1M guests are not all in cache */
+#define SAMPLE_SIZE ((size_t)1 << SAMPLE_BITS)
+#define SAMPLE_MASK (SAMPLE_SIZE - 1)
+#define NAME_SLOT 32 /* sample names are copied into 32-byte slots, read in order */
+#define MAX_BATCHES 200000
+#define MAX_SINGLES 200000
+#define MIN_SAMPLES 5
+
+static uint64_t budget_ns = 300000000; /* per measurement; $NSS_BENCH_BUDGET_MS */
+static double timer_ns;		       /* cost of one clock_gettime, subtracted from singles */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void die(const char *fmt, const char *arg)
+{
+	fputs("nssbench: ", stderr);
+	fprintf(stderr, "%s: %s\n", fmt, arg ? arg : "");
+	exit(1);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+	if (!p)
+		die("out of memory", NULL);
+	return p;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* q-quantile of a sorted array, nearest rank. */
+static double quantile(const double *v, size_t n, double q)
+{
+	size_t i = (size_t)(q * (double)n);
+	return v[i < n ? i : n - 1];
+}
+
+/* Stay on one CPU: a migration in the middle of a batch is noise. */
+static void pin_cpu(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+static void read_budget(void)
+{
+	const char *b = getenv("NSS_BENCH_BUDGET_MS");
+	if (b && *b)
+		budget_ns = strtoull(b, NULL, 10) * 1000000u;
+}
+
+/* ---- the guests and the random sample ---- */
+
+struct sample {
+	size_t n;	   /* guests */
+	char *all_names;   /* n NAME_SLOT slots */
+	uint32_t *all_uids;
+	char *names;	   /* SAMPLE_SIZE slots: random guests, in lookup order */
+	uint32_t *uids;	   /* SAMPLE_SIZE: the UID of the same guest as names[i] */
+	char *misses;	   /* SAMPLE_SIZE slots: names that are nobody's */
+	uint32_t *miss_uids; /* SAMPLE_SIZE: UIDs that are nobody's */
+};
+
+static const char *sample_name(const struct sample *s, size_t i)
+{
+	return s->names + (i & SAMPLE_MASK) * NAME_SLOT;
+}
+
+static const char *sample_miss(const struct sample *s, size_t i)
+{
+	return s->misses + (i & SAMPLE_MASK) * NAME_SLOT;
+}
+
+/* Guests from DIR/passwd.cache (the same lines as every other format). */
+static void load_guests(struct sample *s, const char *dir, size_t n)
+{
+	char path[4096], line[1024];
+	FILE *f;
+	size_t i = 0;
+
+	snprintf(path, sizeof(path), "%s/passwd.cache", dir);
+	f = fopen(path, "re");
+	if (!f)
+		die("cannot open", path);
+	s->n = n;
+	s->all_names = xcalloc(n, NAME_SLOT);
+	s->all_uids = xcalloc(n, sizeof(uint32_t));
+	while (i < n && fgets(line, sizeof(line), f)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2 || (size_t)(c1 - line) >= NAME_SLOT)
+			die("bad line in", path);
+		memcpy(s->all_names + i * NAME_SLOT, line, (size_t)(c1 - line));
+		s->all_uids[i] = (uint32_t)strtoul(c2 + 1, NULL, 10);
+		i++;
+	}
+	fclose(f);
+	if (i != n)
+		die("fewer guests than N in", path);
+}
+
+/* Pre-generated random picks, so no random numbers are drawn while timing;
+ * the same seed gives every backend the same sequence. */
+static void make_sample(struct sample *s)
+{
+	uint64_t seed = 42;
+	uint32_t *sorted = xcalloc(s->n, sizeof(uint32_t));
+
+	memcpy(sorted, s->all_uids, s->n * sizeof(uint32_t));
+	qsort(sorted, s->n, sizeof(uint32_t), cmp_u32);
+	s->names = xcalloc(SAMPLE_SIZE, NAME_SLOT);
+	s->uids = xcalloc(SAMPLE_SIZE, sizeof(uint32_t));
+	s->misses = xcalloc(SAMPLE_SIZE, NAME_SLOT);
+	s->miss_uids = xcalloc(SAMPLE_SIZE, sizeof(uint32_t));
+	for (size_t i = 0; i < SAMPLE_SIZE; i++) {
+		size_t k = (size_t)(splitmix64(&seed) % s->n);
+		memcpy(s->names + i * NAME_SLOT, s->all_names + k * NAME_SLOT, NAME_SLOT);
+		s->uids[i] = s->all_uids[k];
+		/* Same shape and length as a guest's name, but nobody's. */
+		snprintf(s->misses + i * NAME_SLOT, NAME_SLOT, "nobody%06u@partner.example",
+			 (unsigned)(splitmix64(&seed) % 1000000));
+		uint32_t u;
+		do
+			u = 1879048193u + (uint32_t)(splitmix64(&seed) % 268304382u);
+		while (bsearch(&u, sorted, s->n, sizeof(uint32_t), cmp_u32));
+		s->miss_uids[i] = u;
+	}
+	free(sorted);
+}
+
+/* ---- timing ---- */
+
+/* One lookup of the i-th sample; true when the answer is the expected one. */
+typedef bool (*op_fn)(void *ctx, size_t i);
+
+struct stats {
+	double median, p99;
+	unsigned long lookups;
+	unsigned batch;
+};
+
+static double *batch_v, *single_v;
+
+static void calibrate_timer(void)
+{
+	double v[1001];
+	for (int i = 0; i < 1001; i++) {
+		uint64_t t0 = now_ns(), t1 = now_ns();
+		v[i] = (double)(t1 - t0);
+	}
+	qsort(v, 1001, sizeof(double), cmp_double);
+	timer_ns = v[500];
+}
+
+/* Median per lookup over batches timed as a whole (clock_gettime around a
+ * batch of B lookups, B chosen for ~20 us a batch), and p99 over lookups
+ * timed one by one (minus the timer's own cost). Stops after the budget,
+ * but never with fewer than MIN_SAMPLES lookups. */
+static struct stats measure(op_fn fn, void *ctx, const char *what)
+{
+	struct stats st = { 0 };
+	size_t i = 0, nb = 0, ns = 0, bad = 0;
+	uint64_t t0, start, k = 0;
+	unsigned b;
+
+	if (!batch_v) {
+		batch_v = xcalloc(MAX_BATCHES, sizeof(double));
+		single_v = xcalloc(MAX_SINGLES, sizeof(double));
+	}
+	/* Estimate the cost, which doubles as the warm-up of slow backends. */
+	start = now_ns();
+	do {
+		bad += !fn(ctx, i++);
+		k++;
+	} while (now_ns() - start < 2000000 && k < 4096);
+	double cost = (double)(now_ns() - start) / (double)k;
+	b = cost >= 20000 ? 1 : (unsigned)(20000 / cost);
+	b = b > 1024 ? 1024 : b;
+	st.batch = b;
+	/* Warm up for a tenth of the budget. */
+	start = now_ns();
+	while (now_ns() - start < budget_ns / 10 && cost < 1e6)
+		bad += !fn(ctx, i++);
+
+	start = now_ns();
+	while (nb < MAX_BATCHES) {
+		t0 = now_ns();
+		for (unsigned j = 0; j < b; j++)
+			bad += !fn(ctx, i++);
+		uint64_t t1 = now_ns();
+		batch_v[nb++] = (double)(t1 - t0) / b - (b == 1 ? timer_ns : 0);
+		if (t1 - start >= budget_ns * 6 / 10 && nb >= MIN_SAMPLES)
+			break;
+	}
+	st.lookups = (unsigned long)nb * b;
+	if (b == 1) {
+		memcpy(single_v, batch_v, nb * sizeof(double));
+		ns = nb;
+	} else {
+		start = now_ns();
+		while (ns < MAX_SINGLES) {
+			t0 = now_ns();
+			bad += !fn(ctx, i++);
+			uint64_t t1 = now_ns();
+			single_v[ns++] = (double)(t1 - t0) - timer_ns;
+			if (t1 - start >= budget_ns * 3 / 10 && ns >= MIN_SAMPLES)
+				break;
+		}
+		st.lookups += ns;
+	}
+	if (bad) {
+		fprintf(stderr, "nssbench: %s: %zu wrong answers\n", what, bad);
+		exit(1);
+	}
+	qsort(batch_v, nb, sizeof(double), cmp_double);
+	qsort(single_v, ns, sizeof(double), cmp_double);
+	st.median = quantile(batch_v, nb, 0.5);
+	st.p99 = quantile(single_v, ns, 0.99);
+	if (st.p99 < 0)
+		st.p99 = 0;
+	return st;
+}
+
+static void print_lookup(const char *backend, size_t n, const char *path, const char *op,
+			 struct stats st)
+{
+	printf("R lookup %s %zu %s %s %.1f %.1f %lu %u\n", backend, n, path, op, st.median, st.p99,
+	       st.lookups, st.batch);
+	fflush(stdout);
+}
+
+/* ---- direct: the module's entry points ---- */
+
+struct lookup_ctx {
+	pwnam_fn nam;
+	pwuid_fn uid;
+	const struct sample *s;
+	struct passwd pw;
+	char buf[4096];
+};
+
+static bool direct_name_hit(void *p, size_t i)
+{
+	struct lookup_ctx *c = p;
+	int e;
+	return c->nam(sample_name(c->s, i), &c->pw, c->buf, sizeof(c->buf), &e) ==
+		       NSS_STATUS_SUCCESS &&
+	       c->pw.pw_uid == c->s->uids[i & SAMPLE_MASK];
+}
+
+static bool direct_uid_hit(void *p, size_t i)
+{
+	struct lookup_ctx *c = p;
+	int e;
+	uint32_t u = c->s->uids[i & SAMPLE_MASK];
+	return c->uid(u, &c->pw, c->buf, sizeof(c->buf), &e) == NSS_STATUS_SUCCESS &&
+	       c->pw.pw_uid == u;
+}
+
+static bool direct_name_miss(void *p, size_t i)
+{
+	struct lookup_ctx *c = p;
+	int e;
+	return c->nam(sample_miss(c->s, i), &c->pw, c->buf, sizeof(c->buf), &e) ==
+	       NSS_STATUS_NOTFOUND;
+}
+
+static void *load_module(const char *path, const char *name, pwnam_fn *nam, pwuid_fn *uid)
+{
+	char sym[128];
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		die("dlopen", dlerror());
+	snprintf(sym, sizeof(sym), "_nss_%s_getpwnam_r", name);
+	*(void **)nam = dlsym(h, sym);
+	snprintf(sym, sizeof(sym), "_nss_%s_getpwuid_r", name);
+	*(void **)uid = dlsym(h, sym);
+	if (!*nam || !*uid)
+		die("missing entry point in", path);
+	return h;
+}
+
+/* Bytes this process has read(2) so far: libnss-cache falls back to a full
+ * scan of passwd.cache when its index does not match, which this catches. */
+static unsigned long long rchar(void)
+{
+	char buf[1024];
+	unsigned long long v = 0;
+	int fd = open("/proc/self/io", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		const char *p = strstr(buf, "rchar:");
+		if (p)
+			v = strtoull(p + 6, NULL, 10);
+	}
+	return v;
+}
+
+static int cmd_direct(const char *dir, size_t n, const char *module, const char *name)
+{
+	struct sample s;
+	struct lookup_ctx *c = xcalloc(1, sizeof(*c));
+
+	load_guests(&s, dir, n);
+	make_sample(&s);
+	load_module(module, name, &c->nam, &c->uid);
+	c->s = &s;
+	/* The last guest in the file: the worst case of a linear scan. */
+	{
+		int e;
+		size_t last = n - 1;
+		unsigned long long r0 = rchar();
+		enum nss_status st = c->nam(s.all_names + last * NAME_SLOT, &c->pw, c->buf,
+					    sizeof(c->buf), &e);
+		unsigned long long read_bytes = rchar() - r0;
+		if (st != NSS_STATUS_SUCCESS || c->pw.pw_uid != s.all_uids[last])
+			die("lookup of the last guest failed with", name);
+		if (strcmp(name, "cache") == 0 && n >= 1000 && read_bytes > 65536)
+			die("libnss-cache read the whole file: its index was not used", NULL);
+	}
+	pin_cpu();
+	print_lookup(name, n, "direct", "name_hit", measure(direct_name_hit, c, "name_hit"));
+	print_lookup(name, n, "direct", "uid_hit", measure(direct_uid_hit, c, "uid_hit"));
+	print_lookup(name, n, "direct", "name_miss", measure(direct_name_miss, c, "name_miss"));
+	return 0;
+}
+
+/* ---- glibc: getpwnam_r / getpwuid_r with the namespace's nsswitch.conf ---- */
+
+static bool glibc_name_hit(void *p, size_t i)
+{
+	struct lookup_ctx *c = p;
+	struct passwd *res = NULL;
+	return getpwnam_r(sample_name(c->s, i), &c->pw, c->buf, sizeof(c->buf), &res) == 0 &&
+	       res && res->pw_uid == c->s->uids[i & SAMPLE_MASK];
+}
+
+static bool glibc_uid_hit(void *p, size_t i)
+{
+	struct lookup_ctx *c = p;
+	struct passwd *res = NULL;
+	uint32_t u = c->s->uids[i & SAMPLE_MASK];
+	return getpwuid_r(u, &c->pw, c->buf, sizeof(c->buf), &res) == 0 && res &&
+	       res->pw_uid == u;
+}
+
+static bool glibc_name_miss(void *p, size_t i)
+{
+	struct lookup_ctx *c = p;
+	struct passwd *res = NULL;
+	return getpwnam_r(sample_miss(c->s, i), &c->pw, c->buf, sizeof(c->buf), &res) == 0 &&
+	       !res;
+}
+
+static bool glibc_uid_miss(void *p, size_t i)
+{
+	struct lookup_ctx *c = p;
+	struct passwd *res = NULL;
+	return getpwuid_r(c->s->miss_uids[i & SAMPLE_MASK], &c->pw, c->buf, sizeof(c->buf),
+			  &res) == 0 &&
+	       !res;
+}
+
+/* Which NSS modules this process has loaded, to show which file served. */
+static void print_modules(const char *label, size_t n)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/maps", "re");
+	char last[4096] = "";
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		if (!p || !strstr(p, "libnss_"))
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		if (strcmp(p, last) == 0)
+			continue;
+		snprintf(last, sizeof(last), "%s", p);
+		printf("T module %s %zu glibc so %s\n", label, n, p);
+	}
+	fclose(f);
+}
+
+static int cmd_glibc(const char *dir, size_t n, const char *label, const char *ops)
+{
+	struct sample s;
+	struct lookup_ctx *c = xcalloc(1, sizeof(*c));
+
+	load_guests(&s, dir, n);
+	make_sample(&s);
+	c->s = &s;
+	pin_cpu();
+	if (strcmp(ops, "all") == 0) {
+		if (!glibc_name_hit(c, 0))
+			die("glibc cannot find a guest with nsswitch", label);
+		print_modules(label, n);
+		print_lookup(label, n, "glibc", "name_hit", measure(glibc_name_hit, c, "name_hit"));
+		print_lookup(label, n, "glibc", "uid_hit", measure(glibc_uid_hit, c, "uid_hit"));
+	}
+	print_lookup(label, n, "glibc", "name_miss", measure(glibc_name_miss, c, "name_miss"));
+	print_lookup(label, n, "glibc", "uid_miss", measure(glibc_uid_miss, c, "uid_miss"));
+	return 0;
+}
+
+/* ---- rss: what dlopen and one lookup add to a process ---- */
+
+struct rss {
+	long total, anon, file; /* KiB */
+};
+
+static long rollup_field(const char *buf, const char *key)
+{
+	const char *p = strstr(buf, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+/* /proc/self/smaps_rollup walks the page tables, so it is exact (VmRSS in
+ * /proc/self/status is a per-CPU batched counter since Linux 6.2, off by up
+ * to hundreds of KiB). Read without stdio or malloc, so reading adds nothing. */
+static struct rss read_rss(void)
+{
+	static char buf[8192];
+	struct rss r = { -1, -1, -1 };
+	int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		r.total = rollup_field(buf, "\nRss:");
+		r.anon = rollup_field(buf, "\nAnonymous:");
+		r.file = r.total - r.anon;
+	}
+	return r;
+}
+
+static int cmd_rss(size_t n, const char *label, const char *module, const char *name,
+		   const char *guest)
+{
+	static char buf[4096];
+	struct passwd pw, *res = NULL;
+	struct rss r0, r1, r2;
+	pwnam_fn nam = NULL;
+	pwuid_fn uid = NULL;
+	int e;
+
+	memset(buf, 1, sizeof(buf)); /* pre-fault everything the lookup writes to */
+	read_rss();
+	r0 = read_rss();
+	if (strcmp(module, "-") != 0)
+		load_module(module, name, &nam, &uid);
+	r1 = read_rss();
+	if (nam) {
+		if (nam(guest, &pw, buf, sizeof(buf), &e) != NSS_STATUS_SUCCESS)
+			die("rss: lookup failed for", guest);
+	} else if (getpwnam_r(guest, &pw, buf, sizeof(buf), &res) != 0 || !res) {
+		die("rss: getpwnam_r failed for", guest);
+	}
+	r2 = read_rss();
+	printf("R rss %s %zu %s kib %ld %ld %ld %ld\n", label, n, nam ? "direct" : "glibc",
+	       r1.total - r0.total, r2.total - r1.total, r2.anon - r1.anon, r2.file - r1.file);
+	return 0;
+}
+
+/* ---- detail: where aadguest's time goes ---- */
+
+struct detail_ctx {
+	const struct sample *s;
+	struct snapshot snap;
+	pthread_mutex_t lock;
+	pwnam_fn nam;
+	pwuid_fn uid;
+	struct passwd pw;
+	char buf[4096];
+	const char *db;
+	volatile uint64_t sink;
+};
+
+static bool d_timer(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	c->sink += now_ns() + i;
+	return true;
+}
+
+static bool d_mutex(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	pthread_mutex_lock(&c->lock);
+	c->sink += i;
+	pthread_mutex_unlock(&c->lock);
+	return true;
+}
+
+static bool d_getenv(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	c->sink += (uintptr_t)secure_getenv("AADGUEST_DB") + i;
+	return true;
+}
+
+static bool d_coarse(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	c->sink += (uint64_t)ts.tv_nsec + i;
+	return true;
+}
+
+static bool d_stat(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	struct stat st;
+	(void)i;
+	return stat(c->db, &st) == 0;
+}
+
+static bool d_hash(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	c->sink += ag_name_hash(sample_name(c->s, i));
+	return true;
+}
+
+static bool d_find_name(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	const struct snap_record *r = snapshot_find_name(&c->snap, sample_name(c->s, i));
+	return r && r->uid == c->s->uids[i & SAMPLE_MASK];
+}
+
+static bool d_find_uid(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	const struct snap_record *r = snapshot_find_uid(&c->snap, c->s->uids[i & SAMPLE_MASK]);
+	return r != NULL;
+}
+
+static bool d_find_miss(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	return snapshot_find_name(&c->snap, sample_miss(c->s, i)) == NULL;
+}
+
+/* The strings fill_passwd reads for a random guest: the cache lines a hit
+ * touches beyond the index and the record. */
+static bool d_strings(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	const struct snap_record *r = snapshot_record(&c->snap, (uint32_t)(i * 2654435761u %
+									   c->snap.hdr->n_records));
+	c->sink += strlen(snapshot_str(&c->snap, r->name)) +
+		   strlen(snapshot_str(&c->snap, r->display_name)) +
+		   strlen(snapshot_str(&c->snap, r->home)) + strlen(snapshot_str(&c->snap, r->shell));
+	return true;
+}
+
+/* The same 16 guests over and over: everything in L1, the pure CPU cost. */
+static bool d_entry_name_hot(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	int e;
+	return c->nam(sample_name(c->s, i & 15), &c->pw, c->buf, sizeof(c->buf), &e) ==
+	       NSS_STATUS_SUCCESS;
+}
+
+static bool d_entry_uid_hot(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	int e;
+	return c->uid(c->s->uids[i & 15], &c->pw, c->buf, sizeof(c->buf), &e) ==
+	       NSS_STATUS_SUCCESS;
+}
+
+static bool d_find_name_hot(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	return snapshot_find_name(&c->snap, sample_name(c->s, i & 15)) != NULL;
+}
+
+static void print_cost(size_t n, const char *what, struct stats st)
+{
+	printf("R cost aadguest %zu detail %s %.1f %.1f %lu %u\n", n, what, st.median, st.p99,
+	       st.lookups, st.batch);
+	fflush(stdout);
+}
+
+/* Records a lookup reads in each index: a hit reads dist+1 records (the
+ * index holds record numbers only, so every probed slot costs a record
+ * read); a miss reads every occupied slot up to the next empty one. */
+static void probe_stats(size_t n, const char *which, const uint32_t *ix, uint32_t nb,
+			const struct snap_record *recs, bool by_name)
+{
+	uint64_t hit_sum = 0, hit_max = 0, hits = 0, miss_sum = 0, run = 0;
+	uint32_t mask = nb - 1, first_empty = nb;
+
+	for (uint32_t j = 0; j < nb; j++) {
+		if (!ix[j]) {
+			first_empty = j;
+			break;
+		}
+	}
+	for (uint32_t j = 0; j < nb; j++) {
+		if (!ix[j])
+			continue;
+		const struct snap_record *r = &recs[ix[j] - 1];
+		uint32_t home = (by_name ? r->name_hash : ag_uid_hash(r->uid)) & mask;
+		uint64_t d = ((j - home) & mask) + 1;
+		hit_sum += d;
+		hit_max = d > hit_max ? d : hit_max;
+		hits++;
+	}
+	/* Walk backwards from an empty slot so every run is seen whole. */
+	for (uint32_t k = 0; k < nb && first_empty < nb; k++) {
+		uint32_t j = (first_empty + nb - k) & mask;
+		run = ix[j] ? run + 1 : 0;
+		miss_sum += run;
+	}
+	printf("R probe aadguest %zu detail %s %.3f %" PRIu64 " %.3f\n", n, which,
+	       hits ? (double)hit_sum / (double)hits : 0, hit_max, (double)miss_sum / nb);
+}
+
+/* RSS of one lookup on a fresh mapping, without and with MADV_RANDOM: file
+ * pages come in with the kernel's fault-around (up to 16 pages a fault). */
+static void map_rss(size_t n, struct detail_ctx *c, bool random_advice)
+{
+	struct snapshot s;
+	struct rss r0, r1;
+	const char *name = sample_name(c->s, random_advice ? 7 : 3);
+	if (snapshot_open(&s, c->db, 0))
+		die("cannot open", c->db);
+	if (random_advice)
+		madvise((void *)s.base, s.size, MADV_RANDOM);
+	r0 = read_rss();
+	const struct snap_record *r = snapshot_find_name(&s, name);
+	if (!r)
+		die("map_rss: not found", name);
+	c->sink += strlen(snapshot_str(&s, r->display_name)) + strlen(snapshot_str(&s, r->home)) +
+		   strlen(snapshot_str(&s, r->shell));
+	r1 = read_rss();
+	printf("R maprss aadguest %zu detail %s %ld %ld\n", n, random_advice ? "madv_random" : "plain",
+	       r1.total - r0.total, r1.file - r0.file);
+	snapshot_close(&s);
+}
+
+struct thread_arg {
+	struct detail_ctx *c;
+	uint64_t stop_ns, done;
+	int offset;
+};
+
+static void *thread_loop(void *p)
+{
+	struct thread_arg *a = p;
+	struct passwd pw;
+	char buf[1024];
+	int e;
+	uint64_t k = 0;
+	while ((k & 255) || now_ns() < a->stop_ns) {
+		a->c->nam(sample_name(a->c->s, (size_t)a->offset + (k & 15)), &pw, buf, sizeof(buf),
+			  &e);
+		k++;
+	}
+	a->done = k;
+	return NULL;
+}
+
+/* Aggregate lookups per second with 1 and 2 threads: the module serializes
+ * every lookup on one process-wide mutex. */
+static void thread_scaling(size_t n, struct detail_ctx *c)
+{
+	for (int t = 1; t <= 2; t++) {
+		pthread_t th[2];
+		struct thread_arg a[2];
+		uint64_t start = now_ns(), total = 0;
+		for (int k = 0; k < t; k++) {
+			a[k] = (struct thread_arg){ c, start + budget_ns, 0, k * 16 };
+			pthread_create(&th[k], NULL, thread_loop, &a[k]);
+		}
+		for (int k = 0; k < t; k++) {
+			pthread_join(th[k], NULL);
+			total += a[k].done;
+		}
+		double secs = (double)(now_ns() - start) / 1e9;
+		printf("R threads aadguest %zu detail t%d %.0f\n", n, t, (double)total / secs);
+	}
+}
+
+static int cmd_detail(const char *dir, size_t n, const char *module)
+{
+	static struct detail_ctx c;
+	static char db[4096];
+	struct sample s;
+	size_t envc = 0;
+
+	snprintf(db, sizeof(db), "%s/guests.db", dir);
+	c.db = db;
+	load_guests(&s, dir, n);
+	make_sample(&s);
+	c.s = &s;
+	pthread_mutex_init(&c.lock, NULL);
+	if (snapshot_open(&c.snap, db, 0))
+		die("cannot open", db);
+	load_module(module, "aadguest", &c.nam, &c.uid);
+	for (char **e = environ; *e; e++)
+		envc++;
+
+	const struct snap_header *h = c.snap.hdr;
+	double str_per = (double)h->strings_size / (double)n;
+	printf("R snap aadguest %zu detail size %" PRIu64 " %.1f %.1f %.1f %u\n", n, h->file_size,
+	       (double)h->file_size / (double)n, (double)(h->file_size - h->strings_size) / (double)n,
+	       str_per, h->n_buckets);
+	probe_stats(n, "name", c.snap.name_index, h->n_buckets, c.snap.records, true);
+	probe_stats(n, "uid", c.snap.uid_index, h->n_buckets, c.snap.records, false);
+
+	pin_cpu();
+	map_rss(n, &c, false);
+	map_rss(n, &c, true);
+	print_cost(n, "clock_gettime", measure(d_timer, &c, "timer"));
+	print_cost(n, "mutex_pair", measure(d_mutex, &c, "mutex"));
+	printf("R env aadguest %zu detail vars %zu\n", n, envc);
+	print_cost(n, "secure_getenv", measure(d_getenv, &c, "getenv"));
+	print_cost(n, "clock_coarse", measure(d_coarse, &c, "coarse"));
+	print_cost(n, "stat", measure(d_stat, &c, "stat"));
+	print_cost(n, "name_hash", measure(d_hash, &c, "hash"));
+	print_cost(n, "find_name_hot", measure(d_find_name_hot, &c, "find_name_hot"));
+	print_cost(n, "entry_name_hot", measure(d_entry_name_hot, &c, "entry_name_hot"));
+	print_cost(n, "entry_uid_hot", measure(d_entry_uid_hot, &c, "entry_uid_hot"));
+	print_cost(n, "find_name", measure(d_find_name, &c, "find_name"));
+	print_cost(n, "find_uid", measure(d_find_uid, &c, "find_uid"));
+	print_cost(n, "find_miss", measure(d_find_miss, &c, "find_miss"));
+	print_cost(n, "strings", measure(d_strings, &c, "strings"));
+	thread_scaling(n, &c);
+	return 0;
+}
+
+/* ---- report ---- */
+
+struct result {
+	char sec[16], backend[24], path[16], metric[24];
+	unsigned long n;
+	double v[6];
+	int nv;
+	char text[512];
+};
+
+static struct result *results;
+static size_t n_results;
+
+static void load_results(const char *path)
+{
+	char line[1024];
+	size_t cap = 0;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		die("cannot open", path);
+	while (fgets(line, sizeof(line), f)) {
+		struct result r = { 0 };
+		char kind[4];
+		int off = 0;
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%3s %15s %23s %lu %15s %23s %n", kind, r.sec, r.backend, &r.n, r.path,
+			   r.metric, &off) < 6 ||
+		    (strcmp(kind, "R") != 0 && strcmp(kind, "T") != 0))
+			continue;
+		snprintf(r.text, sizeof(r.text), "%s", line + off);
+		char *p = line + off, *end;
+		while (r.nv < 6) {
+			double v = strtod(p, &end);
+			if (end == p)
+				break;
+			r.v[r.nv++] = v;
+			p = end;
+		}
+		if (n_results == cap) {
+			cap = cap ? cap * 2 : 256;
+			results = realloc(results, cap * sizeof(*results));
+			if (!results)
+				die("out of memory", NULL);
+		}
+		results[n_results++] = r;
+	}
+	fclose(f);
+}
+
+static const struct result *get(const char *sec, const char *backend, unsigned long n,
+				const char *path, const char *metric)
+{
+	for (size_t i = 0; i < n_results; i++) {
+		const struct result *r = &results[i];
+		if (strcmp(r->sec, sec) == 0 && strcmp(r->backend, backend) == 0 && r->n == n &&
+		    strcmp(r->path, path) == 0 && strcmp(r->metric, metric) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+static double getv(const char *sec, const char *backend, unsigned long n, const char *path,
+		   const char *metric, int k)
+{
+	const struct result *r = get(sec, backend, n, path, metric);
+	return r && k < r->nv ? r->v[k] : -1;
+}
+
+/* Every size measured, in ascending order. */
+static size_t sizes(unsigned long *out, size_t max)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n_results; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < k; j++)
+			seen |= out[j] == results[i].n;
+		if (!seen && k < max && strcmp(results[i].sec, "lookup") == 0)
+			out[k++] = results[i].n;
+	}
+	for (size_t i = 1; i < k; i++)
+		for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+			unsigned long t = out[j];
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return k;
+}
+
+static const char *fmt_ns(double ns, char *buf, size_t n)
+{
+	if (ns < 0)
+		snprintf(buf, n, "—");
+	else if (ns < 1000)
+		snprintf(buf, n, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, n, "%.2f µs", ns / 1e3);
+	else if (ns < 1e9)
+		snprintf(buf, n, "%.1f ms", ns / 1e6);
+	else
+		snprintf(buf, n, "%.2f s", ns / 1e9);
+	return buf;
+}
+
+static const char *fmt_n(unsigned long n, char *buf, size_t len)
+{
+	if (n >= 1000000 && n % 1000000 == 0)
+		snprintf(buf, len, "%lu,000,000", n / 1000000);
+	else if (n >= 1000 && n % 1000 == 0)
+		snprintf(buf, len, "%lu,000", n / 1000);
+	else
+		snprintf(buf, len, "%lu", n);
+	return buf;
+}
+
+static const char *fmt_cell(const struct result *r, char *buf, size_t n)
+{
+	char a[32], b[32];
+	if (!r)
+		snprintf(buf, n, "—");
+	else
+		snprintf(buf, n, "%s / %s", fmt_ns(r->v[0], a, sizeof(a)), fmt_ns(r->v[1], b, sizeof(b)));
+	return buf;
+}
+
+static const char *pass(bool ok, bool have)
+{
+	return !have ? "n/a" : ok ? "**PASS**" : "**MISS**";
+}
+
+static void goal_row(const char *goal, const char *measured, const char *target, bool have,
+		     bool ok)
+{
+	printf("| %s | %s | %s | %s |\n", goal, have ? measured : "not measured", target,
+	       pass(ok, have));
+}
+
+static void print_info(const char *key, const char *label)
+{
+	for (size_t i = 0; i < n_results; i++)
+		if (strcmp(results[i].sec, "info") == 0 && strcmp(results[i].backend, key) == 0)
+			printf("- %s: %s\n", label, results[i].text);
+}
+
+static void report_goals(const unsigned long *sz, size_t nsz)
+{
+	char m[512], a[32], b[32], c[128];
+	unsigned long big = 1000000, small = 1000, mid = 100000;
+	const char *ops[] = { "name_hit", "uid_hit", "name_miss" };
+	const char *opn[] = { "by name", "by UID", "miss (by name)" };
+
+	printf("## Goals (issue 4)\n\n| goal | measured | target | result |\n|---|---|---|---|\n");
+	for (int k = 0; k < 2; k++) {
+		double v = getv("lookup", "aadguest", big, "direct", ops[k], 0);
+		snprintf(m, sizeof(m), "%s median", fmt_ns(v, a, sizeof(a)));
+		snprintf(c, sizeof(c), "aadguest hit %s at 1,000,000, entry point", opn[k]);
+		goal_row(c, m, "≤ 150 ns", v >= 0, v <= 150);
+	}
+	for (int k = 0; k < 2; k++) {
+		double v1 = getv("lookup", "aadguest", big, "direct", ops[k], 0),
+		       v0 = getv("lookup", "aadguest", small, "direct", ops[k], 0);
+		snprintf(m, sizeof(m), "%.2f× (%s at 1,000,000 vs %s at 1,000)", v0 > 0 ? v1 / v0 : 0,
+			 fmt_ns(v1, a, sizeof(a)), fmt_ns(v0, b, sizeof(b)));
+		snprintf(c, sizeof(c), "aadguest hit %s: 1,000,000 vs 1,000", opn[k]);
+		goal_row(c, m, "≤ 1.5×", v0 > 0 && v1 >= 0, v1 <= 1.5 * v0);
+	}
+	const char *vs[] = { "cache", "files" };
+	const char *vsn[] = { "libnss-cache", "files" };
+	const double need[] = { 100, 10000 };
+	char t[32];
+	for (int w = 0; w < 2; w++)
+		for (int k = 0; k < 3; k++) {
+			double ag = getv("lookup", "aadguest", mid, "direct", ops[k], 0),
+			       o = getv("lookup", vs[w], mid, "direct", ops[k], 0);
+			snprintf(m, sizeof(m), "%.0f× (%s vs %s)", ag > 0 ? o / ag : 0,
+				 fmt_ns(ag, a, sizeof(a)), fmt_ns(o, b, sizeof(b)));
+			snprintf(c, sizeof(c), "100,000: aadguest vs %s, %s", vsn[w], opn[k]);
+			snprintf(t, sizeof(t), "≥ %s×", w ? "10,000" : "100");
+			goal_row(c, m, t, ag > 0 && o >= 0, o >= need[w] * ag);
+		}
+	/* Through glibc: the guest costs the files miss in front of it + 1 us. */
+	const char *gops[] = { "name_hit", "uid_hit" }, *bops[] = { "name_miss", "uid_miss" };
+	for (int k = 0; k < 2; k++) {
+		bool ok = true, have = false;
+		size_t len = 0;
+		m[0] = '\0';
+		for (size_t i = 0; i < nsz; i++) {
+			double g = getv("lookup", "files_aadguest", sz[i], "glibc", gops[k], 0),
+			       base = getv("lookup", "files_small", sz[i], "glibc", bops[k], 0);
+			if (g < 0 || base < 0)
+				continue;
+			have = true;
+			ok &= g <= base + 1000;
+			char nb[32];
+			len += (size_t)snprintf(m + len, sizeof(m) - len, "%s%s: %s = miss %s %+.0f ns",
+						len ? "; " : "", fmt_n(sz[i], nb, sizeof(nb)),
+						fmt_ns(g, a, sizeof(a)), fmt_ns(base, b, sizeof(b)),
+						g - base);
+			if (len >= sizeof(m))
+				len = sizeof(m) - 1;
+		}
+		snprintf(c, sizeof(c), "glibc, `files aadguest`, guest %s", opn[k]);
+		goal_row(c, m, "≤ files miss + 1 µs", have, ok);
+	}
+	{
+		bool ok = true, have = false;
+		size_t len = 0;
+		m[0] = '\0';
+		for (size_t i = 0; i < nsz; i++) {
+			const struct result *r = get("rss", "aadguest", sz[i], "direct", "kib");
+			if (!r || r->nv < 4)
+				continue;
+			have = true;
+			ok &= r->v[1] <= 64;
+			char nb[32];
+			len += (size_t)snprintf(m + len, sizeof(m) - len,
+						"%s%s: %.0f KiB (%.0f with dlopen)", len ? "; " : "",
+						fmt_n(sz[i], nb, sizeof(nb)), r->v[1], r->v[0] + r->v[1]);
+			if (len >= sizeof(m))
+				len = sizeof(m) - 1;
+		}
+		goal_row("RSS added by resolving one guest (after dlopen)", m, "≤ 64 KiB", have, ok);
+	}
+	{
+		double worst = -1;
+		unsigned long at = 0;
+		for (size_t i = 0; i < nsz; i++) {
+			double v = getv("snap", "aadguest", sz[i], "detail", "size", 2);
+			if (v > worst) {
+				worst = v;
+				at = sz[i];
+			}
+		}
+		snprintf(m, sizeof(m), "%.1f B/guest (worst, at %s)", worst, fmt_n(at, a, sizeof(a)));
+		goal_row("snapshot bytes per guest beyond the strings", m, "≤ 200 B", worst >= 0,
+			 worst <= 200);
+	}
+	printf("\n");
+}
+
+static void report_lookups(const unsigned long *sz, size_t nsz)
+{
+	char nb[32], x[3][64];
+	const char *be[] = { "aadguest", "cache", "files" };
+	const char *ben[] = { "aadguest", "libnss-cache", "files" };
+
+	printf("## Per lookup, through the module's entry point (dlopen + dlsym)\n\n"
+	       "median / p99, random guests out of all N\n\n"
+	       "| users | backend | by name (hit) | by UID (hit) | miss (by name) |\n"
+	       "|---:|---|---:|---:|---:|\n");
+	for (size_t i = 0; i < nsz; i++)
+		for (int b = 0; b < 3; b++) {
+			fmt_cell(get("lookup", be[b], sz[i], "direct", "name_hit"), x[0], 64);
+			fmt_cell(get("lookup", be[b], sz[i], "direct", "uid_hit"), x[1], 64);
+			fmt_cell(get("lookup", be[b], sz[i], "direct", "name_miss"), x[2], 64);
+			printf("| %s | %s | %s | %s | %s |\n", fmt_n(sz[i], nb, sizeof(nb)), ben[b], x[0],
+			       x[1], x[2]);
+		}
+
+	const char *cfg[] = { "files_aadguest", "files_cache", "files_big", "files_small" };
+	const char *cfgn[] = { "`files aadguest`", "`files cache`", "`files`", "`files`" };
+	const char *pwn[] = { "30 lines", "30 lines", "30 lines + N guests", "30 lines" };
+	printf("\n## Per lookup, through glibc `getpwnam_r` / `getpwuid_r`\n\n"
+	       "median / p99; nsswitch.conf and /etc/passwd bind-mounted in a private mount "
+	       "namespace; the last row is the miss in front of aadguest\n\n"
+	       "| users | passwd: | /etc/passwd | guest by name | guest by UID | miss by name | miss by UID |\n"
+	       "|---:|---|---|---:|---:|---:|---:|\n");
+	for (size_t i = 0; i < nsz; i++)
+		for (int b = 0; b < 4; b++) {
+			char y[64];
+			fmt_cell(get("lookup", cfg[b], sz[i], "glibc", "name_hit"), x[0], 64);
+			fmt_cell(get("lookup", cfg[b], sz[i], "glibc", "uid_hit"), x[1], 64);
+			fmt_cell(get("lookup", cfg[b], sz[i], "glibc", "name_miss"), x[2], 64);
+			fmt_cell(get("lookup", cfg[b], sz[i], "glibc", "uid_miss"), y, 64);
+			printf("| %s | %s | %s | %s | %s | %s | %s |\n", fmt_n(sz[i], nb, sizeof(nb)),
+			       cfgn[b], pwn[b], x[0], x[1], x[2], y);
+		}
+	printf("\n");
+}
+
+static void report_getent(const unsigned long *sz, size_t nsz)
+{
+	char nb[32], t[32];
+	const char *cfg[] = { "files_aadguest", "files_cache", "files_big" };
+	const char *cfgn[] = { "`files aadguest`", "`files cache`", "`files` (big /etc/passwd)" };
+	printf("## `getent passwd | wc -l`\n\nmedian of 3 runs, wall clock\n\n"
+	       "| users | passwd: | lines | time |\n|---:|---|---:|---:|\n");
+	for (size_t i = 0; i < nsz; i++)
+		for (int b = 0; b < 3; b++) {
+			const struct result *r = get("getent", cfg[b], sz[i], "glibc", "ms");
+			if (!r || r->nv < 2)
+				continue;
+			printf("| %s | %s | %.0f | %s |\n", fmt_n(sz[i], nb, sizeof(nb)), cfgn[b], r->v[1],
+			       fmt_ns(r->v[0] * 1e6, t, sizeof(t)));
+		}
+	printf("\n");
+}
+
+static void report_memory(const unsigned long *sz, size_t nsz)
+{
+	char nb[32];
+	printf("## Memory\n\n"
+	       "| users | guests.db | bytes/guest | beyond strings | strings/guest | buckets |\n"
+	       "|---:|---:|---:|---:|---:|---:|\n");
+	for (size_t i = 0; i < nsz; i++) {
+		const struct result *r = get("snap", "aadguest", sz[i], "detail", "size");
+		if (r && r->nv >= 5)
+			printf("| %s | %.0f | %.1f | %.1f | %.1f | %.0f |\n", fmt_n(sz[i], nb, sizeof(nb)),
+			       r->v[0], r->v[1], r->v[2], r->v[3], r->v[4]);
+	}
+	printf("\nRSS a process adds (VmRSS, KiB; file = RssFile, mostly shared page-cache pages):\n\n"
+	       "| users | backend | path | dlopen | first lookup | of which anon | of which file |\n"
+	       "|---:|---|---|---:|---:|---:|---:|\n");
+	const char *be[] = { "aadguest", "files_aadguest", "cache", "files" };
+	const char *ben[] = { "aadguest", "`files aadguest`", "libnss-cache", "files" };
+	for (size_t i = 0; i < nsz; i++)
+		for (int b = 0; b < 4; b++) {
+			const char *path = b == 1 ? "glibc" : "direct";
+			const struct result *r = get("rss", be[b], sz[i], path, "kib");
+			if (!r || r->nv < 4)
+				continue;
+			if (b == 1)
+				printf("| %s | %s | getpwnam_r (NSS setup + dlopen + lookup) | — | %.0f | %.0f | %.0f |\n",
+				       fmt_n(sz[i], nb, sizeof(nb)), ben[b], r->v[1], r->v[2], r->v[3]);
+			else
+				printf("| %s | %s | entry point | %.0f | %.0f | %.0f | %.0f |\n",
+				       fmt_n(sz[i], nb, sizeof(nb)), ben[b], r->v[0], r->v[1], r->v[2],
+				       r->v[3]);
+		}
+	printf("\n");
+}
+
+static void report_detail(const unsigned long *sz, size_t nsz)
+{
+	char nb[32], t[32], u[32];
+	static const struct {
+		const char *key, *what;
+	} rows[] = {
+		{ "entry_name_hot", "entry point by name, same 16 guests (all in L1)" },
+		{ "entry_uid_hot", "entry point by UID, same 16 guests" },
+		{ "find_name_hot", "snapshot_find_name, same 16 guests" },
+		{ "find_name", "snapshot_find_name, random guest (index + record + name string)" },
+		{ "find_uid", "snapshot_find_uid, random guest (index + record)" },
+		{ "find_miss", "snapshot_find_name, miss" },
+		{ "strings", "strlen of name, gecos, home, shell of a random record" },
+		{ "name_hash", "ag_name_hash (FNV-1a, byte at a time) of a 27-byte name" },
+		{ "mutex_pair", "pthread_mutex_lock + unlock, uncontended" },
+		{ "secure_getenv", "secure_getenv(\"AADGUEST_DB\"), on every lookup" },
+		{ "clock_coarse", "clock_gettime(CLOCK_MONOTONIC_COARSE), on every lookup" },
+		{ "stat", "stat(guests.db), at most once a second" },
+		{ "clock_gettime", "clock_gettime(CLOCK_MONOTONIC), the harness's timer" },
+	};
+	printf("## aadguest piece by piece\n\nmedian / p99 per call\n\n| what |");
+	for (size_t i = 0; i < nsz; i++)
+		printf(" %s |", fmt_n(sz[i], nb, sizeof(nb)));
+	printf("\n|---|");
+	for (size_t i = 0; i < nsz; i++)
+		printf("---:|");
+	printf("\n");
+	for (size_t k = 0; k < ARRAY_SIZE(rows); k++) {
+		printf("| %s |", rows[k].what);
+		for (size_t i = 0; i < nsz; i++) {
+			const struct result *r = get("cost", "aadguest", sz[i], "detail", rows[k].key);
+			if (r)
+				printf(" %s / %s |", fmt_ns(r->v[0], t, sizeof(t)),
+				       fmt_ns(r->v[1], u, sizeof(u)));
+			else
+				printf(" — |");
+		}
+		printf("\n");
+	}
+	printf("| lookups/s, 1 thread, hot (entry point by name) |");
+	for (size_t i = 0; i < nsz; i++)
+		printf(" %.2f M |", getv("threads", "aadguest", sz[i], "detail", "t1", 0) / 1e6);
+	printf("\n| lookups/s, 2 threads together (one mutex) |");
+	for (size_t i = 0; i < nsz; i++)
+		printf(" %.2f M |", getv("threads", "aadguest", sz[i], "detail", "t2", 0) / 1e6);
+	printf("\n| environment variables secure_getenv walks |");
+	for (size_t i = 0; i < nsz; i++)
+		printf(" %.0f |", getv("env", "aadguest", sz[i], "detail", "vars", 0));
+	printf("\n\nRecords read per lookup (the index holds record numbers only, so each "
+	       "probed slot is one record read); RSS of one lookup on a fresh mapping:\n\n"
+	       "| users | name hit avg / max | name miss avg | UID hit avg / max | UID miss avg | "
+	       "mapping RSS, plain | with MADV_RANDOM |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (size_t i = 0; i < nsz; i++) {
+		const struct result *pn = get("probe", "aadguest", sz[i], "detail", "name"),
+				    *pu = get("probe", "aadguest", sz[i], "detail", "uid");
+		if (!pn || !pu)
+			continue;
+		printf("| %s | %.2f / %.0f | %.2f | %.2f / %.0f | %.2f | %.0f KiB | %.0f KiB |\n",
+		       fmt_n(sz[i], nb, sizeof(nb)), pn->v[0], pn->v[1], pn->v[2], pu->v[0], pu->v[1],
+		       pu->v[2], getv("maprss", "aadguest", sz[i], "detail", "plain", 0),
+		       getv("maprss", "aadguest", sz[i], "detail", "madv_random", 0));
+	}
+	printf("\n");
+}
+
+static int cmd_report(const char *path)
+{
+	unsigned long sz[16];
+	size_t nsz;
+
+	load_results(path);
+	nsz = sizes(sz, ARRAY_SIZE(sz));
+	printf("# NSS passwd lookups: aadguest vs glibc files vs libnss-cache\n\n");
+	print_info("host", "host");
+	print_info("kernel", "kernel");
+	printf("- glibc: %s\n", gnu_get_libc_version());
+	print_info("cache", "libnss-cache");
+	print_info("commit", "aadguest");
+	print_info("budget", "time budget per measurement");
+	print_info("timer", "timer");
+	for (size_t i = 0; i < n_results; i++)
+		if (strcmp(results[i].sec, "module") == 0)
+			printf("- module loaded by glibc for `%s` at %lu: %s\n", results[i].backend,
+			       results[i].n, results[i].text);
+	printf("\n");
+	report_goals(sz, nsz);
+	report_lookups(sz, nsz);
+	report_getent(sz, nsz);
+	report_memory(sz, nsz);
+	report_detail(sz, nsz);
+	return 0;
+}
+
+static size_t parse_n(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end || v == 0)
+		die("bad N", s);
+	return (size_t)v;
+}
+
+int main(int argc, char **argv)
+{
+	read_budget();
+	calibrate_timer();
+	if (argc == 6 && strcmp(argv[1], "direct") == 0)
+		return cmd_direct(argv[2], parse_n(argv[3]), argv[4], argv[5]);
+	if (argc == 6 && strcmp(argv[1], "glibc") == 0)
+		return cmd_glibc(argv[2], parse_n(argv[3]), argv[4], argv[5]);
+	if (argc == 7 && strcmp(argv[1], "rss") == 0)
+		return cmd_rss(parse_n(argv[2]), argv[3], argv[4], argv[5], argv[6]);
+	if (argc == 5 && strcmp(argv[1], "detail") == 0)
+		return cmd_detail(argv[2], parse_n(argv[3]), argv[4]);
+	if (argc == 3 && strcmp(argv[1], "report") == 0)
+		return cmd_report(argv[2]);
+	if (argc == 2 && strcmp(argv[1], "timer") == 0) {
+		printf("%.1f\n", timer_ns);
+		return 0;
+	}
+	fprintf(stderr, "usage: nssbench direct DIR N MODULE.so NAME | glibc DIR N LABEL all|miss |\n"
+			"       rss N LABEL MODULE.so|- NAME GUEST | detail DIR N MODULE.so |\n"
+			"       report RESULTS | timer\n");
+	return 2;
+}

@@ -11,7 +11,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARN = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
        -Wmissing-prototypes -Wno-missing-field-initializers
-BASE = $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+BASE = $(WARN) -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" -fPIC -fvisibility=hidden -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 LDHARD = -Wl,-z,relro,-z,now -Wl,--as-needed
 B = build
 V ?= 0

@@ -56,6 +56,8 @@ void decide(const struct snapshot *snap, const char *user, const struct nss_prob
 		return;
 	}
 	v->rec = r;
+	v->deleted_at = r->deleted_at != AG_TIME_UNKNOWN ? r->deleted_at : r->state_since;
+	v->restorable_until = r->restorable_until;
 	ag_strlcpy(v->name, snapshot_str(snap, r->name) ? snapshot_str(snap, r->name) : "",
 		   sizeof(v->name));
 	v->state = guest_state_effective((enum guest_state)r->state, r->restorable_until, now);
@@ -92,6 +94,42 @@ void decide(const struct snapshot *snap, const char *user, const struct nss_prob
 	}
 }
 
+void verdict_apply_live(struct verdict *v, enum guest_state live, int64_t deleted_at,
+			unsigned retention_days, int64_t now)
+{
+	if (!v->rec)
+		return;
+	v->online = true;
+	if (live == GS_DEPARTED) {
+		v->deleted_at = deleted_at != AG_TIME_UNKNOWN ? deleted_at : now;
+		v->restorable_until = v->deleted_at + (int64_t)retention_days * 86400;
+		if (now >= v->restorable_until)
+			live = GS_PURGED;
+	}
+	v->state = live;
+	v->stale_allowed = false;
+	switch (live) {
+	case GS_ACTIVE:
+		if (!(v->rec->flags & SNAP_REC_PERMITTED))
+			set(v, V_DENY, "not a member of any allowed group");
+		else
+			set(v, V_ALLOW, "active (live state from Graph)");
+		return;
+	case GS_PENDING:
+		set(v, V_DENY, "invitation not accepted yet (live state from Graph)");
+		return;
+	case GS_DISABLED:
+		set(v, V_DENY, "disabled by an administrator (live state from Graph)");
+		return;
+	case GS_DEPARTED:
+		set(v, V_EXPIRED, "left the organization (live state from Graph)");
+		return;
+	default:
+		set(v, V_UNKNOWN, "deleted for good (live state from Graph)");
+		return;
+	}
+}
+
 void verdict_message(const struct verdict *v, const struct snapshot *snap,
 		     const char *organization, int64_t now, char *buf, size_t n)
 {
@@ -122,10 +160,8 @@ void verdict_message(const struct verdict *v, const struct snapshot *snap,
 				 org);
 		return;
 	case V_EXPIRED:
-		ag_format_date(v->rec->deleted_at != AG_TIME_UNKNOWN ? v->rec->deleted_at
-								     : v->rec->state_since,
-			       ended, sizeof(ended));
-		ag_format_date(v->rec->restorable_until, until, sizeof(until));
+		ag_format_date(v->deleted_at, ended, sizeof(ended));
+		ag_format_date(v->restorable_until, until, sizeof(until));
 		snprintf(buf, n,
 			 "Your guest access to %s ended on %s (you left the organization or were removed). An administrator can restore it until %s.",
 			 org, ended, until);

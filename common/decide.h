@@ -25,6 +25,8 @@ struct verdict {
 	enum guest_state state; /* GS_COUNT when no guest record was involved */
 	const struct snap_record *rec;
 	bool stale_allowed; /* stale snapshot trusted because stale_policy = allow */
+	bool online;	    /* decided by the guest's live state from Graph */
+	int64_t deleted_at, restorable_until;
 	char name[256];	    /* canonical name when known */
 	char reason[160];   /* for logs and `check` */
 };
@@ -38,6 +40,10 @@ struct nss_probe {
 /* snap may be NULL (missing or corrupt). uid_min/uid_max are used when it is. */
 void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss,
 	    int64_t now, uint32_t uid_min, uint32_t uid_max, struct verdict *v);
+/* Let the guest's live state from Graph decide (online_check). v must be
+ * about a known guest (v->rec set). */
+void verdict_apply_live(struct verdict *v, enum guest_state live, int64_t deleted_at,
+			unsigned retention_days, int64_t now);
 /* The sentence for the user (empty for V_IGNORE and V_ALLOW). */
 void verdict_message(const struct verdict *v, const struct snapshot *snap,
 		     const char *organization, int64_t now, char *buf, size_t n);

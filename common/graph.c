@@ -153,7 +153,7 @@ static int perform(struct graph_client *g, const char *method, const char *url,
 {
 	CURL *c = g->curl;
 	CURLcode rc;
-	long timeout_ms = 30000;
+	long timeout_ms = g->timeout_ms > 0 ? g->timeout_ms : 30000;
 
 	memset(resp, 0, sizeof(*resp));
 	if (g->deadline) {
@@ -318,6 +318,11 @@ static unsigned retry_wait(const char *retry_after, unsigned attempt)
 	return (ms + 999) / 1000 > MAX_RETRY_WAIT ? MAX_RETRY_WAIT : (ms + 999) / 1000;
 }
 
+static unsigned max_attempts(const struct graph_client *g)
+{
+	return g->max_attempts ? g->max_attempts : MAX_ATTEMPTS;
+}
+
 static bool retryable(long status)
 {
 	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
@@ -468,11 +473,11 @@ int graph_token(struct graph_client *g)
 		free(form);
 		form = NULL;
 		if (r) {
-			if (transient_curl_error(r) && attempt < MAX_ATTEMPTS && !backoff(g, "", attempt))
+			if (transient_curl_error(r) && attempt < max_attempts(g) && !backoff(g, "", attempt))
 				continue;
 			return r;
 		}
-		if (!retryable(resp.status) || attempt >= MAX_ATTEMPTS ||
+		if (!retryable(resp.status) || attempt >= max_attempts(g) ||
 		    backoff(g, resp.retry_after, attempt))
 			break;
 		free(resp.body.p);
@@ -553,7 +558,7 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 		r = perform(g, "GET", url, NULL, h3, &resp);
 		curl_slist_free_all(h3);
 		if (r) {
-			if (transient_curl_error(r) && attempt < MAX_ATTEMPTS &&
+			if (transient_curl_error(r) && attempt < max_attempts(g) &&
 			    !backoff(g, "", attempt))
 				continue;
 			return r;
@@ -566,7 +571,7 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 			json_object_put(*out);
 			*out = NULL;
 			/* A cut or garbled body is a transient fault like a dropped line. */
-			if (attempt < MAX_ATTEMPTS && !backoff(g, "", attempt))
+			if (attempt < max_attempts(g) && !backoff(g, "", attempt))
 				continue;
 			return set_err(g, -EBADMSG, "GET %s: %s", where,
 				       why[0] ? why : "the answer is not a JSON object");
@@ -579,7 +584,7 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 			free(resp.body.p);
 			continue;
 		}
-		if (retryable(resp.status) && attempt < MAX_ATTEMPTS) {
+		if (retryable(resp.status) && attempt < max_attempts(g)) {
 			int b = backoff(g, resp.retry_after, attempt);
 			if (!b) {
 				free(resp.body.p);

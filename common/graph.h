@@ -43,6 +43,8 @@ struct graph_client {
 	bool token_from_cache, skip_cache;
 	char token_cache[4096]; /* path of the root-only token cache, empty = none */
 	int64_t deadline; /* monotonic seconds; 0 = none */
+	long timeout_ms;  /* per request; 0 = 30 s */
+	unsigned max_attempts; /* 0 = the default */
 	char err[1024];
 	int verbose;
 };

@@ -2,6 +2,12 @@
  * Enforced in account because an SSH key login skips auth but not account;
  * anyone who is not a guest gets PAM_IGNORE. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +34,7 @@ PAM_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
 struct pam_args {
 	const char *config_path;
 	const char *db_path;
+	const char *helper;
 	bool config_given;
 	bool debug;
 	bool silent;
@@ -43,12 +50,15 @@ static void args_parse(pam_handle_t *pamh, int flags, int argc, const char **arg
 	char err[512];
 	memset(a, 0, sizeof(*a));
 	a->config_path = AG_DEFAULT_CONFIG;
+	a->helper = AG_SBINDIR "/aadguest";
 	for (int i = 0; i < argc; i++) {
 		if (strncmp(argv[i], "config=", 7) == 0) {
 			a->config_path = argv[i] + 7;
 			a->config_given = true;
 		} else if (strncmp(argv[i], "db=", 3) == 0) {
 			a->db_path = argv[i] + 3;
+		} else if (strncmp(argv[i], "helper=", 7) == 0) {
+			a->helper = argv[i] + 7;
 		} else if (strcmp(argv[i], "debug") == 0) {
 			a->debug = true;
 		} else if (strcmp(argv[i], "silent") == 0) {
@@ -128,8 +138,108 @@ static void nss_probe_user(const char *user, struct nss_probe *probe)
 	free(heap);
 }
 
+/* The online check runs the tool (which has libcurl; this module does not),
+ * bounded by online_timeout_ms. 0 with *live set, or -1: the snapshot decides. */
+static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char *name,
+			enum guest_state *live, int64_t *deleted_at)
+{
+	int pfd[2];
+	char out[256];
+	size_t len = 0;
+	pid_t pid;
+	int status, r = -1;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		const char *now = secure_getenv("AADGUEST_NOW");
+		char nowenv[128];
+		char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL };
+		if (now && strlen(now) < 64) {
+			snprintf(nowenv, sizeof(nowenv), "AADGUEST_NOW=%s", now);
+			envp[1] = nowenv;
+		}
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		dup2(pfd[1], STDOUT_FILENO);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDERR_FILENO);
+		}
+		execle(a->helper, "aadguest", "-c", a->config_path, "check", "--online", "--porcelain",
+		       name, (char *)NULL, envp);
+		_exit(127);
+	}
+	close(pfd[1]);
+	int64_t budget = (int64_t)a->cfg.online_timeout_ms + 500;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		int64_t left = budget - ((t1.tv_sec - t0.tv_sec) * 1000 +
+					 (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			break;
+		ssize_t n = read(pfd[0], out + len, sizeof(out) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len >= sizeof(out) - 1)
+			break;
+	}
+	close(pfd[0]);
+	out[len] = '\0';
+	kill(pid, SIGKILL); /* harmless if it already exited */
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	char st[32], del[40];
+	if (sscanf(out, "online=yes state=%31s deleted_at=%39s", st, del) == 2 &&
+	    guest_state_parse(st, live) == 0) {
+		*deleted_at = AG_TIME_UNKNOWN;
+		if (strcmp(del, "-") != 0)
+			ag_parse_rfc3339(del, deleted_at);
+		r = 0;
+	} else {
+		pam_syslog(pamh, LOG_WARNING,
+			   "online check for %s failed or timed out after %u ms; the snapshot decides",
+			   name, a->cfg.online_timeout_ms);
+	}
+	return r;
+}
+
+/* Sessions of guests are recorded so a later lockout can end them. */
+static void session_record(pam_handle_t *pamh, uint32_t uid, bool open_it)
+{
+	char dir[128], path[160];
+	snprintf(dir, sizeof(dir), "/run/aadguest/sessions/%u", uid);
+	snprintf(path, sizeof(path), "%s/%d", dir, (int)getpid());
+	if (!open_it) {
+		unlink(path);
+		rmdir(dir); /* fails while other sessions remain: fine */
+		return;
+	}
+	if (geteuid() != 0)
+		return;
+	mkdir("/run/aadguest", 0755);
+	mkdir("/run/aadguest/sessions", 0700);
+	mkdir(dir, 0700);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	dprintf(fd, "service=%s tty=%s rhost=%s\n", item_str(pamh, PAM_SERVICE),
+		item_str(pamh, PAM_TTY), item_str(pamh, PAM_RHOST));
+	close(fd);
+}
+
+/* session: -1 account phase, 1 open_session, 0 close_session. */
 static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv,
-		      const char *phase)
+		      const char *phase, int session)
 {
 	struct pam_args a;
 	struct snapshot snap;
@@ -153,7 +263,15 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	if (r && a.debug)
 		pam_syslog(pamh, LOG_DEBUG, "snapshot %s: %s", a.db, strerror(-r));
 	decide(r ? NULL : &snap, user, &probe, now, a.cfg.uid_min, a.cfg.uid_max, &v);
+	if (a.have_cfg && a.cfg.online_check && v.rec && v.kind != V_UNAVAILABLE) {
+		enum guest_state live;
+		int64_t deleted_at;
+		if (online_check(pamh, &a, v.name, &live, &deleted_at) == 0)
+			verdict_apply_live(&v, live, deleted_at, a.cfg.retention_days, now);
+	}
 	ret = verdict_to_pam(v.kind);
+	if (session >= 0 && v.rec && (ret == PAM_SUCCESS || session == 0))
+		session_record(pamh, v.rec->uid, session == 1);
 	if (v.kind == V_IGNORE) {
 		if (a.debug)
 			pam_syslog(pamh, LOG_DEBUG, "%s: %s", user, v.reason);
@@ -182,20 +300,31 @@ out:
 
 int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	return check_user(pamh, flags, argc, argv, "account");
+	return check_user(pamh, flags, argc, argv, "account", -1);
 }
 
 int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	/* Defence in depth: a guest locked out between account and session. */
-	return check_user(pamh, flags, argc, argv, "session");
+	return check_user(pamh, flags, argc, argv, "session", 1);
 }
 
 int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)pamh;
+	const char *user = NULL;
+	struct pam_args a;
+	struct snapshot snap;
+
 	(void)flags;
-	(void)argc;
-	(void)argv;
+	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user)
+		return PAM_IGNORE;
+	args_parse(pamh, PAM_SILENT, argc, argv, &a);
+	if (snapshot_open(&snap, a.db, 0) == 0) {
+		const struct snap_record *r = snapshot_find_name(&snap, user);
+		if (r)
+			session_record(pamh, r->uid, false);
+		snapshot_close(&snap);
+	}
+	ag_config_free(&a.cfg);
 	return PAM_IGNORE;
 }

@@ -137,6 +137,39 @@ expect "bob refused" PAM_PERM_DENIED "$(pam_result bob@tailspintoys.com)"
 ctl enable bob@tailspintoys.com >/dev/null
 expect_match "enabled event" "enabled +bob@tailspintoys.com" "$(ag sync 2>&1)"
 
+echo "== online check: Graph's live state decides at sign-in"
+write_config "online_check = yes
+online_timeout_ms = 2000"
+ctl depart alice@fabrikam.com >/dev/null
+expect "departed a minute ago, not yet synced: refused at once" PAM_ACCT_EXPIRED "$(pam_result alice@fabrikam.com)"
+expect_match "…with the live deletion date" "ended on 2026-11-26 .*restore it until 2026-12-26" "$(pam_run alice@fabrikam.com)"
+expect_match "check --online agrees" "deny \(PAM_ACCT_EXPIRED\).*live state" "$(ag check --online alice@fabrikam.com)"
+ctl restore alice@fabrikam.com >/dev/null
+expect "restored, not yet synced: allowed" PAM_SUCCESS "$(pam_result alice@fabrikam.com)"
+ctl disable alice@fabrikam.com >/dev/null
+expect "disabled, not yet synced: refused" PAM_PERM_DENIED "$(pam_result alice@fabrikam.com)"
+ctl enable alice@fabrikam.com >/dev/null
+ctl fault '{"path_prefix":"/v1.0/users/","delay_ms":8000,"count":5}' >/dev/null
+t0=$(date +%s%N)
+res=$(pam_result alice@fabrikam.com)
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+expect "Graph hangs: the snapshot decides" PAM_SUCCESS "$res"
+if [ "$ms" -lt 4000 ]; then ok "…within the timeout (${ms} ms for online_timeout_ms = 2000)"; else not_ok "online check took ${ms} ms"; fi
+ctl clear-faults >/dev/null
+write_config "on_change = $W/hook.sh"
+
+echo "== sessions are recorded and ended by the lockout"
+mkfifo "$W/hold"
+(nssw "$B/tests/pamcheck" "$W/pam.d" aadguest-test alice@fabrikam.com open <"$W/hold" >"$W/sess.out" 2>&1 &)
+exec 7>"$W/hold"
+i=0; while ! grep -q RESULT "$W/sess.out" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+SPID=$(sed -n 's/^PID //p' "$W/sess.out")
+expect "open_session of an active guest" PAM_SUCCESS "$(sed -n 's/^RESULT //p' "$W/sess.out")"
+[ -f "/run/aadguest/sessions/$ALICE_UID/$SPID" ]; expect "the session is recorded" 0 $?
+exec 7>&-
+sleep 0.3
+[ -f "/run/aadguest/sessions/$ALICE_UID/$SPID" ]; expect "close_session forgets it" 1 $?
+
 echo "== permanent delete: purged at once"
 CAROL_UID=$(guest_field carol@northwind.com uid)
 ctl depart carol_northwind >/dev/null

@@ -63,9 +63,9 @@ setup_world() {
 	NSSW=$(find_lib libnss_wrapper.so) || { echo "libnss_wrapper.so not found" >&2; return 1; }
 	DB=$W/state/guests.db
 	cat >"$W/pam.d/aadguest-test" <<EOP
-account [success=ok ignore=ignore default=die] $B/pam_aadguest.so config=$CONF
+account [success=ok ignore=ignore default=die] $B/pam_aadguest.so config=$CONF helper=$B/aadguest
 account required pam_permit.so
-session required $B/pam_aadguest.so config=$CONF
+session required $B/pam_aadguest.so config=$CONF helper=$B/aadguest
 EOP
 }
 

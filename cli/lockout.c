@@ -17,7 +17,8 @@
 
 #define GRACE_MS 3000
 
-/* True when any of the real, effective, saved or filesystem UIDs is uid. */
+/* True when a live process (not a zombie) has uid as its real, effective,
+ * saved or filesystem UID. */
 static bool runs_as(pid_t pid, uint32_t uid)
 {
 	char path[64], line[256];
@@ -28,6 +29,9 @@ static bool runs_as(pid_t pid, uint32_t uid)
 		return false;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned r, e, s, fs;
+		/* A zombie has ended already: its parent only has to reap it. */
+		if (strncmp(line, "State:", 6) == 0 && strchr(line, 'Z'))
+			break;
 		if (strncmp(line, "Uid:", 4) != 0)
 			continue;
 		if (sscanf(line + 4, "%u %u %u %u", &r, &e, &s, &fs) == 4)

@@ -37,6 +37,7 @@ emulator_selftest() {
 run emulator emulator_selftest
 run integration sh tests/integration.sh
 run faults sh tests/faults.sh
+run system sh tests/system/e2e.sh
 echo
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -1296,10 +1296,17 @@ static int cmd_report(const char *path)
 	print_info("commit", "aadguest");
 	print_info("budget", "time budget per measurement");
 	print_info("timer", "timer");
-	for (size_t i = 0; i < n_results; i++)
-		if (strcmp(results[i].sec, "module") == 0)
-			printf("- module loaded by glibc for `%s` at %lu: %s\n", results[i].backend,
-			       results[i].n, results[i].text);
+	for (size_t i = 0; i < n_results; i++) {
+		const struct result *r = &results[i];
+		bool dup = false;
+		for (size_t j = 0; j < i && !dup; j++)
+			dup = strcmp(results[j].sec, "module") == 0 &&
+			      strcmp(results[j].backend, r->backend) == 0 && results[j].n == r->n &&
+			      strcmp(results[j].text, r->text) == 0;
+		if (!dup && strcmp(r->sec, "module") == 0)
+			printf("- module loaded by glibc for `%s` at %lu: %s\n", r->backend, r->n,
+			       r->text);
+	}
 	printf("\n");
 	report_goals(sz, nsz);
 	report_lookups(sz, nsz);

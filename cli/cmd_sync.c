@@ -333,11 +333,16 @@ static bool may_sign_in(const struct guest *g)
 static void run_lockouts(struct cli *c, const struct guestdb *old, const struct guestdb *now,
 			 struct json_object *out)
 {
+	struct guest_index ix;
+	if (guest_index_build(&ix, now)) {
+		cli_err("lockout: out of memory");
+		return;
+	}
 	for (size_t i = 0; i < old->n; i++) {
 		const struct guest *o = &old->g[i];
 		if (!may_sign_in(o))
 			continue;
-		long j = guestdb_find(now, o->object_id);
+		long j = guest_index_find(&ix, o->object_id);
 		if (j >= 0 && may_sign_in(&now->g[j]))
 			continue;
 		struct lockout_result res;
@@ -360,6 +365,7 @@ static void run_lockouts(struct cli *c, const struct guestdb *old, const struct 
 		json_object_object_add(x, "logind", json_object_new_boolean(res.logind == 1));
 		json_object_array_add(out, x);
 	}
+	guest_index_free(&ix);
 }
 
 /* One audit line per transition, with the dates. */
@@ -690,8 +696,18 @@ static int fetch_delta(struct cli *c, struct graph_client *g, const struct guest
 			r = refetch(c, g, f, ch->id, false); /* restored: take it whole */
 		} else if (i >= 0) {
 			apply_props(&f->u[i], ch);
+		} else if (ch->is_guest && (ch->present & (GU_ENABLED | GU_CREATED)) ==
+						     (GU_ENABLED | GU_CREATED)) {
+			/* New to this host and the item is whole: take it as is. */
+			struct dir_user *v = view_add(f, ch->id);
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
+			apply_props(v, ch);
+			v->enabled = ch->u.enabled;
 		} else {
-			/* New to this host (invited, or converted to a guest): whole. */
+			/* New to this host (invited, or converted to a guest), partial: whole. */
 			r = refetch(c, g, f, ch->id, false);
 		}
 	}

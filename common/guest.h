@@ -95,7 +95,16 @@ int64_t guest_restorable_until(const struct guest *g, unsigned retention_days);
 /* The directory's view of a known guest, rebuilt from the private state
  * (for delta syncs, which only carry what changed). Strings are copies. */
 int guest_to_dir_user(const struct guest *g, struct dir_user *u);
-/* Index of the guest with this object id (case-insensitive), or -1. */
+/* An object-id index over a guestdb (the db must outlive it, unchanged). */
+struct guest_index {
+	long *slot; /* index + 1, 0 = empty */
+	size_t cap;
+	const struct guestdb *db;
+};
+int guest_index_build(struct guest_index *ix, const struct guestdb *db);
+long guest_index_find(const struct guest_index *ix, const char *object_id);
+void guest_index_free(struct guest_index *ix);
+/* Index of the guest with this object id (case-insensitive), or -1; linear. */
 long guestdb_find(const struct guestdb *db, const char *object_id);
 
 #endif

@@ -72,15 +72,9 @@ int64_t guest_restorable_until(const struct guest *g, unsigned retention_days)
 	return g->deleted_at + (int64_t)retention_days * 86400;
 }
 
-/* ---- a small object-id → index map ---- */
+/* ---- an object-id → index map ---- */
 
-struct idmap_idx {
-	long *slot; /* index + 1, 0 = empty */
-	size_t cap;
-	const struct guestdb *db;
-};
-
-static int idx_build(struct idmap_idx *m, const struct guestdb *db)
+int guest_index_build(struct guest_index *m, const struct guestdb *db)
 {
 	m->db = db;
 	m->cap = 16;
@@ -98,7 +92,7 @@ static int idx_build(struct idmap_idx *m, const struct guestdb *db)
 	return 0;
 }
 
-static long idx_find(const struct idmap_idx *m, const char *id)
+long guest_index_find(const struct guest_index *m, const char *id)
 {
 	for (size_t j = ag_name_hash(id) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
 		if (!m->slot[j])
@@ -106,6 +100,13 @@ static long idx_find(const struct idmap_idx *m, const char *id)
 		if (ag_ascii_casecmp_eq(m->db->g[m->slot[j] - 1].object_id, id))
 			return m->slot[j] - 1;
 	}
+}
+
+void guest_index_free(struct guest_index *m)
+{
+	free(m->slot);
+	m->slot = NULL;
+	m->cap = 0;
 }
 
 static char *dup_or_null(const char *s)
@@ -284,7 +285,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 	const struct ag_config *cfg = in->cfg;
 	const struct guestdb *old = in->old;
 	bool first = old->last_sync == AG_TIME_UNKNOWN;
-	struct idmap_idx oldidx = { 0 };
+	struct guest_index oldidx = { 0 };
 	struct uidset taken = { 0 };
 	bool *seen = NULL;
 	struct guest **order = NULL;
@@ -294,7 +295,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 
 	memset(out, 0, sizeof(*out));
 	out->db.last_sync = in->now;
-	if (idx_build(&oldidx, old))
+	if (guest_index_build(&oldidx, old))
 		goto fail;
 	seen = calloc(old->n + 1, sizeof(bool));
 	if (!seen || grow((void **)&out->db.g, &out->db.cap, in->n_users + 1, sizeof(struct guest)))
@@ -321,7 +322,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 
 	for (size_t i = 0; i < in->n_users; i++) {
 		const struct dir_user *u = &in->users[i];
-		long oi = idx_find(&oldidx, u->id);
+		long oi = guest_index_find(&oldidx, u->id);
 		const struct guest *og = oi >= 0 ? &old->g[oi] : NULL;
 		enum guest_state st;
 		int64_t deleted_at = AG_TIME_UNKNOWN;
@@ -451,7 +452,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 			long gi = guestdb_find(&out->db, out->events[i].object_id);
 			if (gi >= 0)
 				out->events[i].uid = out->db.g[gi].uid;
-		}
+		} /* linear, but only for the few guests added by this sync */
 
 	/* Name ownership: local accounts first, then live over departed, then oldest. */
 	norder = 0;
@@ -483,7 +484,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 	qsort(out->db.g, out->db.n, sizeof(struct guest), cmp_guest_listing);
 	free(order);
 	free(seen);
-	free(oldidx.slot);
+	guest_index_free(&oldidx);
 	uidset_free(&taken);
 	return 0;
 
@@ -493,7 +494,7 @@ fail:
 fail_keep_r:
 	free(order);
 	free(seen);
-	free(oldidx.slot);
+	guest_index_free(&oldidx);
 	uidset_free(&taken);
 	merge_output_free(out);
 	return r;

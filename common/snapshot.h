@@ -3,8 +3,9 @@
  * One file, mapped read-only and shared through the page cache. Layout
  * (host byte order, every region 8-byte aligned; docs/snapshot-format.md):
  *   header | records[n_records] | name index | uid index | members | strings
- * The indexes are open-addressing hash tables of n_buckets uint32 slots
- * (record number + 1, 0 = empty). Strings are NUL-terminated; the string
+ * The indexes are open-addressing hash tables of n_buckets slots {tag,
+ * record number + 1} (0 = empty); the tag (name hash, or UID) is compared
+ * before the record is touched. Strings are NUL-terminated; the string
  * region ends with a NUL, so any in-bounds offset yields a bounded string.
  */
 #ifndef AADGUEST_SNAPSHOT_H
@@ -16,7 +17,7 @@
 #include <sys/types.h>
 
 #define SNAP_MAGIC "AADGSNP\x01"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_NONE 0xffffffffu
 
 /* Record flags. */
@@ -54,12 +55,18 @@ struct snap_record {
 	int64_t created_at, state_since, deleted_at, restorable_until;
 };
 
+struct snap_slot {
+	uint32_t tag; /* name_hash or uid */
+	uint32_t rec; /* record number + 1; 0 = empty */
+};
+
 struct snapshot {
 	const unsigned char *base;
 	size_t size;
 	const struct snap_header *hdr;
 	const struct snap_record *records;
-	const uint32_t *name_index, *uid_index, *members;
+	const struct snap_slot *name_index, *uid_index;
+	const uint32_t *members;
 	const char *strings;
 	dev_t dev;
 	ino_t ino;

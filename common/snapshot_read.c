@@ -52,8 +52,8 @@ static int validate(struct snapshot *s, unsigned flags)
 		return -EBADMSG;
 	if (!region_ok(h->records_off, h->n_records, sizeof(struct snap_record), s->size,
 		       h->header_size) ||
-	    !region_ok(h->name_index_off, n, 4, s->size, h->header_size) ||
-	    !region_ok(h->uid_index_off, n, 4, s->size, h->header_size) ||
+	    !region_ok(h->name_index_off, n, sizeof(struct snap_slot), s->size, h->header_size) ||
+	    !region_ok(h->uid_index_off, n, sizeof(struct snap_slot), s->size, h->header_size) ||
 	    !region_ok(h->members_off, h->n_members, 4, s->size, h->header_size) ||
 	    !region_ok(h->strings_off, h->strings_size, 1, s->size, h->header_size))
 		return -EBADMSG;
@@ -143,18 +143,34 @@ const struct snap_record *snapshot_member(const struct snapshot *s, uint32_t i)
 
 const struct snap_record *snapshot_find_name(const struct snapshot *s, const char *name)
 {
-	uint32_t mask = s->hdr->n_buckets - 1, h = ag_name_hash(name);
+	char low[256];
+	uint32_t mask = s->hdr->n_buckets - 1, h = 2166136261u;
+	size_t len = 0;
+
+	/* Lowercase once, hashing as we go (the same hash as ag_name_hash). */
+	for (; name[len]; len++) {
+		unsigned char c = (unsigned char)name[len];
+		if (len + 1 >= sizeof(low))
+			return NULL; /* longer than any name */
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		low[len] = (char)c;
+		h = (h ^ c) * 16777619u;
+	}
+	low[len] = '\0';
 	for (uint32_t i = 0, j = h & mask; i <= mask; i++, j = (j + 1) & mask) {
-		uint32_t slot = s->name_index[j];
-		if (slot == 0)
+		const struct snap_slot *slot = &s->name_index[j];
+		if (slot->rec == 0)
 			return NULL;
-		const struct snap_record *r = snapshot_record(s, slot - 1);
+		if (slot->tag != h)
+			continue;
+		const struct snap_record *r = snapshot_record(s, slot->rec - 1);
 		if (!r)
 			return NULL;
-		if (r->name_hash != h || !(r->flags & SNAP_REC_NAMED))
+		if (!(r->flags & SNAP_REC_NAMED))
 			continue;
 		const char *rn = snapshot_str(s, r->name);
-		if (rn && ag_ascii_casecmp_eq(rn, name))
+		if (rn && strcmp(rn, low) == 0)
 			return r;
 	}
 	return NULL;
@@ -164,14 +180,16 @@ const struct snap_record *snapshot_find_uid(const struct snapshot *s, uint32_t u
 {
 	uint32_t mask = s->hdr->n_buckets - 1;
 	for (uint32_t i = 0, j = ag_uid_hash(uid) & mask; i <= mask; i++, j = (j + 1) & mask) {
-		uint32_t slot = s->uid_index[j];
-		if (slot == 0)
+		const struct snap_slot *slot = &s->uid_index[j];
+		if (slot->rec == 0)
 			return NULL;
-		const struct snap_record *r = snapshot_record(s, slot - 1);
+		if (slot->tag != uid)
+			continue;
+		const struct snap_record *r = snapshot_record(s, slot->rec - 1);
+		if (r && r->uid == uid)
+			return r;
 		if (!r)
 			return NULL;
-		if (r->uid == uid)
-			return r;
 	}
 	return NULL;
 }

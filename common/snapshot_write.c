@@ -61,11 +61,13 @@ static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
 	return r;
 }
 
+/* In 64 KiB writes: the page cache then holds the file in small folios, and a
+ * process that looks up one guest maps a few pages, not megabytes of it. */
 static int write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
 	while (n) {
-		ssize_t w = write(fd, c, n);
+		ssize_t w = write(fd, c, n < 65536 ? n : 65536);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -84,7 +86,8 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 	struct strtab st = { 0 };
 	struct snap_header h;
 	struct snap_record *recs = NULL;
-	uint32_t *names = NULL, *uids = NULL, *members = NULL;
+	struct snap_slot *names = NULL, *uids = NULL;
+	uint32_t *members = NULL;
 	uint32_t nb = 16, n_members = 0;
 	unsigned char *img = NULL;
 	const char *last_shell = NULL;
@@ -113,12 +116,11 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 		r->state = g[i].state;
 		r->flags = g[i].flags;
 		r->name_hash = ag_name_hash(g[i].name ? g[i].name : "");
+		/* What a passwd lookup reads goes together (one or two cache lines). */
 		r->name = strtab_add(&st, g[i].name, &err);
-		r->object_id = strtab_add(&st, g[i].object_id, &err);
 		r->display_name = strtab_add(&st, g[i].display_name, &err);
-		r->upn = strtab_add(&st, g[i].upn, &err);
 		r->home = strtab_add(&st, g[i].home, &err);
-		/* Shells repeat: share the string with the previous record's. */
+		/* Shells repeat: share the string with the previous record's (it stays hot). */
 		if (g[i].shell && last_shell && strcmp(g[i].shell, last_shell) == 0) {
 			r->shell = last_shell_off;
 		} else {
@@ -126,6 +128,8 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 			last_shell = g[i].shell;
 			last_shell_off = r->shell;
 		}
+		r->object_id = strtab_add(&st, g[i].object_id, &err);
+		r->upn = strtab_add(&st, g[i].upn, &err);
 		r->created_at = g[i].created_at;
 		r->state_since = g[i].state_since;
 		r->deleted_at = g[i].deleted_at;
@@ -133,19 +137,19 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 
 		if ((r->flags & SNAP_REC_NAMED) && g[i].name) {
 			uint32_t j = r->name_hash & (nb - 1);
-			while (names[j])
+			while (names[j].rec)
 				j = (j + 1) & (nb - 1);
-			names[j] = (uint32_t)i + 1;
+			names[j] = (struct snap_slot){ r->name_hash, (uint32_t)i + 1 };
 		}
 		uint32_t j = ag_uid_hash(r->uid) & (nb - 1);
-		while (uids[j]) {
-			if (recs[uids[j] - 1].uid == r->uid) {
+		while (uids[j].rec) {
+			if (uids[j].tag == r->uid) {
 				err = -EEXIST;
 				goto out;
 			}
 			j = (j + 1) & (nb - 1);
 		}
-		uids[j] = (uint32_t)i + 1;
+		uids[j] = (struct snap_slot){ r->uid, (uint32_t)i + 1 };
 		if (r->state == 0 /* GS_ACTIVE */ && (r->flags & SNAP_REC_NSS))
 			members[n_members++] = (uint32_t)i;
 	}
@@ -165,8 +169,8 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 	h.n_members = n_members;
 	h.records_off = align8(sizeof(h));
 	h.name_index_off = align8(h.records_off + n * sizeof(*recs));
-	h.uid_index_off = align8(h.name_index_off + (uint64_t)nb * 4);
-	h.members_off = align8(h.uid_index_off + (uint64_t)nb * 4);
+	h.uid_index_off = align8(h.name_index_off + (uint64_t)nb * sizeof(struct snap_slot));
+	h.members_off = align8(h.uid_index_off + (uint64_t)nb * sizeof(struct snap_slot));
 	h.strings_off = align8(h.members_off + (uint64_t)n_members * 4);
 	h.strings_size = st.len;
 	h.file_size = h.strings_off + st.len;
@@ -177,8 +181,8 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 		goto out;
 	}
 	memcpy(img + h.records_off, recs, n * sizeof(*recs));
-	memcpy(img + h.name_index_off, names, (size_t)nb * 4);
-	memcpy(img + h.uid_index_off, uids, (size_t)nb * 4);
+	memcpy(img + h.name_index_off, names, (size_t)nb * sizeof(struct snap_slot));
+	memcpy(img + h.uid_index_off, uids, (size_t)nb * sizeof(struct snap_slot));
 	memcpy(img + h.members_off, members, (size_t)n_members * 4);
 	memcpy(img + h.strings_off, st.buf, st.len);
 	h.checksum = snapshot_checksum(img + sizeof(h), h.file_size - sizeof(h));

@@ -15,6 +15,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static struct snapshot cur;
 static int64_t last_check_ns;
+static const char *db_path; /* $AADGUEST_DB or the default, fixed at first use */
 
 static void child_after_fork(void)
 {
@@ -24,6 +25,7 @@ static void child_after_fork(void)
 
 static void init_once(void)
 {
+	db_path = snapshot_path_default();
 	pthread_atfork(NULL, NULL, child_after_fork);
 }
 
@@ -36,7 +38,7 @@ static int64_t mono_ns(void)
 
 static int refresh(void)
 {
-	const char *path = snapshot_path_default();
+	const char *path = db_path;
 	int64_t now = mono_ns();
 
 	if (cur.base && !snapshot_superseded(&cur)) {

@@ -217,7 +217,7 @@ static void gset_build(struct gset *s, const struct genopt *o, int64_t now)
 {
 	size_t cap = o->n + 16;
 	s->g = calloc(cap, sizeof(*s->g));
-	s->strs = calloc(cap * 5, sizeof(char *));
+	s->strs = calloc(cap * 6, sizeof(char *));
 	s->n = s->nstrs = 0;
 	if (!s->g || !s->strs)
 		die("out of memory");
@@ -548,6 +548,10 @@ static size_t walk(int db, bool small, struct ent **out, char *why, size_t whyle
 			}
 			(*retries)++;
 			len *= 2;
+			if (len > BIGBUF) {
+				snprintf(why, whylen, "entry %zu: ERANGE at %u bytes", n, BIGBUF);
+				break;
+			}
 			/* A lookup between retries must not move the walk. */
 			nss.getpwnam_r("alice@fabrikam.com", &xpw, xbuf, sizeof(xbuf), &xe);
 			continue;
@@ -634,7 +638,7 @@ static int cmd_erange(int argc, char **argv)
 	erange_pw(1, NULL, ALICE_UID, "alice@fabrikam.com");
 	erange_pw(0, name, 0, name);
 	/* aadguests: the partner guests, alice (and no local-name guest here). */
-	erange_gr(0, "aadguests", 0, n + 1, "getgrnam_r(aadguests)");
+	erange_gr(0, "aadguests", UID_MIN, n + 1, "getgrnam_r(aadguests)");
 	erange_gr(1, NULL, UID_MIN, n + 1, "getgrgid_r(uid_min)");
 	erange_gr(0, "alice@fabrikam.com", ALICE_UID, 0, "getgrnam_r(alice's private group)");
 	/* passwd: partners + alice, dave, erin, frank; group: + aadguests. */
@@ -989,9 +993,11 @@ static void *follower(void *arg)
 	struct passwd pw;
 	int e;
 	(void)arg;
-	while (!stop)
-		if (nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e) != NSS_STATUS_SUCCESS)
-			note_failure("getpwnam_r(alice) while remapping: %s", st_name(NSS_STATUS_SUCCESS));
+	while (!stop) {
+		enum nss_status s = nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e);
+		if (s != NSS_STATUS_SUCCESS)
+			note_failure("getpwnam_r(alice) while remapping: %s", st_name(s));
+	}
 	return NULL;
 }
 

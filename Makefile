@@ -25,9 +25,9 @@ endif
 
 CORE_SRC = common/util.c common/clock.c common/names.c common/state.c common/idmap.c \
 	   common/config.c common/snapshot_read.c common/snapshot_write.c common/decide.c \
-	   common/merge.c
+	   common/merge.c common/snapcache.c
 NSS_SRC = nss/passwd.c nss/group.c nss/snapcache.c common/util.c common/clock.c \
-	  common/state.c common/snapshot_read.c
+	  common/state.c common/snapshot_read.c common/snapcache.c
 PAM_SRC = pam/pam_aadguest.c
 CLI_SRC = $(wildcard cli/*.c) common/graph.c common/guestdb.c common/credential.c
 
@@ -101,6 +101,13 @@ demo: deps
 	$(MAKE) all test-programs
 	@sh tests/demo.sh
 
+# Benchmarks: measured, never asserted by tests. Tables land in build/bench/.
+bench: deps
+	$(MAKE) all
+	@sh tests/bench/nss-bench.sh
+	@sh tests/bench/pam-bench.sh
+	@sh tests/bench/sync-bench.sh
+
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR)
 	install -m 0644 $(B)/libnss_aadguest.so.2 $(DESTDIR)$(LIBDIR)/libnss_aadguest.so.2
@@ -112,4 +119,4 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all check demo deps unit integration install clean test-programs
+.PHONY: all check demo deps unit integration install clean test-programs bench

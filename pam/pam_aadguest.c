@@ -2,6 +2,7 @@
  * Enforced in account because an SSH key login skips auth but not account;
  * anyone who is not a guest gets PAM_IGNORE. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "../common/clock.h"
 #include "../common/config.h"
 #include "../common/decide.h"
+#include "../common/snapcache.h"
 #include "../common/snapshot.h"
 #include "../common/util.h"
 
@@ -40,14 +42,87 @@ struct pam_args {
 	bool silent;
 	struct ag_config cfg;
 	bool have_cfg;
+	bool cfg_borrowed; /* cfg is a shallow copy of cfgcache's: hold its lock */
 	char db[4096];
 };
+
+/* The parsed configuration, kept while the file is unchanged (same inode,
+ * size, mtime, owner and mode), so a sign-in costs a stat, not a parse. */
+static struct {
+	pthread_mutex_t lock;
+	bool valid;
+	char path[4096];
+	struct stat st;
+	struct ag_config cfg;
+} cfgcache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_uid == b->st_uid && a->st_mode == b->st_mode;
+}
+
+/* 0 with a->cfg borrowed from the cache (lock held), or the load's error. */
+static int config_get(struct pam_args *a, char *err, size_t errlen)
+{
+	struct stat st;
+	int r;
+	if (stat(a->config_path, &st) < 0)
+		return -errno;
+	pthread_mutex_lock(&cfgcache.lock);
+	if (!cfgcache.valid || strcmp(cfgcache.path, a->config_path) != 0 ||
+	    !same_file(&cfgcache.st, &st)) {
+		if (cfgcache.valid)
+			ag_config_free(&cfgcache.cfg);
+		cfgcache.valid = false;
+		r = ag_config_load(a->config_path, AG_CONFIG_CHECK_PERMS, &cfgcache.cfg, err, errlen);
+		if (r) {
+			ag_config_free(&cfgcache.cfg);
+			pthread_mutex_unlock(&cfgcache.lock);
+			return r;
+		}
+		cfgcache.valid = true;
+		cfgcache.st = st;
+		ag_strlcpy(cfgcache.path, a->config_path, sizeof(cfgcache.path));
+	}
+	a->cfg = cfgcache.cfg;
+	a->cfg_borrowed = true;
+	return 0;
+}
+
+/* One mapping of the snapshot per process, reused from call to call. */
+static struct snapcache cache = SNAPCACHE_INIT;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_child_after_fork(void)
+{
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	snapcache_after_fork(&cache);
+	cfgcache.lock = fresh;
+}
+
+static void cache_init(void)
+{
+	pthread_atfork(NULL, NULL, cache_child_after_fork);
+}
+
+static void args_free(struct pam_args *a)
+{
+	if (a->cfg_borrowed) {
+		a->cfg_borrowed = false;
+		pthread_mutex_unlock(&cfgcache.lock);
+	} else {
+		ag_config_free(&a->cfg);
+	}
+}
 
 /* Defaults, then the configuration file, then argv, then PAM_SILENT. */
 static void args_parse(pam_handle_t *pamh, int flags, int argc, const char **argv,
 		       struct pam_args *a)
 {
 	char err[512];
+	pthread_once(&cache_once, cache_init);
 	memset(a, 0, sizeof(*a));
 	a->config_path = AG_DEFAULT_CONFIG;
 	a->helper = AG_SBINDIR "/aadguest";
@@ -69,17 +144,11 @@ static void args_parse(pam_handle_t *pamh, int flags, int argc, const char **arg
 	}
 	if (flags & PAM_SILENT)
 		a->silent = true;
-	if (access(a->config_path, R_OK) == 0 || a->config_given) {
-		int r = ag_config_load(a->config_path, AG_CONFIG_CHECK_PERMS, &a->cfg, err,
-				       sizeof(err));
-		if (r == 0) {
-			a->have_cfg = true;
-		} else {
-			if (r != -ENOENT && r != -EACCES)
-				pam_syslog(pamh, LOG_ERR, "configuration not used: %s", err);
-			ag_config_free(&a->cfg);
-		}
-	}
+	int r = config_get(a, err, sizeof(err));
+	if (r == 0)
+		a->have_cfg = true;
+	else if (r != -ENOENT && r != -EACCES)
+		pam_syslog(pamh, LOG_ERR, "configuration not used: %s", err);
 	if (!a->have_cfg)
 		ag_config_defaults(&a->cfg);
 	if (a->db_path)
@@ -242,7 +311,7 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 		      const char *phase, int session)
 {
 	struct pam_args a;
-	struct snapshot snap;
+	const struct snapshot *snap = NULL;
 	struct verdict v;
 	struct nss_probe probe = { 0 };
 	const char *user = NULL;
@@ -259,10 +328,11 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	if (ag_now(&now) < 0)
 		pam_syslog(pamh, LOG_WARNING, "AADGUEST_NOW is not RFC 3339; using the clock");
 	nss_probe_user(user, &probe);
-	r = snapshot_open(&snap, a.db, 0);
+	pthread_once(&cache_once, cache_init);
+	r = snapcache_get(&cache, a.db, &snap);
 	if (r && a.debug)
 		pam_syslog(pamh, LOG_DEBUG, "snapshot %s: %s", a.db, strerror(-r));
-	decide(r ? NULL : &snap, user, &probe, now, a.cfg.uid_min, a.cfg.uid_max, &v);
+	decide(r ? NULL : snap, user, &probe, now, a.cfg.uid_min, a.cfg.uid_max, &v);
 	if (a.have_cfg && a.cfg.online_check && v.rec && v.kind != V_UNAVAILABLE) {
 		enum guest_state live;
 		int64_t deleted_at;
@@ -276,7 +346,7 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 		if (a.debug)
 			pam_syslog(pamh, LOG_DEBUG, "%s: %s", user, v.reason);
 	} else {
-		const char *oid = v.rec ? snapshot_str(&snap, v.rec->object_id) : NULL;
+		const char *oid = v.rec ? snapshot_str(snap, v.rec->object_id) : NULL;
 		pam_syslog(pamh, v.kind == V_ALLOW ? LOG_INFO : LOG_NOTICE,
 			   "%s guest %s (object %s) state=%s: %s (%s); service=%s rhost=%s",
 			   phase, v.name[0] ? v.name : user, oid ? oid : "-",
@@ -286,15 +356,15 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 		if (v.stale_allowed)
 			pam_syslog(pamh, LOG_WARNING,
 				   "snapshot older than max_staleness trusted (stale_policy = allow)");
-		verdict_message(&v, r ? NULL : &snap, (r && a.have_cfg) ? a.cfg.organization : NULL, now,
+		verdict_message(&v, r ? NULL : snap, (r && a.have_cfg) ? a.cfg.organization : NULL, now,
 				msg, sizeof(msg));
 		if (msg[0] && !a.silent && (v.kind != V_UNKNOWN || v.rec))
 			pam_error(pamh, "%s", msg);
 	}
 	if (!r)
-		snapshot_close(&snap);
+		snapcache_put(&cache);
 out:
-	ag_config_free(&a.cfg);
+	args_free(&a);
 	return ret;
 }
 
@@ -313,18 +383,19 @@ int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **a
 {
 	const char *user = NULL;
 	struct pam_args a;
-	struct snapshot snap;
+	const struct snapshot *snap;
 
 	(void)flags;
 	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user)
 		return PAM_IGNORE;
 	args_parse(pamh, PAM_SILENT, argc, argv, &a);
-	if (snapshot_open(&snap, a.db, 0) == 0) {
-		const struct snap_record *r = snapshot_find_name(&snap, user);
+	pthread_once(&cache_once, cache_init);
+	if (snapcache_get(&cache, a.db, &snap) == 0) {
+		const struct snap_record *r = snapshot_find_name(snap, user);
 		if (r)
 			session_record(pamh, r->uid, false);
-		snapshot_close(&snap);
+		snapcache_put(&cache);
 	}
-	ag_config_free(&a.cfg);
+	args_free(&a);
 	return PAM_IGNORE;
 }

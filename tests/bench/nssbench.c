@@ -698,22 +698,22 @@ static void print_cost(size_t n, const char *what, struct stats st)
 /* Records a lookup reads in each index: a hit reads dist+1 records (the
  * index holds record numbers only, so every probed slot costs a record
  * read); a miss reads every occupied slot up to the next empty one. */
-static void probe_stats(size_t n, const char *which, const uint32_t *ix, uint32_t nb,
+static void probe_stats(size_t n, const char *which, const struct snap_slot *ix, uint32_t nb,
 			const struct snap_record *recs, bool by_name)
 {
 	uint64_t hit_sum = 0, hit_max = 0, hits = 0, miss_sum = 0, run = 0;
 	uint32_t mask = nb - 1, first_empty = nb;
 
 	for (uint32_t j = 0; j < nb; j++) {
-		if (!ix[j]) {
+		if (!ix[j].rec) {
 			first_empty = j;
 			break;
 		}
 	}
 	for (uint32_t j = 0; j < nb; j++) {
-		if (!ix[j])
+		if (!ix[j].rec)
 			continue;
-		const struct snap_record *r = &recs[ix[j] - 1];
+		const struct snap_record *r = &recs[ix[j].rec - 1];
 		uint32_t home = (by_name ? r->name_hash : ag_uid_hash(r->uid)) & mask;
 		uint64_t d = ((j - home) & mask) + 1;
 		hit_sum += d;
@@ -723,7 +723,7 @@ static void probe_stats(size_t n, const char *which, const uint32_t *ix, uint32_
 	/* Walk backwards from an empty slot so every run is seen whole. */
 	for (uint32_t k = 0; k < nb && first_empty < nb; k++) {
 		uint32_t j = (first_empty + nb - k) & mask;
-		run = ix[j] ? run + 1 : 0;
+		run = ix[j].rec ? run + 1 : 0;
 		miss_sum += run;
 	}
 	printf("R probe aadguest %zu detail %s %.3f %" PRIu64 " %.3f\n", n, which,

@@ -1182,7 +1182,7 @@ static int cmd_replace(void)
 	struct passwd pw;
 	struct genopt o = { .n = 200, .specials = true, .anna = GS_ACTIVE };
 	enum nss_status sa, sb;
-	bool anna_member;
+	bool anna_member = false;
 	double t0, dt;
 
 	snprintf(next, sizeof(next), "%s.next", db);
@@ -1199,12 +1199,14 @@ static int cmd_replace(void)
 	o.anna = GS_DEPARTED;
 	write_or_die(db, &o);
 	sa = pwnam("anna@replace.example", &pw, buf, sizeof(buf));
+	bool locked = sa == NSS_STATUS_SUCCESS && strcmp(pw.pw_shell, "/usr/sbin/nologin") == 0;
 	long nm = shared_members(buf, sizeof(buf), &anna_member);
 	dt = now_s() - t0;
-	check(sa == NSS_STATUS_SUCCESS && strcmp(pw.pw_shell, "/usr/sbin/nologin") == 0 &&
-		      nm == 201 && !anna_member && dt < 0.9,
+	check(locked && nm == 201 && !anna_member && dt < 0.9,
 	      "v2 (snapshot_write: anna departed): the same process's next lookup sees her locked "
-	      "shell and she left aadguests, %.0f ms after its last stat", dt * 1000);
+	      "shell and she left aadguests, %.0f ms after its last stat (anna %s%s, aadguests %ld "
+	      "members%s)",
+	      dt * 1000, st_name(sa), locked ? " nologin" : "", nm, anna_member ? " with anna" : "");
 	o.anna = -1;
 	o.bert = true;
 	write_or_die(db, &o);

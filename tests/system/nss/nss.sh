@@ -1,0 +1,396 @@
+#!/bin/sh
+# nss.sh: libnss_aadguest correct under stress and under real clients (issue 4).
+#
+#  1. getent, id and ls through a real /etc/nsswitch.conf ("files aadguest"),
+#     glibc finding libnss_aadguest.so.2 by name through a private ld.so.cache,
+#     the snapshot at its default path: 10,000 guests; a missing, random,
+#     truncated snapshot.
+#  2. ERANGE from a 1-byte buffer up, and enumeration across ERANGE retries;
+#  3. 16 threads; fork() while other threads are inside lookups;
+#  4. the snapshot replaced under a running process (writer's flag, rename);
+#  5. errno untouched on success; no system call per lookup (strace);
+#  6. memcheck (valgrind) on the stress driver.
+# 2-6 call the entry points directly (dlopen + dlsym: nssstress.c, built here
+# with the real snapshot writer from build/libcore.a).
+#
+# Everything runs in private mount and PID namespaces, as tests/system/e2e.sh
+# does: /etc/passwd, group, nsswitch.conf and ld.so.cache are bind mounts of
+# private copies, /run and /var/lib/aadguest are tmpfs (/var/lib an overlay
+# when /var/lib/aadguest does not exist). Run as root after `make all`:
+#     sh tests/system/nss/nss.sh
+# NSS_GUESTS (default 10000) sets the number of guests.
+set -u
+
+PACKAGES="strace valgrind util-linux python3" # installed when missing
+TOP=$(cd "$(dirname "$0")/../../.." && pwd)
+B=$TOP/build
+SELF=$TOP/tests/system/nss/nss.sh
+N=${NSS_GUESTS:-10000}
+
+# ------------------------------------------------------------------ host side
+if [ "${1:-}" != --inside ]; then
+	START=$(date +%s)
+	if [ "$(id -u)" != 0 ]; then
+		echo "nss.sh: needs root (mount and PID namespaces); skipped"
+		echo "nss: 0 passed, 0 failed"
+		exit 0
+	fi
+	for f in libnss_aadguest.so.2 libcore.a; do
+		if [ ! -e "$B/$f" ]; then
+			echo "  FAIL  $B/$f is missing (run make all first)"
+			echo "nss: 0 passed, 1 failed"
+			exit 1
+		fi
+	done
+	missing=""
+	for p in $PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		echo "installing:$missing"
+		# shellcheck disable=SC2086
+		{ DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing; } \
+			>/dev/null 2>&1 || echo "nss.sh: apt-get install$missing failed (checks needing it are skipped or fail)"
+	fi
+	W=$(mktemp -d /tmp/aadguest-nss.XXXXXX)
+	chmod 755 "$W"
+	trap 'rm -rf "$W"' EXIT
+	trap 'exit 130' INT TERM
+	# The build as it is now (a make beside the test cannot change it halfway),
+	# and the driver, built with the project's core for snapshot_write().
+	mkdir -p "$W/lib"
+	cp "$B/libnss_aadguest.so.2" "$W/lib/" && cp "$B/libcore.a" "$W/libcore.a"
+	CC=${CC:-cc}
+	if ! $CC -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$TOP/common" \
+		-o "$W/nssstress" "$TOP/tests/system/nss/nssstress.c" "$W/libcore.a" -ldl -lpthread \
+		>"$W/cc.log" 2>&1; then
+		echo "  FAIL  building nssstress.c:"
+		sed 's/^/        /' "$W/cc.log"
+		echo "nss: 0 passed, 1 failed"
+		exit 1
+	fi
+	# PID 1 of the namespace (as in e2e.sh): reaps orphans, passes TERM on;
+	# when the test's shell exits, the namespace and every process left go.
+	reaper='
+import os, signal, sys
+child = os.fork()
+if child == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+def forward(sig, frame):
+    try:
+        os.kill(child, sig)
+    except ProcessLookupError:
+        pass
+signal.signal(signal.SIGTERM, forward)
+signal.signal(signal.SIGINT, lambda sig, frame: None)
+while True:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        sys.exit(1)
+    if pid == child:
+        code = os.waitstatus_to_exitcode(status)
+        sys.exit(code if code >= 0 else 128 - code)
+'
+	mounts_before=$(grep -c . /proc/self/mountinfo)
+	unshare --mount --pid --fork --kill-child --mount-proc --propagation private -- \
+		python3 -c "$reaper" sh "$SELF" --inside "$W"
+	rc=$?
+	PASS=0
+	FAIL=1 # unless the namespace reported its counts
+	[ -s "$W/result" ] && read -r PASS FAIL <"$W/result"
+	[ $rc -ne 0 ] && [ "$FAIL" = 0 ] && FAIL=1
+	echo "== the host afterwards"
+	left=""
+	for f in /proc/[0-9]*/cmdline; do
+		{ tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF -- "$W" && left="$left $(basename "$(dirname "$f")")"
+	done
+	if [ -z "$left" ]; then
+		PASS=$((PASS + 1)); echo "  ok    no process of the test is left"
+	else
+		FAIL=$((FAIL + 1)); echo "  FAIL  still running:$left"
+	fi
+	if grep -q " $W" /proc/self/mountinfo || [ "$(grep -c . /proc/self/mountinfo)" != "$mounts_before" ]; then
+		FAIL=$((FAIL + 1)); echo "  FAIL  mounts of the test visible on the host"
+	else
+		PASS=$((PASS + 1)); echo "  ok    nothing of the test is mounted on the host"
+	fi
+	echo "  ($(($(date +%s) - START)) s)"
+	echo
+	echo "nss: $PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ]
+	exit
+fi
+
+# ------------------------------------------------- inside the namespaces
+W=$2
+NS=$W/ns
+# shellcheck source=tests/lib.sh
+. "$TOP/tests/lib.sh" # ok, not_ok, expect, expect_match, expect_no_match
+X=$W/nssstress
+MOD=$W/lib/libnss_aadguest.so.2
+cleanup() { echo "$PASS $FAIL" >"$W/result"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+die() {
+	not_ok "setup: $*"
+	exit 1
+}
+rc_of() { "$@" >/dev/null 2>&1; echo $?; }
+eval "$("$X" info)" # UID_MIN ALICE_UID ... PARTNER_UID0
+T0=$(date +%s)
+section() { echo "== $* ($(($(date +%s) - T0)) s)"; }
+
+section "a private mount namespace"
+mount --make-rprivate / || die "mount --make-rprivate /"
+mkdir -p "$NS"
+mount -t tmpfs -o mode=755 aadguest-nss "$NS" || die "tmpfs on $NS"
+mount -t tmpfs -o mode=755 aadguest-nss-run /run || die "tmpfs on /run" # no nscd socket
+if [ ! -d /var/lib/aadguest ]; then
+	mkdir -p "$NS/varlib.upper" "$NS/varlib.work"
+	mount -t overlay aadguest-nss-varlib \
+		-o "lowerdir=/var/lib,upperdir=$NS/varlib.upper,workdir=$NS/varlib.work" /var/lib ||
+		die "overlay on /var/lib"
+	mkdir /var/lib/aadguest
+fi
+mount -t tmpfs -o mode=755 aadguest-nss-state /var/lib/aadguest || die "tmpfs on /var/lib/aadguest"
+DB=/var/lib/aadguest/guests.db
+
+LOCAL=aadg-nss-local
+mkdir -p "$NS/etc"
+cp -p /etc/passwd /etc/group "$NS/etc/"
+sed -i "/^$LOCAL:/d" "$NS/etc/passwd" "$NS/etc/group"
+LUID=$(awk -F: 'BEGIN { u = 2000 } { used[$3] = 1 } END { while (used[u]) u++; print u }' /etc/passwd /etc/group)
+echo "$LOCAL:x:$LUID:$LUID:Local User:/home/$LOCAL:/bin/sh" >>"$NS/etc/passwd"
+echo "$LOCAL:x:$LUID:" >>"$NS/etc/group"
+NPW=$(grep -c . "$NS/etc/passwd")
+NGR=$(grep -c . "$NS/etc/group")
+cat >"$NS/etc/nsswitch.conf" <<'EOF'
+# tests/system/nss/nss.sh
+passwd:         files aadguest
+group:          files aadguest
+shadow:         files
+gshadow:        files
+hosts:          files
+EOF
+# glibc finds libnss_aadguest.so.2 by name through ld.so.cache.
+ldconfig -X -C "$NS/ld.so.cache" "$W/lib" || die "ldconfig -C"
+for f in passwd group nsswitch.conf; do
+	mount --bind "$NS/etc/$f" "/etc/$f" || die "bind /etc/$f"
+done
+mount --bind "$NS/ld.so.cache" /etc/ld.so.cache || die "bind /etc/ld.so.cache"
+unset AADGUEST_DB AADGUEST_NOW AADGUEST_CONF
+ok "namespace ready: /etc/passwd, group, nsswitch.conf ($(sed -n 's/^passwd: *//p' /etc/nsswitch.conf)), ld.so.cache, /run, /var/lib/aadguest private"
+
+section "real clients: $N guests in $DB"
+"$X" gen "$DB" "$N" >"$NS/gen.log" 2>&1 || { cat "$NS/gen.log"; die "generating the snapshot"; }
+cp "$DB" "$NS/good.db"
+ALICE="alice@fabrikam.com:*:$ALICE_UID:$ALICE_UID:Alice Fabrikam:/home/guests/alice@fabrikam.com:/bin/bash"
+expect "getent passwd alice@fabrikam.com" "$ALICE" "$(getent passwd alice@fabrikam.com)"
+expect "getent passwd $ALICE_UID" "$ALICE" "$(getent passwd "$ALICE_UID")"
+expect "getent passwd ALICE@FABRIKAM.COM gives the canonical lower-case name" "$ALICE" \
+	"$(getent passwd ALICE@FABRIKAM.COM)"
+LAST=$(printf 'guest%05d@partner.example' $((N - 1)))
+expect "getent passwd $LAST (the last of $N)" \
+	"$LAST:*:$((PARTNER_UID0 + N - 1)):$((PARTNER_UID0 + N - 1)):$(printf 'Guest %05d (Partner)' $((N - 1))):/home/guests/$LAST:/bin/bash" \
+	"$(getent passwd "$LAST")"
+expect "getent passwd: disabled, pending, departed (in the window) resolve with nologin" \
+	"dave@adatum.com:/usr/sbin/nologin erin@woodgrove.com:/usr/sbin/nologin frank@litware.com:/usr/sbin/nologin" \
+	"$(for u in dave@adatum.com erin@woodgrove.com frank@litware.com; do getent passwd $u | cut -d: -f1,7; done | tr '\n' ' ' | sed 's/ $//')"
+expect "getent passwd: departed past the window, and not permitted, do not resolve (exit 2)" "2 2 2 2" \
+	"$(rc_of getent passwd gina@oldco.example) $(rc_of getent passwd "$GINA_UID") $(rc_of getent passwd hidden@notallowed.example) $(rc_of getent passwd "$HIDDEN_UID")"
+getent passwd >"$NS/pw.all"
+rc=$?
+expect "getent passwd enumerates the $NPW local entries then $N + 4 guests (exit 0)" \
+	"$((NPW + N + 4)) 0 $((N + 4))" "$(grep -c . "$NS/pw.all") $rc $(grep -c "^[^:]*@" "$NS/pw.all")"
+expect "getent passwd enumeration: no name twice" "" "$(cut -d: -f1 "$NS/pw.all" | sort | uniq -d | head -3)"
+GR=$(getent group aadguests)
+expect "getent group aadguests: gid $UID_MIN, the $N + 1 active guests as members" \
+	"aadguests:*:$UID_MIN: $((N + 1))" "$(echo "$GR" | cut -d: -f1-3): $(echo "$GR" | cut -d: -f4 | tr ',' '\n' | grep -c .)"
+expect "aadguests: alice and $LAST are members; disabled dave, pending erin, departed frank are not" "yes yes no no no" \
+	"$(for u in alice@fabrikam.com "$LAST" dave@adatum.com erin@woodgrove.com frank@litware.com; do
+		echo "$GR" | cut -d: -f4 | tr ',' '\n' | grep -qxF "$u" && echo yes || echo no
+	done | tr '\n' ' ' | sed 's/ $//')"
+expect "getent group $UID_MIN is aadguests" "aadguests" "$(getent group "$UID_MIN" | cut -d: -f1)"
+expect "getent group alice@fabrikam.com: her private group" "alice@fabrikam.com:*:$ALICE_UID:" \
+	"$(getent group alice@fabrikam.com)"
+expect "getent group $ALICE_UID" "alice@fabrikam.com:*:$ALICE_UID:" "$(getent group "$ALICE_UID")"
+expect "getent group enumerates $NGR local groups, aadguests, $N + 4 private groups" \
+	"$((NGR + 1 + N + 4))" "$(getent group | grep -c .)"
+expect_match "getent initgroups alice@fabrikam.com includes aadguests ($UID_MIN)" \
+	"^alice@fabrikam.com +.*\b$UID_MIN\b" "$(getent initgroups alice@fabrikam.com)"
+expect_no_match "getent initgroups dave@adatum.com (disabled): not in aadguests" \
+	"\b$UID_MIN\b" "$(getent initgroups dave@adatum.com)"
+expect "id alice@fabrikam.com" \
+	"uid=$ALICE_UID(alice@fabrikam.com) gid=$ALICE_UID(alice@fabrikam.com) groups=$ALICE_UID(alice@fabrikam.com),$UID_MIN(aadguests)" \
+	"$(id alice@fabrikam.com)"
+expect "id -Gn ALICE@FABRIKAM.COM" "alice@fabrikam.com aadguests" "$(id -Gn ALICE@FABRIKAM.COM)"
+touch "$NS/alices" "$NS/ginas"
+chown "$ALICE_UID:$ALICE_UID" "$NS/alices"
+chown "$GINA_UID:$UID_MIN" "$NS/ginas"
+expect "ls -l: a file of alice's UID shows her name and group" "alice@fabrikam.com alice@fabrikam.com" \
+	"$(ls -l "$NS/alices" | awk '{ print $3, $4 }')"
+expect "ls -l: a purged guest's file shows a bare UID; group aadguests" "$GINA_UID aadguests" \
+	"$(ls -l "$NS/ginas" | awk '{ print $3, $4 }')"
+LOCALPW="$LOCAL:x:$LUID:$LUID:Local User:/home/$LOCAL:/bin/sh"
+expect "local user $LOCAL from /etc/passwd" "$LOCALPW" "$(getent passwd "$LOCAL")"
+expect "id $LOCAL: local groups only" "uid=$LUID($LOCAL) gid=$LUID($LOCAL) groups=$LUID($LOCAL)" "$(id "$LOCAL")"
+expect_match "root is still root" "^root:x:0:0:" "$(getent passwd root)"
+
+section "a guest carrying a local user's name (a local user created after the sync)"
+"$X" gen "$DB" "$N" -l "$LOCAL" >"$NS/gen.log" 2>&1 || die "generating the snapshot"
+expect "getent passwd $LOCAL: files wins, the local entry" "$LOCALPW" "$(getent passwd "$LOCAL")"
+expect "getent passwd $LUID: the local entry" "$LOCALPW" "$(getent passwd "$LUID")"
+expect "getent passwd alice@fabrikam.com: other guests unaffected" "$ALICE" "$(getent passwd alice@fabrikam.com)"
+expect "getent group $LOCAL: the local group" "$LOCAL:x:$LUID:" "$(getent group "$LOCAL")"
+cp "$NS/good.db" "$DB"
+
+# no_snapshot LABEL: guests do not resolve (exit 2), nothing crashes, local users do.
+no_snapshot() {
+	expect "$1: getent passwd alice, $ALICE_UID, group aadguests, alice's group: exit 2 (no crash)" \
+		"2 2 2 2" "$(rc_of getent passwd alice@fabrikam.com) $(rc_of getent passwd "$ALICE_UID") $(rc_of getent group aadguests) $(rc_of getent group alice@fabrikam.com)"
+	expect "$1: local user and root still resolve" "$LOCALPW root" \
+		"$(getent passwd "$LOCAL") $(getent passwd 0 | cut -d: -f1)"
+	getent passwd >"$NS/pw.all"
+	r1=$?
+	getent group >"$NS/gr.all"
+	r2=$?
+	expect "$1: getent passwd / group enumerate the local entries only (exit 0)" \
+		"$NPW 0 $NGR 0" "$(grep -c . "$NS/pw.all") $r1 $(grep -c . "$NS/gr.all") $r2"
+	expect "$1: id alice fails, id $LOCAL works" "1 $LUID" "$(rc_of id alice@fabrikam.com) $(id -u "$LOCAL")"
+}
+SIZE=$(stat -c %s "$NS/good.db")
+rm -f "$DB"
+no_snapshot "missing snapshot"
+head -c "$SIZE" /dev/urandom >"$DB"
+no_snapshot "snapshot of random bytes"
+head -c $((SIZE / 2)) "$NS/good.db" >"$DB"
+no_snapshot "snapshot truncated to half"
+head -c 100 "$NS/good.db" >"$DB"
+no_snapshot "snapshot truncated to 100 bytes (half a header)"
+: >"$DB"
+no_snapshot "empty snapshot"
+# A valid header over random bytes (the last one a NUL, so it passes
+# snapshot_open's checks): lookups walk random indexes and records.
+{
+	head -c 168 "$NS/good.db"
+	head -c $((SIZE - 169)) /dev/urandom
+	printf '\0'
+} >"$DB"
+r1=$(rc_of getent passwd alice@fabrikam.com)
+r2=$(rc_of getent group aadguests)
+getent passwd >/dev/null 2>&1
+r3=$?
+getent group >/dev/null 2>&1
+r4=$?
+id alice@fabrikam.com >/dev/null 2>&1
+r5=$?
+crashed=""
+for r in $r1 $r2 $r3 $r4 $r5; do [ "$r" -ge 128 ] && crashed="$crashed $r"; done
+expect "valid header, random body: getent passwd/group by name and enumeration, id: no crash (exit codes $r1 $r2 $r3 $r4 $r5)" "" "$crashed"
+expect "valid header, random body: the local user resolves" "$LOCALPW" "$(getent passwd "$LOCAL")"
+cp "$NS/good.db" "$DB.new" && mv "$DB.new" "$DB"
+expect "the snapshot back: alice resolves again" "$ALICE" "$(getent passwd alice@fabrikam.com)"
+
+# ---------------------------------------------------------------- the driver
+mkdir -p "$NS/db"
+MAIN=$NS/db/main.db
+"$X" gen "$MAIN" "$N" >/dev/null || die "generating $MAIN"
+
+# drive TIMEOUT DB ARGS...: run the driver with AADGUEST_DB=DB; its ok/FAIL
+# lines count; an exit without a FAIL line (a crash, the timeout) is a FAIL.
+drive() {
+	t=$1
+	db=$2
+	shift 2
+	out=$(AADGUEST_DB=$db timeout -s KILL "$t" "$X" "$MOD" "$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | grep -E '^  (ok|FAIL) '
+	p=$(printf '%s\n' "$out" | grep -c '^  ok ')
+	f=$(printf '%s\n' "$out" | grep -c '^  FAIL ')
+	PASS=$((PASS + p))
+	FAIL=$((FAIL + f))
+	if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+		if [ $rc -eq 137 ]; then why="killed after $t s"; else why="exit code $rc"; fi
+		not_ok "nssstress $*: $why; $(printf '%s\n' "$out" | grep -v '^  ok ' | tail -n 3 | tr '\n' ' ')"
+	fi
+}
+
+section "ERANGE: 1-byte and growing buffers (getpwnam_r, getpwuid_r, getgrnam_r, getgrgid_r, getpwent_r, getgrent_r)"
+drive 60 "$MAIN" erange "$N"
+
+section "threads and fork"
+drive 30 "$MAIN" threads "$N" 3 16
+drive 60 "$MAIN" fork "$N" 200
+drive 60 "$NS/db/forkremap.db" forkremap 1000
+
+section "the snapshot replaced under a running process"
+drive 60 "$NS/db/replace.db" replace
+
+section "errno, corrupted snapshots under a running process"
+drive 30 "$NS/db/errno.db" errno
+drive 60 "$NS/db/fuzz.db" fuzz 2000
+
+section "system calls per lookup in the steady state (strace)"
+if command -v strace >/dev/null; then
+	# strace_total FILE: the "total" line's call count of strace -c.
+	strace_total() { awk '$NF == "total" { print $4 }' "$1"; }
+	out0=$(AADGUEST_DB=$MAIN strace -f -c -o "$NS/strace.0" "$X" "$MOD" loop "$N" 0 2>&1)
+	out1=$(AADGUEST_DB=$MAIN strace -f -c -o "$NS/strace.1" "$X" "$MOD" loop "$N" 100000 2>&1)
+	rc1=$?
+	c0=$(strace_total "$NS/strace.0")
+	c1=$(strace_total "$NS/strace.1")
+	ms=$(printf '%s' "$out1" | sed -n 's/.*ms=\([0-9]*\).*/\1/p')
+	if [ $rc1 -eq 0 ] && [ -n "$c0" ] && [ -n "$c1" ] && [ $((c1 - c0)) -lt 50 ] && [ "${ms:-9999}" -lt 1000 ]; then
+		ok "100,000 lookups after a warm-up (pwnam, pwuid, grnam, grgid, initgroups): $((c1 - c0)) more system calls than none ($c1 vs $c0 in all, strace -f -c), in $ms ms"
+	else
+		not_ok "100,000 lookups: $c0 system calls without, $c1 with them (want < 50 more), $ms ms (want < 1000); $out1"
+	fi
+	out2=$(AADGUEST_DB=$MAIN strace -f -o "$NS/strace.2" "$X" "$MOD" timed "$N" 2500 2>&1)
+	AADGUEST_DB=$MAIN strace -f -o "$NS/strace.3" "$X" "$MOD" loop "$N" 0 >/dev/null 2>&1
+	n2=$(grep -c . "$NS/strace.2")
+	n3=$(grep -c . "$NS/strace.3")
+	stats=$(grep -c "stat.*\"$MAIN\"" "$NS/strace.2")
+	opens=$(grep -c "open.*\"$MAIN\"" "$NS/strace.2")
+	lookups=$(printf '%s' "$out2" | sed -n 's/.*lookups=\([0-9]*\).*/\1/p')
+	if [ "$stats" -ge 1 ] && [ "$stats" -le 4 ] && [ "$opens" = 1 ] && [ $((n2 - n3)) -le 6 ]; then
+		ok "lookups for 2.5 s ($lookups): $stats stat of the snapshot (once a second), 1 open, $((n2 - n3)) system calls more than none in all"
+	else
+		not_ok "lookups for 2.5 s ($lookups): $stats stats (want 1-4), $opens opens (want 1), $((n2 - n3)) system calls more than none (want <= 6): $(grep -v -f "$NS/strace.3" "$NS/strace.2" 2>/dev/null | head -5 | tr '\n' ' ')"
+	fi
+else
+	not_ok "strace is not installed: no system-call count"
+fi
+
+section "memcheck (valgrind)"
+if command -v valgrind >/dev/null; then
+	SMALL=$NS/db/small.db
+	"$X" gen "$SMALL" 200 >/dev/null || die "generating $SMALL"
+	# vg DB LEAKCHECK ARGS...: one ok/FAIL line per run.
+	vg() {
+		db=$1
+		leak=$2
+		shift 2
+		out=$(AADGUEST_DB=$db timeout -s KILL 120 valgrind -q --error-exitcode=99 --leak-check="$leak" \
+			--errors-for-leak-kinds=definite --show-leak-kinds=definite "$X" "$MOD" "$@" 2>&1)
+		rc=$?
+		errs=$(printf '%s\n' "$out" | grep -E '^==[0-9]+==' | head -n 12)
+		checks=$(printf '%s\n' "$out" | grep -c '^  ok ')
+		if [ $rc -eq 0 ] && [ -z "$errs" ]; then
+			ok "memcheck: nssstress $* ($checks checks): no errors"
+		else
+			not_ok "memcheck: nssstress $*: exit $rc; $(printf '%s\n' "$out" | grep '^  FAIL' | head -n 2) $errs"
+		fi
+	}
+	vg "$SMALL" full erange 200
+	vg "$SMALL" full threads 200 1 4
+	# Children of the fork test end with the other threads' buffers unfreed: no leak check.
+	vg "$SMALL" no fork 200 20
+	vg "$NS/db/vgfuzz.db" full fuzz 300
+else
+	echo "  skip  memcheck: valgrind is not installed and could not be"
+fi
+
+echo "  (inside the namespace: $(($(date +%s) - T0)) s)"
+exit 0

@@ -108,7 +108,7 @@ bench: deps
 	@sh tests/bench/pam-bench.sh
 	@sh tests/bench/sync-bench.sh
 
-install: all
+install: all install-extra
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR)
 	install -m 0644 $(B)/libnss_aadguest.so.2 $(DESTDIR)$(LIBDIR)/libnss_aadguest.so.2
 	install -m 0644 $(B)/pam_aadguest.so $(DESTDIR)$(PAMDIR)/pam_aadguest.so
@@ -120,3 +120,6 @@ clean:
 	rm -rf $(B)
 
 .PHONY: all check demo deps unit integration install clean test-programs bench
+
+# deb, rpm, install-extra (man pages, units, pam-auth-update profile, example config)
+include packaging/packaging.mk

@@ -597,39 +597,25 @@ static struct dir_user *view_add(struct fetch *f, const char *id)
 
 /* One object, whole, from Graph: a live user (deleted = false) or a deleted
  * one. -ENOENT when it is not there. */
-static int fetch_one(struct cli *c, struct graph_client *g, const char *id, bool deleted,
-		     struct fetch *one)
+/* The Graph path (below /v1.0) of one user, live or in Deleted users. */
+static void one_path(const char *id, bool deleted, char *buf, size_t n)
 {
-	char url[4096], path[256];
-	struct json_object *o = NULL;
-	snprintf(path, sizeof(path), deleted ? "/v1.0/directory/deletedItems/%s" : "/v1.0/users/%s",
+	snprintf(buf, n,
+		 deleted ? "/directory/deletedItems/%s?$select=" GRAPH_USER_SELECT ",deletedDateTime"
+			 : "/users/%s?$select=" GRAPH_USER_SELECT,
 		 id);
-	build_url(url, sizeof(url), c->cfg.graph_url, path,
-		  deleted ? "$select=" GRAPH_USER_SELECT ",deletedDateTime"
-			  : "$select=" GRAPH_USER_SELECT);
-	int r = graph_get(g, url, &o);
-	if (r)
-		return r;
-	one->deleted = deleted;
-	r = on_user(o, one);
-	json_object_put(o);
-	return r;
 }
 
-/* Take one user's whole current state from Graph into the view. */
-static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const char *id,
-		   bool deleted)
+/* Put one user's whole current state (o; NULL when Graph says 404) into the view. */
+static int apply_whole(struct fetch *f, const char *id, bool deleted, struct json_object *o)
 {
-	struct fetch one = { .known = f->known };
-	int r = fetch_one(c, g, id, deleted, &one);
+	struct fetch one = { .known = f->known, .deleted = deleted };
 	long i = view_find(f, id);
-	if (r == -ENOENT) {
-		if (i >= 0)
-			dir_user_free(&f->u[i]); /* gone: purged, or the id is not a user */
-		free(one.u);
-		return 0;
-	}
-	if (r == 0 && one.n == 1) {
+	int r = o ? on_user(o, &one) : 0;
+
+	if (r) {
+		ag_strlcpy(f->err, one.err, sizeof(f->err));
+	} else if (one.n == 1) {
 		if (i >= 0) {
 			dir_user_free(&f->u[i]);
 			f->u[i] = one.u[0];
@@ -637,27 +623,111 @@ static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const
 			struct dir_user *v = view_add(f, id);
 			if (!v) {
 				dir_user_free(&one.u[0]);
-				free(one.u);
-				return -ENOMEM;
+				r = -ENOMEM;
+			} else {
+				free(v->id);
+				*v = one.u[0];
 			}
-			free(v->id);
-			*v = one.u[0];
 		}
-	} else if (r == 0 && i >= 0) {
-		dir_user_free(&f->u[i]); /* no longer a guest */
-	} else if (r == 0) {
-		/* not a guest, not known: nothing to do */
+		one.n = 0;
+	} else if (i >= 0) {
+		dir_user_free(&f->u[i]); /* gone (purged), or no longer a guest */
 	}
-	for (size_t k = 0; k < one.n && r; k++)
+	for (size_t k = 0; k < one.n; k++)
 		dir_user_free(&one.u[k]);
 	free(one.u);
 	return r;
+}
+
+/* One user, whole, with its own retries. */
+static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const char *id,
+		   bool deleted)
+{
+	char path[256], url[4096];
+	struct json_object *o = NULL;
+	one_path(id, deleted, path, sizeof(path));
+	snprintf(url, sizeof(url), "%s/v1.0%s", c->cfg.graph_url, path);
+	int r = graph_get(g, url, &o);
+	if (r == -ENOENT)
+		r = apply_whole(f, id, deleted, NULL);
+	else if (r == 0)
+		r = apply_whole(f, id, deleted, o);
+	json_object_put(o);
+	return r;
+}
+
+struct wanted {
+	char *id;
+	bool deleted;
+};
+
+/* Fetch the users a delta left incomplete: 20 to a $batch request; what a
+ * batch could not answer is fetched alone, with retries. */
+static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
+		       const struct wanted *w, size_t n)
+{
+	char *paths[20];
+	struct json_object *bodies[20];
+	long status[20];
+	int r = 0;
+
+	if (n == 1)
+		return refetch(c, g, f, w[0].id, w[0].deleted);
+	for (size_t at = 0; at < n && !r; at += 20) {
+		size_t k = n - at < 20 ? n - at : 20;
+		memset(bodies, 0, sizeof(bodies));
+		for (size_t i = 0; i < k; i++) {
+			paths[i] = malloc(256);
+			if (paths[i])
+				one_path(w[at + i].id, w[at + i].deleted, paths[i], 256);
+		}
+		for (size_t i = 0; i < k; i++)
+			if (!paths[i])
+				r = -ENOMEM;
+		if (!r)
+			r = graph_batch_get(g, paths, k, bodies, status);
+		for (size_t i = 0; i < k && !r; i++) {
+			if (status[i] == 200 && bodies[i])
+				r = apply_whole(f, w[at + i].id, w[at + i].deleted, bodies[i]);
+			else if (status[i] == 404)
+				r = apply_whole(f, w[at + i].id, w[at + i].deleted, NULL);
+			else
+				r = refetch(c, g, f, w[at + i].id, w[at + i].deleted);
+		}
+		for (size_t i = 0; i < k; i++) {
+			free(paths[i]);
+			json_object_put(bodies[i]);
+		}
+	}
+	return r;
+}
+
+static int want(struct wanted **w, size_t *n, const char *id, bool deleted)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (ag_ascii_casecmp_eq((*w)[i].id, id)) {
+			(*w)[i].deleted = deleted; /* the later change knows better */
+			return 0;
+		}
+	}
+	struct wanted *nw = realloc(*w, (*n + 1) * sizeof(**w));
+	if (!nw)
+		return -ENOMEM;
+	*w = nw;
+	nw[*n].id = strdup(id);
+	nw[*n].deleted = deleted;
+	if (!nw[*n].id)
+		return -ENOMEM;
+	(*n)++;
+	return 0;
 }
 
 static int fetch_delta(struct cli *c, struct graph_client *g, const struct guestdb *old,
 		       struct fetch *f, const char *link, char **new_link)
 {
 	struct delta d = { 0 };
+	struct wanted *wanted = NULL;
+	size_t n_wanted = 0;
 	int r;
 
 	r = graph_get_all(g, link, on_delta, &d, new_link);
@@ -688,12 +758,12 @@ static int fetch_delta(struct cli *c, struct graph_client *g, const struct guest
 			/* Soft-deleted: Deleted users has its deletedDateTime. Members
 			 * are looked up too: one may have been a guest we never saw. */
 			if (i >= 0 || !ch->type_known)
-				r = refetch(c, g, f, ch->id, true);
+				r = want(&wanted, &n_wanted, ch->id, true);
 		} else if (ch->type_known && !ch->is_guest) {
 			if (i >= 0)
 				dir_user_free(&f->u[i]); /* converted to a member: out of scope */
 		} else if (i >= 0 && f->u[i].deleted) {
-			r = refetch(c, g, f, ch->id, false); /* restored: take it whole */
+			r = want(&wanted, &n_wanted, ch->id, false); /* restored: take it whole */
 		} else if (i >= 0) {
 			apply_props(&f->u[i], ch);
 		} else if (ch->is_guest && (ch->present & (GU_ENABLED | GU_CREATED)) ==
@@ -708,9 +778,11 @@ static int fetch_delta(struct cli *c, struct graph_client *g, const struct guest
 			v->enabled = ch->u.enabled;
 		} else {
 			/* New to this host (invited, or converted to a guest), partial: whole. */
-			r = refetch(c, g, f, ch->id, false);
+			r = want(&wanted, &n_wanted, ch->id, false);
 		}
 	}
+	if (!r && n_wanted)
+		r = refetch_all(c, g, f, wanted, n_wanted);
 	if (r)
 		goto out;
 	/* Drop the holes left by removals. */
@@ -726,6 +798,9 @@ out:
 		dir_user_free(&d.ch[k].u);
 	}
 	free(d.ch);
+	for (size_t k = 0; k < n_wanted; k++)
+		free(wanted[k].id);
+	free(wanted);
 	return r;
 }
 

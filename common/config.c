@@ -280,6 +280,7 @@ static int apply_key(struct ag_config *c, const struct key_def *k, const char *v
 		return set_str(field, v);
 	case K_GUID_LIST: {
 		char buf[4096];
+		buf[0] = '\0';
 		for (size_t i = 0; i < c->n_allowed_groups; i++)
 			free(c->allowed_groups[i]);
 		c->n_allowed_groups = 0;
@@ -287,6 +288,8 @@ static int apply_key(struct ag_config *c, const struct key_def *k, const char *v
 			*why = "value too long";
 			return -EINVAL;
 		}
+		if (!*v)
+			return 0; /* empty: every guest */
 		for (char *t = buf, *next; t; t = next) {
 			next = strchr(t, ',');
 			if (next)

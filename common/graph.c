@@ -535,8 +535,10 @@ int graph_token(struct graph_client *g)
 	return r;
 }
 
-/* GET with the bearer token, retries and one token refresh on 401. */
-int graph_get(struct graph_client *g, const char *url, struct json_object **out)
+/* A Graph call with the bearer token, retries and one token refresh on 401:
+ * a GET, or a POST of a JSON body. */
+static int graph_call(struct graph_client *g, const char *url, const char *json_body,
+		      struct json_object **out)
 {
 	struct response resp;
 	bool refreshed = false;
@@ -556,6 +558,8 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 			return set_err(g, -ENOMEM, "out of memory");
 		struct curl_slist *h = curl_slist_append(NULL, auth);
 		struct curl_slist *h2 = h ? curl_slist_append(h, "Accept: application/json") : NULL;
+		if (h2 && json_body)
+			h2 = curl_slist_append(h2, "Content-Type: application/json");
 		/* Delta pages of up to 999 users instead of the default 100. */
 		struct curl_slist *h3 = h2 && strstr(url, "/delta")
 						? curl_slist_append(h2, "Prefer: odata.maxpagesize=999")
@@ -566,7 +570,7 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 			curl_slist_free_all(h);
 			return set_err(g, -ENOMEM, "out of memory");
 		}
-		r = perform(g, "GET", url, NULL, h3, &resp);
+		r = perform(g, json_body ? "POST" : "GET", url, json_body, h3, &resp);
 		curl_slist_free_all(h3);
 		if (r) {
 			if (transient_curl_error(r) && attempt < max_attempts(g) &&
@@ -618,6 +622,59 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 		free(resp.body.p);
 		return r;
 	}
+}
+
+int graph_get(struct graph_client *g, const char *url, struct json_object **out)
+{
+	return graph_call(g, url, NULL, out);
+}
+
+int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
+		    struct json_object **bodies, long *statuses)
+{
+	struct json_object *req = json_object_new_object(), *arr = json_object_new_array(), *resp;
+	char url[2048], id[24];
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		bodies[i] = NULL;
+		statuses[i] = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *one = json_object_new_object();
+		snprintf(id, sizeof(id), "%zu", i);
+		json_object_object_add(one, "id", json_object_new_string(id));
+		json_object_object_add(one, "method", json_object_new_string("GET"));
+		json_object_object_add(one, "url", json_object_new_string(paths[i]));
+		json_object_array_add(arr, one);
+	}
+	json_object_object_add(req, "requests", arr);
+	snprintf(url, sizeof(url), "%s/v1.0/$batch", g->cfg->graph_url);
+	r = graph_call(g, url, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE),
+		       &resp);
+	json_object_put(req);
+	if (r)
+		return r;
+	struct json_object *list;
+	if (!json_object_object_get_ex(resp, "responses", &list) ||
+	    !json_object_is_type(list, json_type_array)) {
+		json_object_put(resp);
+		return set_err(g, -EBADMSG, "POST /v1.0/$batch: no \"responses\" array");
+	}
+	for (size_t k = 0; k < json_object_array_length(list); k++) {
+		struct json_object *one = json_object_array_get_idx(list, k), *v;
+		const char *rid = jstr(one, "id");
+		uint64_t i;
+		if (!rid || ag_parse_u64(rid, n - 1, &i) || bodies[i])
+			continue;
+		if (json_object_object_get_ex(one, "status", &v))
+			statuses[i] = (long)json_object_get_int64(v);
+		if (json_object_object_get_ex(one, "body", &v) && json_object_is_type(v, json_type_object))
+			bodies[i] = json_object_get(v);
+	}
+	json_object_put(resp);
+	return 0;
 }
 
 int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb cb, void *ctx,

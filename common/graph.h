@@ -57,6 +57,13 @@ int graph_token(struct graph_client *g);
 /* One GET of a JSON object (retries, token refresh); *out to be json_object_put. */
 int graph_get(struct graph_client *g, const char *url, struct json_object **out);
 
+/* Up to 20 GETs in one POST /v1.0/$batch. paths are relative to /v1.0
+ * ("/users/ID?$select=…"). Each answer's status and body (NULL when none; to
+ * be json_object_put) land at the request's index; a status of 0 means the
+ * batch said nothing of it. Retrying what failed is the caller's. */
+int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
+		    struct json_object **bodies, long *statuses);
+
 typedef int (*graph_item_cb)(struct json_object *item, void *ctx);
 /* GET url and every @odata.nextLink after it; cb for each element of "value". */
 /* cb may be NULL; *delta_link (if given) receives the last page's @odata.deltaLink. */

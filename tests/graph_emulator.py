@@ -1148,12 +1148,55 @@ class Handler(BaseHTTPRequestHandler):
                 q[kl] = v
         return q
 
+    def batch(self):
+        """JSON batching: POST /v1.0/$batch with up to 20 requests, answered in one
+        response; each request is served as if it came alone (GET only here)."""
+        try:
+            doc = json.loads(self.body or b"{}")
+            reqs = doc["requests"]
+            assert isinstance(reqs, list)
+        except (ValueError, KeyError, TypeError, AssertionError):
+            raise bad_request("Invalid batch payload format.", "BadRequest")
+        if not reqs or len(reqs) > 20:
+            raise bad_request("Number of batch request steps exceeds the maximum of 20.",
+                              "BadRequest")
+        out = []
+        saved = self.command
+        try:
+            for r in reqs:
+                rid = str(r.get("id", ""))
+                method = str(r.get("method", "GET")).upper()
+                url = str(r.get("url", ""))
+                parts = urlsplit(url if url.startswith("/") else "/" + url)
+                segs = [unquote(x) for x in parts.path.split("/") if x]
+                if segs and segs[0].lower() == "v1.0":
+                    segs = segs[1:]
+                self.command = method
+                try:
+                    if method != "GET":
+                        raise bad_request("The emulator batches GET requests only.", "BadRequest")
+                    resp = self.route_graph(segs, [x.lower() for x in segs],
+                                            self.parse_query(parts.query))
+                except GraphError as e:
+                    resp = self.graph_error(e)
+                body = resp.body if isinstance(resp.body, bytes) else jdump(resp.body)
+                out.append({"id": rid, "status": resp.status,
+                            "headers": {"Content-Type": resp.ctype or GRAPH_CT},
+                            "body": json.loads(body) if body else None})
+        finally:
+            self.command = saved
+        return self.graph_json(200, {"responses": out})
+
     def route_graph(self, segs, low, q):
         m = self.command
         n = len(low)
         if n == 0:
             raise bad_request("Resource not found for the segment 'v1.0'.", "BadRequest")
         head = low[0]
+        if head == "$batch" and n == 1:
+            if m != "POST":
+                raise self.not_allowed()
+            return self.batch()
         if head == "users":
             if n == 1:
                 if m == "GET":

@@ -74,6 +74,11 @@ static void test_defaults_and_all_keys(void **st)
 	assert_string_equal(home, "/home/alice@x.com");
 	ag_config_free(&c);
 
+	p = write_conf("empty-groups.conf", GOOD_HEAD "allowed_groups =\n", 0600);
+	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.n_allowed_groups, 0);
+	ag_config_free(&c);
+
 	p = write_conf("min.conf", GOOD_HEAD, 0600);
 	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
 	assert_string_equal(c.organization, "11111111-2222-3333-4444-555555555555");

@@ -107,6 +107,8 @@ bench: deps
 	@sh tests/bench/nss-bench.sh
 	@sh tests/bench/pam-bench.sh
 	@sh tests/bench/sync-bench.sh
+	@sh tests/bench/month-run.sh
+	@sh tests/bench/lockout-latency.sh
 
 install: all install-extra
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR)

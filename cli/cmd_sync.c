@@ -294,7 +294,8 @@ static void run_hook(struct cli *c, const struct event *e)
 		setenv("AADGUEST_USER", e->name, 1);
 		setenv("AADGUEST_UID", uid, 1);
 		setenv("AADGUEST_OBJECT_ID", e->object_id, 1);
-		setenv("AADGUEST_OLD_STATE", guest_state_name(e->old_state), 1);
+		setenv("AADGUEST_OLD_STATE", e->old_state < GS_COUNT ? guest_state_name(e->old_state) : "",
+		       1);
 		setenv("AADGUEST_NEW_STATE", guest_state_name(e->new_state), 1);
 		int devnull = open("/dev/null", O_RDONLY);
 		if (devnull >= 0)
@@ -384,7 +385,8 @@ static void audit_events(struct cli *c, const struct merge_output *m)
 		}
 		syslog(LOG_AUTHPRIV | LOG_NOTICE, "guest %s (object %s, uid %u) %s: %s -> %s%s",
 		       e->name, e->object_id, e->uid, event_kind_name(e->kind),
-		       guest_state_name(e->old_state), guest_state_name(e->new_state), extra);
+		       e->old_state < GS_COUNT ? guest_state_name(e->old_state) : "new",
+		       guest_state_name(e->new_state), extra);
 	}
 }
 
@@ -823,7 +825,9 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 			json_object_object_add(x, "uid", json_object_new_int64(e->uid));
 			json_object_object_add(x, "object_id", json_object_new_string(e->object_id));
 			json_object_object_add(x, "old_state",
-					       json_object_new_string(guest_state_name(e->old_state)));
+					       e->old_state < GS_COUNT
+						       ? json_object_new_string(guest_state_name(e->old_state))
+						       : NULL);
 			json_object_object_add(x, "new_state",
 					       json_object_new_string(guest_state_name(e->new_state)));
 			json_object_array_add(ev, x);
@@ -852,8 +856,12 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 		fprintf(stderr, "warning: %s\n", m->warnings.msg[i]);
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct event *e = &m->events[i];
-		printf("  %-9s %s (uid %u): %s → %s\n", event_kind_name(e->kind), e->name, e->uid,
-		       guest_state_name(e->old_state), guest_state_name(e->new_state));
+		if (e->old_state < GS_COUNT)
+			printf("  %-9s %s (uid %u): %s → %s\n", event_kind_name(e->kind), e->name, e->uid,
+			       guest_state_name(e->old_state), guest_state_name(e->new_state));
+		else
+			printf("  %-9s %s (uid %u): new, %s\n", event_kind_name(e->kind), e->name, e->uid,
+			       guest_state_name(e->new_state));
 	}
 	for (size_t i = 0; i < json_object_array_length(lockouts); i++) {
 		struct json_object *x = json_object_array_get_idx(lockouts, i), *v;

@@ -52,7 +52,7 @@ struct event {
 	enum event_kind kind;
 	char *name, *object_id;
 	uint32_t uid;
-	enum guest_state old_state, new_state;
+	enum guest_state old_state, new_state; /* old_state GS_COUNT: new to this host */
 };
 
 struct warning_list {

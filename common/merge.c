@@ -388,8 +388,8 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 			g->state_since = og->state_since;
 		else if (st == GS_DEPARTED)
 			g->state_since = deleted_at;
-		else if (!og && st != GS_DISABLED && g->created_at != AG_TIME_UNKNOWN)
-			g->state_since = g->created_at;
+		else if (!og && first && st != GS_DISABLED && g->created_at != AG_TIME_UNKNOWN)
+			g->state_since = g->created_at; /* the first sync: a guest since creation */
 		else
 			g->state_since = in->now;
 		g->flags = u->permitted ? SNAP_REC_PERMITTED : 0;
@@ -408,7 +408,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		}
 		enum event_kind k;
 		if (!first && !og && add_event(out, &evcap, EV_ADDED, g->name, g->object_id, 0,
-					       GS_PURGED, st))
+					       GS_COUNT, st))
 			goto fail;
 		if (!first && og && transition_event(og->state, st, &k) &&
 		    add_event(out, &evcap, k, g->name ? g->name : og->name, g->object_id, og->uid,

@@ -28,11 +28,13 @@ static int refresh(struct snapcache *c, const char *path)
 		if (stat(path, &st) == 0 && st.st_dev == c->snap.dev && st.st_ino == c->snap.ino)
 			return 0;
 	}
+	__atomic_store_n(&c->busy, 1, __ATOMIC_SEQ_CST);
 	snapshot_close(&c->snap);
 	c->last_check_ns = now;
-	if (ag_strlcpy(c->path, path, sizeof(c->path)))
-		return -ENAMETOOLONG;
-	return snapshot_open(&c->snap, path, 0);
+	int r = ag_strlcpy(c->path, path, sizeof(c->path)) ? -ENAMETOOLONG
+							  : snapshot_open(&c->snap, path, 0);
+	__atomic_store_n(&c->busy, 0, __ATOMIC_SEQ_CST);
+	return r;
 }
 
 int snapcache_get(struct snapcache *c, const char *path, const struct snapshot **snap)
@@ -58,4 +60,10 @@ void snapcache_after_fork(struct snapcache *c)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	c->lock = fresh;
+	if (__atomic_load_n(&c->busy, __ATOMIC_SEQ_CST)) {
+		/* Half replaced: forget it (its pages are the parent's business). */
+		memset(&c->snap, 0, sizeof(c->snap));
+		c->path[0] = '\0';
+		c->busy = 0;
+	}
 }

@@ -12,6 +12,7 @@ struct snapcache {
 	pthread_mutex_t lock;
 	struct snapshot snap;
 	int64_t last_check_ns;
+	int busy; /* set while the mapping is being replaced (see snapcache_after_fork) */
 	char path[4096];
 };
 
@@ -23,8 +24,10 @@ struct snapcache {
  * errno with it released. */
 int snapcache_get(struct snapcache *c, const char *path, const struct snapshot **snap);
 void snapcache_put(struct snapcache *c);
-/* For pthread_atfork's child handler: a fresh lock (another thread may have
- * held it when the process forked). */
+/* For pthread_atfork's child handler: a fresh lock, and, when another thread
+ * of the parent was half way through replacing the mapping at the fork, the
+ * mapping forgotten (the next call maps the file anew). Nothing waits in
+ * fork(), unlike a prepare handler that takes the lock. */
 void snapcache_after_fork(struct snapcache *c);
 
 #endif

@@ -136,6 +136,7 @@ static struct {
 	pthread_mutex_t lock;
 	struct snapshot snap;
 	uint32_t next;
+	int busy; /* the mapping is being replaced: a child forked now forgets it */
 } grent = { .lock = PTHREAD_MUTEX_INITIALIZER };
 static pthread_once_t grent_once = PTHREAD_ONCE_INIT;
 
@@ -143,6 +144,11 @@ static void grent_child(void)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	grent.lock = fresh;
+	if (__atomic_load_n(&grent.busy, __ATOMIC_SEQ_CST)) {
+		memset(&grent.snap, 0, sizeof(grent.snap));
+		grent.next = 0;
+		grent.busy = 0;
+	}
 }
 
 static void grent_init(void)
@@ -161,9 +167,11 @@ enum nss_status _nss_aadguest_setgrent(int stayopen)
 	int saved = errno;
 	(void)stayopen;
 	grent_lock();
+	__atomic_store_n(&grent.busy, 1, __ATOMIC_SEQ_CST);
 	snapshot_close(&grent.snap);
 	grent.next = 0;
 	int r = snapshot_open(&grent.snap, snapshot_path_default(), 0);
+	__atomic_store_n(&grent.busy, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&grent.lock);
 	errno = saved;
 	return r ? NSS_STATUS_UNAVAIL : NSS_STATUS_SUCCESS;
@@ -211,8 +219,10 @@ enum nss_status _nss_aadguest_getgrent_r(struct group *gr, char *buf, size_t buf
 enum nss_status _nss_aadguest_endgrent(void)
 {
 	grent_lock();
+	__atomic_store_n(&grent.busy, 1, __ATOMIC_SEQ_CST);
 	snapshot_close(&grent.snap);
 	grent.next = 0;
+	__atomic_store_n(&grent.busy, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&grent.lock);
 	return NSS_STATUS_SUCCESS;
 }
@@ -254,7 +264,12 @@ enum nss_status _nss_aadguest_initgroups_dyn(const char *user, gid_t skipgroup,
 	if (e)
 		return unavailable(e, errnop);
 	r = snapshot_find_name(s, user);
+	/* skipgroup is the primary group of the user being set up: a guest's is
+	 * its UID. Anything else is someone else of that name (a local account,
+	 * found first by "files"): not ours to add groups to. (getent initgroups
+	 * passes -1: no primary group.) */
 	if (r && is_member(r) && *str_or_empty(s, s->hdr->group_name) &&
+	    (skipgroup == (gid_t)r->uid || skipgroup == (gid_t)-1) &&
 	    s->hdr->uid_min != skipgroup) {
 		int a = add_group(s->hdr->uid_min, start, size, groupsp, limit);
 		if (a < 0) {

@@ -103,6 +103,7 @@ static struct {
 	pthread_mutex_t lock;
 	struct snapshot snap;
 	uint32_t next;
+	int busy; /* the mapping is being replaced: a child forked now forgets it */
 } pwent = { .lock = PTHREAD_MUTEX_INITIALIZER };
 static pthread_once_t pwent_once = PTHREAD_ONCE_INIT;
 
@@ -110,6 +111,11 @@ static void pwent_child(void)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	pwent.lock = fresh;
+	if (__atomic_load_n(&pwent.busy, __ATOMIC_SEQ_CST)) {
+		memset(&pwent.snap, 0, sizeof(pwent.snap));
+		pwent.next = 0;
+		pwent.busy = 0;
+	}
 }
 
 static void pwent_init(void)
@@ -128,9 +134,11 @@ enum nss_status _nss_aadguest_setpwent(int stayopen)
 	int saved = errno;
 	(void)stayopen;
 	pwent_lock();
+	__atomic_store_n(&pwent.busy, 1, __ATOMIC_SEQ_CST);
 	snapshot_close(&pwent.snap);
 	pwent.next = 0;
 	int r = snapshot_open(&pwent.snap, snapshot_path_default(), 0);
+	__atomic_store_n(&pwent.busy, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&pwent.lock);
 	errno = saved;
 	return r ? NSS_STATUS_UNAVAIL : NSS_STATUS_SUCCESS;
@@ -165,8 +173,10 @@ enum nss_status _nss_aadguest_getpwent_r(struct passwd *pw, char *buf, size_t bu
 enum nss_status _nss_aadguest_endpwent(void)
 {
 	pwent_lock();
+	__atomic_store_n(&pwent.busy, 1, __ATOMIC_SEQ_CST);
 	snapshot_close(&pwent.snap);
 	pwent.next = 0;
+	__atomic_store_n(&pwent.busy, 0, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&pwent.lock);
 	return NSS_STATUS_SUCCESS;
 }

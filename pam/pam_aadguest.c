@@ -99,7 +99,9 @@ static void cache_child_after_fork(void)
 {
 	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
 	snapcache_after_fork(&cache);
+	/* A configuration being parsed at the fork is simply parsed again. */
 	cfgcache.lock = fresh;
+	cfgcache.valid = false;
 }
 
 static void cache_init(void)

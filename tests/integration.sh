@@ -304,6 +304,7 @@ expect_match "short buffers: TRYAGAIN/ERANGE, nothing written, then the entry" "
 expect_match "errno untouched on success" "STATUS SUCCESS errno=4242" "$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" pwnam alice@fabrikam.com)"
 expect_match "missing snapshot: UNAVAIL" "STATUS UNAVAIL" "$(AADGUEST_DB=$W/nope.db "$B/tests/nsscheck" "$SO" pwnam alice@fabrikam.com)"
 expect_match "initgroups adds aadguests" "^1879048192$" "$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" initgroups alice@fabrikam.com)"
+expect_match "…but not for a local account of that name (its primary group is not the guest's)" "STATUS NOTFOUND" "$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" initgroups alice@fabrikam.com 1000)"
 AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" threads alice@fabrikam.com 8 >/dev/null
 expect "8 threads × 20000 lookups agree" 0 $?
 

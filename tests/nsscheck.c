@@ -1,7 +1,7 @@
 /* nsscheck.c: call the NSS module's entry points directly (dlopen + dlsym),
  * the way glibc does, and print what they return.
  *   nsscheck MODULE.so pwnam NAME | pwuid UID | grnam NAME | grgid GID |
- *            initgroups USER | pwent | grent | erange NAME | threads NAME N */
+ *            initgroups USER [PRIMARY-GID] | pwent | grent | erange NAME | threads NAME N */
 #include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
@@ -117,8 +117,14 @@ int main(int argc, char **argv)
 			print_gr(&gr);
 	} else if (strcmp(call, "initgroups") == 0) {
 		long start = 0, size = 1;
-		gid_t *groups = malloc(sizeof(gid_t));
-		s = ((initgroups_fn)sym("initgroups_dyn"))(arg, 0, &start, &size, &groups, 0, &e);
+		gid_t *groups = malloc(sizeof(gid_t)), primary = 0;
+		/* glibc passes the user's primary group as the one to skip. */
+		if (argc > 4)
+			primary = (gid_t)strtoul(argv[4], NULL, 10); /* as glibc would for someone else */
+		else if (((pwnam_fn)sym("getpwnam_r"))(arg, &pw, buf, sizeof(buf), &e) ==
+			 NSS_STATUS_SUCCESS)
+			primary = pw.pw_gid;
+		s = ((initgroups_fn)sym("initgroups_dyn"))(arg, primary, &start, &size, &groups, 0, &e);
 		for (long i = 0; i < start; i++)
 			printf("%u\n", (unsigned)groups[i]);
 		free(groups);

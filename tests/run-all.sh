@@ -38,6 +38,7 @@ run emulator emulator_selftest
 run integration sh tests/integration.sh
 run faults sh tests/faults.sh
 run system sh tests/system/e2e.sh
+run nss sh tests/system/nss/nss.sh
 run packaging sh tests/packaging.sh
 echo
 echo "$total_pass passed, $total_fail failed"

@@ -88,6 +88,7 @@ if [ "${1:-}" != --inside ]; then
 import os, signal, sys
 child = os.fork()
 if child == 0:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; the shell must not
     os.execvp(sys.argv[1], sys.argv[1:])
 def forward(sig, frame):
     try:

@@ -76,6 +76,7 @@ if [ "${1:-}" != --inside ]; then
 import os, signal, sys
 child = os.fork()
 if child == 0:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; the shell must not
     os.execvp(sys.argv[1], sys.argv[1:])
 def forward(sig, frame):
     try:
@@ -130,6 +131,7 @@ NS=$W/ns
 . "$TOP/tests/lib.sh" # ok, not_ok, expect, expect_match, expect_no_match
 X=$W/nssstress
 MOD=$W/lib/libnss_aadguest.so.2
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() { echo "$PASS $FAIL" >"$W/result"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -229,8 +231,10 @@ expect "id -Gn ALICE@FABRIKAM.COM" "alice@fabrikam.com aadguests" "$(id -Gn ALIC
 touch "$NS/alices" "$NS/ginas"
 chown "$ALICE_UID:$ALICE_UID" "$NS/alices"
 chown "$GINA_UID:$UID_MIN" "$NS/ginas"
+# shellcheck disable=SC2012 # ls -l is the client under test
 expect "ls -l: a file of alice's UID shows her name and group" "alice@fabrikam.com alice@fabrikam.com" \
 	"$(ls -l "$NS/alices" | awk '{ print $3, $4 }')"
+# shellcheck disable=SC2012
 expect "ls -l: a purged guest's file shows a bare UID; group aadguests" "$GINA_UID aadguests" \
 	"$(ls -l "$NS/ginas" | awk '{ print $3, $4 }')"
 LOCALPW="$LOCAL:x:$LUID:$LUID:Local User:/home/$LOCAL:/bin/sh"
@@ -323,7 +327,7 @@ drive 60 "$MAIN" erange "$N"
 section "threads and fork"
 drive 30 "$MAIN" threads "$N" 3 16
 drive 60 "$MAIN" fork "$N" 200
-drive 60 "$NS/db/forkremap.db" forkremap 1000
+drive 60 "$NS/db/forkremap.db" forkremap 500
 
 section "the snapshot replaced under a running process"
 drive 60 "$NS/db/replace.db" replace
@@ -336,14 +340,14 @@ section "system calls per lookup in the steady state (strace)"
 if command -v strace >/dev/null; then
 	# strace_total FILE: the "total" line's call count of strace -c.
 	strace_total() { awk '$NF == "total" { print $4 }' "$1"; }
-	out0=$(AADGUEST_DB=$MAIN strace -f -c -o "$NS/strace.0" "$X" "$MOD" loop "$N" 0 2>&1)
+	AADGUEST_DB=$MAIN strace -f -c -o "$NS/strace.0" "$X" "$MOD" loop "$N" 0 >/dev/null 2>&1
 	out1=$(AADGUEST_DB=$MAIN strace -f -c -o "$NS/strace.1" "$X" "$MOD" loop "$N" 100000 2>&1)
 	rc1=$?
 	c0=$(strace_total "$NS/strace.0")
 	c1=$(strace_total "$NS/strace.1")
 	ms=$(printf '%s' "$out1" | sed -n 's/.*ms=\([0-9]*\).*/\1/p')
 	if [ $rc1 -eq 0 ] && [ -n "$c0" ] && [ -n "$c1" ] && [ $((c1 - c0)) -lt 50 ] && [ "${ms:-9999}" -lt 1000 ]; then
-		ok "100,000 lookups after a warm-up (pwnam, pwuid, grnam, grgid, initgroups): $((c1 - c0)) more system calls than none ($c1 vs $c0 in all, strace -f -c), in $ms ms"
+		ok "100,000 lookups after a warm-up (pwnam, pwuid, grnam, grgid, initgroups) in $ms ms: $c1 system calls in all, $c0 for the same run without them (strace -f -c)"
 	else
 		not_ok "100,000 lookups: $c0 system calls without, $c1 with them (want < 50 more), $ms ms (want < 1000); $out1"
 	fi
@@ -355,7 +359,7 @@ if command -v strace >/dev/null; then
 	opens=$(grep -c "open.*\"$MAIN\"" "$NS/strace.2")
 	lookups=$(printf '%s' "$out2" | sed -n 's/.*lookups=\([0-9]*\).*/\1/p')
 	if [ "$stats" -ge 1 ] && [ "$stats" -le 4 ] && [ "$opens" = 1 ] && [ $((n2 - n3)) -le 6 ]; then
-		ok "lookups for 2.5 s ($lookups): $stats stat of the snapshot (once a second), 1 open, $((n2 - n3)) system calls more than none in all"
+		ok "$lookups lookups in 2.5 s: $stats stat of the snapshot (once a second), 1 open; $n2 system calls in all, $n3 for the same run without lookups"
 	else
 		not_ok "lookups for 2.5 s ($lookups): $stats stats (want 1-4), $opens opens (want 1), $((n2 - n3)) system calls more than none (want <= 6): $(grep -v -f "$NS/strace.3" "$NS/strace.2" 2>/dev/null | head -5 | tr '\n' ' ')"
 	fi
@@ -386,7 +390,7 @@ if command -v valgrind >/dev/null; then
 	vg "$SMALL" full erange 200
 	vg "$SMALL" full threads 200 1 4
 	# Children of the fork test end with the other threads' buffers unfreed: no leak check.
-	vg "$SMALL" no fork 200 20
+	vg "$SMALL" no fork 200 10 60
 	vg "$NS/db/vgfuzz.db" full fuzz 300
 else
 	echo "  skip  memcheck: valgrind is not installed and could not be"

@@ -224,6 +224,22 @@ static char *gecos_of(const char *display)
 	return s;
 }
 
+/* Everything the records of the snapshot were built from: when it changes,
+ * the snapshot must be rebuilt even if the directory did not change. */
+static uint64_t config_fingerprint(const struct ag_config *cfg)
+{
+	char buf[8192];
+	uint64_t h = 14695981039346656037ULL;
+	int n = snprintf(buf, sizeof(buf), "%u|%u|%lld|%u|%s|%s|%s|%s|%s|%u|%d|%zu",
+			 cfg->uid_min, cfg->uid_max, (long long)cfg->max_staleness,
+			 (unsigned)cfg->stale_policy, cfg->organization, cfg->group_name, cfg->home,
+			 cfg->shell, cfg->locked_shell, cfg->retention_days, cfg->allow_pending,
+			 cfg->n_allowed_groups);
+	for (int i = 0; i < n && i < (int)sizeof(buf); i++)
+		h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
+	return h | 1; /* never 0: 0 is "unknown" in older files */
+}
+
 static int write_snapshot(struct cli *c, const struct guestdb *db, char *err, size_t errlen)
 {
 	struct snap_guest_in *in = calloc(db->n + 1, sizeof(*in));
@@ -263,6 +279,7 @@ static int write_snapshot(struct cli *c, const struct guestdb *db, char *err, si
 		.stale_policy = c->cfg.stale_policy,
 		.organization = c->cfg.organization,
 		.group_name = c->cfg.group_name,
+		.config_hash = config_fingerprint(&c->cfg),
 	};
 	r = snapshot_write(c->db_path, &set, in, db->n, err, errlen);
 out:
@@ -724,20 +741,34 @@ static int want(struct wanted **w, size_t *n, const char *id, bool deleted)
 	return 0;
 }
 
-static int fetch_delta(struct cli *c, struct graph_client *g, const struct guestdb *old,
-		       struct fetch *f, const char *link, char **new_link)
+static void delta_free(struct delta *d)
 {
-	struct delta d = { 0 };
+	for (size_t k = 0; k < d->n; k++) {
+		free(d->ch[k].id);
+		dir_user_free(&d->ch[k].u);
+	}
+	free(d->ch);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Read the delta feed from link to its end. */
+static int read_delta(struct graph_client *g, const char *link, struct delta *d, char **new_link,
+		      char *err, size_t errlen)
+{
+	int r = graph_get_all(g, link, on_delta, d, new_link);
+	if (r && d->err[0])
+		ag_strlcpy(err, d->err, errlen);
+	return r;
+}
+
+/* The directory's view now: what this host knew, then each change of d in order. */
+static int apply_delta(struct cli *c, struct graph_client *g, const struct guestdb *old,
+		       struct fetch *f, struct delta *d)
+{
 	struct wanted *wanted = NULL;
 	size_t n_wanted = 0;
-	int r;
+	int r = 0;
 
-	r = graph_get_all(g, link, on_delta, &d, new_link);
-	if (r) {
-		if (d.err[0])
-			ag_strlcpy(f->err, d.err, sizeof(f->err));
-		goto out;
-	}
 	/* The view as this host knew it, then each change in order. */
 	for (size_t i = 0; i < old->n; i++) {
 		struct dir_user *v = view_add(f, old->g[i].object_id);
@@ -750,8 +781,8 @@ static int fetch_delta(struct cli *c, struct graph_client *g, const struct guest
 		if (r)
 			goto out;
 	}
-	for (size_t k = 0; k < d.n && !r; k++) {
-		struct change *ch = &d.ch[k];
+	for (size_t k = 0; k < d->n && !r; k++) {
+		struct change *ch = &d->ch[k];
 		long i = view_find(f, ch->id);
 		if (ch->hard) {
 			if (i >= 0)
@@ -795,11 +826,6 @@ static int fetch_delta(struct cli *c, struct graph_client *g, const struct guest
 	f->n = w;
 	r = refresh_groups(c, g, f);
 out:
-	for (size_t k = 0; k < d.n; k++) {
-		free(d.ch[k].id);
-		dir_user_free(&d.ch[k].u);
-	}
-	free(d.ch);
 	for (size_t k = 0; k < n_wanted; k++)
 		free(wanted[k].id);
 	free(wanted);
@@ -885,6 +911,130 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 	       secs);
 }
 
+/* ---- a sync with nothing to do ---- */
+
+/* delta.link: where the feed stands, kept apart from the private state, so a
+ * sync with nothing to do reads and writes a few hundred bytes. */
+static int delta_link_load(struct cli *c, int64_t *last_sync, char **link)
+{
+	char path[4096], buf[8192], *nl;
+	int fd;
+	ssize_t n;
+	struct stat st;
+
+	*link = NULL;
+	ag_config_state_path(&c->cfg, "delta.link", path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || (st.st_mode & 077) || st.st_uid != geteuid()) {
+		close(fd);
+		return -EPERM;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EBADMSG;
+	buf[n] = '\0';
+	long long t;
+	char *l = strstr(buf, "\nlink\t");
+	if (strncmp(buf, "aadguest-delta\t1\nlast_sync\t", 27) != 0 || !l ||
+	    sscanf(buf + 27, "%lld", &t) != 1)
+		return -EBADMSG;
+	l += 6;
+	nl = strchr(l, '\n');
+	if (!nl || strncmp(l, "https://", 8) != 0)
+		return -EBADMSG;
+	*nl = '\0';
+	*last_sync = t;
+	*link = strdup(l);
+	return *link ? 0 : -ENOMEM;
+}
+
+static int delta_link_save(struct cli *c, int64_t last_sync, const char *link)
+{
+	char path[4096], err[256], *text = NULL;
+	ag_config_state_path(&c->cfg, "delta.link", path, sizeof(path));
+	if (!link) {
+		unlink(path);
+		return 0;
+	}
+	if (asprintf(&text, "aadguest-delta\t1\nlast_sync\t%lld\nlink\t%s\n", (long long)last_sync,
+		     link) < 0)
+		return -ENOMEM;
+	int r = ag_write_file_atomic(path, text, strlen(text), 0600, err, sizeof(err));
+	free(text);
+	return r;
+}
+
+static bool snapshot_has_object(const struct snapshot *s, const char *id)
+{
+	for (uint32_t i = 0; i < s->hdr->n_records; i++) {
+		const char *oid = snapshot_str(s, s->records[i].object_id);
+		if (oid && ag_ascii_casecmp_eq(oid, id))
+			return true;
+	}
+	return false;
+}
+
+/* True when this delta changes nothing on this host: no change concerns a
+ * guest it knows (or a new guest), no restore window ends now, the settings
+ * are those the snapshot was built with, and no allowed_groups to refresh. */
+static bool nothing_to_do(struct cli *c, const struct snapshot *s, const struct delta *d)
+{
+	if (c->cfg.n_allowed_groups || s->hdr->config_hash != config_fingerprint(&c->cfg) ||
+	    d->n > 64)
+		return false;
+	for (uint32_t i = 0; i < s->hdr->n_records; i++) {
+		const struct snap_record *r = &s->records[i];
+		if (r->state == GS_DEPARTED && r->restorable_until != AG_TIME_UNKNOWN &&
+		    c->now >= r->restorable_until)
+			return false;
+	}
+	for (size_t k = 0; k < d->n; k++) {
+		const struct change *ch = &d->ch[k];
+		if (snapshot_has_object(s, ch->id))
+			return false;
+		if (!ch->removed && !(ch->type_known && !ch->is_guest))
+			return false; /* maybe a new guest */
+	}
+	return true;
+}
+
+static void print_quiet_summary(struct cli *c, const struct snapshot *s,
+				const struct graph_client *g, double secs)
+{
+	unsigned counts[GS_COUNT] = { 0 }, exposed = 0;
+	for (uint32_t i = 0; i < s->hdr->n_records; i++) {
+		counts[s->records[i].state < GS_COUNT ? s->records[i].state : GS_PURGED]++;
+		exposed += !!(s->records[i].flags & SNAP_REC_NSS);
+	}
+	if (c->json) {
+		struct json_object *o = json_object_new_object(), *cs = json_object_new_object();
+		for (unsigned i = 0; i < GS_PURGED; i++)
+			json_object_object_add(cs, guest_state_name(i), json_object_new_int(counts[i]));
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		json_object_object_add(o, "guests", json_object_new_int((int)s->hdr->n_records));
+		json_object_object_add(o, "exposed", json_object_new_int((int)exposed));
+		json_object_object_add(o, "counts", cs);
+		json_object_object_add(o, "events", json_object_new_array());
+		json_object_object_add(o, "warnings", json_object_new_array());
+		json_object_object_add(o, "mode", json_object_new_string("delta"));
+		json_object_object_add(o, "lockouts", json_object_new_array());
+		json_object_object_add(o, "requests", json_object_new_int((int)g->requests));
+		json_object_object_add(o, "retries", json_object_new_int((int)g->retries));
+		json_object_object_add(o, "seconds", json_object_new_double(secs));
+		print_json(o);
+		json_object_put(o);
+		return;
+	}
+	printf("delta sync: %u guests (%u exposed): %u active, %u pending, %u disabled, %u departed; "
+	       "0 changes; %u request%s in %.1f s\n",
+	       s->hdr->n_records, exposed, counts[GS_ACTIVE], counts[GS_PENDING],
+	       counts[GS_DISABLED], counts[GS_DEPARTED], g->requests, g->requests == 1 ? "" : "s",
+	       secs);
+}
+
 static int sync_once(struct cli *c, bool full)
 {
 	char state_path[4096], status_path[4096], lock_path[4096], err[1024];
@@ -896,8 +1046,11 @@ static int sync_once(struct cli *c, bool full)
 	struct timespec t0, t1;
 	int lockfd, rc = EXIT_FAIL, r;
 
-	char *link = NULL;
+	char *link = NULL, *dl_link = NULL;
 	const char *mode = "full";
+	struct delta dl = { 0 };
+	bool have_delta = false;
+	int64_t dl_last = AG_TIME_UNKNOWN;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (mkdir(c->cfg.state_dir, 0755) < 0 && errno != EEXIST)
 		return fail(c, "%s: %s", c->cfg.state_dir, strerror(errno));
@@ -912,24 +1065,80 @@ static int sync_once(struct cli *c, bool full)
 		cli_err("another sync is running (%s is locked)", lock_path);
 		return EXIT_FAIL;
 	}
+	if (graph_init(&g, &c->cfg)) {
+		rc = fail(c, "%s", g.err);
+		graph_free(&g);
+		goto out_lock;
+	}
+	g.deadline = (int64_t)t0.tv_sec + SYNC_TIME_BOUND;
+	ag_config_state_path(&c->cfg, "token.cache", g.token_cache, sizeof(g.token_cache));
+	/* The feed first: when it brings nothing for this host, the sync is a few
+	 * hundred bytes of I/O, whatever the size of the tenant. */
+	if (!full && delta_link_load(c, &dl_last, &dl_link) == 0 && dl_last != AG_TIME_UNKNOWN) {
+		r = read_delta(&g, dl_link, &dl, &link, f.err, sizeof(f.err));
+		if (r && r != -ESTALE) {
+			rc = fail(c, "%s", f.err[0] ? f.err : g.err);
+			free(dl_link);
+			delta_free(&dl);
+			graph_free(&g);
+			goto out_lock;
+		}
+		have_delta = r == 0;
+		if (r == -ESTALE) {
+			if (!c->json)
+				fprintf(stderr, "the delta token is no longer valid (%s); doing a full sync\n",
+					g.err);
+			mode = "full (delta token expired)";
+			full = true;
+			g.err[0] = f.err[0] = '\0';
+		}
+		struct snapshot snap;
+		if (have_delta && snapshot_open(&snap, c->db_path, 0) == 0) {
+			bool quiet = nothing_to_do(c, &snap, &dl);
+			if (quiet && snapshot_touch(c->db_path, c->now) == 0 &&
+			    delta_link_save(c, c->now, link) == 0) {
+				struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
+				sync_status_save(status_path, &st);
+				clock_gettime(CLOCK_MONOTONIC, &t1);
+				print_quiet_summary(c, &snap, &g,
+						    (double)(t1.tv_sec - t0.tv_sec) +
+							    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+				snapshot_close(&snap);
+				free(dl_link);
+				free(link);
+				delta_free(&dl);
+				graph_free(&g);
+				close(lockfd);
+				return EXIT_OK;
+			}
+			snapshot_close(&snap);
+		}
+	}
 	r = guestdb_load(state_path, &old, err, sizeof(err));
 	if (r && r != -ENOENT) {
 		rc = fail(c, "%s (move it away to start over; UIDs are kept from the snapshot only "
 			     "through it)", err);
-		goto out_lock;
+		free(dl_link);
+		goto out_graph;
 	}
-	if (graph_init(&g, &c->cfg)) {
-		rc = fail(c, "%s", g.err);
-		goto out_db;
+	free(old.delta_link);
+	old.delta_link = dl_link; /* the feed's position lives in delta.link */
+	dl_link = NULL;
+	if (!have_delta) {
+		free(link);
+		link = NULL;
 	}
-	g.deadline = (int64_t)t0.tv_sec + SYNC_TIME_BOUND;
-	ag_config_state_path(&c->cfg, "token.cache", g.token_cache, sizeof(g.token_cache));
 	f.known = &old;
 	f.progress = !c->json && isatty(STDERR_FILENO);
 	r = -ESTALE;
 	if (!full && old.delta_link && old.last_sync != AG_TIME_UNKNOWN) {
 		mode = "delta";
-		r = fetch_delta(c, &g, &old, &f, old.delta_link, &link);
+		if (!have_delta)
+			r = read_delta(&g, old.delta_link, &dl, &link, f.err, sizeof(f.err));
+		else
+			r = 0;
+		if (!r)
+			r = apply_delta(c, &g, &old, &f, &dl);
 		if (r == -ESTALE) {
 			if (!c->json)
 				fprintf(stderr, "the delta token is no longer valid (%s); doing a full sync\n",
@@ -980,6 +1189,10 @@ static int sync_once(struct cli *c, bool full)
 		rc = fail(c, "snapshot written, but the private state was not: %s", err);
 		goto out_merge;
 	}
+	/* Last: should this fail, the next sync replays the same changes (harmless). */
+	if (delta_link_save(c, c->now, m.db.delta_link))
+		cli_err("warning: %s/delta.link not written; the next sync will be a full one",
+			c->cfg.state_dir);
 	struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
 	sync_status_save(status_path, &st);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -1002,13 +1215,13 @@ out_merge:
 	merge_output_free(&m);
 out_graph:
 	free(link);
+	delta_free(&dl);
 	graph_free(&g);
 	for (size_t i = 0; i < f.n; i++)
 		dir_user_free(&f.u[i]);
 	free(f.u);
 	strset_free(&local.names);
 	uidset_free(&local.uids);
-out_db:
 	guestdb_free(&old);
 out_lock:
 	close(lockfd);

@@ -43,7 +43,8 @@ struct snap_header {
 	uint64_t records_off, name_index_off, uid_index_off, members_off;
 	uint64_t strings_off, strings_size;
 	uint64_t checksum; /* of bytes [header_size, file_size) */
-	uint64_t reserved[4];
+	uint64_t config_hash; /* of the settings the records were built with (tool only) */
+	uint64_t reserved[3];
 };
 
 struct snap_record {
@@ -103,6 +104,7 @@ struct snap_settings {
 	int64_t generated_at, max_staleness;
 	uint32_t uid_min, uid_max, stale_policy;
 	const char *organization, *group_name;
+	uint64_t config_hash;
 };
 
 /* Write atomically (temp file in the same directory, fsync, rename, fsync
@@ -110,5 +112,8 @@ struct snap_settings {
  * error the old file is untouched and err says why. */
 int snapshot_write(const char *path, const struct snap_settings *set,
 		   const struct snap_guest_in *guests, size_t n, char *err, size_t errlen);
+/* Mark the snapshot at path as fresh as of `when` (a sync that found nothing
+ * to change): one aligned 8-byte write of generated_at in place, then fsync. */
+int snapshot_touch(const char *path, int64_t when);
 
 #endif

@@ -160,6 +160,7 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 	h.version = SNAP_VERSION;
 	h.header_size = sizeof(h);
 	h.generated_at = set->generated_at;
+	h.config_hash = set->config_hash;
 	h.max_staleness = set->max_staleness;
 	h.uid_min = set->uid_min;
 	h.uid_max = set->uid_max;
@@ -260,4 +261,21 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 		close(oldfd);
 	}
 	return 0;
+}
+
+int snapshot_touch(const char *path, int64_t when)
+{
+	struct snap_header h;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY), r = 0;
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h.magic, SNAP_MAGIC, 8) != 0)
+		r = -EBADMSG;
+	else if (pwrite(fd, &when, sizeof(when), offsetof(struct snap_header, generated_at)) !=
+		 (ssize_t)sizeof(when))
+		r = -EIO;
+	else if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
 }

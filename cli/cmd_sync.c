@@ -90,6 +90,7 @@ struct fetch {
 	unsigned seen, members;
 	char err[512];
 	bool progress;
+	bool incomplete; /* a user could not be read whole: replay this delta next time */
 	const struct guestdb *known;
 };
 
@@ -480,6 +481,9 @@ static int latest_delta_link(struct cli *c, struct graph_client *g, char **link)
 	return graph_get_all(g, url, NULL, NULL, link);
 }
 
+static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const char *id,
+		   bool deleted, bool keep_if_missing);
+
 static int fetch_full(struct cli *c, struct graph_client *g, struct fetch *f, char **link)
 {
 	char url[4096];
@@ -500,6 +504,19 @@ static int fetch_full(struct cli *c, struct graph_client *g, struct fetch *f, ch
 	r = graph_get_all(g, url, on_user, f, NULL);
 	if (r)
 		return r;
+	/* A guest known here but in neither list may have moved between the two
+	 * reads (restored, or deleted): ask for it by id before calling it purged. */
+	if (f->known && f->known->n) {
+		struct strset listed = { 0 };
+		for (size_t i = 0; i < f->n && !r; i++)
+			r = strset_add(&listed, f->u[i].id);
+		for (size_t i = 0; i < f->known->n && !r; i++)
+			if (!strset_has(&listed, f->known->g[i].object_id))
+				r = refetch(c, g, f, f->known->g[i].object_id, false, false);
+		strset_free(&listed);
+		if (r)
+			return r;
+	}
 	return refresh_groups(c, g, f);
 }
 
@@ -658,18 +675,40 @@ static int apply_whole(struct fetch *f, const char *id, bool deleted, struct jso
 	return r;
 }
 
-/* One user, whole, with its own retries. */
-static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const char *id,
-		   bool deleted)
+static int get_whole(struct cli *c, struct graph_client *g, const char *id, bool deleted,
+		     struct json_object **o)
 {
 	char path[256], url[4096];
-	struct json_object *o = NULL;
 	one_path(id, deleted, path, sizeof(path));
 	snprintf(url, sizeof(url), "%s/v1.0%s", c->cfg.graph_url, path);
-	int r = graph_get(g, url, &o);
-	if (r == -ENOENT)
-		r = apply_whole(f, id, deleted, NULL);
-	else if (r == 0)
+	return graph_get(g, url, o);
+}
+
+/* One user, whole, with its own retries. Not in the collection asked (it may
+ * have moved: restored, or deleted, since the change was recorded)? Then the
+ * other one. In neither: dropped, or, with keep_if_missing, left as it was
+ * (Graph's reads are eventually consistent: one "not found" is no proof). */
+static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const char *id,
+		   bool deleted, bool keep_if_missing)
+{
+	struct json_object *o = NULL;
+	int r = get_whole(c, g, id, deleted, &o);
+	if (r == -ENOENT) {
+		deleted = !deleted;
+		r = get_whole(c, g, id, deleted, &o);
+	}
+	if (r == -ENOENT) {
+		if (keep_if_missing) {
+			if (view_find(f, id) >= 0)
+				cli_err("warning: guest %s is in neither users nor Deleted users just now; "
+					"kept as it was, and this part of the feed is read again next time",
+					id);
+			f->incomplete = true;
+			return 0;
+		}
+		return apply_whole(f, id, deleted, NULL);
+	}
+	if (r == 0)
 		r = apply_whole(f, id, deleted, o);
 	json_object_put(o);
 	return r;
@@ -691,7 +730,7 @@ static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
 	int r = 0;
 
 	if (n == 1)
-		return refetch(c, g, f, w[0].id, w[0].deleted);
+		return refetch(c, g, f, w[0].id, w[0].deleted, true);
 	for (size_t at = 0; at < n && !r; at += 20) {
 		size_t k = n - at < 20 ? n - at : 20;
 		memset(bodies, 0, sizeof(bodies));
@@ -708,10 +747,8 @@ static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
 		for (size_t i = 0; i < k && !r; i++) {
 			if (status[i] == 200 && bodies[i])
 				r = apply_whole(f, w[at + i].id, w[at + i].deleted, bodies[i]);
-			else if (status[i] == 404)
-				r = apply_whole(f, w[at + i].id, w[at + i].deleted, NULL);
-			else
-				r = refetch(c, g, f, w[at + i].id, w[at + i].deleted);
+			else /* not found (look in the other collection), or not answered */
+				r = refetch(c, g, f, w[at + i].id, w[at + i].deleted, true);
 		}
 		for (size_t i = 0; i < k; i++) {
 			free(paths[i]);
@@ -1179,22 +1216,41 @@ static int sync_once(struct cli *c, bool full)
 		rc = fail(c, "%s", err);
 		goto out_graph;
 	}
+	if (f.incomplete) {
+		/* Keep the feed where it was: the next sync reads these changes again. */
+		free(link);
+		link = old.delta_link ? strdup(old.delta_link) : NULL;
+	}
 	m.db.delta_link = link;
 	link = NULL;
-	if (write_snapshot(c, &m.db, err, sizeof(err))) {
+	/* The state is written (and synced) before the snapshot is published,
+	 * then renamed right after it: nothing is published that cannot be kept. */
+	char state_tmp[4096];
+	if (guestdb_save_temp(state_path, &m.db, state_tmp, sizeof(state_tmp), err, sizeof(err))) {
 		rc = fail(c, "%s", err);
 		goto out_merge;
 	}
-	if (guestdb_save(state_path, &m.db, err, sizeof(err))) {
-		rc = fail(c, "snapshot written, but the private state was not: %s", err);
+	if (write_snapshot(c, &m.db, err, sizeof(err))) {
+		unlink(state_tmp);
+		rc = fail(c, "%s", err);
 		goto out_merge;
 	}
+	bool state_failed = ag_commit_temp(state_tmp, state_path, err, sizeof(err)) != 0;
+	if (state_failed) {
+		/* The new snapshot is live: its lockouts must happen all the same. */
+		cli_err("sync: the new snapshot is in place, but the private state could not be "
+			"replaced (%s); the next sync repeats this one's changes",
+			err);
+		record_failure(c, err);
+	}
 	/* Last: should this fail, the next sync replays the same changes (harmless). */
-	if (delta_link_save(c, c->now, m.db.delta_link))
+	if (!state_failed && delta_link_save(c, c->now, m.db.delta_link))
 		cli_err("warning: %s/delta.link not written; the next sync will be a full one",
 			c->cfg.state_dir);
-	struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
-	sync_status_save(status_path, &st);
+	if (!state_failed) {
+		struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
+		sync_status_save(status_path, &st);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
 	audit_events(c, &m);
@@ -1210,7 +1266,7 @@ static int sync_once(struct cli *c, bool full)
 		for (size_t i = 0; i < m.n_events; i++)
 			run_hook(c, &m.events[i]);
 	closelog();
-	rc = EXIT_OK;
+	rc = state_failed ? EXIT_FAIL : EXIT_OK;
 out_merge:
 	merge_output_free(&m);
 out_graph:

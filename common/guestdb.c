@@ -27,15 +27,13 @@ void guestdb_hash_id(const char *object_id, char out[65])
 	out[64] = '\0';
 }
 
-int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
-			 char *err, size_t errlen)
+int ag_write_temp(const char *path, const void *data, size_t len, unsigned mode, char *tmp,
+		  size_t tmplen, char *err, size_t errlen)
 {
-	char tmp[4096], dir[4096];
 	const char *p = data;
 	int fd, r = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
-	    ag_strlcpy(dir, path, sizeof(dir))) {
+	if (snprintf(tmp, tmplen, "%s.tmp.XXXXXX", path) >= (int)tmplen) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -ENAMETOOLONG;
 	}
@@ -48,7 +46,7 @@ int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigne
 	if (fchmod(fd, mode) < 0)
 		r = -errno;
 	while (!r && len) {
-		ssize_t w = write(fd, p, len);
+		ssize_t w = write(fd, p, len < 65536 ? len : 65536);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
@@ -62,19 +60,38 @@ int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigne
 		r = -errno;
 	if (close(fd) < 0 && !r)
 		r = -errno;
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
 	if (r) {
 		unlink(tmp);
 		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-r));
+	}
+	return r;
+}
+
+int ag_commit_temp(const char *tmp, const char *path, char *err, size_t errlen)
+{
+	char dir[4096];
+	if (rename(tmp, path) < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
+		unlink(tmp);
 		return r;
 	}
-	int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
+	if (ag_strlcpy(dir, path, sizeof(dir)) == 0) {
+		int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
 	}
 	return 0;
+}
+
+int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
+			 char *err, size_t errlen)
+{
+	char tmp[4096];
+	int r = ag_write_temp(path, data, len, mode, tmp, sizeof(tmp), err, errlen);
+	return r ? r : ag_commit_temp(tmp, path, err, errlen);
 }
 
 static int read_whole_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
@@ -229,7 +246,8 @@ static void out_num(struct out *o, int64_t v)
 	out_raw(o, buf, (size_t)n);
 }
 
-int guestdb_save(const char *path, const struct guestdb *db, char *err, size_t errlen)
+int guestdb_save_temp(const char *path, const struct guestdb *db, char *tmp, size_t tmplen,
+		      char *err, size_t errlen)
 {
 	struct out o = { 0 };
 	int r;
@@ -270,10 +288,17 @@ int guestdb_save(const char *path, const struct guestdb *db, char *err, size_t e
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	r = ag_write_file_atomic(path, o.p, o.len, 0600, err, errlen);
+	r = ag_write_temp(path, o.p, o.len, 0600, tmp, tmplen, err, errlen);
 	ag_wipe(o.p, o.len);
 	free(o.p);
 	return r;
+}
+
+int guestdb_save(const char *path, const struct guestdb *db, char *err, size_t errlen)
+{
+	char tmp[4096];
+	int r = guestdb_save_temp(path, db, tmp, sizeof(tmp), err, errlen);
+	return r ? r : ag_commit_temp(tmp, path, err, errlen);
 }
 
 /* Split a line in place into at most max fields; returns the count. */

@@ -109,6 +109,33 @@ void guest_index_free(struct guest_index *m)
 	m->cap = 0;
 }
 
+/* Object ids seen in this merge: the directory may list one object twice (live
+ * and deleted, when it moved between two reads); the first listing wins. */
+struct idset {
+	const char **slot;
+	size_t cap;
+};
+
+static int idset_init(struct idset *s, size_t n)
+{
+	s->cap = 16;
+	while (s->cap < n * 2 + 1)
+		s->cap *= 2;
+	s->slot = calloc(s->cap, sizeof(*s->slot));
+	return s->slot ? 0 : -ENOMEM;
+}
+
+/* 1 when id was there already, 0 when added. */
+static int idset_add(struct idset *s, const char *id)
+{
+	size_t j = ag_name_hash(id) & (s->cap - 1);
+	for (; s->slot[j]; j = (j + 1) & (s->cap - 1))
+		if (ag_ascii_casecmp_eq(s->slot[j], id))
+			return 1;
+	s->slot[j] = id;
+	return 0;
+}
+
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -289,6 +316,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 	struct uidset taken = { 0 };
 	bool *seen = NULL;
 	struct guest **order = NULL;
+	struct idset ids = { 0 };
 	size_t evcap = 0, norder = 0;
 	char namebuf[1024], hash[65];
 	int r = -ENOMEM;
@@ -298,7 +326,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 	if (guest_index_build(&oldidx, old))
 		goto fail;
 	seen = calloc(old->n + 1, sizeof(bool));
-	if (!seen || grow((void **)&out->db.g, &out->db.cap, in->n_users + 1, sizeof(struct guest)))
+	if (!seen || idset_init(&ids, in->n_users) || grow((void **)&out->db.g, &out->db.cap, in->n_users + 1, sizeof(struct guest)))
 		goto fail;
 	/* Taken for good: every known guest, every tombstone, local accounts, the group. */
 	if (uidset_add(&taken, cfg->uid_min))
@@ -327,11 +355,10 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		enum guest_state st;
 		int64_t deleted_at = AG_TIME_UNKNOWN;
 
-		if (og) {
-			if (seen[oi])
-				continue; /* the same object twice (live and deleted): first wins */
+		if (idset_add(&ids, u->id))
+			continue; /* the same object twice (live and deleted): first wins */
+		if (og)
 			seen[oi] = true;
-		}
 		if (u->deleted) {
 			deleted_at = u->deleted_at != AG_TIME_UNKNOWN ? u->deleted_at
 				     : (og && og->deleted_at != AG_TIME_UNKNOWN) ? og->deleted_at
@@ -482,6 +509,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		}
 	}
 	qsort(out->db.g, out->db.n, sizeof(struct guest), cmp_guest_listing);
+	free(ids.slot);
 	free(order);
 	free(seen);
 	guest_index_free(&oldidx);
@@ -492,6 +520,7 @@ fail:
 	r = -ENOMEM;
 	snprintf(err, errlen, "out of memory");
 fail_keep_r:
+	free(ids.slot);
 	free(order);
 	free(seen);
 	guest_index_free(&oldidx);

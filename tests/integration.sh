@@ -123,6 +123,20 @@ expect "alice allowed again" PAM_SUCCESS "$(pam_result alice@fabrikam.com)"
 expect "same UID after restore" "$ALICE_UID" "$(guest_field alice@fabrikam.com uid)"
 expect_match "same passwd entry" "^alice@fabrikam.com:\*:$ALICE_UID:$ALICE_UID:.*:/bin/bash$" "$(nssw getent passwd alice@fabrikam.com)"
 
+echo "== a restore that Graph answers 404 for, once"
+ctl depart alice@fabrikam.com >/dev/null
+ag sync >/dev/null 2>&1
+ctl restore alice@fabrikam.com >/dev/null
+ctl fault '{"path_prefix":"/v1.0/users/d5f0946d","status":404,"count":1}' >/dev/null
+out=$(ag sync 2>&1); rc=$?
+expect "the sync still succeeds" 0 "$rc"
+expect_no_match "…and does not purge her" "purged +alice" "$out"
+expect "alice kept as she was (departed)" departed "$(guest_field alice@fabrikam.com state)"
+ctl clear-faults >/dev/null
+out=$(ag sync 2>&1)
+expect_match "the next sync reads that change again: restored" "restored +alice@fabrikam.com" "$out"
+expect "same UID" "$ALICE_UID" "$(guest_field alice@fabrikam.com uid)"
+
 echo "== disable and enable"
 BOB_UID=$(guest_field bob@tailspintoys.com uid)
 sh -c "setpriv --reuid=$BOB_UID --regid=$BOB_UID --clear-groups sleep 300 >/dev/null 2>&1 & echo \$! >$W/bob.pid"

@@ -194,6 +194,26 @@ static void test_states_from_directory(void **st)
 	guestdb_free(&db);
 }
 
+static void test_same_object_listed_twice(void **st)
+{
+	(void)st;
+	struct guestdb db = { 0 };
+	struct merge_output m;
+	db.last_sync = AG_TIME_UNKNOWN;
+	/* Soft-deleted between the read of /users and of Deleted users: both list it. */
+	struct dir_user u[2] = { user("NEWID", "x@f.com", T0), user("newid", "x@f.com", T0) };
+	u[1].deleted = true;
+	u[1].deleted_at = T0;
+	step(&db, u, 2, T0, &m);
+	assert_int_equal(db.n, 1);
+	merge_output_free(&m);
+	step(&db, u, 2, T0 + 60, &m);
+	assert_int_equal(db.n, 1);
+	assert_int_equal(m.n_events, 0);
+	merge_output_free(&m);
+	guestdb_free(&db);
+}
+
 static void test_names(void **st)
 {
 	(void)st;
@@ -319,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_states_from_directory),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_same_object_listed_twice),
 		cmocka_unit_test(test_uid_collisions_and_hosts_agree),
 	};
 	return cmocka_run_group_tests_name("merge", tests, setup, teardown);

@@ -49,8 +49,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	bool have_db = guestdb_load(path, &db, err, sizeof(err)) == 0;
 	if (!sr)
 		for (uint32_t i = 0; i < s.hdr->n_records; i++)
-			counts[guest_state_effective(s.records[i].state, s.records[i].restorable_until,
-						     c->now)]++;
+			counts[s.records[i].state < GS_COUNT
+				       ? guest_state_effective(s.records[i].state,
+							       s.records[i].restorable_until, c->now)
+				       : GS_PURGED]++; /* a bad state counts as gone */
 	if (have_db)
 		counts[GS_PURGED] += (unsigned)db.nt;
 	int64_t last = sr ? AG_TIME_UNKNOWN : s.hdr->generated_at;

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -193,6 +194,48 @@ struct local_names {
 	struct uidset uids;
 };
 
+/* Does NSS resolve passwd or group through a directory (sss, ldap, winbind…)?
+ * Then a UID can be someone's without being in /etc/passwd. */
+static bool nss_has_directory(void)
+{
+	static const char *const local[] = { "files", "compat", "systemd", "aadguest", "cache",
+					     "db", "altfiles", "mymachines", "resolve" };
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen("/etc/nsswitch.conf", "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "passwd:", 7) != 0 && strncmp(line, "group:", 6) != 0)
+			continue;
+		char *p = strchr(line, ':') + 1;
+		for (char *tok = p; *tok && !found;) {
+			size_t n = strcspn(tok, " \t\n[");
+			if (tok[0] == '[') {
+				tok += strcspn(tok, "]");
+				tok += *tok ? 1 : 0;
+				continue;
+			}
+			bool is_local = n == 0;
+			for (size_t k = 0; k < sizeof(local) / sizeof(local[0]) && !is_local; k++)
+				is_local = strlen(local[k]) == n && strncmp(tok, local[k], n) == 0;
+			found = !is_local;
+			tok += n;
+			tok += strspn(tok, " \t\n");
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Through NSS: a passwd entry or group with that number is someone else's
+ * (a guest of ours never reaches here: its UID is taken already). */
+static bool uid_taken_by_directory(uint32_t uid, void *ctx)
+{
+	(void)ctx;
+	return getpwuid((uid_t)uid) != NULL || getgrgid((gid_t)uid) != NULL;
+}
+
 static bool is_local_name(const char *name, void *ctx)
 {
 	return strset_has(&((struct local_names *)ctx)->names, name);
@@ -315,9 +358,10 @@ static void run_hook(struct cli *c, const struct event *e)
 		setenv("AADGUEST_OLD_STATE", e->old_state < GS_COUNT ? guest_state_name(e->old_state) : "",
 		       1);
 		setenv("AADGUEST_NEW_STATE", guest_state_name(e->new_state), 1);
-		int devnull = open("/dev/null", O_RDONLY);
+		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
+		close_range(3, ~0U, 0); /* no Graph connection or state file for the hook */
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -366,9 +410,15 @@ static void run_lockouts(struct cli *c, const struct guestdb *old, const struct 
 			continue;
 		struct lockout_result res;
 		const char *name = o->name ? o->name : o->object_id;
-		if (lockout_uid(&c->cfg, o->uid, &res)) {
-			cli_err("lockout of %s: uid %u is outside the guest range; not touched", name,
-				o->uid);
+		int lr = lockout_uid(&c->cfg, o->uid, o->name, &res);
+		if (lr) {
+			cli_err("lockout of %s: uid %u %s; its processes are not touched", name, o->uid,
+				lr == -EEXIST ? "belongs to another account by NSS"
+					      : "is outside the guest range");
+			syslog(LOG_AUTHPRIV | LOG_WARNING,
+			       "lockout of guest %s (uid %u) skipped: the UID %s", name, o->uid,
+			       lr == -EEXIST ? "belongs to another account by NSS"
+					     : "is outside the guest range");
 			continue;
 		}
 		syslog(LOG_AUTHPRIV | LOG_NOTICE,
@@ -448,8 +498,20 @@ static int refresh_groups(struct cli *c, struct graph_client *g, struct fetch *f
 		build_url(url, sizeof(url), c->cfg.graph_url, path, "$select=id&$top=999");
 		r = graph_get_all(g, url, on_member, &allowed, NULL);
 	}
-	for (size_t i = 0; i < f->n && !r; i++)
-		f->u[i].permitted = strset_has(&allowed, f->u[i].id);
+	/* Deleted users are in no group any more: a departed guest keeps what it
+	 * had, so it still resolves (as departed) through its restore window. */
+	struct guest_index known = { 0 };
+	if (!r && f->known && guest_index_build(&known, f->known))
+		r = -ENOMEM;
+	for (size_t i = 0; i < f->n && !r; i++) {
+		if (f->u[i].deleted) {
+			long k = known.slot ? guest_index_find(&known, f->u[i].id) : -1;
+			f->u[i].permitted = k >= 0 && (f->known->g[k].flags & SNAP_REC_PERMITTED);
+		} else {
+			f->u[i].permitted = strset_has(&allowed, f->u[i].id);
+		}
+	}
+	guest_index_free(&known);
 	strset_free(&allowed);
 	return r;
 }
@@ -836,8 +898,8 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 			r = want(&wanted, &n_wanted, ch->id, false); /* restored: take it whole */
 		} else if (i >= 0) {
 			apply_props(&f->u[i], ch);
-		} else if (ch->is_guest && (ch->present & (GU_ENABLED | GU_CREATED)) ==
-						     (GU_ENABLED | GU_CREATED)) {
+		} else if (ch->is_guest && (ch->present & (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) ==
+						     (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) {
 			/* New to this host and the item is whole: take it as is. */
 			struct dir_user *v = view_add(f, ch->id);
 			if (!v) {
@@ -1091,6 +1153,14 @@ static int sync_once(struct cli *c, bool full)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (mkdir(c->cfg.state_dir, 0755) < 0 && errno != EEXIST)
 		return fail(c, "%s: %s", c->cfg.state_dir, strerror(errno));
+	struct stat sd;
+	if (lstat(c->cfg.state_dir, &sd) < 0 || !S_ISDIR(sd.st_mode) ||
+	    (sd.st_uid != 0 && sd.st_uid != geteuid()) || (sd.st_mode & (S_IWGRP | S_IWOTH))) {
+		cli_err("%s: state_dir must be a directory owned by root and writable by no one "
+			"else; refusing to use it",
+			c->cfg.state_dir);
+		return EXIT_USAGE;
+	}
 	ag_config_state_path(&c->cfg, "state.json", state_path, sizeof(state_path));
 	ag_config_state_path(&c->cfg, "sync.status", status_path, sizeof(status_path));
 	ag_config_state_path(&c->cfg, "sync.lock", lock_path, sizeof(lock_path));
@@ -1209,6 +1279,7 @@ static int sync_once(struct cli *c, bool full)
 		.local_uids = &local.uids,
 		.local_name = is_local_name,
 		.local_ctx = &local,
+		.uid_taken = nss_has_directory() ? uid_taken_by_directory : NULL,
 		.hash_id = guestdb_hash_id,
 		.now = c->now,
 	};

@@ -1,11 +1,14 @@
 /* lockout.c: logind's TerminateUser when logind runs, then TERM to every
  * process still running as the UID, then KILL after a grace period. */
 #include "lockout.h"
+#include "../common/util.h"
 
 #include <dirent.h>
+#include <sys/pidfd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,24 +45,80 @@ static bool runs_as(pid_t pid, uint32_t uid)
 	return hit;
 }
 
-/* Signal every process of uid; returns how many were signalled. */
+/* Signal pid if it (still) runs as uid: through a pidfd taken before the
+ * check, so a PID reused meanwhile is never signalled. */
+static bool signal_if_uid(pid_t pid, uint32_t uid, int sig)
+{
+	int fd = pidfd_open(pid, 0);
+	bool done = false;
+	if (fd < 0)
+		return false;
+	if (runs_as(pid, uid))
+		done = sig == 0 || pidfd_send_signal(fd, sig, NULL, 0) == 0;
+	close(fd);
+	return done;
+}
+
+/* Signal every process of uid; returns how many there were. */
 static unsigned signal_all(uint32_t uid, int sig)
 {
 	DIR *d = opendir("/proc");
-	struct dirent *de;
 	unsigned n = 0;
 	pid_t self = getpid();
 	if (!d)
 		return 0;
-	while ((de = readdir(d))) {
+	for (;;) {
+		struct dirent *de = readdir(d);
+		if (!de)
+			break;
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
 		if (*end || pid <= 1 || pid == self)
 			continue;
-		if (runs_as((pid_t)pid, uid) && kill((pid_t)pid, sig) == 0)
+		if (signal_if_uid((pid_t)pid, uid, sig))
 			n++;
 	}
 	closedir(d);
+	return n;
+}
+
+/* The sessions pam_aadguest recorded for uid: their (root-owned) session
+ * processes are ended too, e.g. sshd's, which outlive the guest's shell. */
+static unsigned end_recorded_sessions(const char *dir)
+{
+	DIR *d = opendir(dir);
+	unsigned n = 0;
+	if (!d)
+		return 0;
+	for (;;) {
+		struct dirent *de = readdir(d);
+		if (!de)
+			break;
+		if (de->d_name[0] == '.')
+			continue;
+		char line[512];
+		int pid = 0;
+		unsigned long long start = 0;
+		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			ssize_t len = read(fd, line, sizeof(line) - 1);
+			close(fd);
+			line[len > 0 ? len : 0] = '\0';
+			if (sscanf(line, "pid=%d start=%llu", &pid, &start) == 2 && pid > 1 && start &&
+			    ag_proc_start_time(pid) == start) {
+				int pfd = pidfd_open(pid, 0);
+				/* Re-check on the pidfd's process: still the one recorded. */
+				if (pfd >= 0 && ag_proc_start_time(pid) == start &&
+				    pidfd_send_signal(pfd, SIGTERM, NULL, 0) == 0)
+					n++;
+				if (pfd >= 0)
+					close(pfd);
+			}
+		}
+		unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+	rmdir(dir);
 	return n;
 }
 
@@ -74,12 +133,13 @@ static int logind_terminate(uint32_t uid)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
+		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (devnull >= 0) {
 			dup2(devnull, STDIN_FILENO);
 			dup2(devnull, STDOUT_FILENO);
 			dup2(devnull, STDERR_FILENO);
 		}
+		close_range(3, ~0U, 0);
 		execl("/usr/bin/loginctl", "loginctl", "terminate-user", arg, (char *)NULL);
 		_exit(127);
 	}
@@ -94,13 +154,20 @@ static int logind_terminate(uint32_t uid)
 	return -1;
 }
 
-int lockout_uid(const struct ag_config *cfg, uint32_t uid, struct lockout_result *res)
+int lockout_uid(const struct ag_config *cfg, uint32_t uid, const char *name,
+		struct lockout_result *res)
 {
 	char path[128];
 	memset(res, 0, sizeof(*res));
 	if (uid == 0 || uid <= cfg->uid_min || uid > cfg->uid_max)
 		return -EPERM;
+	/* The UID must still be the guest's, for every name service of the host. */
+	struct passwd *pw = getpwuid((uid_t)uid);
+	if (pw && (!name || strcmp(pw->pw_name, name) != 0))
+		return -EEXIST;
 	res->logind = logind_terminate(uid);
+	snprintf(path, sizeof(path), "%s/%u", AG_SESSION_DIR, uid);
+	res->sessions = end_recorded_sessions(path);
 	res->signalled = signal_all(uid, SIGTERM);
 	for (int waited = 0; res->signalled && waited < GRACE_MS; waited += 100) {
 		if (signal_all(uid, 0) == 0)
@@ -108,16 +175,5 @@ int lockout_uid(const struct ag_config *cfg, uint32_t uid, struct lockout_result
 		poll(NULL, 0, 100);
 	}
 	res->killed = signal_all(uid, SIGKILL);
-	/* The recorded sessions are over. */
-	snprintf(path, sizeof(path), "%s/%u", AG_SESSION_DIR, uid);
-	DIR *d = opendir(path);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d)))
-			if (de->d_name[0] != '.')
-				unlinkat(dirfd(d), de->d_name, 0);
-		closedir(d);
-		rmdir(path);
-	}
 	return 0;
 }

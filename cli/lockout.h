@@ -10,10 +10,14 @@
 
 struct lockout_result {
 	unsigned signalled, killed; /* TERM sent to, KILL needed for */
+	unsigned sessions;	    /* recorded PAM sessions ended */
 	int logind;		    /* 1 logind asked, 0 not running, -1 failed */
 };
 
-/* Refuses (-EPERM) a UID outside the guest range; never touches root. */
-int lockout_uid(const struct ag_config *cfg, uint32_t uid, struct lockout_result *res);
+/* Refuses (-EPERM) a UID outside the guest range, and (-EEXIST) one that NSS
+ * resolves to another name than the guest's (name may be NULL: a guest
+ * without a name must not resolve at all); never touches root. */
+int lockout_uid(const struct ag_config *cfg, uint32_t uid, const char *name,
+		struct lockout_result *res);
 
 #endif

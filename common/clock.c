@@ -93,6 +93,10 @@ int ag_parse_rfc3339(const char *s, int64_t *out)
 
 void ag_format_rfc3339(int64_t t, char *buf, size_t n)
 {
+	if (t == AG_TIME_UNKNOWN) {
+		ag_strlcpy(buf, "-", n);
+		return;
+	}
 	int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
 	int64_t rem = t - days * 86400, y;
 	unsigned m, d;

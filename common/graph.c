@@ -119,6 +119,9 @@ int graph_init(struct graph_client *g, const struct ag_config *cfg)
 	memset(g, 0, sizeof(*g));
 	g->cfg = cfg;
 	pthread_once(&curl_once, curl_init);
+	unsigned seed;
+	if (getentropy(&seed, sizeof(seed)) == 0)
+		srand(seed); /* back-off jitter that differs from host to host */
 	if (curl_init_rc != CURLE_OK)
 		return set_err(g, -EIO, "libcurl: %s", curl_easy_strerror(curl_init_rc));
 	g->curl = curl_easy_init();
@@ -680,10 +683,13 @@ int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
 int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb cb, void *ctx,
 		  char **delta_link)
 {
-	char *url = strdup(first_url);
+	char *url;
 	unsigned pages = 0;
 	int r = 0;
 
+	if (strncmp(first_url, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0)
+		return set_err(g, -EINVAL, "refusing to send the token outside graph_url");
+	url = strdup(first_url);
 	if (!url)
 		return set_err(g, -ENOMEM, "out of memory");
 	while (url) {
@@ -713,9 +719,13 @@ int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb c
 			if (!*delta_link)
 				r = set_err(g, -ENOMEM, "out of memory");
 		}
+		if (!r && dl && delta_link && strncmp(dl, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0)
+			r = set_err(g, -EBADMSG, "GET %s: @odata.deltaLink leaves graph_url", where);
 		if (!r && next) {
-			if (strncmp(next, "https://", 8) != 0)
-				r = set_err(g, -EBADMSG, "GET %s: @odata.nextLink is not https", where);
+			/* The bearer token goes wherever the link points: only to graph_url. */
+			if (strncmp(next, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0 ||
+			    (next[strlen(g->cfg->graph_url)] != '/' && next[strlen(g->cfg->graph_url)]))
+				r = set_err(g, -EBADMSG, "GET %s: @odata.nextLink leaves graph_url", where);
 			else if (!(url = strdup(next)))
 				r = set_err(g, -ENOMEM, "out of memory");
 		}
@@ -759,6 +769,21 @@ static int opt_time(struct json_object *o, const char *key, int64_t *out, const 
 	return 0;
 }
 
+/* Object ids are GUIDs: anything else is refused before it reaches a URL, a
+ * file or a home directory template. */
+static bool is_object_id(const char *s)
+{
+	static const char pat[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	size_t i;
+	for (i = 0; pat[i]; i++) {
+		char c = s[i];
+		bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+		if (pat[i] == '-' ? c != '-' : !hex)
+			return false;
+	}
+	return s[i] == '\0';
+}
+
 int graph_user_parse(struct json_object *o, struct graph_user *u, const char **why)
 {
 	struct json_object *v;
@@ -768,7 +793,7 @@ int graph_user_parse(struct json_object *o, struct graph_user *u, const char **w
 		*why = "not an object";
 		return -EBADMSG;
 	}
-	if (opt_string(o, "id", &u->id, why) || !u->id || !*u->id) {
+	if (opt_string(o, "id", &u->id, why) || !u->id || !is_object_id(u->id)) {
 		*why = "id";
 		return -EBADMSG;
 	}

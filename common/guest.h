@@ -73,6 +73,9 @@ struct merge_input {
 	const struct uidset *local_uids; /* UIDs of local accounts: never handed out */
 	local_name_fn local_name;
 	void *local_ctx;
+	/* True when a UID (or the GID of the same number) belongs to someone else
+	 * by the host's other name services (SSSD, LDAP, winbind); may be NULL. */
+	bool (*uid_taken)(uint32_t uid, void *ctx);
 	id_hasher hash_id;
 	int64_t now;
 };

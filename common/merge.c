@@ -462,8 +462,10 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 			order[norder++] = &out->db.g[i];
 	qsort(order, norder, sizeof(*order), cmp_by_created);
 	for (size_t i = 0; i < norder; i++) {
-		r = idmap_assign(order[i]->object_id, cfg->uid_min, cfg->uid_max, &taken,
-				 &order[i]->uid);
+		do {
+			r = idmap_assign(order[i]->object_id, cfg->uid_min, cfg->uid_max, &taken,
+					 &order[i]->uid);
+		} while (r == 0 && in->uid_taken && in->uid_taken(order[i]->uid, in->local_ctx));
 		if (r == -ENOSPC) {
 			snprintf(err, errlen,
 				 "the guest UID range %u…%u is full (%zu guests need a UID); widen "

@@ -88,6 +88,11 @@ int snapshot_open(struct snapshot *s, const char *path, unsigned flags)
 		close(fd);
 		return r;
 	}
+	/* Only root (or the caller itself) may have written what decides sign-ins. */
+	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		close(fd);
+		return -EPERM;
+	}
 	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(struct snap_header) ||
 	    (uint64_t)st.st_size > SIZE_MAX / 2) {
 		close(fd);

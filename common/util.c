@@ -2,6 +2,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ag_strlcpy(char *dst, const char *src, size_t n)
@@ -79,4 +81,33 @@ void ag_wipe(void *p, size_t n)
 {
 	if (p && n)
 		explicit_bzero(p, n);
+}
+
+unsigned long long ag_proc_start_time(int pid)
+{
+	char path[64], buf[1024];
+	unsigned long long start = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After the command name (which may hold spaces and parentheses): state is
+	 * field 3; the start time is field 22. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p++;
+	for (int field = 3; field <= 22 && *p; field++) {
+		while (*p == ' ')
+			p++;
+		if (field == 22) {
+			start = strtoull(p, NULL, 10);
+			break;
+		}
+		p += strcspn(p, " ");
+	}
+	return start;
 }

@@ -42,6 +42,10 @@ static inline uint32_t ag_uid_hash(uint32_t uid)
 	return (uint32_t)x;
 }
 
+/* Start time of a process (clock ticks since boot, /proc/PID/stat field 22),
+ * to tell it from a later process with the same PID; 0 when unknown. */
+unsigned long long ag_proc_start_time(int pid);
+
 /* Constant-time-free zeroing that the compiler may not drop. */
 void ag_wipe(void *p, size_t n);
 

@@ -109,6 +109,15 @@ static void cache_init(void)
 	pthread_atfork(NULL, NULL, cache_child_after_fork);
 }
 
+/* libpam dlcloses the module at pam_end: leave no mapping or memory behind. */
+__attribute__((destructor)) static void module_unload(void)
+{
+	snapshot_close(&cache.snap);
+	if (cfgcache.valid)
+		ag_config_free(&cfgcache.cfg);
+	cfgcache.valid = false;
+}
+
 static void args_free(struct pam_args *a)
 {
 	if (a->cfg_borrowed) {
@@ -220,32 +229,47 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 	pid_t pid;
 	int status, r = -1;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	/* Everything the child needs is made before fork(). */
+	const char *now = secure_getenv("AADGUEST_NOW");
+	char nowenv[128];
+	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL };
+	if (now && strlen(now) < 64) {
+		snprintf(nowenv, sizeof(nowenv), "AADGUEST_NOW=%s", now);
+		envp[1] = nowenv;
+	}
+	const char *argv_[] = { "aadguest", "-c", a->config_path, "check", "--online", "--porcelain",
+				name, NULL };
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		if (devnull >= 0)
+			close(devnull);
 		return -1;
+	}
 	pid = fork();
 	if (pid < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
+		if (devnull >= 0)
+			close(devnull);
 		return -1;
 	}
 	if (pid == 0) {
-		const char *now = secure_getenv("AADGUEST_NOW");
-		char nowenv[128];
-		char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL, NULL };
-		if (now && strlen(now) < 64) {
-			snprintf(nowenv, sizeof(nowenv), "AADGUEST_NOW=%s", now);
-			envp[1] = nowenv;
-		}
-		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
 		dup2(pfd[1], STDOUT_FILENO);
 		if (devnull >= 0) {
 			dup2(devnull, STDIN_FILENO);
 			dup2(devnull, STDERR_FILENO);
 		}
-		execle(a->helper, "aadguest", "-c", a->config_path, "check", "--online", "--porcelain",
-		       name, (char *)NULL, envp);
+		close_range(3, ~0U, 0); /* nothing of the application's leaks into the tool */
+		execve(a->helper, (char *const *)argv_, envp);
 		_exit(127);
 	}
+	if (devnull >= 0)
+		close(devnull);
 	close(pfd[1]);
 	int64_t budget = (int64_t)a->cfg.online_timeout_ms + 500;
 	struct timespec t0, t1;
@@ -266,9 +290,17 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 	}
 	close(pfd[0]);
 	out[len] = '\0';
-	kill(pid, SIGKILL); /* harmless if it already exited */
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* Kill it only while it is ours to reap (the application may reap children
+	 * itself, and then the PID could be someone else's by now). */
+	pid_t w;
+	do {
+		w = waitpid(pid, &status, WNOHANG);
+	} while (w < 0 && errno == EINTR);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
 	char st[32], del[40];
 	if (sscanf(out, "online=yes state=%31s deleted_at=%39s", st, del) == 2 &&
 	    guest_state_parse(st, live) == 0) {
@@ -303,8 +335,9 @@ static void session_record(pam_handle_t *pamh, uint32_t uid, bool open_it)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return;
-	dprintf(fd, "service=%s tty=%s rhost=%s\n", item_str(pamh, PAM_SERVICE),
-		item_str(pamh, PAM_TTY), item_str(pamh, PAM_RHOST));
+	dprintf(fd, "pid=%d start=%llu service=%s tty=%s rhost=%s\n", (int)getpid(),
+		ag_proc_start_time(getpid()), item_str(pamh, PAM_SERVICE), item_str(pamh, PAM_TTY),
+		item_str(pamh, PAM_RHOST));
 	close(fd);
 }
 

@@ -79,6 +79,7 @@ expect_match "disabled guest is told why" "disabled by an administrator" "$(pam_
 expect "local user ignored (stack continues to pam_permit)" PAM_SUCCESS "$(pam_result localuser)"
 expect "local user: the module says PAM_IGNORE" PAM_IGNORE "$(pam_direct localuser db="$DB")"
 expect "root: PAM_IGNORE" PAM_IGNORE "$(pam_direct root db="$DB")"
+expect_match "50 pam_start/pam_end in one process leave no mapping behind (the NSS module keeps its one)" "^MAPS [01]$" "$(nssw "$B/tests/pamcheck" --loop 50 "$W/pam.d" aadguest-test alice@fabrikam.com)"
 expect "session of an active guest opens" PAM_SUCCESS "$(pam_result alice@fabrikam.com session)"
 expect "session of a departed guest is refused" PAM_ACCT_EXPIRED "$(pam_result frank@litware.com session)"
 expect_no_match "silent: no message" "MSG" "$(nssw "$B/tests/pamcheck" --direct "$B/pam_aadguest.so" "$W/pam.d" aadguest-test frank@litware.com db="$DB" silent)"
@@ -136,6 +137,20 @@ ctl clear-faults >/dev/null
 out=$(ag sync 2>&1)
 expect_match "the next sync reads that change again: restored" "restored +alice@fabrikam.com" "$out"
 expect "same UID" "$ALICE_UID" "$(guest_field alice@fabrikam.com uid)"
+
+echo "== the lockout leaves a UID that NSS gives to someone else alone"
+GRACE_UID=$(guest_field grace.hopper@fabrikam.com uid)
+sh -c "setpriv --reuid=$GRACE_UID --regid=$GRACE_UID --clear-groups sleep 300 >/dev/null 2>&1 & echo \$! >$W/grace.pid"
+cp "$W/passwd" "$W/passwd.keep"
+printf 'impostor:x:%s:%s::/:/bin/sh\n' "$GRACE_UID" "$GRACE_UID" >>"$W/passwd"
+ctl disable grace.hopper@fabrikam.com >/dev/null
+out=$(nssw "$B/aadguest" -c "$CONF" sync 2>&1)
+expect_match "the sync says why it did not end grace's processes" "lockout of grace.hopper@fabrikam.com: uid $GRACE_UID belongs to another account" "$out"
+alive "$(cat "$W/grace.pid")"; expect "the process of that UID runs on" 0 $?
+kill "$(cat "$W/grace.pid")"
+cp "$W/passwd.keep" "$W/passwd"
+ctl enable grace.hopper@fabrikam.com >/dev/null
+ag sync >/dev/null 2>&1
 
 echo "== disable and enable"
 BOB_UID=$(guest_field bob@tailspintoys.com uid)

@@ -49,6 +49,26 @@ int main(int argc, char **argv)
 	const char *so = NULL;
 	int a = 1, r;
 
+	if (argc > 5 && strcmp(argv[1], "--loop") == 0) {
+		/* pam_start … pam_end N times (the module is loaded and unloaded each
+		 * time), then count the mappings of snapshots left in this process. */
+		int n = atoi(argv[2]);
+		for (int i = 0; i < n; i++) {
+			if (pam_start_confdir(argv[4], argv[5], &c, argv[3], &pamh) != PAM_SUCCESS)
+				return 2;
+			r = pam_acct_mgmt(pamh, PAM_SILENT);
+			pam_end(pamh, r);
+		}
+		FILE *m = fopen("/proc/self/maps", "re");
+		char line[512];
+		int maps = 0;
+		while (m && fgets(line, sizeof(line), m))
+			maps += strstr(line, ".db") != NULL;
+		if (m)
+			fclose(m);
+		printf("MAPS %d\n", maps);
+		return 0;
+	}
 	if (argc > 2 && strcmp(argv[1], "--direct") == 0) {
 		so = argv[2];
 		a = 3;

@@ -249,7 +249,10 @@ static int load_local(struct local_names *l)
 	struct passwd *pw;
 	if (!f)
 		return 0;
-	while ((pw = fgetpwent(f))) {
+	for (;;) {
+		pw = fgetpwent(f);
+		if (!pw)
+			break;
 		if (strset_add(&l->names, pw->pw_name) || uidset_add(&l->uids, pw->pw_uid)) {
 			fclose(f);
 			return -ENOMEM;

@@ -53,7 +53,10 @@ int main(int argc, char **argv)
 	if (!c.config_path || !*c.config_path)
 		c.config_path = AG_DEFAULT_CONFIG;
 	/* '+': stop at the command; its own options come after it. */
-	while ((opt = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+	for (;;) {
+		opt = getopt_long(argc, argv, "+c:h", opts, NULL);
+		if (opt == -1)
+			break;
 		switch (opt) {
 		case 'c': c.config_path = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;

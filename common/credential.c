@@ -151,8 +151,12 @@ int credential_assertion(const struct ag_config *cfg, const char *aud, int64_t n
 	}
 	md = EVP_MD_CTX_new();
 	if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-	    EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
-	    !(sig = malloc(siglen)) ||
+	    EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
+		snprintf(err, errlen, "OpenSSL: cannot sign the client assertion");
+		goto out;
+	}
+	sig = malloc(siglen);
+	if (!sig ||
 	    EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
 		snprintf(err, errlen, "OpenSSL: cannot sign the client assertion");
 		goto out;

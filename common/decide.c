@@ -65,7 +65,10 @@ void decide(const struct snapshot *snap, const char *user, const struct nss_prob
 		set(v, V_UNKNOWN, "purged: the restore window is over");
 		return;
 	}
-	if (snap->hdr->max_staleness > 0 && now - snap->hdr->generated_at > snap->hdr->max_staleness) {
+	/* generated_at is refreshed in place by a sync that changed nothing: one
+	 * aligned 8-byte load sees either value whole. */
+	int64_t generated = __atomic_load_n(&snap->hdr->generated_at, __ATOMIC_RELAXED);
+	if (snap->hdr->max_staleness > 0 && now - generated > snap->hdr->max_staleness) {
 		if (snap->hdr->stale_policy == 0 /* STALE_DENY */) {
 			set(v, V_STALE, "the guest snapshot is older than max_staleness");
 			return;

@@ -392,7 +392,14 @@ static bool token_cache_load(struct graph_client *g)
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	o = json_tokener_parse(buf);
+	struct json_tokener *jt = json_tokener_new();
+	o = jt ? json_tokener_parse_ex(jt, buf, (int)n) : NULL;
+	if (jt && json_tokener_get_error(jt) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	if (jt)
+		json_tokener_free(jt);
 	ag_wipe(buf, (size_t)n);
 	cache_key(g->cfg, key, sizeof(key));
 	const char *k = jstr(o, "key"), *tok = jstr(o, "access_token");
@@ -726,8 +733,11 @@ int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb c
 			if (strncmp(next, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0 ||
 			    (next[strlen(g->cfg->graph_url)] != '/' && next[strlen(g->cfg->graph_url)]))
 				r = set_err(g, -EBADMSG, "GET %s: @odata.nextLink leaves graph_url", where);
-			else if (!(url = strdup(next)))
-				r = set_err(g, -ENOMEM, "out of memory");
+			else {
+				url = strdup(next);
+				if (!url)
+					r = set_err(g, -ENOMEM, "out of memory");
+			}
 		}
 		json_object_put(page);
 		pages++;

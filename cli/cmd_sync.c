@@ -1290,6 +1290,13 @@ static int sync_once(struct cli *c, bool full)
 		rc = fail(c, "%s", err);
 		goto out_graph;
 	}
+	/* The directory's view is in the merge now: give its memory back before the
+	 * snapshot is built (the peak of a large sync). */
+	for (size_t i = 0; i < f.n; i++)
+		dir_user_free(&f.u[i]);
+	free(f.u);
+	f.u = NULL;
+	f.n = f.cap = 0;
 	if (f.incomplete) {
 		/* Keep the feed where it was: the next sync reads these changes again. */
 		free(link);

@@ -46,7 +46,7 @@ for i in 1 2 3; do ctl disable "$1" >/dev/null; shift; done
 for i in 1 2 3; do ctl depart "$1" >/dev/null; shift; done
 for i in 1 2; do ctl patch "$1" "{\"displayName\":\"Renamed $i\"}" >/dev/null; shift; done
 for i in 1 2; do
-	ctl add "{\"id\":\"0bench00-0000-4000-8000-00000000000$i\",\"displayName\":\"New $i\",\"mail\":\"new$i@bench.example\",\"userType\":\"Guest\",\"accountEnabled\":true,\"externalUserState\":\"Accepted\",\"createdDateTime\":\"2026-11-26T10:00:00Z\"}" >/dev/null
+	ctl add "{\"id\":\"0bec0000-0000-4000-8000-00000000000$i\",\"displayName\":\"New $i\",\"mail\":\"new$i@bench.example\",\"userType\":\"Guest\",\"accountEnabled\":true,\"externalUserState\":\"Accepted\",\"createdDateTime\":\"2026-11-26T10:00:00Z\"}" >/dev/null
 done
 set -- $(measure sync)
 d_cpu=$1 d_rss=$2 d_req=$3 d_tok=$4 d_wall=$5 d_rc=$6

@@ -47,6 +47,32 @@ expect "list --json is one array of every guest" 8 "$n"
 expect_match "list --state departed" "frank@litware.com" "$(ag list --state departed)"
 ag list --state nonsense >/dev/null 2>&1; expect "list --state with a bad state exits 2" 2 $?
 
+echo "== certificate credentials (client assertion) and allowed_groups, on a second state_dir"
+mkdir -p "$W/state2"
+sed -e '/^client_secret_file/d' -e "s#^state_dir = .*#state_dir = $W/state2#" "$CONF" >"$W/etc/cert.conf"
+printf 'client_certificate = %s\nclient_key = %s\nallowed_groups = 56ce337a-8e3f-4aa6-abc8-86fc3b8c4a5b\n' \
+	"$W/pki/client.pem" "$W/pki/client.key" >>"$W/etc/cert.conf"
+chmod 600 "$W/etc/cert.conf" "$W/pki/client.key"
+ctl reset-stats >/dev/null
+out=$("$B/aadguest" -c "$W/etc/cert.conf" sync 2>&1); rc=$?
+expect "sync with a certificate instead of a secret" 0 "$rc"
+expect "…one token request, answered" 1 "$(ctl stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
+expect_match "only transitive members of the allowed group are exposed (alice; bob and grace through a nested group)" "full sync: 8 guests \(3 exposed\)" "$out"
+DB2=$W/state2/guests.db
+DB1=$DB; DB=$DB2
+line=$(nssw getent passwd grace.hopper@fabrikam.com)
+expect_match "a member through a nested group resolves" "^grace.hopper@fabrikam.com:" "$line"
+nssw getent passwd carol@northwind.com >/dev/null 2>&1; expect "a guest in no allowed group does not resolve" 2 $?
+DB=$DB1
+expect "…and PAM refuses her" PAM_PERM_DENIED "$(nssw "$B/tests/pamcheck" --direct "$B/pam_aadguest.so" "$W/pam.d" aadguest-test carol@northwind.com db="$DB2" | sed -n 's/^RESULT //p')"
+chmod 644 "$W/pki/client.key"
+out=$("$B/aadguest" -c "$W/etc/cert.conf" sync --full 2>&1)
+rm -f "$W/state2/token.cache"
+out=$("$B/aadguest" -c "$W/etc/cert.conf" sync --full 2>&1); rc=$?
+expect "a private key readable by others is refused" 1 "$rc"
+expect_match "…and the error says so" "client.key: holds a private key but is readable by others" "$out"
+chmod 600 "$W/pki/client.key"
+
 echo "== NSS through glibc (nss_wrapper, files then aadguest)"
 line=$(nssw getent passwd alice@fabrikam.com)
 expect_match "getent passwd alice" "^alice@fabrikam.com:\*:$ALICE_UID:$ALICE_UID:Alice .*:/home/guests/alice@fabrikam.com:/bin/bash$" "$line"

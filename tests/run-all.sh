@@ -39,6 +39,7 @@ run integration sh tests/integration.sh
 run faults sh tests/faults.sh
 run system sh tests/system/e2e.sh
 run nss sh tests/system/nss/nss.sh
+run pam-auth-update sh tests/system/pam-auth-update.sh
 run packaging sh tests/packaging.sh
 echo
 echo "$total_pass passed, $total_fail failed"

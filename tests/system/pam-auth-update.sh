@@ -1,0 +1,66 @@
+#!/bin/sh
+# pam-auth-update.sh: the pam-auth-update profile (packaging/pam-configs/aadguest)
+# installed the Debian way, in a private mount namespace: pam-auth-update writes
+# common-account and common-session, then pamtester runs the login and su
+# stacks that include them. Nothing on the host changes.
+set -u
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+if [ "${1:-}" != --inside ]; then
+	if [ "$(id -u)" != 0 ] || ! command -v pam-auth-update >/dev/null || ! command -v pamtester >/dev/null; then
+		echo "pam-auth-update.sh: needs root, pam-auth-update and pamtester; skipped"
+		echo "pam-auth-update: 0 passed, 0 failed"
+		exit 0
+	fi
+	exec unshare --mount --propagation private -- sh "$0" --inside
+fi
+
+. "$TOP/tests/lib.sh"
+W=$(mktemp -d /tmp/aadguest-pau.XXXXXX)
+trap 'teardown_world; rm -rf "$W"' EXIT INT TERM
+setup_world "$W" "$TOP/tests/fixtures/contoso.json" >/dev/null || exit 1
+ctl freeze >/dev/null
+export AADGUEST_NOW=2026-11-26T12:00:00Z
+ctl clock "$AADGUEST_NOW" >/dev/null
+ag sync >/dev/null 2>&1 || { echo "sync failed"; exit 1; }
+
+# pam_unix would look for localuser's "x" in the host's real /etc/shadow: no password field.
+sed -i 's/^localuser:x:/localuser:*:/' "$W/passwd"
+SEC=$(dirname "$(find /lib /usr/lib -name pam_unix.so -path '*security*' | head -n 1)")
+mkdir -p "$W/root/pam.d" "$W/root/pam-configs" "$W/root/security" "$W/root/varlibpam"
+cp -a /etc/pam.d/. "$W/root/pam.d/"
+cp -a /usr/share/pam-configs/. "$W/root/pam-configs/"
+cp "$TOP/packaging/pam-configs/aadguest" "$W/root/pam-configs/aadguest"
+cp -a "$SEC/." "$W/root/security/"
+cp "$B/pam_aadguest.so" "$W/root/security/pam_aadguest.so"
+cp -a /var/lib/pam/. "$W/root/varlibpam/" 2>/dev/null
+# No /etc/aadguest here: the module finds the snapshot through AADGUEST_DB
+# (pamtester is not setuid), as a host without a configuration would by default.
+mount --bind "$W/root/pam.d" /etc/pam.d
+mount --bind "$W/root/pam-configs" /usr/share/pam-configs
+mount --bind "$W/root/security" "$SEC"
+mount --bind "$W/root/varlibpam" /var/lib/pam
+
+DEBIAN_FRONTEND=noninteractive pam-auth-update --package --enable aadguest >/dev/null 2>&1
+expect "pam-auth-update accepts the profile" 0 $?
+acct=$(grep -v '^#' /etc/pam.d/common-account | grep -v '^$')
+expect_match "common-account has pam_aadguest" "pam_aadguest.so" "$acct"
+order=$(printf '%s\n' "$acct" | grep -nE 'pam_unix.so|pam_aadguest.so' | cut -d: -f2 | awk '{print $NF}' | tr '\n' ' ')
+expect_match "…after pam_unix (the Primary block decides first)" "pam_unix.so .*pam_aadguest.so" "$order"
+expect_match "common-session has pam_aadguest" "pam_aadguest.so" "$(grep -v '^#' /etc/pam.d/common-session)"
+
+pt() { # pt SERVICE USER: pamtester's account result, through the installed stacks
+	nssw pamtester "$1" "$2" acct_mgmt >"$W/pt.out" 2>&1
+	echo $?
+}
+for svc in login su sshd; do
+	[ -f "/etc/pam.d/$svc" ] || continue
+	expect "$svc: active guest allowed" 0 "$(pt "$svc" alice@fabrikam.com)"
+	expect "$svc: departed guest refused" 1 "$(pt "$svc" frank@litware.com)"
+	expect_match "$svc: …with the restore date" "restore it until 2026-12-16|account has expired" "$(cat "$W/pt.out")"
+	expect "$svc: disabled guest refused" 1 "$(pt "$svc" dave@adatum.com)"
+	expect "$svc: local user unaffected" 0 "$(pt "$svc" localuser)"
+	expect "$svc: root unaffected" 0 "$(pt "$svc" root)"
+done
+echo
+echo "pam-auth-update: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

@@ -16,13 +16,19 @@
 static const char *pam_code_name(enum verdict_kind k)
 {
 	switch (k) {
-	case V_IGNORE: return "PAM_IGNORE";
-	case V_ALLOW: return "PAM_SUCCESS";
-	case V_DENY: return "PAM_PERM_DENIED";
-	case V_EXPIRED: return "PAM_ACCT_EXPIRED";
-	case V_UNKNOWN: return "PAM_USER_UNKNOWN";
+	case V_IGNORE:
+		return "PAM_IGNORE";
+	case V_ALLOW:
+		return "PAM_SUCCESS";
+	case V_DENY:
+		return "PAM_PERM_DENIED";
+	case V_EXPIRED:
+		return "PAM_ACCT_EXPIRED";
+	case V_UNKNOWN:
+		return "PAM_USER_UNKNOWN";
 	case V_STALE:
-	case V_UNAVAILABLE: return "PAM_AUTHINFO_UNAVAIL";
+	case V_UNAVAILABLE:
+		return "PAM_AUTHINFO_UNAVAIL";
 	}
 	return "PAM_AUTHINFO_UNAVAIL";
 }
@@ -65,7 +71,8 @@ static int online_state(struct cli *c, const char *object_id, enum guest_state *
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	g.deadline = t0.tv_sec + (c->cfg.online_timeout_ms + 999) / 1000;
-	snprintf(url, sizeof(url), "%s/v1.0/users/%s?$select=id,accountEnabled,externalUserState,userType",
+	snprintf(url, sizeof(url),
+		 "%s/v1.0/users/%s?$select=id,accountEnabled,externalUserState,userType",
 		 c->cfg.graph_url, object_id);
 	r = graph_get(&g, url, &o);
 	if (r == 0) {
@@ -79,7 +86,8 @@ static int online_state(struct cli *c, const char *object_id, enum guest_state *
 		else
 			*st = GS_ACTIVE;
 	} else if (r == -ENOENT) {
-		snprintf(url, sizeof(url), "%s/v1.0/directory/deletedItems/%s?$select=id,deletedDateTime",
+		snprintf(url, sizeof(url),
+			 "%s/v1.0/directory/deletedItems/%s?$select=id,deletedDateTime",
 			 c->cfg.graph_url, object_id);
 		r = graph_get(&g, url, &o);
 		if (r == 0) {
@@ -138,7 +146,8 @@ int cmd_check(struct cli *c, int argc, char **argv)
 		enum guest_state live;
 		int64_t deleted_at;
 		const char *oid = snapshot_str(&s, v.rec->object_id);
-		if (oid && online_state(c, oid, &live, &deleted_at, online_err, sizeof(online_err)) == 0)
+		if (oid &&
+		    online_state(c, oid, &live, &deleted_at, online_err, sizeof(online_err)) == 0)
 			verdict_apply_live(&v, live, deleted_at, c->cfg.retention_days, c->now);
 	}
 	if (porcelain) {
@@ -147,7 +156,9 @@ int cmd_check(struct cli *c, int argc, char **argv)
 		if (v.online && v.state == GS_DEPARTED)
 			ag_format_rfc3339(v.deleted_at, d, sizeof(d));
 		printf("online=%s state=%s deleted_at=%s\n",
-		       v.online ? "yes" : online ? "failed" : "no",
+		       v.online ? "yes"
+		       : online ? "failed"
+				: "no",
 		       v.state < GS_COUNT ? guest_state_name(v.state) : "-", d);
 		if (!r)
 			snapshot_close(&s);
@@ -159,7 +170,8 @@ int cmd_check(struct cli *c, int argc, char **argv)
 	const char *decision = v.kind == V_IGNORE ? "ignore" : allowed ? "allow" : "deny";
 	if (c->json) {
 		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "user", json_object_new_string(v.name[0] ? v.name : user));
+		json_object_object_add(o, "user",
+				       json_object_new_string(v.name[0] ? v.name : user));
 		json_object_object_add(o, "decision", json_object_new_string(decision));
 		json_object_object_add(o, "pam", json_object_new_string(pam_code_name(v.kind)));
 		if (v.state < GS_COUNT)
@@ -169,7 +181,8 @@ int cmd_check(struct cli *c, int argc, char **argv)
 		if (online)
 			json_object_object_add(o, "online", json_object_new_boolean(v.online));
 		if (online_err[0])
-			json_object_object_add(o, "online_error", json_object_new_string(online_err));
+			json_object_object_add(o, "online_error",
+					       json_object_new_string(online_err));
 		if (msg[0])
 			json_object_object_add(o, "message", json_object_new_string(msg));
 		print_json(o);

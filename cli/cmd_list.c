@@ -105,8 +105,8 @@ int cmd_list(struct cli *c, int argc, char **argv)
 			wuid = strlen(u);
 	}
 	if (!c->json)
-		printf("%-*s  %-*s  %-8s  %-10s  %s\n", (int)wname, "NAME", (int)wuid, "UID", "STATE",
-		       "SINCE", "NOTE");
+		printf("%-*s  %-*s  %-8s  %-10s  %s\n", (int)wname, "NAME", (int)wuid, "UID",
+		       "STATE", "SINCE", "NOTE");
 	for (uint32_t i = 0; i < s.hdr->n_records; i++) {
 		const struct snap_record *r = &s.records[i];
 		enum guest_state st = guest_state_effective(r->state, r->restorable_until, c->now);
@@ -123,8 +123,8 @@ int cmd_list(struct cli *c, int argc, char **argv)
 		/* A guest without its name shows its object id, like `ls -l` shows a bare UID. */
 		const char *label = (r->flags & SNAP_REC_NAMED) ? snapshot_str(&s, r->name)
 								: snapshot_str(&s, r->object_id);
-		printf("%-*s  %-*u  %-8s  %-10s  %s\n", (int)wname, or_dash(label), (int)wuid, r->uid,
-		       guest_state_name(st), since, note);
+		printf("%-*s  %-*u  %-8s  %-10s  %s\n", (int)wname, or_dash(label), (int)wuid,
+		       r->uid, guest_state_name(st), since, note);
 	}
 	if (c->json) {
 		print_json(arr);
@@ -156,8 +156,8 @@ int cmd_show(struct cli *c, int argc, char **argv)
 	if (cli_open_snapshot(c, &s, false))
 		return EXIT_FAIL;
 	const struct snap_record *r = find_guest(&s, what);
-	enum guest_state st = r ? guest_state_effective(r->state, r->restorable_until, c->now)
-				: GS_PURGED;
+	enum guest_state st =
+		r ? guest_state_effective(r->state, r->restorable_until, c->now) : GS_PURGED;
 	if (!r || st == GS_PURGED) {
 		cli_err("%s: no such guest%s", what, r ? " (purged)" : "");
 		snapshot_close(&s);
@@ -177,7 +177,8 @@ int cmd_show(struct cli *c, int argc, char **argv)
 		printf("name:             %s\n", or_dash(snapshot_str(&s, r->name)));
 		printf("object id:        %s\n", or_dash(snapshot_str(&s, r->object_id)));
 		printf("uid / gid:        %u / %u\n", r->uid, r->uid);
-		printf("state:            %s%s%s\n", guest_state_name(st), note[0] ? " — " : "", note);
+		printf("state:            %s%s%s\n", guest_state_name(st), note[0] ? " — " : "",
+		       note);
 		printf("display name:     %s\n", or_dash(snapshot_str(&s, r->display_name)));
 		printf("upn:              %s\n", or_dash(snapshot_str(&s, r->upn)));
 		printf("created:          %s\n", t[0]);

@@ -51,7 +51,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		for (uint32_t i = 0; i < s.hdr->n_records; i++)
 			counts[s.records[i].state < GS_COUNT
 				       ? guest_state_effective(s.records[i].state,
-							       s.records[i].restorable_until, c->now)
+							       s.records[i].restorable_until,
+							       c->now)
 				       : GS_PURGED]++; /* a bad state counts as gone */
 	if (have_db)
 		counts[GS_PURGED] += (unsigned)db.nt;
@@ -70,7 +71,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "age_seconds", sr ? NULL : json_object_new_int64(age));
 		json_object_object_add(o, "snapshot", json_object_new_string(c->db_path));
 		for (unsigned i = 0; i < GS_COUNT; i++)
-			json_object_object_add(cs, guest_state_name(i), json_object_new_int(counts[i]));
+			json_object_object_add(cs, guest_state_name(i),
+					       json_object_new_int(counts[i]));
 		json_object_object_add(o, "counts", cs);
 		json_object_object_add(o, "last_error",
 				       last_error ? json_object_new_string(last_error) : NULL);
@@ -91,14 +93,17 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			printf("last sync:  %s (%s ago)\n", t, a);
 			if (age > max)
 				printf("warning:    the snapshot is older than max_staleness (%s): guests are %s\n",
-				       m, s.hdr->stale_policy ? "trusted anyway (stale_policy = allow)"
-							      : "refused (stale_policy = deny)");
+				       m,
+				       s.hdr->stale_policy ? "trusted anyway (stale_policy = allow)"
+							   : "refused (stale_policy = deny)");
 			else if (age * 5 > max * 4)
-				printf("warning:    the snapshot is close to max_staleness (%s)\n", m);
+				printf("warning:    the snapshot is close to max_staleness (%s)\n",
+				       m);
 		}
 		printf("guests:    ");
 		for (unsigned i = 0; i < GS_COUNT; i++)
-			printf(" %s %u%s", guest_state_name(i), counts[i], i + 1 < GS_COUNT ? "," : "\n");
+			printf(" %s %u%s", guest_state_name(i), counts[i],
+			       i + 1 < GS_COUNT ? "," : "\n");
 		printf("last error: %s\n", last_error ? last_error : "none");
 	}
 	if (!sr)
@@ -125,7 +130,8 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 	printf("ok      %s: syntax, keys and permissions\n", c->cfg.path);
 	if (c->cfg.client_secret_file) {
 		char *secret = NULL;
-		if (ag_config_read_secret(&c->cfg, AG_CONFIG_CHECK_PERMS, &secret, err, sizeof(err))) {
+		if (ag_config_read_secret(&c->cfg, AG_CONFIG_CHECK_PERMS, &secret, err,
+					  sizeof(err))) {
 			printf("FAILED  client secret: %s\n", err);
 			return EXIT_USAGE;
 		}

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #define SYNC_TIME_BOUND (15 * 60)
-#define HOOK_TIMEOUT 30
+#define HOOK_TIMEOUT	30
 
 struct strset {
 	char **slot;
@@ -169,7 +169,8 @@ static int on_user(struct json_object *item, void *ctx)
 static int on_member(struct json_object *item, void *ctx)
 {
 	struct json_object *id;
-	if (!json_object_object_get_ex(item, "id", &id) || !json_object_is_type(id, json_type_string))
+	if (!json_object_object_get_ex(item, "id", &id) ||
+	    !json_object_is_type(id, json_type_string))
 		return -EBADMSG;
 	return strset_add(ctx, json_object_get_string(id));
 }
@@ -198,8 +199,8 @@ struct local_names {
  * Then a UID can be someone's without being in /etc/passwd. */
 static bool nss_has_directory(void)
 {
-	static const char *const local[] = { "files", "compat", "systemd", "aadguest", "cache",
-					     "db", "altfiles", "mymachines", "resolve" };
+	static const char *const local[] = { "files", "compat",	  "systemd",	"aadguest", "cache",
+					     "db",    "altfiles", "mymachines", "resolve" };
 	char line[1024];
 	bool found = false;
 	FILE *f = fopen("/etc/nsswitch.conf", "re");
@@ -277,10 +278,10 @@ static uint64_t config_fingerprint(const struct ag_config *cfg)
 {
 	char buf[8192];
 	uint64_t h = 14695981039346656037ULL;
-	int n = snprintf(buf, sizeof(buf), "%u|%u|%lld|%u|%s|%s|%s|%s|%s|%u|%d|%zu",
-			 cfg->uid_min, cfg->uid_max, (long long)cfg->max_staleness,
-			 (unsigned)cfg->stale_policy, cfg->organization, cfg->group_name, cfg->home,
-			 cfg->shell, cfg->locked_shell, cfg->retention_days, cfg->allow_pending,
+	int n = snprintf(buf, sizeof(buf), "%u|%u|%lld|%u|%s|%s|%s|%s|%s|%u|%d|%zu", cfg->uid_min,
+			 cfg->uid_max, (long long)cfg->max_staleness, (unsigned)cfg->stale_policy,
+			 cfg->organization, cfg->group_name, cfg->home, cfg->shell,
+			 cfg->locked_shell, cfg->retention_days, cfg->allow_pending,
 			 cfg->n_allowed_groups);
 	for (int i = 0; i < n && i < (int)sizeof(buf); i++)
 		h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
@@ -290,7 +291,8 @@ static uint64_t config_fingerprint(const struct ag_config *cfg)
 static int write_snapshot(struct cli *c, const struct guestdb *db, char *err, size_t errlen)
 {
 	struct snap_guest_in *in = calloc(db->n + 1, sizeof(*in));
-	char **homes = calloc(db->n + 1, sizeof(char *)), **gecos = calloc(db->n + 1, sizeof(char *));
+	char **homes = calloc(db->n + 1, sizeof(char *)),
+	     **gecos = calloc(db->n + 1, sizeof(char *));
 	int r = -ENOMEM;
 
 	if (!in || !homes || !gecos)
@@ -298,8 +300,8 @@ static int write_snapshot(struct cli *c, const struct guestdb *db, char *err, si
 	for (size_t i = 0; i < db->n; i++) {
 		const struct guest *g = &db->g[i];
 		char home[4096];
-		if (g->name && ag_config_home(&c->cfg, g->name, g->uid, g->object_id, home,
-					      sizeof(home)) == 0)
+		if (g->name &&
+		    ag_config_home(&c->cfg, g->name, g->uid, g->object_id, home, sizeof(home)) == 0)
 			homes[i] = strdup(home);
 		gecos[i] = gecos_of(g->display_name);
 		in[i] = (struct snap_guest_in){
@@ -358,8 +360,8 @@ static void run_hook(struct cli *c, const struct event *e)
 		setenv("AADGUEST_USER", e->name, 1);
 		setenv("AADGUEST_UID", uid, 1);
 		setenv("AADGUEST_OBJECT_ID", e->object_id, 1);
-		setenv("AADGUEST_OLD_STATE", e->old_state < GS_COUNT ? guest_state_name(e->old_state) : "",
-		       1);
+		setenv("AADGUEST_OLD_STATE",
+		       e->old_state < GS_COUNT ? guest_state_name(e->old_state) : "", 1);
 		setenv("AADGUEST_NEW_STATE", guest_state_name(e->new_state), 1);
 		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (devnull >= 0)
@@ -378,8 +380,8 @@ static void run_hook(struct cli *c, const struct event *e)
 		if (waited >= HOOK_TIMEOUT * 10) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
-			cli_err("on_change %s: killed after %d s (event %s for %s)", c->cfg.on_change,
-				HOOK_TIMEOUT, event_kind_name(e->kind), e->name);
+			cli_err("on_change %s: killed after %d s (event %s for %s)",
+				c->cfg.on_change, HOOK_TIMEOUT, event_kind_name(e->kind), e->name);
 			return;
 		}
 		poll(NULL, 0, 100);
@@ -415,7 +417,8 @@ static void run_lockouts(struct cli *c, const struct guestdb *old, const struct 
 		const char *name = o->name ? o->name : o->object_id;
 		int lr = lockout_uid(&c->cfg, o->uid, o->name, &res);
 		if (lr) {
-			cli_err("lockout of %s: uid %u %s; its processes are not touched", name, o->uid,
+			cli_err("lockout of %s: uid %u %s; its processes are not touched", name,
+				o->uid,
 				lr == -EEXIST ? "belongs to another account by NSS"
 					      : "is outside the guest range");
 			syslog(LOG_AUTHPRIV | LOG_WARNING,
@@ -496,7 +499,8 @@ static int refresh_groups(struct cli *c, struct graph_client *g, struct fetch *f
 		return 0;
 	for (size_t i = 0; i < c->cfg.n_allowed_groups && !r; i++) {
 		char path[256];
-		snprintf(path, sizeof(path), "/v1.0/groups/%s/transitiveMembers/microsoft.graph.user",
+		snprintf(path, sizeof(path),
+			 "/v1.0/groups/%s/transitiveMembers/microsoft.graph.user",
 			 c->cfg.allowed_groups[i]);
 		build_url(url, sizeof(url), c->cfg.graph_url, path, "$select=id&$top=999");
 		r = graph_get_all(g, url, on_member, &allowed, NULL);
@@ -608,7 +612,8 @@ static int on_delta(struct json_object *item, void *ctx)
 	const char *why = "?";
 
 	if (graph_user_parse(item, &gu, &why)) {
-		snprintf(d->err, sizeof(d->err), "a delta item from Graph has a bad \"%s\" field", why);
+		snprintf(d->err, sizeof(d->err), "a delta item from Graph has a bad \"%s\" field",
+			 why);
 		return -EBADMSG;
 	}
 	if (d->n == d->cap) {
@@ -702,7 +707,8 @@ static struct dir_user *view_add(struct fetch *f, const char *id)
 static void one_path(const char *id, bool deleted, char *buf, size_t n)
 {
 	snprintf(buf, n,
-		 deleted ? "/directory/deletedItems/%s?$select=" GRAPH_USER_SELECT ",deletedDateTime"
+		 deleted ? "/directory/deletedItems/%s?$select=" GRAPH_USER_SELECT
+			   ",deletedDateTime"
 			 : "/users/%s?$select=" GRAPH_USER_SELECT,
 		 id);
 }
@@ -901,8 +907,9 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 			r = want(&wanted, &n_wanted, ch->id, false); /* restored: take it whole */
 		} else if (i >= 0) {
 			apply_props(&f->u[i], ch);
-		} else if (ch->is_guest && (ch->present & (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) ==
-						     (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) {
+		} else if (ch->is_guest &&
+			   (ch->present & (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) ==
+				   (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) {
 			/* New to this host and the item is whole: take it as is. */
 			struct dir_user *v = view_add(f, ch->id);
 			if (!v) {
@@ -948,20 +955,25 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 		for (size_t i = 0; i < m->n_events; i++) {
 			const struct event *e = &m->events[i];
 			struct json_object *x = json_object_new_object();
-			json_object_object_add(x, "event", json_object_new_string(event_kind_name(e->kind)));
+			json_object_object_add(x, "event",
+					       json_object_new_string(event_kind_name(e->kind)));
 			json_object_object_add(x, "user", json_object_new_string(e->name));
 			json_object_object_add(x, "uid", json_object_new_int64(e->uid));
-			json_object_object_add(x, "object_id", json_object_new_string(e->object_id));
-			json_object_object_add(x, "old_state",
-					       e->old_state < GS_COUNT
-						       ? json_object_new_string(guest_state_name(e->old_state))
-						       : NULL);
-			json_object_object_add(x, "new_state",
-					       json_object_new_string(guest_state_name(e->new_state)));
+			json_object_object_add(x, "object_id",
+					       json_object_new_string(e->object_id));
+			json_object_object_add(
+				x, "old_state",
+				e->old_state < GS_COUNT
+					? json_object_new_string(guest_state_name(e->old_state))
+					: NULL);
+			json_object_object_add(
+				x, "new_state",
+				json_object_new_string(guest_state_name(e->new_state)));
 			json_object_array_add(ev, x);
 		}
 		for (unsigned i = 0; i < GS_COUNT; i++)
-			json_object_object_add(cs, guest_state_name(i), json_object_new_int(counts[i]));
+			json_object_object_add(cs, guest_state_name(i),
+					       json_object_new_int(counts[i]));
 		json_object_object_add(cs, "purged", json_object_new_int((int)m->db.nt));
 		for (size_t i = 0; i < m->warnings.n; i++)
 			json_object_array_add(w, json_object_new_string(m->warnings.msg[i]));
@@ -985,11 +997,12 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct event *e = &m->events[i];
 		if (e->old_state < GS_COUNT)
-			printf("  %-9s %s (uid %u): %s → %s\n", event_kind_name(e->kind), e->name, e->uid,
-			       guest_state_name(e->old_state), guest_state_name(e->new_state));
-		else
-			printf("  %-9s %s (uid %u): new, %s\n", event_kind_name(e->kind), e->name, e->uid,
+			printf("  %-9s %s (uid %u): %s → %s\n", event_kind_name(e->kind), e->name,
+			       e->uid, guest_state_name(e->old_state),
 			       guest_state_name(e->new_state));
+		else
+			printf("  %-9s %s (uid %u): new, %s\n", event_kind_name(e->kind), e->name,
+			       e->uid, guest_state_name(e->new_state));
 	}
 	for (size_t i = 0; i < json_object_array_length(lockouts); i++) {
 		struct json_object *x = json_object_array_get_idx(lockouts, i), *v;
@@ -1114,7 +1127,8 @@ static void print_quiet_summary(struct cli *c, const struct snapshot *s,
 	if (c->json) {
 		struct json_object *o = json_object_new_object(), *cs = json_object_new_object();
 		for (unsigned i = 0; i < GS_PURGED; i++)
-			json_object_object_add(cs, guest_state_name(i), json_object_new_int(counts[i]));
+			json_object_object_add(cs, guest_state_name(i),
+					       json_object_new_int(counts[i]));
 		json_object_object_add(o, "ok", json_object_new_boolean(1));
 		json_object_object_add(o, "guests", json_object_new_int((int)s->hdr->n_records));
 		json_object_object_add(o, "exposed", json_object_new_int((int)exposed));
@@ -1196,7 +1210,8 @@ static int sync_once(struct cli *c, bool full)
 		have_delta = r == 0;
 		if (r == -ESTALE) {
 			if (!c->json)
-				fprintf(stderr, "the delta token is no longer valid (%s); doing a full sync\n",
+				fprintf(stderr,
+					"the delta token is no longer valid (%s); doing a full sync\n",
 					g.err);
 			mode = "full (delta token expired)";
 			full = true;
@@ -1207,12 +1222,14 @@ static int sync_once(struct cli *c, bool full)
 			bool quiet = nothing_to_do(c, &snap, &dl);
 			if (quiet && snapshot_touch(c->db_path, c->now) == 0 &&
 			    delta_link_save(c, c->now, link) == 0) {
-				struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
+				struct sync_status st = { .last_attempt = c->now,
+							  .last_success = c->now };
 				sync_status_save(status_path, &st);
 				clock_gettime(CLOCK_MONOTONIC, &t1);
 				print_quiet_summary(c, &snap, &g,
 						    (double)(t1.tv_sec - t0.tv_sec) +
-							    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+							    (double)(t1.tv_nsec - t0.tv_nsec) /
+								    1e9);
 				snapshot_close(&snap);
 				free(dl_link);
 				free(link);
@@ -1226,8 +1243,10 @@ static int sync_once(struct cli *c, bool full)
 	}
 	r = guestdb_load(state_path, &old, err, sizeof(err));
 	if (r && r != -ENOENT) {
-		rc = fail(c, "%s (move it away to start over; UIDs are kept from the snapshot only "
-			     "through it)", err);
+		rc = fail(c,
+			  "%s (move it away to start over; UIDs are kept from the snapshot only "
+			  "through it)",
+			  err);
 		free(dl_link);
 		goto out_graph;
 	}
@@ -1251,7 +1270,8 @@ static int sync_once(struct cli *c, bool full)
 			r = apply_delta(c, &g, &old, &f, &dl);
 		if (r == -ESTALE) {
 			if (!c->json)
-				fprintf(stderr, "the delta token is no longer valid (%s); doing a full sync\n",
+				fprintf(stderr,
+					"the delta token is no longer valid (%s); doing a full sync\n",
 					g.err);
 			mode = "full (delta token expired)";
 			for (size_t i = 0; i < f.n; i++)

@@ -104,8 +104,8 @@ static unsigned end_recorded_sessions(const char *dir)
 			ssize_t len = read(fd, line, sizeof(line) - 1);
 			close(fd);
 			line[len > 0 ? len : 0] = '\0';
-			if (sscanf(line, "pid=%d start=%llu", &pid, &start) == 2 && pid > 1 && start &&
-			    ag_proc_start_time(pid) == start) {
+			if (sscanf(line, "pid=%d start=%llu", &pid, &start) == 2 && pid > 1 &&
+			    start && ag_proc_start_time(pid) == start) {
 				int pfd = pidfd_open(pid, 0);
 				/* Re-check on the pidfd's process: still the one recorded. */
 				if (pfd >= 0 && ag_proc_start_time(pid) == start &&

@@ -12,8 +12,8 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cli *, int, char **);
 } commands[] = {
-	{ "sync", cmd_sync },	  { "status", cmd_status }, { "list", cmd_list },
-	{ "show", cmd_show },	  { "check", cmd_check },   { "config-check", cmd_config_check },
+	{ "sync", cmd_sync }, { "status", cmd_status }, { "list", cmd_list },
+	{ "show", cmd_show }, { "check", cmd_check },	{ "config-check", cmd_config_check },
 };
 
 static void usage(FILE *f)
@@ -58,9 +58,15 @@ int main(int argc, char **argv)
 		if (opt == -1)
 			break;
 		switch (opt) {
-		case 'c': c.config_path = optarg; break;
-		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		case 'c':
+			c.config_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {

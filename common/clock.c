@@ -124,11 +124,21 @@ int ag_parse_duration(const char *s, int64_t *out)
 		return -EINVAL;
 	memcpy(num, s, len + 1);
 	switch (num[len - 1]) {
-	case 's': mult = 1; break;
-	case 'm': mult = 60; break;
-	case 'h': mult = 3600; break;
-	case 'd': mult = 86400; break;
-	default: mult = 0; break;
+	case 's':
+		mult = 1;
+		break;
+	case 'm':
+		mult = 60;
+		break;
+	case 'h':
+		mult = 3600;
+		break;
+	case 'd':
+		mult = 86400;
+		break;
+	default:
+		mult = 0;
+		break;
 	}
 	if (mult)
 		num[len - 1] = '\0';

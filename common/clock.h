@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define AG_TIME_UNKNOWN INT64_MIN
-#define AG_RFC3339_LEN 21 /* "2026-11-26T12:00:00Z" + NUL */
+#define AG_RFC3339_LEN	21 /* "2026-11-26T12:00:00Z" + NUL */
 
 /* Current time in seconds; AADGUEST_NOW (RFC 3339, via secure_getenv) replaces
  * the clock. Returns -EINVAL with *now set to the real clock when AADGUEST_NOW is

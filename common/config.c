@@ -12,8 +12,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum key_type { K_STR, K_PATH, K_URL, K_TENANT, K_GUID, K_UID, K_BOOL, K_DURATION, K_DAYS,
-		K_MS, K_HOME, K_GROUP, K_GUID_LIST, K_STALE, K_LOCKOUT, K_TEXT };
+enum key_type {
+	K_STR,
+	K_PATH,
+	K_URL,
+	K_TENANT,
+	K_GUID,
+	K_UID,
+	K_BOOL,
+	K_DURATION,
+	K_DAYS,
+	K_MS,
+	K_HOME,
+	K_GROUP,
+	K_GUID_LIST,
+	K_STALE,
+	K_LOCKOUT,
+	K_TEXT
+};
 
 struct key_def {
 	const char *name;
@@ -84,10 +100,21 @@ int ag_config_defaults(struct ag_config *c)
 
 void ag_config_free(struct ag_config *c)
 {
-	char **strs[] = { &c->tenant_id, &c->organization, &c->client_id, &c->client_secret_file,
-			  &c->client_certificate, &c->client_key, &c->authority, &c->graph_url,
-			  &c->ca_file, &c->state_dir, &c->home, &c->shell, &c->locked_shell,
-			  &c->group_name, &c->on_change };
+	char **strs[] = { &c->tenant_id,
+			  &c->organization,
+			  &c->client_id,
+			  &c->client_secret_file,
+			  &c->client_certificate,
+			  &c->client_key,
+			  &c->authority,
+			  &c->graph_url,
+			  &c->ca_file,
+			  &c->state_dir,
+			  &c->home,
+			  &c->shell,
+			  &c->locked_shell,
+			  &c->group_name,
+			  &c->on_change };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -176,8 +203,7 @@ static char *trim(char *s)
 }
 
 /* Sets *why on a bad value. */
-static int apply_key(struct ag_config *c, const struct key_def *k, const char *v,
-		     const char **why)
+static int apply_key(struct ag_config *c, const struct key_def *k, const char *v, const char **why)
 {
 	void *field = (char *)c + k->offset;
 	uint64_t n;
@@ -364,8 +390,7 @@ static int check_owner(const char *path, const struct stat *st, bool secret, cha
 	return 0;
 }
 
-int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *err,
-		   size_t errlen)
+int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *err, size_t errlen)
 {
 	char line[4096 + 2];
 	bool seen[ARRAY_SIZE(keys)] = { false };
@@ -411,7 +436,8 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 			if (strcmp(keys[ki].name, key) == 0)
 				break;
 		if (ki == ARRAY_SIZE(keys)) {
-			r = fail(err, errlen, -EINVAL, "%s:%u: %.80s: unknown key", path, lineno, key);
+			r = fail(err, errlen, -EINVAL, "%s:%u: %.80s: unknown key", path, lineno,
+				 key);
 			goto out;
 		}
 		if (seen[ki]) {
@@ -426,8 +452,8 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 			goto out;
 		}
 		if (r) {
-			r = fail(err, errlen, r, "%s:%u: %s: %s (got '%.80s')", path, lineno, key, why,
-				 val);
+			r = fail(err, errlen, r, "%s:%u: %s: %s (got '%.80s')", path, lineno, key,
+				 why, val);
 			goto out;
 		}
 	}
@@ -485,8 +511,8 @@ int ag_config_state_path(const struct ag_config *c, const char *file, char *buf,
 	return (w < 0 || (size_t)w >= n) ? -ENAMETOOLONG : 0;
 }
 
-int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid,
-		   const char *object_id, char *buf, size_t n)
+int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid, const char *object_id,
+		   char *buf, size_t n)
 {
 	size_t o = 0;
 	char num[16];
@@ -496,10 +522,20 @@ int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid,
 		if (*p == '%' && p[1]) {
 			p++;
 			switch (*p) {
-			case 'u': add = name; break;
-			case 'U': snprintf(num, sizeof(num), "%u", uid); add = num; break;
-			case 'o': add = object_id; break;
-			default: one[0] = *p; add = one; break;
+			case 'u':
+				add = name;
+				break;
+			case 'U':
+				snprintf(num, sizeof(num), "%u", uid);
+				add = num;
+				break;
+			case 'o':
+				add = object_id;
+				break;
+			default:
+				one[0] = *p;
+				add = one;
+				break;
 			}
 		} else {
 			add = one;

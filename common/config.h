@@ -6,11 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AG_DEFAULT_CONFIG "/etc/aadguest/aadguest.conf"
-#define AG_DEFAULT_STATE_DIR "/var/lib/aadguest"
-#define AG_DEFAULT_DB AG_DEFAULT_STATE_DIR "/guests.db"
-#define AG_DEFAULT_UID_MIN 1879048192u
-#define AG_DEFAULT_UID_MAX 2147352575u
+#define AG_DEFAULT_CONFIG     "/etc/aadguest/aadguest.conf"
+#define AG_DEFAULT_STATE_DIR  "/var/lib/aadguest"
+#define AG_DEFAULT_DB	      AG_DEFAULT_STATE_DIR "/guests.db"
+#define AG_DEFAULT_UID_MIN    1879048192u
+#define AG_DEFAULT_UID_MAX    2147352575u
 #define AG_MAX_ALLOWED_GROUPS 64
 
 enum stale_policy { STALE_DENY = 0, STALE_ALLOW = 1 };
@@ -40,16 +40,15 @@ enum {
 
 /* Load and validate. On error returns a negative errno and writes one line
  * "FILE:LINE: KEY: what is wrong" into err. c is always left freeable. */
-int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *err,
-		   size_t errlen);
+int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *err, size_t errlen);
 /* Defaults only (for callers that can run without a file). */
 int ag_config_defaults(struct ag_config *c);
 void ag_config_free(struct ag_config *c);
 /* "<state_dir>/<file>" into buf. */
 int ag_config_state_path(const struct ag_config *c, const char *file, char *buf, size_t n);
 /* Expand the home template for one guest. */
-int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid,
-		   const char *object_id, char *buf, size_t n);
+int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid, const char *object_id,
+		   char *buf, size_t n);
 /* Read the client secret (first line, trimmed) into a malloc'd string. */
 int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secret, char *err,
 			  size_t errlen);

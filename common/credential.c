@@ -19,7 +19,8 @@
 
 char *b64url(const unsigned char *p, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	char *out = malloc(n / 3 * 4 + 5), *o = out;
 	size_t i = 0;
 	if (!out)
@@ -139,8 +140,10 @@ int credential_assertion(const struct ag_config *cfg, const char *aud, int64_t n
 	json_object_object_add(cl, "nbf", json_object_new_int64(now));
 	json_object_object_add(cl, "iat", json_object_new_int64(now));
 	json_object_object_add(cl, "exp", json_object_new_int64(now + 600));
-	const char *hs = json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	const char *cs = json_object_to_json_string_ext(cl, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *hs = json_object_to_json_string_ext(
+		hdr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *cs = json_object_to_json_string_ext(cl, JSON_C_TO_STRING_PLAIN |
+								    JSON_C_TO_STRING_NOSLASHESCAPE);
 	h64 = b64url((const unsigned char *)hs, strlen(hs));
 	c64 = b64url((const unsigned char *)cs, strlen(cs));
 	if (!x5t || !h64 || !c64 || asprintf(&input, "%s.%s", h64, c64) < 0) {

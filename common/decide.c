@@ -9,7 +9,7 @@
 
 const char *verdict_kind_name(enum verdict_kind k)
 {
-	static const char *const n[] = { "ignore", "allow", "deny", "expired",
+	static const char *const n[] = { "ignore",  "allow", "deny",	   "expired",
 					 "unknown", "stale", "unavailable" };
 	return (unsigned)k < ARRAY_SIZE(n) ? n[k] : "invalid";
 }
@@ -25,8 +25,8 @@ static bool in_range(uint32_t uid, uint32_t lo, uint32_t hi)
 	return uid >= lo && uid <= hi;
 }
 
-void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss,
-	    int64_t now, uint32_t uid_min, uint32_t uid_max, struct verdict *v)
+void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss, int64_t now,
+	    uint32_t uid_min, uint32_t uid_max, struct verdict *v)
 {
 	const struct snap_record *r = NULL;
 	memset(v, 0, sizeof(*v));
@@ -80,7 +80,8 @@ void decide(const struct snapshot *snap, const char *user, const struct nss_prob
 		if (!(r->flags & SNAP_REC_PERMITTED))
 			set(v, V_DENY, "not a member of any allowed group");
 		else
-			set(v, V_ALLOW, v->stale_allowed ? "active (stale snapshot trusted)" : "active");
+			set(v, V_ALLOW,
+			    v->stale_allowed ? "active (stale snapshot trusted)" : "active");
 		return;
 	case GS_PENDING:
 		set(v, V_DENY, "invitation not accepted yet");
@@ -133,8 +134,8 @@ void verdict_apply_live(struct verdict *v, enum guest_state live, int64_t delete
 	}
 }
 
-void verdict_message(const struct verdict *v, const struct snapshot *snap,
-		     const char *organization, int64_t now, char *buf, size_t n)
+void verdict_message(const struct verdict *v, const struct snapshot *snap, const char *organization,
+		     int64_t now, char *buf, size_t n)
 {
 	char ended[16], until[16];
 	const char *org = organization;
@@ -150,36 +151,41 @@ void verdict_message(const struct verdict *v, const struct snapshot *snap,
 		return;
 	case V_DENY:
 		if (v->state == GS_PENDING)
-			snprintf(buf, n,
-				 "Your guest invitation to %s has not been accepted yet. Accept it, then try again after the next directory sync.",
-				 org);
+			snprintf(
+				buf, n,
+				"Your guest invitation to %s has not been accepted yet. Accept it, then try again after the next directory sync.",
+				org);
 		else if (v->state == GS_DISABLED)
 			snprintf(buf, n,
 				 "Your guest access to %s has been disabled by an administrator.",
 				 org);
 		else
-			snprintf(buf, n,
-				 "Your guest account at %s is not permitted to sign in to this host.",
-				 org);
+			snprintf(
+				buf, n,
+				"Your guest account at %s is not permitted to sign in to this host.",
+				org);
 		return;
 	case V_EXPIRED:
 		ag_format_date(v->deleted_at, ended, sizeof(ended));
 		ag_format_date(v->restorable_until, until, sizeof(until));
-		snprintf(buf, n,
-			 "Your guest access to %s ended on %s (you left the organization or were removed). An administrator can restore it until %s.",
-			 org, ended, until);
+		snprintf(
+			buf, n,
+			"Your guest access to %s ended on %s (you left the organization or were removed). An administrator can restore it until %s.",
+			org, ended, until);
 		return;
 	case V_UNKNOWN:
 		snprintf(buf, n, "Your guest access to %s has ended.", org);
 		return;
 	case V_STALE:
-		snprintf(buf, n,
-			 "The guest directory of %s on this host is out of date, so guest sign-in is refused. Contact your administrator.",
-			 org);
+		snprintf(
+			buf, n,
+			"The guest directory of %s on this host is out of date, so guest sign-in is refused. Contact your administrator.",
+			org);
 		return;
 	case V_UNAVAILABLE:
-		snprintf(buf, n,
-			 "The guest directory on this host is unavailable, so sign-in cannot be checked. Contact your administrator.");
+		snprintf(
+			buf, n,
+			"The guest directory on this host is unavailable, so sign-in cannot be checked. Contact your administrator.");
 		return;
 	}
 }

@@ -11,13 +11,13 @@
 #include "state.h"
 
 enum verdict_kind {
-	V_IGNORE,	    /* not a guest: PAM_IGNORE */
-	V_ALLOW,	    /* active guest: PAM_SUCCESS */
-	V_DENY,		    /* pending, disabled, not in allowed_groups: PAM_PERM_DENIED */
-	V_EXPIRED,	    /* departed: PAM_ACCT_EXPIRED */
-	V_UNKNOWN,	    /* purged, or a guest-range UID the snapshot does not know */
-	V_STALE,	    /* snapshot too old and stale_policy = deny */
-	V_UNAVAILABLE,	    /* snapshot missing or corrupt */
+	V_IGNORE,      /* not a guest: PAM_IGNORE */
+	V_ALLOW,       /* active guest: PAM_SUCCESS */
+	V_DENY,	       /* pending, disabled, not in allowed_groups: PAM_PERM_DENIED */
+	V_EXPIRED,     /* departed: PAM_ACCT_EXPIRED */
+	V_UNKNOWN,     /* purged, or a guest-range UID the snapshot does not know */
+	V_STALE,       /* snapshot too old and stale_policy = deny */
+	V_UNAVAILABLE, /* snapshot missing or corrupt */
 };
 
 struct verdict {
@@ -27,8 +27,8 @@ struct verdict {
 	bool stale_allowed; /* stale snapshot trusted because stale_policy = allow */
 	bool online;	    /* decided by the guest's live state from Graph */
 	int64_t deleted_at, restorable_until;
-	char name[256];	    /* canonical name when known */
-	char reason[160];   /* for logs and `check` */
+	char name[256];	  /* canonical name when known */
+	char reason[160]; /* for logs and `check` */
 };
 
 /* What NSS says about the user, looked up by the caller (getpwnam_r). */
@@ -38,15 +38,15 @@ struct nss_probe {
 };
 
 /* snap may be NULL (missing or corrupt). uid_min/uid_max are used when it is. */
-void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss,
-	    int64_t now, uint32_t uid_min, uint32_t uid_max, struct verdict *v);
+void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss, int64_t now,
+	    uint32_t uid_min, uint32_t uid_max, struct verdict *v);
 /* Let the guest's live state from Graph decide (online_check). v must be
  * about a known guest (v->rec set). */
 void verdict_apply_live(struct verdict *v, enum guest_state live, int64_t deleted_at,
 			unsigned retention_days, int64_t now);
 /* The sentence for the user (empty for V_IGNORE and V_ALLOW). */
-void verdict_message(const struct verdict *v, const struct snapshot *snap,
-		     const char *organization, int64_t now, char *buf, size_t n);
+void verdict_message(const struct verdict *v, const struct snapshot *snap, const char *organization,
+		     int64_t now, char *buf, size_t n);
 const char *verdict_kind_name(enum verdict_kind k);
 
 #endif

@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_BODY (256u << 20)
-#define MAX_ATTEMPTS 6
+#define MAX_BODY       (256u << 20)
+#define MAX_ATTEMPTS   6
 #define MAX_RETRY_WAIT 120
 
 struct buf {
@@ -151,8 +151,8 @@ static void url_for_log(const char *url, char *out, size_t n)
 	out[strcspn(out, "?")] = '\0';
 }
 
-static int perform(struct graph_client *g, const char *method, const char *url,
-		   const char *form, struct curl_slist *headers, struct response *resp)
+static int perform(struct graph_client *g, const char *method, const char *url, const char *form,
+		   struct curl_slist *headers, struct response *resp)
 {
 	CURL *c = g->curl;
 	CURLcode rc;
@@ -203,13 +203,14 @@ static int perform(struct graph_client *g, const char *method, const char *url,
 		free(resp->body.p);
 		resp->body.p = NULL;
 		if (resp->body.overflow)
-			return set_err(g, -EFBIG, "%s %s: response larger than %u MiB", method, where,
-				       MAX_BODY >> 20);
+			return set_err(g, -EFBIG, "%s %s: response larger than %u MiB", method,
+				       where, MAX_BODY >> 20);
 		int e = -EIO;
 		if (rc == CURLE_OPERATION_TIMEDOUT)
 			e = -ETIMEDOUT;
-		else if (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING ||
-			 rc == CURLE_PARTIAL_FILE || rc == CURLE_COULDNT_CONNECT)
+		else if (rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+			 rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE ||
+			 rc == CURLE_COULDNT_CONNECT)
 			e = -ECONNRESET;
 		if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
 		    rc == CURLE_SSL_CONNECT_ERROR)
@@ -251,7 +252,8 @@ static struct json_object *parse_json(const struct buf *b, char *why, size_t why
 static const char *jstr(struct json_object *o, const char *key)
 {
 	struct json_object *v;
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
 }
@@ -306,9 +308,11 @@ static unsigned retry_wait(const char *retry_after, unsigned attempt)
 		memset(&tm, 0, sizeof(tm));
 		const char *end = strptime(retry_after, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 		if (end && !*end) {
-			int64_t when = ag_days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
-							  (unsigned)tm.tm_mday) * 86400 +
-				       tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+			int64_t when =
+				ag_days_from_civil(tm.tm_year + 1900, (unsigned)tm.tm_mon + 1,
+						   (unsigned)tm.tm_mday) *
+					86400 +
+				tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
 			int64_t now = (int64_t)time(NULL);
 			if (when <= now)
 				return 0;
@@ -347,7 +351,8 @@ static int backoff(struct graph_client *g, const char *retry_after, unsigned att
 		return set_err(g, -ETIMEDOUT, "the sync's time bound is near; giving up retrying");
 	g->retries++;
 	if (ms) {
-		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+		struct timespec ts = { .tv_sec = ms / 1000,
+				       .tv_nsec = (long)(ms % 1000) * 1000000 };
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}
@@ -426,7 +431,8 @@ static void token_cache_save(struct graph_client *g, int64_t expires_in)
 	o = json_object_new_object();
 	json_object_object_add(o, "key", json_object_new_string(key));
 	json_object_object_add(o, "access_token", json_object_new_string(g->token));
-	json_object_object_add(o, "expires_at", json_object_new_int64((int64_t)time(NULL) + expires_in));
+	json_object_object_add(o, "expires_at",
+			       json_object_new_int64((int64_t)time(NULL) + expires_in));
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (s) {
 		ag_write_file_atomic(g->token_cache, s, strlen(s), 0600, err, sizeof(err));
@@ -446,7 +452,8 @@ static int token_form(struct graph_client *g, const char *url, char **form)
 	*form = NULL;
 	if (cfg->client_certificate) {
 		r = credential_assertion(cfg, url, (int64_t)time(NULL), &cred, err, sizeof(err));
-		cred_key = "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion";
+		cred_key =
+			"client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion";
 	} else {
 		r = ag_config_read_secret(cfg, AG_CONFIG_CHECK_PERMS, &cred, err, sizeof(err));
 		cred_key = "client_secret";
@@ -494,7 +501,8 @@ int graph_token(struct graph_client *g)
 		free(form);
 		form = NULL;
 		if (r) {
-			if (transient_curl_error(r) && attempt < max_attempts(g) && !backoff(g, "", attempt))
+			if (transient_curl_error(r) && attempt < max_attempts(g) &&
+			    !backoff(g, "", attempt))
 				continue;
 			return r;
 		}
@@ -515,8 +523,8 @@ int graph_token(struct graph_client *g)
 			hint = " (wrong client secret)";
 		else if (strstr(detail, "AADSTS700027"))
 			hint = " (the certificate is not registered for the application)";
-		r = set_err(g, -EACCES, "token request to %s failed (HTTP %ld): %s%s", cfg->authority,
-			    resp.status, detail, hint);
+		r = set_err(g, -EACCES, "token request to %s failed (HTTP %ld): %s%s",
+			    cfg->authority, resp.status, detail, hint);
 		free(resp.body.p);
 		return r;
 	}
@@ -533,7 +541,8 @@ int graph_token(struct graph_client *g)
 	} else {
 		free(g->token);
 		g->token = strdup(tok);
-		g->token_expires = mono_s() + (expires_in > 600 ? expires_in - 300 : expires_in / 2);
+		g->token_expires =
+			mono_s() + (expires_in > 600 ? expires_in - 300 : expires_in / 2);
 		g->token_from_cache = false;
 		r = g->token ? 0 : -ENOMEM;
 		if (!r)
@@ -571,9 +580,10 @@ static int graph_call(struct graph_client *g, const char *url, const char *json_
 		if (h2 && json_body)
 			h2 = curl_slist_append(h2, "Content-Type: application/json");
 		/* Delta pages of up to 999 users instead of the default 100. */
-		struct curl_slist *h3 = h2 && strstr(url, "/delta")
-						? curl_slist_append(h2, "Prefer: odata.maxpagesize=999")
-						: h2;
+		struct curl_slist *h3 =
+			h2 && strstr(url, "/delta")
+				? curl_slist_append(h2, "Prefer: odata.maxpagesize=999")
+				: h2;
 		ag_wipe(auth, strlen(auth));
 		free(auth);
 		if (!h3) {
@@ -619,10 +629,11 @@ static int graph_call(struct graph_client *g, const char *url, const char *json_
 		describe_error(&resp, detail, sizeof(detail));
 		graph_error_code(&resp, code, sizeof(code));
 		if (strcmp(code, "Authorization_RequestDenied") == 0)
-			r = set_err(g, -EACCES,
-				    "GET %s: HTTP %ld: %s (the application lacks a permission or admin "
-				    "consent: User.Read.All, and GroupMember.Read.All for allowed_groups)",
-				    where, resp.status, detail);
+			r = set_err(
+				g, -EACCES,
+				"GET %s: HTTP %ld: %s (the application lacks a permission or admin "
+				"consent: User.Read.All, and GroupMember.Read.All for allowed_groups)",
+				where, resp.status, detail);
 		else if (resp.status == 410 || strcmp(code, "syncStateNotFound") == 0)
 			r = set_err(g, -ESTALE, "GET %s: HTTP %ld: %s", where, resp.status, detail);
 		else
@@ -660,8 +671,9 @@ int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
 	}
 	json_object_object_add(req, "requests", arr);
 	snprintf(url, sizeof(url), "%s/v1.0/$batch", g->cfg->graph_url);
-	r = graph_call(g, url, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
-							      JSON_C_TO_STRING_NOSLASHESCAPE),
+	r = graph_call(g, url,
+		       json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE),
 		       &resp);
 	json_object_put(req);
 	if (r)
@@ -680,7 +692,8 @@ int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
 			continue;
 		if (json_object_object_get_ex(one, "status", &v))
 			statuses[i] = (long)json_object_get_int64(v);
-		if (json_object_object_get_ex(one, "body", &v) && json_object_is_type(v, json_type_object))
+		if (json_object_object_get_ex(one, "body", &v) &&
+		    json_object_is_type(v, json_type_object))
 			bodies[i] = json_object_get(v);
 	}
 	json_object_put(resp);
@@ -726,13 +739,17 @@ int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb c
 			if (!*delta_link)
 				r = set_err(g, -ENOMEM, "out of memory");
 		}
-		if (!r && dl && delta_link && strncmp(dl, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0)
-			r = set_err(g, -EBADMSG, "GET %s: @odata.deltaLink leaves graph_url", where);
+		if (!r && dl && delta_link &&
+		    strncmp(dl, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0)
+			r = set_err(g, -EBADMSG, "GET %s: @odata.deltaLink leaves graph_url",
+				    where);
 		if (!r && next) {
 			/* The bearer token goes wherever the link points: only to graph_url. */
 			if (strncmp(next, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0 ||
-			    (next[strlen(g->cfg->graph_url)] != '/' && next[strlen(g->cfg->graph_url)]))
-				r = set_err(g, -EBADMSG, "GET %s: @odata.nextLink leaves graph_url", where);
+			    (next[strlen(g->cfg->graph_url)] != '/' &&
+			     next[strlen(g->cfg->graph_url)]))
+				r = set_err(g, -EBADMSG, "GET %s: @odata.nextLink leaves graph_url",
+					    where);
 			else {
 				url = strdup(next);
 				if (!url)
@@ -787,7 +804,8 @@ static bool is_object_id(const char *s)
 	size_t i;
 	for (i = 0; pat[i]; i++) {
 		char c = s[i];
-		bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+		bool hex =
+			(c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 		if (pat[i] == '-' ? c != '-' : !hex)
 			return false;
 	}
@@ -816,10 +834,10 @@ int graph_user_parse(struct json_object *o, struct graph_user *u, const char **w
 	static const struct {
 		const char *key;
 		unsigned bit;
-	} props[] = { { "displayName", GU_DISPLAY },	   { "mail", GU_MAIL },
-		      { "otherMails", GU_OTHER },	   { "userPrincipalName", GU_UPN },
-		      { "userType", GU_TYPE },		   { "externalUserState", GU_EXTSTATE },
-		      { "accountEnabled", GU_ENABLED },	   { "createdDateTime", GU_CREATED },
+	} props[] = { { "displayName", GU_DISPLAY },	{ "mail", GU_MAIL },
+		      { "otherMails", GU_OTHER },	{ "userPrincipalName", GU_UPN },
+		      { "userType", GU_TYPE },		{ "externalUserState", GU_EXTSTATE },
+		      { "accountEnabled", GU_ENABLED }, { "createdDateTime", GU_CREATED },
 		      { "deletedDateTime", GU_DELETED } };
 	for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
 		if (json_object_object_get_ex(o, props[i].key, NULL))
@@ -832,7 +850,8 @@ int graph_user_parse(struct json_object *o, struct graph_user *u, const char **w
 	    opt_time(o, "createdDateTime", &u->created_at, why) ||
 	    opt_time(o, "deletedDateTime", &u->deleted_at, why))
 		return -EBADMSG;
-	if (json_object_object_get_ex(o, "otherMails", &v) && !json_object_is_type(v, json_type_null)) {
+	if (json_object_object_get_ex(o, "otherMails", &v) &&
+	    !json_object_is_type(v, json_type_null)) {
 		if (!json_object_is_type(v, json_type_array)) {
 			*why = "otherMails";
 			return -EBADMSG;

@@ -16,9 +16,9 @@ struct graph_user {
 	const char *external_state;
 	bool account_enabled, enabled_known;
 	int64_t created_at, deleted_at;
-	bool removed;		 /* delta: "@removed" present */
+	bool removed; /* delta: "@removed" present */
 	const char *removed_reason;
-	unsigned present;	 /* GU_* of the properties the object carries (null counts) */
+	unsigned present; /* GU_* of the properties the object carries (null counts) */
 };
 
 enum {
@@ -42,9 +42,9 @@ struct graph_client {
 	long last_status;
 	bool token_from_cache, skip_cache;
 	char token_cache[4096]; /* path of the root-only token cache, empty = none */
-	int64_t deadline; /* monotonic seconds; 0 = none */
-	long timeout_ms;  /* per request; 0 = 30 s */
-	unsigned max_attempts; /* 0 = the default */
+	int64_t deadline;	/* monotonic seconds; 0 = none */
+	long timeout_ms;	/* per request; 0 = 30 s */
+	unsigned max_attempts;	/* 0 = the default */
 	char err[1024];
 	int verbose;
 };
@@ -74,8 +74,8 @@ int graph_get_all(struct graph_client *g, const char *url, graph_item_cb cb, voi
 int graph_user_parse(struct json_object *item, struct graph_user *u, const char **why);
 
 /* Properties selected for users ($select). */
-#define GRAPH_USER_SELECT                                                                        \
-	"id,displayName,mail,otherMails,userPrincipalName,userType,accountEnabled,"            \
+#define GRAPH_USER_SELECT                                                           \
+	"id,displayName,mail,otherMails,userPrincipalName,userType,accountEnabled," \
 	"externalUserState,createdDateTime"
 
 #endif

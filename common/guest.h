@@ -14,10 +14,10 @@
 /* One user as the directory shows it now (owned strings). */
 struct dir_user {
 	char *id, *display_name, *mail, *other_mail, *upn;
-	bool enabled;	  /* accountEnabled */
-	bool pending;	  /* externalUserState = PendingAcceptance */
-	bool deleted;	  /* in Deleted users */
-	bool permitted;	  /* passes allowed_groups */
+	bool enabled;	/* accountEnabled */
+	bool pending;	/* externalUserState = PendingAcceptance */
+	bool deleted;	/* in Deleted users */
+	bool permitted; /* passes allowed_groups */
 	int64_t created_at, deleted_at;
 };
 
@@ -89,8 +89,7 @@ struct merge_output {
 
 const char *event_kind_name(enum event_kind k);
 /* 0, or a negative errno with err set (-ENOSPC: the UID range is full). */
-int guest_merge(const struct merge_input *in, struct merge_output *out, char *err,
-		size_t errlen);
+int guest_merge(const struct merge_input *in, struct merge_output *out, char *err, size_t errlen);
 void merge_output_free(struct merge_output *out);
 void guestdb_free(struct guestdb *db);
 void dir_user_free(struct dir_user *u);

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 void guestdb_hash_id(const char *object_id, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -86,8 +85,8 @@ int ag_commit_temp(const char *tmp, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
-			 char *err, size_t errlen)
+int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode, char *err,
+			 size_t errlen)
 {
 	char tmp[4096];
 	int r = ag_write_temp(path, data, len, mode, tmp, sizeof(tmp), err, errlen);
@@ -229,11 +228,21 @@ static void out_text(struct out *o, const char *s)
 	}
 	for (const char *p = s; *p; p++) {
 		switch (*p) {
-		case '\\': out_raw(o, "\\\\", 2); break;
-		case '\t': out_raw(o, "\\t", 2); break;
-		case '\n': out_raw(o, "\\n", 2); break;
-		case '\r': out_raw(o, "\\r", 2); break;
-		default: out_raw(o, p, 1); break;
+		case '\\':
+			out_raw(o, "\\\\", 2);
+			break;
+		case '\t':
+			out_raw(o, "\\t", 2);
+			break;
+		case '\n':
+			out_raw(o, "\\n", 2);
+			break;
+		case '\r':
+			out_raw(o, "\\r", 2);
+			break;
+		default:
+			out_raw(o, p, 1);
+			break;
 		}
 	}
 }
@@ -328,11 +337,22 @@ static char *unescape(char *s, bool *bad)
 		}
 		p++;
 		switch (*p) {
-		case '\\': *w++ = '\\'; break;
-		case 't': *w++ = '\t'; break;
-		case 'n': *w++ = '\n'; break;
-		case 'r': *w++ = '\r'; break;
-		default: *bad = true; *w = '\0'; return s;
+		case '\\':
+			*w++ = '\\';
+			break;
+		case 't':
+			*w++ = '\t';
+			break;
+		case 'n':
+			*w++ = '\n';
+			break;
+		case 'r':
+			*w++ = '\r';
+			break;
+		default:
+			*bad = true;
+			*w = '\0';
+			return s;
 		}
 	}
 	*w = '\0';

@@ -28,7 +28,7 @@ struct sync_status {
 int sync_status_load(const char *path, struct sync_status *st);
 int sync_status_save(const char *path, const struct sync_status *st);
 /* Write a whole file atomically with the given mode. */
-int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode,
-			 char *err, size_t errlen);
+int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode, char *err,
+			 size_t errlen);
 
 #endif

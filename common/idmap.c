@@ -101,8 +101,8 @@ void uidset_free(struct uidset *s)
 	s->cap = s->len = 0;
 }
 
-int idmap_assign(const char *object_id, uint32_t uid_min, uint32_t uid_max,
-		 struct uidset *taken, uint32_t *uid)
+int idmap_assign(const char *object_id, uint32_t uid_min, uint32_t uid_max, struct uidset *taken,
+		 uint32_t *uid)
 {
 	uint64_t span = (uint64_t)uid_max - uid_min;
 	uint32_t u = idmap_preferred_uid(object_id, uid_min, uid_max);

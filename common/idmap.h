@@ -22,7 +22,7 @@ void uidset_free(struct uidset *s);
 
 /* Give object_id its preferred slot or the next free one; -ENOSPC when the
  * range is full. Adds the result to taken. */
-int idmap_assign(const char *object_id, uint32_t uid_min, uint32_t uid_max,
-		 struct uidset *taken, uint32_t *uid);
+int idmap_assign(const char *object_id, uint32_t uid_min, uint32_t uid_max, struct uidset *taken,
+		 uint32_t *uid);
 
 #endif

@@ -14,7 +14,7 @@
 
 const char *event_kind_name(enum event_kind k)
 {
-	static const char *const n[] = { "added", "disabled", "enabled",
+	static const char *const n[] = { "added",    "disabled", "enabled",
 					 "departed", "restored", "purged" };
 	return (unsigned)k < ARRAY_SIZE(n) ? n[k] : "invalid";
 }
@@ -206,8 +206,8 @@ static int warn(struct warning_list *w, const char *fmt, ...)
 	return 0;
 }
 
-static int add_event(struct merge_output *out, size_t *cap, enum event_kind k,
-		     const char *name, const char *object_id, uint32_t uid, enum guest_state from,
+static int add_event(struct merge_output *out, size_t *cap, enum event_kind k, const char *name,
+		     const char *object_id, uint32_t uid, enum guest_state from,
 		     enum guest_state to)
 {
 	if (grow((void **)&out->events, cap, out->n_events + 1, sizeof(struct event)))
@@ -306,8 +306,7 @@ static enum guest_state live_state(const struct dir_user *u, const struct ag_con
 	return GS_ACTIVE;
 }
 
-int guest_merge(const struct merge_input *in, struct merge_output *out, char *err,
-		size_t errlen)
+int guest_merge(const struct merge_input *in, struct merge_output *out, char *err, size_t errlen)
 {
 	const struct ag_config *cfg = in->cfg;
 	const struct guestdb *old = in->old;
@@ -326,7 +325,8 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 	if (guest_index_build(&oldidx, old))
 		goto fail;
 	seen = calloc(old->n + 1, sizeof(bool));
-	if (!seen || idset_init(&ids, in->n_users) || grow((void **)&out->db.g, &out->db.cap, in->n_users + 1, sizeof(struct guest)))
+	if (!seen || idset_init(&ids, in->n_users) ||
+	    grow((void **)&out->db.g, &out->db.cap, in->n_users + 1, sizeof(struct guest)))
 		goto fail;
 	/* Taken for good: every known guest, every tombstone, local accounts, the group. */
 	if (uidset_add(&taken, cfg->uid_min))
@@ -360,9 +360,9 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		if (og)
 			seen[oi] = true;
 		if (u->deleted) {
-			deleted_at = u->deleted_at != AG_TIME_UNKNOWN ? u->deleted_at
+			deleted_at = u->deleted_at != AG_TIME_UNKNOWN		 ? u->deleted_at
 				     : (og && og->deleted_at != AG_TIME_UNKNOWN) ? og->deleted_at
-										    : in->now;
+										 : in->now;
 			if (in->now >= deleted_at + (int64_t)cfg->retention_days * 86400) {
 				if (og) {
 					in->hash_id(og->object_id, hash);
@@ -389,20 +389,23 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		g->deleted_at = deleted_at;
 		g->uid = og ? og->uid : 0;
 		g->created_at = u->created_at != AG_TIME_UNKNOWN ? u->created_at
-				: og ? og->created_at : AG_TIME_UNKNOWN;
+				: og				 ? og->created_at
+								 : AG_TIME_UNKNOWN;
 		/* A deleted user's UPN comes back altered: keep what we knew. */
 		g->upn = dup_or_null(u->deleted && og && og->upn ? og->upn : u->upn);
 		g->display_name = dup_or_null(u->display_name ? u->display_name
-					      : og ? og->display_name : NULL);
+					      : og	      ? og->display_name
+							      : NULL);
 		g->mail = dup_or_null(u->deleted && og && og->name ? og->mail : u->mail);
-		g->other_mail = dup_or_null(u->deleted && og && og->name ? og->other_mail
-								       : u->other_mail);
+		g->other_mail =
+			dup_or_null(u->deleted && og && og->name ? og->other_mail : u->other_mail);
 		g->enabled = u->enabled;
 		g->pending = u->pending;
 		if (u->deleted && og && og->name) {
 			g->name = strdup(og->name);
 		} else if (ag_derive_name(u->id, u->mail, u->other_mail, u->upn, namebuf,
-					  sizeof(namebuf)) == 0 && ag_name_valid(namebuf)) {
+					  sizeof(namebuf)) == 0 &&
+			   ag_name_valid(namebuf)) {
 			g->name = strdup(namebuf);
 		} else {
 			if (warn(&out->warnings,
@@ -434,8 +437,8 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 			}
 		}
 		enum event_kind k;
-		if (!first && !og && add_event(out, &evcap, EV_ADDED, g->name, g->object_id, 0,
-					       GS_COUNT, st))
+		if (!first && !og &&
+		    add_event(out, &evcap, EV_ADDED, g->name, g->object_id, 0, GS_COUNT, st))
 			goto fail;
 		if (!first && og && transition_event(og->state, st, &k) &&
 		    add_event(out, &evcap, k, g->name ? g->name : og->name, g->object_id, og->uid,
@@ -448,8 +451,9 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 			continue;
 		in->hash_id(old->g[i].object_id, hash);
 		if (add_tombstone(&out->db, hash, old->g[i].uid, in->now) ||
-		    (!first && add_event(out, &evcap, EV_PURGED, old->g[i].name, old->g[i].object_id,
-					 old->g[i].uid, old->g[i].state, GS_PURGED)))
+		    (!first &&
+		     add_event(out, &evcap, EV_PURGED, old->g[i].name, old->g[i].object_id,
+			       old->g[i].uid, old->g[i].state, GS_PURGED)))
 			goto fail;
 	}
 

@@ -60,8 +60,8 @@ static int name_from_upn(const char *object_id, const char *upn, char *buf, size
 	return ag_strlcpy(buf, tmp, n);
 }
 
-int ag_derive_name(const char *object_id, const char *mail, const char *other_mail,
-		   const char *upn, char *buf, size_t n)
+int ag_derive_name(const char *object_id, const char *mail, const char *other_mail, const char *upn,
+		   char *buf, size_t n)
 {
 	if (mail && *mail)
 		return ag_ascii_lower(buf, mail, n);

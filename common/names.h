@@ -11,8 +11,8 @@
  * rebuilt (alice_contoso.com#EXT#@x → alice@contoso.com; a deleted user's
  * object-id prefix is dropped). Any argument may be NULL or empty.
  * 0 on success, -ENOENT when nothing is usable, -ENAMETOOLONG when buf is short. */
-int ag_derive_name(const char *object_id, const char *mail, const char *other_mail,
-		   const char *upn, char *buf, size_t n);
+int ag_derive_name(const char *object_id, const char *mail, const char *other_mail, const char *upn,
+		   char *buf, size_t n);
 /* True when a (lowercased) name may be exposed: only [a-z0-9._@+-], not
  * starting with '-', 1..255 bytes. */
 bool ag_name_valid(const char *name);

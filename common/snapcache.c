@@ -32,7 +32,7 @@ static int refresh(struct snapcache *c, const char *path)
 	snapshot_close(&c->snap);
 	c->last_check_ns = now;
 	int r = ag_strlcpy(c->path, path, sizeof(c->path)) ? -ENAMETOOLONG
-							  : snapshot_open(&c->snap, path, 0);
+							   : snapshot_open(&c->snap, path, 0);
 	__atomic_store_n(&c->busy, 0, __ATOMIC_SEQ_CST);
 	return r;
 }

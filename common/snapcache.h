@@ -16,7 +16,10 @@ struct snapcache {
 	char path[4096];
 };
 
-#define SNAPCACHE_INIT { .lock = PTHREAD_MUTEX_INITIALIZER }
+#define SNAPCACHE_INIT                            \
+	{                                         \
+		.lock = PTHREAD_MUTEX_INITIALIZER \
+	}
 
 /* Lock the cache and return the snapshot at path, mapped anew when it was
  * replaced (the writer's superseded flag, or a stat at most once a second) or

@@ -16,14 +16,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SNAP_MAGIC "AADGSNP\x01"
+#define SNAP_MAGIC   "AADGSNP\x01"
 #define SNAP_VERSION 2u
-#define SNAP_NONE 0xffffffffu
+#define SNAP_NONE    0xffffffffu
 
 /* Record flags. */
-#define SNAP_REC_NAMED (1u << 0)     /* owns its name: in the name index */
+#define SNAP_REC_NAMED	   (1u << 0) /* owns its name: in the name index */
 #define SNAP_REC_PERMITTED (1u << 1) /* passes allowed_groups */
-#define SNAP_REC_NSS (1u << 2)	     /* NSS exposes it (named and permitted) */
+#define SNAP_REC_NSS	   (1u << 2) /* NSS exposes it (named and permitted) */
 
 struct snap_header {
 	char magic[8];
@@ -37,12 +37,12 @@ struct snap_header {
 	uint32_t superseded;   /* set to 1 in the old file once a new one replaced it */
 	uint32_t n_records;
 	uint32_t n_buckets;
-	uint32_t n_members; /* active NSS-visible guests: members of group_name */
+	uint32_t n_members;		   /* active NSS-visible guests: members of group_name */
 	uint32_t organization, group_name; /* string offsets */
 	uint32_t reserved0;
 	uint64_t records_off, name_index_off, uid_index_off, members_off;
 	uint64_t strings_off, strings_size;
-	uint64_t checksum; /* of bytes [header_size, file_size) */
+	uint64_t checksum;    /* of bytes [header_size, file_size) */
 	uint64_t config_hash; /* of the settings the records were built with (tool only) */
 	uint64_t reserved[3];
 };

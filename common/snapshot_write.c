@@ -269,7 +269,8 @@ int snapshot_touch(const char *path, int64_t when)
 	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY), r = 0;
 	if (fd < 0)
 		return -errno;
-	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h.magic, SNAP_MAGIC, 8) != 0)
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(h.magic, SNAP_MAGIC, 8) != 0)
 		r = -EBADMSG;
 	else if (pwrite(fd, &when, sizeof(when), offsetof(struct snap_header, generated_at)) !=
 		 (ssize_t)sizeof(when))

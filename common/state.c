@@ -26,8 +26,7 @@ int guest_state_parse(const char *name, enum guest_state *out)
 	return -EINVAL;
 }
 
-enum guest_state guest_state_effective(enum guest_state s, int64_t restorable_until,
-				       int64_t now)
+enum guest_state guest_state_effective(enum guest_state s, int64_t restorable_until, int64_t now)
 {
 	if (s == GS_DEPARTED && restorable_until != AG_TIME_UNKNOWN && now >= restorable_until)
 		return GS_PURGED;

@@ -17,7 +17,6 @@ const char *guest_state_name(enum guest_state s);
 /* -EINVAL for an unknown name. */
 int guest_state_parse(const char *name, enum guest_state *out);
 /* The state as of now: a departed guest whose window is over is purged. */
-enum guest_state guest_state_effective(enum guest_state s, int64_t restorable_until,
-				       int64_t now);
+enum guest_state guest_state_effective(enum guest_state s, int64_t restorable_until, int64_t now);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AG_HIDDEN __attribute__((visibility("hidden")))
+#define AG_HIDDEN     __attribute__((visibility("hidden")))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Copy src into dst (size n), always NUL-terminated; -ENAMETOOLONG if cut. */

@@ -177,8 +177,7 @@ enum nss_status _nss_aadguest_setgrent(int stayopen)
 	return r ? NSS_STATUS_UNAVAIL : NSS_STATUS_SUCCESS;
 }
 
-enum nss_status _nss_aadguest_getgrent_r(struct group *gr, char *buf, size_t buflen,
-					 int *errnop)
+enum nss_status _nss_aadguest_getgrent_r(struct group *gr, char *buf, size_t buflen, int *errnop)
 {
 	enum nss_status st = NSS_STATUS_NOTFOUND;
 	const struct snapshot *s = &grent.snap;
@@ -207,7 +206,8 @@ enum nss_status _nss_aadguest_getgrent_r(struct group *gr, char *buf, size_t buf
 			grent.next++;
 			continue;
 		}
-		st = fill_group(s, str_or_empty(s, r->name), r->uid, false, gr, buf, buflen, errnop);
+		st = fill_group(s, str_or_empty(s, r->name), r->uid, false, gr, buf, buflen,
+				errnop);
 		if (st == NSS_STATUS_SUCCESS)
 			grent.next++;
 		break;
@@ -227,8 +227,7 @@ enum nss_status _nss_aadguest_endgrent(void)
 	return NSS_STATUS_SUCCESS;
 }
 
-static int add_group(gid_t gid, long int *start, long int *size, gid_t **groupsp,
-		     long int limit)
+static int add_group(gid_t gid, long int *start, long int *size, gid_t **groupsp, long int limit)
 {
 	for (long int i = 0; i < *start; i++)
 		if ((*groupsp)[i] == gid)
@@ -249,9 +248,9 @@ static int add_group(gid_t gid, long int *start, long int *size, gid_t **groupsp
 	return 1;
 }
 
-enum nss_status _nss_aadguest_initgroups_dyn(const char *user, gid_t skipgroup,
-					     long int *start, long int *size, gid_t **groupsp,
-					     long int limit, int *errnop)
+enum nss_status _nss_aadguest_initgroups_dyn(const char *user, gid_t skipgroup, long int *start,
+					     long int *size, gid_t **groupsp, long int limit,
+					     int *errnop)
 {
 	const struct snapshot *s;
 	const struct snap_record *r;

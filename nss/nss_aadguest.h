@@ -9,8 +9,8 @@
 
 #define NSS_EXPORT __attribute__((visibility("default")))
 
-NSS_EXPORT enum nss_status _nss_aadguest_getpwnam_r(const char *name, struct passwd *pw,
-						    char *buf, size_t buflen, int *errnop);
+NSS_EXPORT enum nss_status _nss_aadguest_getpwnam_r(const char *name, struct passwd *pw, char *buf,
+						    size_t buflen, int *errnop);
 NSS_EXPORT enum nss_status _nss_aadguest_getpwuid_r(uid_t uid, struct passwd *pw, char *buf,
 						    size_t buflen, int *errnop);
 NSS_EXPORT enum nss_status _nss_aadguest_setpwent(int stayopen);
@@ -18,8 +18,8 @@ NSS_EXPORT enum nss_status _nss_aadguest_getpwent_r(struct passwd *pw, char *buf
 						    int *errnop);
 NSS_EXPORT enum nss_status _nss_aadguest_endpwent(void);
 
-NSS_EXPORT enum nss_status _nss_aadguest_getgrnam_r(const char *name, struct group *gr,
-						    char *buf, size_t buflen, int *errnop);
+NSS_EXPORT enum nss_status _nss_aadguest_getgrnam_r(const char *name, struct group *gr, char *buf,
+						    size_t buflen, int *errnop);
 NSS_EXPORT enum nss_status _nss_aadguest_getgrgid_r(gid_t gid, struct group *gr, char *buf,
 						    size_t buflen, int *errnop);
 NSS_EXPORT enum nss_status _nss_aadguest_setgrent(int stayopen);

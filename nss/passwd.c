@@ -144,8 +144,7 @@ enum nss_status _nss_aadguest_setpwent(int stayopen)
 	return r ? NSS_STATUS_UNAVAIL : NSS_STATUS_SUCCESS;
 }
 
-enum nss_status _nss_aadguest_getpwent_r(struct passwd *pw, char *buf, size_t buflen,
-					 int *errnop)
+enum nss_status _nss_aadguest_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop)
 {
 	enum nss_status st = NSS_STATUS_NOTFOUND;
 	pwent_lock();

@@ -76,7 +76,8 @@ static int config_get(struct pam_args *a, char *err, size_t errlen)
 		if (cfgcache.valid)
 			ag_config_free(&cfgcache.cfg);
 		cfgcache.valid = false;
-		r = ag_config_load(a->config_path, AG_CONFIG_CHECK_PERMS, &cfgcache.cfg, err, errlen);
+		r = ag_config_load(a->config_path, AG_CONFIG_CHECK_PERMS, &cfgcache.cfg, err,
+				   errlen);
 		if (r) {
 			ag_config_free(&cfgcache.cfg);
 			pthread_mutex_unlock(&cfgcache.lock);
@@ -173,13 +174,19 @@ static void args_parse(pam_handle_t *pamh, int flags, int argc, const char **arg
 static int verdict_to_pam(enum verdict_kind k)
 {
 	switch (k) {
-	case V_IGNORE: return PAM_IGNORE;
-	case V_ALLOW: return PAM_SUCCESS;
-	case V_DENY: return PAM_PERM_DENIED;
-	case V_EXPIRED: return PAM_ACCT_EXPIRED;
-	case V_UNKNOWN: return PAM_USER_UNKNOWN;
+	case V_IGNORE:
+		return PAM_IGNORE;
+	case V_ALLOW:
+		return PAM_SUCCESS;
+	case V_DENY:
+		return PAM_PERM_DENIED;
+	case V_EXPIRED:
+		return PAM_ACCT_EXPIRED;
+	case V_UNKNOWN:
+		return PAM_USER_UNKNOWN;
 	case V_STALE:
-	case V_UNAVAILABLE: return PAM_AUTHINFO_UNAVAIL;
+	case V_UNAVAILABLE:
+		return PAM_AUTHINFO_UNAVAIL;
 	}
 	return PAM_AUTHINFO_UNAVAIL;
 }
@@ -237,8 +244,8 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 		snprintf(nowenv, sizeof(nowenv), "AADGUEST_NOW=%s", now);
 		envp[1] = nowenv;
 	}
-	const char *argv_[] = { "aadguest", "-c", a->config_path, "check", "--online", "--porcelain",
-				name, NULL };
+	const char *argv_[] = { "aadguest", "-c",	   a->config_path, "check",
+				"--online", "--porcelain", name,	   NULL };
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		if (devnull >= 0)
@@ -309,9 +316,10 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 			ag_parse_rfc3339(del, deleted_at);
 		r = 0;
 	} else {
-		pam_syslog(pamh, LOG_WARNING,
-			   "online check for %s failed or timed out after %u ms; the snapshot decides",
-			   name, a->cfg.online_timeout_ms);
+		pam_syslog(
+			pamh, LOG_WARNING,
+			"online check for %s failed or timed out after %u ms; the snapshot decides",
+			name, a->cfg.online_timeout_ms);
 	}
 	return r;
 }
@@ -342,8 +350,8 @@ static void session_record(pam_handle_t *pamh, uint32_t uid, bool open_it)
 }
 
 /* session: -1 account phase, 1 open_session, 0 close_session. */
-static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv,
-		      const char *phase, int session)
+static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv, const char *phase,
+		      int session)
 {
 	struct pam_args a;
 	const struct snapshot *snap = NULL;
@@ -383,16 +391,17 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	} else {
 		const char *oid = v.rec ? snapshot_str(snap, v.rec->object_id) : NULL;
 		pam_syslog(pamh, v.kind == V_ALLOW ? LOG_INFO : LOG_NOTICE,
-			   "%s guest %s (object %s) state=%s: %s (%s); service=%s rhost=%s",
-			   phase, v.name[0] ? v.name : user, oid ? oid : "-",
+			   "%s guest %s (object %s) state=%s: %s (%s); service=%s rhost=%s", phase,
+			   v.name[0] ? v.name : user, oid ? oid : "-",
 			   v.state < GS_COUNT ? guest_state_name(v.state) : "-",
 			   ret == PAM_SUCCESS ? "allowed" : "refused", v.reason,
 			   item_str(pamh, PAM_SERVICE), item_str(pamh, PAM_RHOST));
 		if (v.stale_allowed)
-			pam_syslog(pamh, LOG_WARNING,
-				   "snapshot older than max_staleness trusted (stale_policy = allow)");
-		verdict_message(&v, r ? NULL : snap, (r && a.have_cfg) ? a.cfg.organization : NULL, now,
-				msg, sizeof(msg));
+			pam_syslog(
+				pamh, LOG_WARNING,
+				"snapshot older than max_staleness trusted (stale_policy = allow)");
+		verdict_message(&v, r ? NULL : snap, (r && a.have_cfg) ? a.cfg.organization : NULL,
+				now, msg, sizeof(msg));
 		if (msg[0] && !a.silent && (v.kind != V_UNKNOWN || v.rec))
 			pam_error(pamh, "%s", msg);
 	}

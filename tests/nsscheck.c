@@ -40,11 +40,16 @@ static void *sym(const char *name)
 static const char *st_name(enum nss_status s)
 {
 	switch (s) {
-	case NSS_STATUS_SUCCESS: return "SUCCESS";
-	case NSS_STATUS_NOTFOUND: return "NOTFOUND";
-	case NSS_STATUS_UNAVAIL: return "UNAVAIL";
-	case NSS_STATUS_TRYAGAIN: return "TRYAGAIN";
-	default: return "OTHER";
+	case NSS_STATUS_SUCCESS:
+		return "SUCCESS";
+	case NSS_STATUS_NOTFOUND:
+		return "NOTFOUND";
+	case NSS_STATUS_UNAVAIL:
+		return "UNAVAIL";
+	case NSS_STATUS_TRYAGAIN:
+		return "TRYAGAIN";
+	default:
+		return "OTHER";
 	}
 }
 
@@ -104,7 +109,8 @@ int main(int argc, char **argv)
 		if (s == NSS_STATUS_SUCCESS)
 			print_pw(&pw);
 	} else if (strcmp(call, "pwuid") == 0) {
-		s = ((pwuid_fn)sym("getpwuid_r"))((uid_t)strtoul(arg, NULL, 10), &pw, buf, sizeof(buf), &e);
+		s = ((pwuid_fn)sym("getpwuid_r"))((uid_t)strtoul(arg, NULL, 10), &pw, buf,
+						  sizeof(buf), &e);
 		if (s == NSS_STATUS_SUCCESS)
 			print_pw(&pw);
 	} else if (strcmp(call, "grnam") == 0) {
@@ -112,7 +118,8 @@ int main(int argc, char **argv)
 		if (s == NSS_STATUS_SUCCESS)
 			print_gr(&gr);
 	} else if (strcmp(call, "grgid") == 0) {
-		s = ((grgid_fn)sym("getgrgid_r"))((gid_t)strtoul(arg, NULL, 10), &gr, buf, sizeof(buf), &e);
+		s = ((grgid_fn)sym("getgrgid_r"))((gid_t)strtoul(arg, NULL, 10), &gr, buf,
+						  sizeof(buf), &e);
 		if (s == NSS_STATUS_SUCCESS)
 			print_gr(&gr);
 	} else if (strcmp(call, "initgroups") == 0) {
@@ -120,22 +127,26 @@ int main(int argc, char **argv)
 		gid_t *groups = malloc(sizeof(gid_t)), primary = 0;
 		/* glibc passes the user's primary group as the one to skip. */
 		if (argc > 4)
-			primary = (gid_t)strtoul(argv[4], NULL, 10); /* as glibc would for someone else */
+			primary = (gid_t)strtoul(argv[4], NULL,
+						 10); /* as glibc would for someone else */
 		else if (((pwnam_fn)sym("getpwnam_r"))(arg, &pw, buf, sizeof(buf), &e) ==
 			 NSS_STATUS_SUCCESS)
 			primary = pw.pw_gid;
-		s = ((initgroups_fn)sym("initgroups_dyn"))(arg, primary, &start, &size, &groups, 0, &e);
+		s = ((initgroups_fn)sym("initgroups_dyn"))(arg, primary, &start, &size, &groups, 0,
+							   &e);
 		for (long i = 0; i < start; i++)
 			printf("%u\n", (unsigned)groups[i]);
 		free(groups);
 	} else if (strcmp(call, "pwent") == 0) {
 		((ent_fn)sym("setpwent"))(0);
-		while ((s = ((pwent_fn)sym("getpwent_r"))(&pw, buf, sizeof(buf), &e)) == NSS_STATUS_SUCCESS)
+		while ((s = ((pwent_fn)sym("getpwent_r"))(&pw, buf, sizeof(buf), &e)) ==
+		       NSS_STATUS_SUCCESS)
 			print_pw(&pw);
 		((end_fn)sym("endpwent"))();
 	} else if (strcmp(call, "grent") == 0) {
 		((ent_fn)sym("setgrent"))(0);
-		while ((s = ((grent_fn)sym("getgrent_r"))(&gr, buf, sizeof(buf), &e)) == NSS_STATUS_SUCCESS)
+		while ((s = ((grent_fn)sym("getgrent_r"))(&gr, buf, sizeof(buf), &e)) ==
+		       NSS_STATUS_SUCCESS)
 			print_gr(&gr);
 		((end_fn)sym("endgrent"))();
 	} else if (strcmp(call, "erange") == 0) {

@@ -15,16 +15,26 @@
 static const char *code_name(int r)
 {
 	switch (r) {
-	case PAM_SUCCESS: return "PAM_SUCCESS";
-	case PAM_IGNORE: return "PAM_IGNORE";
-	case PAM_PERM_DENIED: return "PAM_PERM_DENIED";
-	case PAM_ACCT_EXPIRED: return "PAM_ACCT_EXPIRED";
-	case PAM_USER_UNKNOWN: return "PAM_USER_UNKNOWN";
-	case PAM_AUTHINFO_UNAVAIL: return "PAM_AUTHINFO_UNAVAIL";
-	case PAM_AUTH_ERR: return "PAM_AUTH_ERR";
-	case PAM_SESSION_ERR: return "PAM_SESSION_ERR";
-	case PAM_SYSTEM_ERR: return "PAM_SYSTEM_ERR";
-	default: return "PAM_OTHER";
+	case PAM_SUCCESS:
+		return "PAM_SUCCESS";
+	case PAM_IGNORE:
+		return "PAM_IGNORE";
+	case PAM_PERM_DENIED:
+		return "PAM_PERM_DENIED";
+	case PAM_ACCT_EXPIRED:
+		return "PAM_ACCT_EXPIRED";
+	case PAM_USER_UNKNOWN:
+		return "PAM_USER_UNKNOWN";
+	case PAM_AUTHINFO_UNAVAIL:
+		return "PAM_AUTHINFO_UNAVAIL";
+	case PAM_AUTH_ERR:
+		return "PAM_AUTH_ERR";
+	case PAM_SESSION_ERR:
+		return "PAM_SESSION_ERR";
+	case PAM_SYSTEM_ERR:
+		return "PAM_SYSTEM_ERR";
+	default:
+		return "PAM_OTHER";
 	}
 }
 
@@ -74,7 +84,8 @@ int main(int argc, char **argv)
 		a = 3;
 	}
 	if (argc - a < 3) {
-		fprintf(stderr, "usage: pamcheck [--direct MODULE.so] CONFDIR SERVICE USER [acct|session|ARGS]\n");
+		fprintf(stderr,
+			"usage: pamcheck [--direct MODULE.so] CONFDIR SERVICE USER [acct|session|ARGS]\n");
 		return 2;
 	}
 	r = pam_start_confdir(argv[a + 1], argv[a + 2], &c, argv[a], &pamh);
@@ -90,7 +101,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		int (*acct)(pam_handle_t *, int, int, const char **) =
-			(int (*)(pam_handle_t *, int, int, const char **))dlsym(h, "pam_sm_acct_mgmt");
+			(int (*)(pam_handle_t *, int, int, const char **))dlsym(h,
+										"pam_sm_acct_mgmt");
 		if (!acct) {
 			fprintf(stderr, "dlsym: %s\n", dlerror());
 			return 2;

@@ -21,6 +21,21 @@ run() {
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 }
+format_check() {
+	# The house format (.clang-format), on every C file of the tree.
+	files=$(git ls-files '*.c' '*.h' 2>/dev/null || find common nss pam cli tests -name '*.[ch]')
+	if ! command -v clang-format >/dev/null; then
+		echo "format: 0 passed, 0 failed (clang-format not installed)"
+		return 0
+	fi
+	if clang-format --dry-run --Werror $files; then
+		echo "format: 1 passed, 0 failed"
+	else
+		echo "format: 0 passed, 1 failed (run: clang-format -i \$(git ls-files '*.c' '*.h'))"
+		return 1
+	fi
+}
+run format format_check
 run unit sh tests/run-unit.sh build/tests/test_*
 emulator_selftest() {
 	out=$(python3 tests/test_emulator.py 2>&1)

@@ -36,7 +36,7 @@ typedef enum nss_status (*pwuid_fn)(uid_t, struct passwd *, char *, size_t, int 
 #define SAMPLE_BITS 20 /* a million random picks, so 1M guests are not all in cache */
 #define SAMPLE_SIZE ((size_t)1 << SAMPLE_BITS)
 #define SAMPLE_MASK (SAMPLE_SIZE - 1)
-#define NAME_SLOT 32 /* sample names are copied into 32-byte slots, read in order */
+#define NAME_SLOT   32 /* sample names are copied into 32-byte slots, read in order */
 #define MAX_BATCHES 200000
 #define MAX_SINGLES 200000
 #define MIN_SAMPLES 5
@@ -115,12 +115,12 @@ static void read_budget(void)
 /* ---- the guests and the random sample ---- */
 
 struct sample {
-	size_t n;	   /* guests */
-	char *all_names;   /* n NAME_SLOT slots */
+	size_t n;	 /* guests */
+	char *all_names; /* n NAME_SLOT slots */
 	uint32_t *all_uids;
-	char *names;	   /* SAMPLE_SIZE slots: random guests, in lookup order */
-	uint32_t *uids;	   /* SAMPLE_SIZE: the UID of the same guest as names[i] */
-	char *misses;	   /* SAMPLE_SIZE slots: names that are nobody's */
+	char *names;	     /* SAMPLE_SIZE slots: random guests, in lookup order */
+	uint32_t *uids;	     /* SAMPLE_SIZE: the UID of the same guest as names[i] */
+	char *misses;	     /* SAMPLE_SIZE slots: names that are nobody's */
 	uint32_t *miss_uids; /* SAMPLE_SIZE: UIDs that are nobody's */
 };
 
@@ -385,12 +385,13 @@ static int cmd_direct(const char *dir, size_t n, const char *module, const char 
 		int e;
 		size_t last = n - 1;
 		unsigned long long r0 = rchar();
-		enum nss_status st = c->nam(s.all_names + last * NAME_SLOT, &c->pw, c->buf,
-					    sizeof(c->buf), &e);
+		enum nss_status st =
+			c->nam(s.all_names + last * NAME_SLOT, &c->pw, c->buf, sizeof(c->buf), &e);
 		if (st != NSS_STATUS_SUCCESS || c->pw.pw_uid != s.all_uids[last])
 			die("lookup by name of the last guest failed with", name);
 		st = c->uid(s.all_uids[last], &c->pw, c->buf, sizeof(c->buf), &e);
-		if (st != NSS_STATUS_SUCCESS || strcmp(c->pw.pw_name, s.all_names + last * NAME_SLOT))
+		if (st != NSS_STATUS_SUCCESS ||
+		    strcmp(c->pw.pw_name, s.all_names + last * NAME_SLOT))
 			die("lookup by UID of the last guest failed with", name);
 		if (strcmp(name, "cache") == 0 && n >= 1000 && rchar() - r0 > 65536)
 			die("libnss-cache read the whole file: its index was not used", NULL);
@@ -420,8 +421,8 @@ static bool glibc_uid_hit(void *p, size_t i)
 	struct lookup_ctx *c = p;
 	struct passwd *res = NULL;
 	uint32_t u = c->s->uids[(i + c->chain) & SAMPLE_MASK];
-	bool ok = getpwuid_r(u, &c->pw, c->buf, sizeof(c->buf), &res) == 0 && res &&
-		  res->pw_uid == u;
+	bool ok =
+		getpwuid_r(u, &c->pw, c->buf, sizeof(c->buf), &res) == 0 && res && res->pw_uid == u;
 	c->chain = c->pw.pw_uid == 0;
 	return ok;
 }
@@ -430,16 +431,15 @@ static bool glibc_name_miss(void *p, size_t i)
 {
 	struct lookup_ctx *c = p;
 	struct passwd *res = NULL;
-	return getpwnam_r(sample_miss(c->s, i), &c->pw, c->buf, sizeof(c->buf), &res) == 0 &&
-	       !res;
+	return getpwnam_r(sample_miss(c->s, i), &c->pw, c->buf, sizeof(c->buf), &res) == 0 && !res;
 }
 
 static bool glibc_uid_miss(void *p, size_t i)
 {
 	struct lookup_ctx *c = p;
 	struct passwd *res = NULL;
-	return getpwuid_r(c->s->miss_uids[i & SAMPLE_MASK], &c->pw, c->buf, sizeof(c->buf),
-			  &res) == 0 &&
+	return getpwuid_r(c->s->miss_uids[i & SAMPLE_MASK], &c->pw, c->buf, sizeof(c->buf), &res) ==
+		       0 &&
 	       !res;
 }
 
@@ -678,8 +678,7 @@ static bool d_entry_uid_hot(void *p, size_t i)
 {
 	struct detail_ctx *c = p;
 	int e;
-	return c->uid(c->s->uids[i & 15], &c->pw, c->buf, sizeof(c->buf), &e) ==
-	       NSS_STATUS_SUCCESS;
+	return c->uid(c->s->uids[i & 15], &c->pw, c->buf, sizeof(c->buf), &e) == NSS_STATUS_SUCCESS;
 }
 
 static bool d_find_name_hot(void *p, size_t i)
@@ -838,8 +837,8 @@ static int cmd_detail(const char *dir, size_t n, const char *module)
 	const struct snap_header *h = c.snap.hdr;
 	double str_per = (double)h->strings_size / (double)n;
 	printf("R snap aadguest %zu detail size %" PRIu64 " %.1f %.1f %.1f %u\n", n, h->file_size,
-	       (double)h->file_size / (double)n, (double)(h->file_size - h->strings_size) / (double)n,
-	       str_per, h->n_buckets);
+	       (double)h->file_size / (double)n,
+	       (double)(h->file_size - h->strings_size) / (double)n, str_per, h->n_buckets);
 	probe_stats(n, "name", c.snap.name_index, h->n_buckets, c.snap.records, true);
 	probe_stats(n, "uid", c.snap.uid_index, h->n_buckets, c.snap.records, false);
 
@@ -897,8 +896,8 @@ static void load_results(const char *path)
 		char kind[4];
 		int off = 0;
 		line[strcspn(line, "\n")] = '\0';
-		if (sscanf(line, "%3s %15s %23s %lu %15s %23s %n", kind, r.sec, r.backend, &r.n, r.path,
-			   r.metric, &off) < 6 ||
+		if (sscanf(line, "%3s %15s %23s %lu %15s %23s %n", kind, r.sec, r.backend, &r.n,
+			   r.path, r.metric, &off) < 6 ||
 		    (strcmp(kind, "R") != 0 && strcmp(kind, "T") != 0))
 			continue;
 		snprintf(r.text, sizeof(r.text), "%s", line + off);
@@ -996,7 +995,8 @@ static const char *fmt_cell(const struct result *r, char *buf, size_t n)
 	if (!r)
 		snprintf(buf, n, "—");
 	else
-		snprintf(buf, n, "%s / %s", fmt_ns(r->v[0], a, sizeof(a)), fmt_ns(r->v[1], b, sizeof(b)));
+		snprintf(buf, n, "%s / %s", fmt_ns(r->v[0], a, sizeof(a)),
+			 fmt_ns(r->v[1], b, sizeof(b)));
 	return buf;
 }
 
@@ -1005,8 +1005,7 @@ static const char *pass(bool ok, bool have)
 	return !have ? "n/a" : ok ? "**PASS**" : "**MISS**";
 }
 
-static void goal_row(const char *goal, const char *measured, const char *target, bool have,
-		     bool ok)
+static void goal_row(const char *goal, const char *measured, const char *target, bool have, bool ok)
 {
 	printf("| %s | %s | %s | %s |\n", goal, have ? measured : "not measured", target,
 	       pass(ok, have));
@@ -1041,8 +1040,8 @@ static void report_goals(const unsigned long *sz, size_t nsz)
 	for (int k = 0; k < 2; k++) {
 		double v1 = getv("lookup", "aadguest", big, "direct", ops[k], 0),
 		       v0 = getv("lookup", "aadguest", small, "direct", ops[k], 0);
-		snprintf(m, sizeof(m), "%.2f× (%s at 1,000,000 vs %s at 1,000)", v0 > 0 ? v1 / v0 : 0,
-			 fmt_ns(v1, a, sizeof(a)), fmt_ns(v0, b, sizeof(b)));
+		snprintf(m, sizeof(m), "%.2f× (%s at 1,000,000 vs %s at 1,000)",
+			 v0 > 0 ? v1 / v0 : 0, fmt_ns(v1, a, sizeof(a)), fmt_ns(v0, b, sizeof(b)));
 		snprintf(c, sizeof(c), "aadguest hit %s: 1,000,000 vs 1,000", opn[k]);
 		goal_row(c, m, "≤ 1.5×", v0 > 0 && v1 >= 0, v1 <= 1.5 * v0);
 	}
@@ -1074,10 +1073,10 @@ static void report_goals(const unsigned long *sz, size_t nsz)
 			have = true;
 			ok &= g <= base + 1000;
 			char nb[32];
-			len += (size_t)snprintf(m + len, sizeof(m) - len, "%s%s: %s = miss %s %+.0f ns",
-						len ? "; " : "", fmt_n(sz[i], nb, sizeof(nb)),
-						fmt_ns(g, a, sizeof(a)), fmt_ns(base, b, sizeof(b)),
-						g - base);
+			len += (size_t)snprintf(
+				m + len, sizeof(m) - len, "%s%s: %s = miss %s %+.0f ns",
+				len ? "; " : "", fmt_n(sz[i], nb, sizeof(nb)),
+				fmt_ns(g, a, sizeof(a)), fmt_ns(base, b, sizeof(b)), g - base);
 			if (len >= sizeof(m))
 				len = sizeof(m) - 1;
 		}
@@ -1095,14 +1094,16 @@ static void report_goals(const unsigned long *sz, size_t nsz)
 			have = true;
 			ok &= r->v[1] <= 64;
 			char nb[32];
-			len += (size_t)snprintf(m + len, sizeof(m) - len,
-						"%s%s: %.0f KiB, of which anon %.0f (%.0f with dlopen)",
-						len ? "; " : "", fmt_n(sz[i], nb, sizeof(nb)), r->v[1],
-						r->v[2], r->v[0] + r->v[1]);
+			len += (size_t)snprintf(
+				m + len, sizeof(m) - len,
+				"%s%s: %.0f KiB, of which anon %.0f (%.0f with dlopen)",
+				len ? "; " : "", fmt_n(sz[i], nb, sizeof(nb)), r->v[1], r->v[2],
+				r->v[0] + r->v[1]);
 			if (len >= sizeof(m))
 				len = sizeof(m) - 1;
 		}
-		goal_row("RSS added by resolving one guest (after dlopen)", m, "≤ 64 KiB", have, ok);
+		goal_row("RSS added by resolving one guest (after dlopen)", m, "≤ 64 KiB", have,
+			 ok);
 	}
 	{
 		double worst = -1;
@@ -1114,7 +1115,8 @@ static void report_goals(const unsigned long *sz, size_t nsz)
 				at = sz[i];
 			}
 		}
-		snprintf(m, sizeof(m), "%.1f B/guest (worst, at %s)", worst, fmt_n(at, a, sizeof(a)));
+		snprintf(m, sizeof(m), "%.1f B/guest (worst, at %s)", worst,
+			 fmt_n(at, a, sizeof(a)));
 		goal_row("snapshot bytes per guest beyond the strings", m, "≤ 200 B", worst >= 0,
 			 worst <= 200);
 	}
@@ -1136,8 +1138,8 @@ static void report_lookups(const unsigned long *sz, size_t nsz)
 			fmt_cell(get("lookup", be[b], sz[i], "direct", "name_hit"), x[0], 64);
 			fmt_cell(get("lookup", be[b], sz[i], "direct", "uid_hit"), x[1], 64);
 			fmt_cell(get("lookup", be[b], sz[i], "direct", "name_miss"), x[2], 64);
-			printf("| %s | %s | %s | %s | %s |\n", fmt_n(sz[i], nb, sizeof(nb)), ben[b], x[0],
-			       x[1], x[2]);
+			printf("| %s | %s | %s | %s | %s |\n", fmt_n(sz[i], nb, sizeof(nb)), ben[b],
+			       x[0], x[1], x[2]);
 		}
 
 	const char *cfg[] = { "files_aadguest", "files_cache", "files_big", "files_small" };
@@ -1155,8 +1157,8 @@ static void report_lookups(const unsigned long *sz, size_t nsz)
 			fmt_cell(get("lookup", cfg[b], sz[i], "glibc", "uid_hit"), x[1], 64);
 			fmt_cell(get("lookup", cfg[b], sz[i], "glibc", "name_miss"), x[2], 64);
 			fmt_cell(get("lookup", cfg[b], sz[i], "glibc", "uid_miss"), y, 64);
-			printf("| %s | %s | %s | %s | %s | %s | %s |\n", fmt_n(sz[i], nb, sizeof(nb)),
-			       cfgn[b], pwn[b], x[0], x[1], x[2], y);
+			printf("| %s | %s | %s | %s | %s | %s | %s |\n",
+			       fmt_n(sz[i], nb, sizeof(nb)), cfgn[b], pwn[b], x[0], x[1], x[2], y);
 		}
 	printf("\n");
 }
@@ -1173,8 +1175,8 @@ static void report_getent(const unsigned long *sz, size_t nsz)
 			const struct result *r = get("getent", cfg[b], sz[i], "glibc", "ms");
 			if (!r || r->nv < 2)
 				continue;
-			printf("| %s | %s | %.0f | %s |\n", fmt_n(sz[i], nb, sizeof(nb)), cfgn[b], r->v[1],
-			       fmt_ns(r->v[0] * 1e6, t, sizeof(t)));
+			printf("| %s | %s | %.0f | %s |\n", fmt_n(sz[i], nb, sizeof(nb)), cfgn[b],
+			       r->v[1], fmt_ns(r->v[0] * 1e6, t, sizeof(t)));
 		}
 	printf("\n");
 }
@@ -1188,8 +1190,9 @@ static void report_memory(const unsigned long *sz, size_t nsz)
 	for (size_t i = 0; i < nsz; i++) {
 		const struct result *r = get("snap", "aadguest", sz[i], "detail", "size");
 		if (r && r->nv >= 5)
-			printf("| %s | %.0f | %.1f | %.1f | %.1f | %.0f |\n", fmt_n(sz[i], nb, sizeof(nb)),
-			       r->v[0], r->v[1], r->v[2], r->v[3], r->v[4]);
+			printf("| %s | %.0f | %.1f | %.1f | %.1f | %.0f |\n",
+			       fmt_n(sz[i], nb, sizeof(nb)), r->v[0], r->v[1], r->v[2], r->v[3],
+			       r->v[4]);
 	}
 	printf("\nRSS a process adds (VmRSS, KiB; file = RssFile, mostly shared page-cache pages):\n\n"
 	       "| users | backend | path | dlopen | first lookup | of which anon | of which file |\n"
@@ -1204,11 +1207,12 @@ static void report_memory(const unsigned long *sz, size_t nsz)
 				continue;
 			if (b == 1)
 				printf("| %s | %s | getpwnam_r (NSS setup + dlopen + lookup) | — | %.0f | %.0f | %.0f |\n",
-				       fmt_n(sz[i], nb, sizeof(nb)), ben[b], r->v[1], r->v[2], r->v[3]);
+				       fmt_n(sz[i], nb, sizeof(nb)), ben[b], r->v[1], r->v[2],
+				       r->v[3]);
 			else
 				printf("| %s | %s | entry point | %.0f | %.0f | %.0f | %.0f |\n",
-				       fmt_n(sz[i], nb, sizeof(nb)), ben[b], r->v[0], r->v[1], r->v[2],
-				       r->v[3]);
+				       fmt_n(sz[i], nb, sizeof(nb)), ben[b], r->v[0], r->v[1],
+				       r->v[2], r->v[3]);
 		}
 	printf("\n");
 }
@@ -1225,7 +1229,8 @@ static void report_detail(const unsigned long *sz, size_t nsz)
 		{ "find_name", "snapshot_find_name, random guest (index + record + name string)" },
 		{ "find_uid", "snapshot_find_uid, random guest (index + record)" },
 		{ "find_miss", "snapshot_find_name, miss" },
-		{ "strings", "strlen of name, gecos, home, shell of a random record (record + strings)" },
+		{ "strings",
+		  "strlen of name, gecos, home, shell of a random record (record + strings)" },
 		{ "random_read", "one random dependent read in the records (a cache + TLB miss)" },
 		{ "name_hash", "ag_name_hash (FNV-1a, byte at a time) of a 27-byte name" },
 		{ "mutex_pair", "pthread_mutex_lock + unlock, uncontended" },
@@ -1244,7 +1249,8 @@ static void report_detail(const unsigned long *sz, size_t nsz)
 	for (size_t k = 0; k < ARRAY_SIZE(rows); k++) {
 		printf("| %s |", rows[k].what);
 		for (size_t i = 0; i < nsz; i++) {
-			const struct result *r = get("cost", "aadguest", sz[i], "detail", rows[k].key);
+			const struct result *r =
+				get("cost", "aadguest", sz[i], "detail", rows[k].key);
 			if (r)
 				printf(" %s / %s |", fmt_ns(r->v[0], t, sizeof(t)),
 				       fmt_ns(r->v[1], u, sizeof(u)));
@@ -1273,8 +1279,8 @@ static void report_detail(const unsigned long *sz, size_t nsz)
 		if (!pn || !pu)
 			continue;
 		printf("| %s | %.2f / %.0f | %.2f | %.2f / %.0f | %.2f | %.0f KiB | %.0f KiB | %.0f KiB |\n",
-		       fmt_n(sz[i], nb, sizeof(nb)), pn->v[0], pn->v[1], pn->v[2], pu->v[0], pu->v[1],
-		       pu->v[2], getv("maprss", "aadguest", sz[i], "detail", "plain", 0),
+		       fmt_n(sz[i], nb, sizeof(nb)), pn->v[0], pn->v[1], pn->v[2], pu->v[0],
+		       pu->v[1], pu->v[2], getv("maprss", "aadguest", sz[i], "detail", "plain", 0),
 		       getv("maprss", "aadguest", sz[i], "detail", "madv_random", 0),
 		       getv("maprss", "aadguest", sz[i], "detail", "chunked", 0));
 	}
@@ -1343,8 +1349,9 @@ int main(int argc, char **argv)
 		printf("%.1f\n", timer_ns);
 		return 0;
 	}
-	fprintf(stderr, "usage: nssbench direct DIR N MODULE.so NAME | glibc DIR N LABEL all|miss |\n"
-			"       rss N LABEL MODULE.so|- NAME GUEST | detail DIR N MODULE.so |\n"
-			"       report RESULTS | timer\n");
+	fprintf(stderr,
+		"usage: nssbench direct DIR N MODULE.so NAME | glibc DIR N LABEL all|miss |\n"
+		"       rss N LABEL MODULE.so|- NAME GUEST | detail DIR N MODULE.so |\n"
+		"       report RESULTS | timer\n");
 	return 2;
 }

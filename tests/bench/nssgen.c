@@ -97,8 +97,8 @@ static void make_guest(struct gen_guest *g, uint32_t i, uint64_t step)
 
 	g->uid = (uint32_t)(UID_MIN_DEFAULT + 1 + ((uint64_t)i * step) % range);
 	snprintf(g->name, sizeof(g->name), "guest%06" PRIu32 "@partner.example", i);
-	snprintf(g->object_id, sizeof(g->object_id), "%08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32
-		 "-8%03" PRIx32 "-%012" PRIx64,
+	snprintf(g->object_id, sizeof(g->object_id),
+		 "%08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-8%03" PRIx32 "-%012" PRIx64,
 		 (uint32_t)(a >> 32), (uint32_t)(a >> 16) & 0xffff, (uint32_t)a & 0xfff,
 		 (uint32_t)(b >> 48) & 0xfff, (uint64_t)(b & 0xffffffffffffULL));
 	snprintf(g->display_name, sizeof(g->display_name), "Guest %06" PRIu32 " (Partner)", i);
@@ -140,15 +140,15 @@ static void write_index(const char *dir, const char *name, struct ix_entry *ix, 
 
 	qsort(ix, n, sizeof(*ix), ix_cmp);
 	for (size_t i = 0; i < n; i++) {
-		size_t kl = strlen(ix[i].key), pl = (size_t)snprintf(pos, sizeof(pos), "%" PRIu64,
-								     ix[i].pos);
+		size_t kl = strlen(ix[i].key),
+		       pl = (size_t)snprintf(pos, sizeof(pos), "%" PRIu64, ix[i].pos);
 		key_max = kl > key_max ? kl : key_max;
 		pos_max = pl > pos_max ? pl : pos_max;
 	}
 	f = open_out(dir, name, path, sizeof(path));
 	for (size_t i = 0; i < n; i++) {
-		size_t kl = strlen(ix[i].key), pl = (size_t)snprintf(pos, sizeof(pos), "%" PRIu64,
-								     ix[i].pos);
+		size_t kl = strlen(ix[i].key),
+		       pl = (size_t)snprintf(pos, sizeof(pos), "%" PRIu64, ix[i].pos);
 		fputs(ix[i].key, f);
 		fputc('\0', f);
 		fputs(pos, f);
@@ -169,7 +169,7 @@ int main(int argc, char **argv)
 	struct gen_guest *g;
 	struct snap_guest_in *in;
 	struct ix_entry *ixname, *ixuid;
-	char (*uidtext)[12];
+	char(*uidtext)[12];
 	FILE *small, *big, *cache;
 	uint64_t off = 0;
 	int r;

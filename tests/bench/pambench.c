@@ -31,11 +31,13 @@ static double median_ns(pam_handle_t *pamh, acct_fn direct, int argc, const char
 			double *t, int *rc, double *p99)
 {
 	for (int i = 0; i < 100; i++) /* warm up: module loaded, caches hot */
-		*rc = direct ? direct(pamh, PAM_SILENT, argc, argv) : pam_acct_mgmt(pamh, PAM_SILENT);
+		*rc = direct ? direct(pamh, PAM_SILENT, argc, argv)
+			     : pam_acct_mgmt(pamh, PAM_SILENT);
 	for (int i = 0; i < n; i++) {
 		struct timespec a, b;
 		clock_gettime(CLOCK_MONOTONIC, &a);
-		*rc = direct ? direct(pamh, PAM_SILENT, argc, argv) : pam_acct_mgmt(pamh, PAM_SILENT);
+		*rc = direct ? direct(pamh, PAM_SILENT, argc, argv)
+			     : pam_acct_mgmt(pamh, PAM_SILENT);
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		t[i] = (double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec);
 	}
@@ -50,7 +52,8 @@ int main(int argc, char **argv)
 	pam_handle_t *pamh;
 	int rc = 0, rc2 = 0;
 	if (argc < 6) {
-		fprintf(stderr, "usage: pambench CONFDIR SERVICE USER ITERATIONS MODULE.so [ARGS...]\n");
+		fprintf(stderr,
+			"usage: pambench CONFDIR SERVICE USER ITERATIONS MODULE.so [ARGS...]\n");
 		return 2;
 	}
 	int n = atoi(argv[4]);

@@ -29,9 +29,9 @@ static const char *write_conf(const char *name, const char *text, mode_t mode)
 	return path;
 }
 
-#define GOOD_HEAD                                                                                \
-	"tenant_id = 11111111-2222-3333-4444-555555555555\n"                                     \
-	"client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n"                                     \
+#define GOOD_HEAD                                            \
+	"tenant_id = 11111111-2222-3333-4444-555555555555\n" \
+	"client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n" \
 	"client_secret_file = /etc/aadguest/secret\n"
 
 static void test_defaults_and_all_keys(void **st)
@@ -39,21 +39,21 @@ static void test_defaults_and_all_keys(void **st)
 	(void)st;
 	struct ag_config c;
 	char err[512];
-	const char *p = write_conf("full.conf",
-				   "# every key\n\n" GOOD_HEAD
-				   "organization = Contoso Ltd\n"
-				   "authority = https://login.microsoftonline.us/\n"
-				   "graph_url = https://graph.microsoft.us\n"
-				   "ca_file = /etc/ssl/extra.pem\n"
-				   "state_dir = /var/lib/aadguest\n"
-				   "uid_min = 200000\n uid_max = 300000  \n"
-				   "home = /home/%u\nshell = /bin/zsh\nlocked_shell = /bin/false\n"
-				   "group_name = guests\n"
-				   "allowed_groups = 11111111-0000-0000-0000-000000000001, 11111111-0000-0000-0000-000000000002\n"
-				   "allow_pending = yes\nretention_days = 14\nmax_staleness = 2h\n"
-				   "stale_policy = allow\nonline_check = true\nonline_timeout_ms = 500\n"
-				   "lockout = none\non_change = /usr/local/bin/hook\nsync_interval = 1m\n",
-				   0600);
+	const char *p = write_conf(
+		"full.conf",
+		"# every key\n\n" GOOD_HEAD "organization = Contoso Ltd\n"
+		"authority = https://login.microsoftonline.us/\n"
+		"graph_url = https://graph.microsoft.us\n"
+		"ca_file = /etc/ssl/extra.pem\n"
+		"state_dir = /var/lib/aadguest\n"
+		"uid_min = 200000\n uid_max = 300000  \n"
+		"home = /home/%u\nshell = /bin/zsh\nlocked_shell = /bin/false\n"
+		"group_name = guests\n"
+		"allowed_groups = 11111111-0000-0000-0000-000000000001, 11111111-0000-0000-0000-000000000002\n"
+		"allow_pending = yes\nretention_days = 14\nmax_staleness = 2h\n"
+		"stale_policy = allow\nonline_check = true\nonline_timeout_ms = 500\n"
+		"lockout = none\non_change = /usr/local/bin/hook\nsync_interval = 1m\n",
+		0600);
 	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
 	assert_string_equal(c.organization, "Contoso Ltd");
 	assert_string_equal(c.authority, "https://login.microsoftonline.us");
@@ -112,24 +112,33 @@ static void test_errors_name_line_and_key(void **st)
 		{ GOOD_HEAD "bogus = 1\n", "bad.conf:4: bogus: unknown key" },
 		{ GOOD_HEAD "uid_min = abc\n", "bad.conf:4: uid_min:" },
 		{ GOOD_HEAD "\n\nuid_max = -5\n", "bad.conf:6: uid_max:" },
-		{ GOOD_HEAD "graph_url = http://graph.microsoft.com\n", "bad.conf:4: graph_url: expected an https://" },
-		{ GOOD_HEAD "allowed_groups = Sales Team\n", "bad.conf:4: allowed_groups: expected comma-separated group object ids" },
-		{ GOOD_HEAD "stale_policy = maybe\n", "bad.conf:4: stale_policy: expected deny or allow" },
+		{ GOOD_HEAD "graph_url = http://graph.microsoft.com\n",
+		  "bad.conf:4: graph_url: expected an https://" },
+		{ GOOD_HEAD "allowed_groups = Sales Team\n",
+		  "bad.conf:4: allowed_groups: expected comma-separated group object ids" },
+		{ GOOD_HEAD "stale_policy = maybe\n",
+		  "bad.conf:4: stale_policy: expected deny or allow" },
 		{ GOOD_HEAD "lockout = kill\n", "bad.conf:4: lockout:" },
 		{ GOOD_HEAD "max_staleness = 5 minutes\n", "bad.conf:4: max_staleness:" },
-		{ GOOD_HEAD "allow_pending = sometimes\n", "bad.conf:4: allow_pending: expected yes or no" },
+		{ GOOD_HEAD "allow_pending = sometimes\n",
+		  "bad.conf:4: allow_pending: expected yes or no" },
 		{ GOOD_HEAD "home = relative/%u\n", "bad.conf:4: home:" },
 		{ GOOD_HEAD "home = /home/%x\n", "bad.conf:4: home: unknown % escape" },
 		{ GOOD_HEAD "state_dir = /var/../etc\n", "bad.conf:4: state_dir:" },
 		{ GOOD_HEAD "group_name = Bad Group\n", "bad.conf:4: group_name:" },
 		{ GOOD_HEAD "retention_days = 0\n", "bad.conf:4: retention_days:" },
-		{ GOOD_HEAD "shell = /bin/bash\nshell = /bin/sh\n", "bad.conf:5: shell: given twice" },
+		{ GOOD_HEAD "shell = /bin/bash\nshell = /bin/sh\n",
+		  "bad.conf:5: shell: given twice" },
 		{ GOOD_HEAD "just some words\n", "bad.conf:4: expected 'key = value'" },
 		{ "tenant_id = not a tenant!\n", "bad.conf:1: tenant_id:" },
-		{ "client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\nclient_secret_file = /s\n", "tenant_id: required key is missing" },
-		{ "tenant_id = contoso.onmicrosoft.com\nclient_secret_file = /s\n", "client_id: required key is missing" },
-		{ "tenant_id = contoso.com\nclient_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n", "client_secret_file: no credentials" },
-		{ GOOD_HEAD "client_certificate = /c.pem\nclient_key = /k.pem\n", "client_certificate: give either" },
+		{ "client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\nclient_secret_file = /s\n",
+		  "tenant_id: required key is missing" },
+		{ "tenant_id = contoso.onmicrosoft.com\nclient_secret_file = /s\n",
+		  "client_id: required key is missing" },
+		{ "tenant_id = contoso.com\nclient_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n",
+		  "client_secret_file: no credentials" },
+		{ GOOD_HEAD "client_certificate = /c.pem\nclient_key = /k.pem\n",
+		  "client_certificate: give either" },
 		{ GOOD_HEAD "uid_min = 5000\nuid_max = 5000\n", "uid_min: the guest range needs" },
 		{ GOOD_HEAD "uid_min = 0\nuid_max = 100\n", "uid_min: the guest range needs" },
 	};
@@ -139,7 +148,8 @@ static void test_errors_name_line_and_key(void **st)
 		const char *p = write_conf("bad.conf", cases[i].text, 0600);
 		int r = ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err));
 		if (r == 0 || !strstr(err, cases[i].expect))
-			fail_msg("case %zu: r=%d err='%s', expected '%s'", i, r, err, cases[i].expect);
+			fail_msg("case %zu: r=%d err='%s', expected '%s'", i, r, err,
+				 cases[i].expect);
 		ag_config_free(&c);
 	}
 }
@@ -160,14 +170,18 @@ static void test_permissions(void **st)
 	snprintf(sp_copy, sizeof(sp_copy), "%s", sp);
 	snprintf(text, sizeof(text),
 		 "tenant_id = contoso.com\nclient_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n"
-		 "client_secret_file = %s\n", sp_copy);
+		 "client_secret_file = %s\n",
+		 sp_copy);
 	p = write_conf("ok.conf", text, 0644);
 	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
-	assert_int_equal(ag_config_read_secret(&c, AG_CONFIG_CHECK_PERMS, &secret, err, sizeof(err)), -EPERM);
+	assert_int_equal(
+		ag_config_read_secret(&c, AG_CONFIG_CHECK_PERMS, &secret, err, sizeof(err)),
+		-EPERM);
 	assert_non_null(strstr(err, "readable by group or others"));
 	assert_null(secret);
 	chmod(sp_copy, 0600);
-	assert_int_equal(ag_config_read_secret(&c, AG_CONFIG_CHECK_PERMS, &secret, err, sizeof(err)), 0);
+	assert_int_equal(
+		ag_config_read_secret(&c, AG_CONFIG_CHECK_PERMS, &secret, err, sizeof(err)), 0);
 	assert_string_equal(secret, "s3cret-value");
 	free(secret);
 	ag_config_free(&c);

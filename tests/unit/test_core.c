@@ -31,8 +31,13 @@ static void test_rfc3339(void **st)
 	assert_int_equal(ag_parse_rfc3339("2024-02-29T23:59:59Z", &t), 0);
 	ag_format_rfc3339(t + 1, buf, sizeof(buf));
 	assert_string_equal(buf, "2024-03-01T00:00:00Z");
-	const char *bad[] = { "", "2026-11-26", "2026-13-01T00:00:00Z", "2026-11-26T12:00:00",
-			      "2026-11-26T12:00:00Zjunk", "2026-11-26T25:00:00Z", "x" };
+	const char *bad[] = { "",
+			      "2026-11-26",
+			      "2026-13-01T00:00:00Z",
+			      "2026-11-26T12:00:00",
+			      "2026-11-26T12:00:00Zjunk",
+			      "2026-11-26T25:00:00Z",
+			      "x" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(ag_parse_rfc3339(bad[i], &t), -EINVAL);
 	ag_format_date(1795694400, buf, sizeof(buf));
@@ -76,20 +81,32 @@ static void test_derive_name(void **st)
 	(void)st;
 	char b[300];
 	const char *oid = "0a1b2c3d-0000-4000-8000-00000000abcd";
-	assert_int_equal(ag_derive_name(oid, "Alice@Fabrikam.COM", "x@y.z", "u#EXT#@t", b, sizeof(b)), 0);
+	assert_int_equal(
+		ag_derive_name(oid, "Alice@Fabrikam.COM", "x@y.z", "u#EXT#@t", b, sizeof(b)), 0);
 	assert_string_equal(b, "alice@fabrikam.com");
 	assert_int_equal(ag_derive_name(oid, NULL, "Bob@Example.org", NULL, b, sizeof(b)), 0);
 	assert_string_equal(b, "bob@example.org");
-	assert_int_equal(ag_derive_name(oid, "", NULL, "carol_northwind.com#EXT#@contoso.onmicrosoft.com", b, sizeof(b)), 0);
+	assert_int_equal(ag_derive_name(oid, "", NULL,
+					"carol_northwind.com#EXT#@contoso.onmicrosoft.com", b,
+					sizeof(b)),
+			 0);
 	assert_string_equal(b, "carol@northwind.com");
 	/* The last '_' before #EXT# was the '@'. */
-	assert_int_equal(ag_derive_name(oid, NULL, NULL, "first_last_sub_domain.com#EXT#@t.onmicrosoft.com", b, sizeof(b)), 0);
+	assert_int_equal(ag_derive_name(oid, NULL, NULL,
+					"first_last_sub_domain.com#EXT#@t.onmicrosoft.com", b,
+					sizeof(b)),
+			 0);
 	assert_string_equal(b, "first_last_sub@domain.com");
 	/* A deleted user's UPN carries the object id (no dashes) in front. */
-	assert_int_equal(ag_derive_name(oid, NULL, NULL, "0a1b2c3d000040008000" "00000000abcdcarol_northwind.com#EXT#@t.onmicrosoft.com", b, sizeof(b)), 0);
+	assert_int_equal(ag_derive_name(oid, NULL, NULL,
+					"0a1b2c3d000040008000"
+					"00000000abcdcarol_northwind.com#EXT#@t.onmicrosoft.com",
+					b, sizeof(b)),
+			 0);
 	assert_string_equal(b, "carol@northwind.com");
 	assert_int_equal(ag_derive_name(oid, NULL, NULL, NULL, b, sizeof(b)), -ENOENT);
-	assert_int_equal(ag_derive_name(oid, NULL, NULL, "nounderscore#EXT#@t", b, sizeof(b)), -ENOENT);
+	assert_int_equal(ag_derive_name(oid, NULL, NULL, "nounderscore#EXT#@t", b, sizeof(b)),
+			 -ENOENT);
 }
 
 static void test_name_valid(void **st)

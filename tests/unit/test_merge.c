@@ -16,7 +16,7 @@
 #include "../../common/snapshot.h"
 
 #define DAY 86400
-#define T0 1795694400 /* 2026-11-26T12:00:00Z */
+#define T0  1795694400 /* 2026-11-26T12:00:00Z */
 
 static struct ag_config cfg;
 
@@ -169,7 +169,8 @@ static void test_states_from_directory(void **st)
 	struct merge_output m;
 	db.last_sync = AG_TIME_UNKNOWN;
 	struct dir_user u[4] = { user("P", "pending@f.com", T0), user("D", "dis@f.com", T0),
-				 user("G", "nogroup@f.com", T0), user("X", "old@f.com", T0 - 90 * DAY) };
+				 user("G", "nogroup@f.com", T0),
+				 user("X", "old@f.com", T0 - 90 * DAY) };
 	u[0].pending = true;
 	u[1].enabled = false;
 	u[2].permitted = false;
@@ -222,8 +223,8 @@ static void test_names(void **st)
 	db.last_sync = AG_TIME_UNKNOWN;
 	struct dir_user u[6] = {
 		user("OLD", "same@f.com", T0 - 20 * DAY), user("NEW", "SAME@f.com", T0 - 2 * DAY),
-		user("H1", "-rf@evil.com", T0), user("H2", "a b@evil.com", T0),
-		user("L", "root@localhost", T0), user("N", NULL, T0),
+		user("H1", "-rf@evil.com", T0),		  user("H2", "a b@evil.com", T0),
+		user("L", "root@localhost", T0),	  user("N", NULL, T0),
 	};
 	u[5].upn = (char *)"nick_north.com#EXT#@contoso.onmicrosoft.com";
 	step(&db, u, 6, T0, &m);
@@ -290,12 +291,14 @@ static void test_uid_collisions_and_hosts_agree(void **st)
 	memcpy(more, u, sizeof(u));
 	more[N] = user("ffffffff-0000-4000-8000-000000000000", NULL, T0);
 	struct merge_output m3;
-	struct merge_input in3 = { &small, &m1.db, more, N + 1, &local, NULL, NULL, NULL, fake_hash, T0 + 60 };
+	struct merge_input in3 = { &small, &m1.db, more, N + 1,	    &local,
+				   NULL,   NULL,   NULL, fake_hash, T0 + 60 };
 	m1.db.last_sync = T0;
 	assert_int_equal(guest_merge(&in3, &m3, err, sizeof(err)), -ENOSPC);
 	assert_non_null(strstr(err, "is full"));
 	/* Existing UIDs never move when others come and go: drop the first 100. */
-	struct merge_input in4 = { &small, &m1.db, u + 100, N - 100, &local, NULL, NULL, NULL, fake_hash, T0 + 120 };
+	struct merge_input in4 = { &small, &m1.db, u + 100, N - 100,   &local,
+				   NULL,   NULL,   NULL,    fake_hash, T0 + 120 };
 	struct merge_output m4;
 	assert_int_equal(guest_merge(&in4, &m4, err, sizeof(err)), 0);
 	for (int i = 100; i < N; i++)
@@ -305,7 +308,8 @@ static void test_uid_collisions_and_hosts_agree(void **st)
 	/* …and the purged UIDs are not handed out again: the range is still full. */
 	struct dir_user newcomer = user("eeeeeeee-0000-4000-8000-000000000000", NULL, T0);
 	struct merge_output m5;
-	struct merge_input in5 = { &small, &m4.db, &newcomer, 1, &local, NULL, NULL, NULL, fake_hash, T0 + 180 };
+	struct merge_input in5 = { &small, &m4.db, &newcomer, 1,	 &local,
+				   NULL,   NULL,   NULL,      fake_hash, T0 + 180 };
 	struct guestdb keep = m4.db;
 	struct dir_user all[N - 100 + 1];
 	memcpy(all, u + 100, sizeof(struct dir_user) * (N - 100));

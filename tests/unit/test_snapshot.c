@@ -24,16 +24,27 @@ static char path[600];
 #define ALL (SNAP_REC_NAMED | SNAP_REC_PERMITTED | SNAP_REC_NSS)
 
 static const struct snap_guest_in guests[] = {
-	{ 2000001, GS_ACTIVE, ALL, "alice@fabrikam.com", "oid-a", "Alice A", "alice_fabrikam.com#EXT#@c", "/home/guests/alice@fabrikam.com", "/bin/bash", 100, 100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
-	{ 2000002, GS_DISABLED, ALL, "dave@x.com", "oid-d", "Dave", NULL, "/home/guests/dave@x.com", "/usr/sbin/nologin", 100, 200, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
-	{ 2000003, GS_DEPARTED, ALL, "frank@x.com", "oid-f", "Frank", NULL, "/h/f", "/usr/sbin/nologin", 100, 300, 1000, 1000 + 30 * 86400 },
-	{ 2000004, GS_ACTIVE, SNAP_REC_PERMITTED, "frank@x.com", "oid-f2", "Frank again", NULL, "/h/f2", "/bin/bash", 500, 500, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
-	{ 2000005, GS_ACTIVE, SNAP_REC_NAMED, "nogroup@x.com", "oid-n", "Not permitted", NULL, "/h/n", "/bin/bash", 100, 100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	{ 2000001, GS_ACTIVE, ALL, "alice@fabrikam.com", "oid-a", "Alice A",
+	  "alice_fabrikam.com#EXT#@c", "/home/guests/alice@fabrikam.com", "/bin/bash", 100, 100,
+	  AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	{ 2000002, GS_DISABLED, ALL, "dave@x.com", "oid-d", "Dave", NULL, "/home/guests/dave@x.com",
+	  "/usr/sbin/nologin", 100, 200, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	{ 2000003, GS_DEPARTED, ALL, "frank@x.com", "oid-f", "Frank", NULL, "/h/f",
+	  "/usr/sbin/nologin", 100, 300, 1000, 1000 + 30 * 86400 },
+	{ 2000004, GS_ACTIVE, SNAP_REC_PERMITTED, "frank@x.com", "oid-f2", "Frank again", NULL,
+	  "/h/f2", "/bin/bash", 500, 500, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	{ 2000005, GS_ACTIVE, SNAP_REC_NAMED, "nogroup@x.com", "oid-n", "Not permitted", NULL,
+	  "/h/n", "/bin/bash", 100, 100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
 };
 
 static const struct snap_settings settings = {
-	.generated_at = 5000, .max_staleness = 86400, .uid_min = 2000000, .uid_max = 2100000,
-	.stale_policy = 0, .organization = "Contoso", .group_name = "aadguests",
+	.generated_at = 5000,
+	.max_staleness = 86400,
+	.uid_min = 2000000,
+	.uid_max = 2100000,
+	.stale_policy = 0,
+	.organization = "Contoso",
+	.group_name = "aadguests",
 };
 
 static void write_good(void)

@@ -42,21 +42,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define UID_MIN 1879048192u
-#define UID_MAX 2147352575u
-#define ALICE_UID (UID_MIN + 1)	 /* active */
-#define DAVE_UID (UID_MIN + 2)	 /* disabled */
-#define ERIN_UID (UID_MIN + 3)	 /* pending */
-#define FRANK_UID (UID_MIN + 4)	 /* departed, inside the restore window */
-#define GINA_UID (UID_MIN + 5)	 /* departed, window over: purged for NSS */
-#define HIDDEN_UID (UID_MIN + 6) /* active, not permitted: never shown */
-#define LOCAL_UID (UID_MIN + 7)	 /* a guest with a local user's name */
-#define ANNA_UID (UID_MIN + 8)
-#define BERT_UID (UID_MIN + 9)
-#define CARL_UID (UID_MIN + 10)
-#define PARTNER_UID0 (UID_MIN + 1000) /* guest i: PARTNER_UID0 + i */
+#define UID_MIN	      1879048192u
+#define UID_MAX	      2147352575u
+#define ALICE_UID     (UID_MIN + 1) /* active */
+#define DAVE_UID      (UID_MIN + 2) /* disabled */
+#define ERIN_UID      (UID_MIN + 3) /* pending */
+#define FRANK_UID     (UID_MIN + 4) /* departed, inside the restore window */
+#define GINA_UID      (UID_MIN + 5) /* departed, window over: purged for NSS */
+#define HIDDEN_UID    (UID_MIN + 6) /* active, not permitted: never shown */
+#define LOCAL_UID     (UID_MIN + 7) /* a guest with a local user's name */
+#define ANNA_UID      (UID_MIN + 8)
+#define BERT_UID      (UID_MIN + 9)
+#define CARL_UID      (UID_MIN + 10)
+#define PARTNER_UID0  (UID_MIN + 1000) /* guest i: PARTNER_UID0 + i */
 #define VISIBLE_FLAGS (SNAP_REC_NAMED | SNAP_REC_PERMITTED | SNAP_REC_NSS)
-#define BIGBUF (8u << 20)
+#define BIGBUF	      (8u << 20)
 
 typedef enum nss_status (*pwnam_fn)(const char *, struct passwd *, char *, size_t, int *);
 typedef enum nss_status (*pwuid_fn)(uid_t, struct passwd *, char *, size_t, int *);
@@ -117,11 +117,16 @@ static void die(const char *fmt, ...)
 static const char *st_name(enum nss_status s)
 {
 	switch (s) {
-	case NSS_STATUS_SUCCESS: return "SUCCESS";
-	case NSS_STATUS_NOTFOUND: return "NOTFOUND";
-	case NSS_STATUS_UNAVAIL: return "UNAVAIL";
-	case NSS_STATUS_TRYAGAIN: return "TRYAGAIN";
-	default: return "OTHER";
+	case NSS_STATUS_SUCCESS:
+		return "SUCCESS";
+	case NSS_STATUS_NOTFOUND:
+		return "NOTFOUND";
+	case NSS_STATUS_UNAVAIL:
+		return "UNAVAIL";
+	case NSS_STATUS_TRYAGAIN:
+		return "TRYAGAIN";
+	default:
+		return "OTHER";
 	}
 }
 
@@ -157,13 +162,13 @@ static void partner_name(char *out, size_t n, unsigned i)
 /* ------------------------------------------------------------ generator */
 
 struct genopt {
-	unsigned n;	    /* partner guests */
-	int ver;	    /* > 0: tag GECOS and home with the version */
-	unsigned disabled;  /* the last ones of the partner guests are disabled */
-	bool specials;	    /* alice, dave, erin, frank, gina, hidden */
-	int anna;	    /* -1 absent, else her state */
+	unsigned n;	   /* partner guests */
+	int ver;	   /* > 0: tag GECOS and home with the version */
+	unsigned disabled; /* the last ones of the partner guests are disabled */
+	bool specials;	   /* alice, dave, erin, frank, gina, hidden */
+	int anna;	   /* -1 absent, else her state */
 	bool bert, carl;
-	const char *local;  /* a guest with this (local user's) name */
+	const char *local; /* a guest with this (local user's) name */
 };
 
 struct gset {
@@ -210,7 +215,8 @@ static void add(struct gset *s, const char *name, uint32_t uid, uint32_t state, 
 
 static int by_name(const void *a, const void *b)
 {
-	return strcmp(((const struct snap_guest_in *)a)->name, ((const struct snap_guest_in *)b)->name);
+	return strcmp(((const struct snap_guest_in *)a)->name,
+		      ((const struct snap_guest_in *)b)->name);
 }
 
 static void gset_build(struct gset *s, const struct genopt *o, int64_t now)
@@ -222,19 +228,22 @@ static void gset_build(struct gset *s, const struct genopt *o, int64_t now)
 	if (!s->g || !s->strs)
 		die("out of memory");
 	if (o->specials) {
-		add(s, "alice@fabrikam.com", ALICE_UID, GS_ACTIVE, VISIBLE_FLAGS, "Alice Fabrikam", 0, now);
-		add(s, "dave@adatum.com", DAVE_UID, GS_DISABLED, VISIBLE_FLAGS, "Dave Adatum", 0, now);
-		add(s, "erin@woodgrove.com", ERIN_UID, GS_PENDING, VISIBLE_FLAGS, "Erin Woodgrove", 0, now);
+		add(s, "alice@fabrikam.com", ALICE_UID, GS_ACTIVE, VISIBLE_FLAGS, "Alice Fabrikam",
+		    0, now);
+		add(s, "dave@adatum.com", DAVE_UID, GS_DISABLED, VISIBLE_FLAGS, "Dave Adatum", 0,
+		    now);
+		add(s, "erin@woodgrove.com", ERIN_UID, GS_PENDING, VISIBLE_FLAGS, "Erin Woodgrove",
+		    0, now);
 		add(s, "frank@litware.com", FRANK_UID, GS_DEPARTED, VISIBLE_FLAGS, "Frank Litware",
 		    now + 86400 * 20, now);
 		add(s, "gina@oldco.example", GINA_UID, GS_DEPARTED, VISIBLE_FLAGS, "Gina Oldco",
 		    now - 86400, now);
-		add(s, "hidden@notallowed.example", HIDDEN_UID, GS_ACTIVE,
-		    SNAP_REC_NAMED, "Hidden", 0, now);
+		add(s, "hidden@notallowed.example", HIDDEN_UID, GS_ACTIVE, SNAP_REC_NAMED, "Hidden",
+		    0, now);
 	}
 	if (o->local)
-		add(s, o->local, LOCAL_UID, GS_ACTIVE, VISIBLE_FLAGS, "Guest named like a local user",
-		    0, now);
+		add(s, o->local, LOCAL_UID, GS_ACTIVE, VISIBLE_FLAGS,
+		    "Guest named like a local user", 0, now);
 	if (o->anna >= 0)
 		add(s, "anna@replace.example", ANNA_UID, (uint32_t)o->anna, VISIBLE_FLAGS, "Anna",
 		    now + 86400 * 20, now);
@@ -250,8 +259,8 @@ static void gset_build(struct gset *s, const struct genopt *o, int64_t now)
 			snprintf(gecos, sizeof(gecos), "Guest %05u v%d", i, o->ver);
 		else
 			snprintf(gecos, sizeof(gecos), "Guest %05u (Partner)", i);
-		add(s, name, PARTNER_UID0 + i, dis ? GS_DISABLED : GS_ACTIVE, VISIBLE_FLAGS, gecos, 0,
-		    now);
+		add(s, name, PARTNER_UID0 + i, dis ? GS_DISABLED : GS_ACTIVE, VISIBLE_FLAGS, gecos,
+		    0, now);
 		if (o->ver > 0) {
 			if (asprintf(&home, "/home/v%d/%s", o->ver, name) < 0)
 				home = NULL;
@@ -374,7 +383,8 @@ static long gr_members(const struct group *gr, const void *buf, size_t len)
 	    !inside(gr->gr_mem, buf, len) || (uintptr_t)gr->gr_mem % sizeof(char *))
 		return -1;
 	for (char **m = gr->gr_mem;; m++) {
-		if (!inside(m, buf, len) || (size_t)((const char *)buf + len - (const char *)m) < sizeof(char *))
+		if (!inside(m, buf, len) ||
+		    (size_t)((const char *)buf + len - (const char *)m) < sizeof(char *))
 			return -1;
 		if (!*m)
 			break;
@@ -399,7 +409,8 @@ static bool untouched(const void *p, size_t n)
 static enum nss_status pw_call(int by_uid, const char *name, uid_t uid, struct passwd *pw,
 			       char *buf, size_t len, int *e)
 {
-	return by_uid ? nss.getpwuid_r(uid, pw, buf, len, e) : nss.getpwnam_r(name, pw, buf, len, e);
+	return by_uid ? nss.getpwuid_r(uid, pw, buf, len, e)
+		      : nss.getpwnam_r(name, pw, buf, len, e);
 }
 
 /* Every buffer from 1 byte up: TRYAGAIN/ERANGE and nothing written, then the entry. */
@@ -428,25 +439,28 @@ static void erange_pw(int by_uid, const char *name, uid_t uid, const char *want)
 	if (!*why && s != NSS_STATUS_SUCCESS)
 		snprintf(why, sizeof(why), "buffer of %zu: %s", len, st_name(s));
 	else if (!*why && (!pw_inside(&pw, buf, len) || strcmp(pw.pw_name, want) != 0))
-		snprintf(why, sizeof(why), "wrong entry %s or pointer outside the buffer", pw.pw_name);
+		snprintf(why, sizeof(why), "wrong entry %s or pointer outside the buffer",
+			 pw.pw_name);
 	else if (!*why && !untouched(buf + len, cap + 64 - len))
 		snprintf(why, sizeof(why), "written past the %zu bytes given", len);
-	check(!*why, "%s(%s): TRYAGAIN/ERANGE, nothing written, for every buffer of 1..%zu bytes; "
-	      "the entry at %zu%s%s", by_uid ? "getpwuid_r" : "getpwnam_r",
-	      by_uid ? "alice's uid" : name, len - 1, len, *why ? ": " : "", why);
+	check(!*why,
+	      "%s(%s): TRYAGAIN/ERANGE, nothing written, for every buffer of 1..%zu bytes; "
+	      "the entry at %zu%s%s",
+	      by_uid ? "getpwuid_r" : "getpwnam_r", by_uid ? "alice's uid" : name, len - 1, len,
+	      *why ? ": " : "", why);
 	free(buf);
 }
 
-static enum nss_status gr_call(int by_gid, const char *name, gid_t gid, struct group *gr,
-			       char *buf, size_t len, int *e)
+static enum nss_status gr_call(int by_gid, const char *name, gid_t gid, struct group *gr, char *buf,
+			       size_t len, int *e)
 {
-	return by_gid ? nss.getgrgid_r(gid, gr, buf, len, e) : nss.getgrnam_r(name, gr, buf, len, e);
+	return by_gid ? nss.getgrgid_r(gid, gr, buf, len, e)
+		      : nss.getgrnam_r(name, gr, buf, len, e);
 }
 
 /* 1 byte, then doubling (as glibc grows it), then the exact boundary by
  * bisection, at every alignment of the buffer's start. */
-static void erange_gr(int by_gid, const char *name, gid_t gid, long want_members,
-		      const char *label)
+static void erange_gr(int by_gid, const char *name, gid_t gid, long want_members, const char *label)
 {
 	size_t cap = BIGBUF;
 	unsigned char *mem = malloc(cap + 64);
@@ -464,14 +478,17 @@ static void erange_gr(int by_gid, const char *name, gid_t gid, long want_members
 			break;
 		retries++;
 		if (e != ERANGE || !untouched(mem, len + 64) || !untouched(&gr, sizeof(gr))) {
-			snprintf(why, sizeof(why), "buffer of %zu: errno %d, something written", len, e);
+			snprintf(why, sizeof(why), "buffer of %zu: errno %d, something written",
+				 len, e);
 			break;
 		}
 	}
 	if (!*why && s != NSS_STATUS_SUCCESS)
 		snprintf(why, sizeof(why), "buffer of %zu: %s", len, st_name(s));
-	check(!*why, "%s: from 1 byte, doubling: %d TRYAGAIN/ERANGE with nothing written, then "
-	      "the group at %zu bytes%s%s", label, retries, len, *why ? ": " : "", why);
+	check(!*why,
+	      "%s: from 1 byte, doubling: %d TRYAGAIN/ERANGE with nothing written, then "
+	      "the group at %zu bytes%s%s",
+	      label, retries, len, *why ? ": " : "", why);
 	if (*why) {
 		free(mem);
 		return;
@@ -489,17 +506,19 @@ static void erange_gr(int by_gid, const char *name, gid_t gid, long want_members
 				long nm = gr_members(&gr, buf, mid);
 				if (nm != want_members || gr.gr_gid != gid ||
 				    !untouched(buf + mid, 64) || !untouched(mem, off))
-					snprintf(why, sizeof(why),
-						 "start+%zu, %zu bytes: %ld members (want %ld), gid %u, "
-						 "or written outside",
-						 off, mid, nm, want_members, (unsigned)gr.gr_gid);
+					snprintf(
+						why, sizeof(why),
+						"start+%zu, %zu bytes: %ld members (want %ld), gid %u, "
+						"or written outside",
+						off, mid, nm, want_members, (unsigned)gr.gr_gid);
 				hi = mid;
 			} else if (s == NSS_STATUS_TRYAGAIN && e == ERANGE &&
 				   untouched(mem, mid + off + 64) && untouched(&gr, sizeof(gr))) {
 				lo = mid;
 			} else {
-				snprintf(why, sizeof(why), "start+%zu, %zu bytes: %s errno %d%s", off, mid,
-					 st_name(s), e, s == NSS_STATUS_TRYAGAIN ? ", written" : "");
+				snprintf(why, sizeof(why), "start+%zu, %zu bytes: %s errno %d%s",
+					 off, mid, st_name(s), e,
+					 s == NSS_STATUS_TRYAGAIN ? ", written" : "");
 			}
 		}
 		if (off == 0)
@@ -507,7 +526,8 @@ static void erange_gr(int by_gid, const char *name, gid_t gid, long want_members
 		if (hi > needmax)
 			needmax = hi;
 	}
-	check(!*why, "%s: exact size %zu (%zu at the worst alignment): one byte less gives ERANGE "
+	check(!*why,
+	      "%s: exact size %zu (%zu at the worst alignment): one byte less gives ERANGE "
 	      "with nothing written, at every start alignment; %ld members, all inside%s%s",
 	      label, need0, needmax, want_members, *why ? ": " : "", why);
 	free(mem);
@@ -521,8 +541,7 @@ struct ent {
 
 /* Walk passwd (db 0) or group (db 1) enumeration; small: each entry from a
  * 1-byte buffer, doubling on ERANGE, with an unrelated lookup in between. */
-static size_t walk(int db, bool small, struct ent **out, char *why, size_t whylen,
-		   long *retries)
+static size_t walk(int db, bool small, struct ent **out, char *why, size_t whylen, long *retries)
 {
 	size_t n = 0, cap = 1024, len = small ? 1 : BIGBUF;
 	unsigned char *buf = malloc(BIGBUF + 64);
@@ -542,8 +561,8 @@ static size_t walk(int db, bool small, struct ent **out, char *why, size_t whyle
 		       : nss.getpwent_r(&pw, (char *)buf, len, &e);
 		if (s == NSS_STATUS_TRYAGAIN) {
 			if (!small || e != ERANGE || !untouched(buf, len + 64)) {
-				snprintf(why, whylen, "entry %zu, buffer %zu: TRYAGAIN errno %d%s", n,
-					 len, e, small ? ", written" : "");
+				snprintf(why, whylen, "entry %zu, buffer %zu: TRYAGAIN errno %d%s",
+					 n, len, e, small ? ", written" : "");
 				break;
 			}
 			(*retries)++;
@@ -606,8 +625,9 @@ static void erange_enum(int db, size_t want)
 	const char *what = db ? "getgrent_r" : "getpwent_r";
 	size_t bad = (size_t)-1;
 
-	check(!*why && nref == want, "%s: enumeration with a large buffer: %zu entries (want %zu)%s%s",
-	      what, nref, want, *why ? ": " : "", why);
+	check(!*why && nref == want,
+	      "%s: enumeration with a large buffer: %zu entries (want %zu)%s%s", what, nref, want,
+	      *why ? ": " : "", why);
 	for (size_t i = 0; i < nref && i < ngot; i++)
 		if (strcmp(ref[i].name, got[i].name) != 0 || ref[i].id != got[i].id ||
 		    ref[i].nmem != got[i].nmem || got[i].nmem < 0) {
@@ -619,7 +639,8 @@ static void erange_enum(int db, size_t want)
 	check(!*why2 && bad == (size_t)-1,
 	      "%s: every entry from a 1-byte buffer, doubling: %ld ERANGE retries, %zu entries, "
 	      "none skipped or repeated, same order%s%s%s%s",
-	      what, retries, ngot, *why2 ? ": " : "", why2, bad != (size_t)-1 ? "; differs at " : "",
+	      what, retries, ngot, *why2 ? ": " : "", why2,
+	      bad != (size_t)-1 ? "; differs at " : "",
 	      bad != (size_t)-1 ? (bad < ngot ? got[bad].name : "the end") : "");
 	free_ents(ref, nref);
 	free_ents(got, ngot);
@@ -684,13 +705,15 @@ static bool one_lookup(uint64_t *rng, char *buf, size_t buflen)
 	switch (op) {
 	case 0:
 		s = nss.getpwnam_r(name, &pw, buf, buflen, &e);
-		if (s != NSS_STATUS_SUCCESS || pw.pw_uid != PARTNER_UID0 + i || strcmp(pw.pw_name, name))
+		if (s != NSS_STATUS_SUCCESS || pw.pw_uid != PARTNER_UID0 + i ||
+		    strcmp(pw.pw_name, name))
 			return note_failure("getpwnam_r(%s): %s", name, st_name(s)), false;
 		break;
 	case 1:
 		s = nss.getpwuid_r(PARTNER_UID0 + i, &pw, buf, buflen, &e);
 		if (s != NSS_STATUS_SUCCESS || strcmp(pw.pw_name, name))
-			return note_failure("getpwuid_r(%u): %s", PARTNER_UID0 + i, st_name(s)), false;
+			return note_failure("getpwuid_r(%u): %s", PARTNER_UID0 + i, st_name(s)),
+			       false;
 		break;
 	case 2:
 		s = nss.getgrnam_r(name, &gr, buf, buflen, &e);
@@ -700,7 +723,8 @@ static bool one_lookup(uint64_t *rng, char *buf, size_t buflen)
 	case 3:
 		s = nss.getgrgid_r(PARTNER_UID0 + i, &gr, buf, buflen, &e);
 		if (s != NSS_STATUS_SUCCESS || strcmp(gr.gr_name, name))
-			return note_failure("getgrgid_r(%u): %s", PARTNER_UID0 + i, st_name(s)), false;
+			return note_failure("getgrgid_r(%u): %s", PARTNER_UID0 + i, st_name(s)),
+			       false;
 		break;
 	case 4:
 		for (size_t k = 0; k <= strlen(name); k++)
@@ -777,8 +801,8 @@ static void *enum_thread(void *arg)
 			n++;
 		db ? nss.endgrent() : nss.endpwent();
 		if (s != NSS_STATUS_NOTFOUND || n != g_n + 4 + db)
-			note_failure("%s enumeration: %ld entries, then %s", db ? "group" : "passwd", n,
-				     st_name(s));
+			note_failure("%s enumeration: %ld entries, then %s",
+				     db ? "group" : "passwd", n, st_name(s));
 		__atomic_add_fetch(&enum_walks, 1, __ATOMIC_RELAXED);
 	}
 	free(buf);
@@ -869,7 +893,8 @@ static int child_lookups(long want_members)
 	long start = 1, size = 1;
 	gid_t *groups = malloc(sizeof(gid_t));
 
-	if (nss.getpwnam_r("alice@fabrikam.com", &pw, child_buf, BIGBUF, &e) != NSS_STATUS_SUCCESS ||
+	if (nss.getpwnam_r("alice@fabrikam.com", &pw, child_buf, BIGBUF, &e) !=
+		    NSS_STATUS_SUCCESS ||
 	    pw.pw_uid != ALICE_UID)
 		bad |= 1;
 	if (nss.getgrgid_r(UID_MIN, &gr, child_buf, BIGBUF, &e) != NSS_STATUS_SUCCESS ||
@@ -924,14 +949,15 @@ static int fork_rounds(int rounds, double secs, long want_members, char *why, si
 			(*hung)++;
 			bad++;
 			if (!*why)
-				snprintf(why, whylen, "child %d of %d hung for 5 s (deadlock)", r + 1,
-					 rounds);
+				snprintf(why, whylen, "child %d of %d hung for 5 s (deadlock)",
+					 r + 1, rounds);
 		} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			bad++;
 			if (!*why)
 				snprintf(why, whylen, "child %d of %d: %s %d", r + 1, rounds,
 					 WIFSIGNALED(status) ? "killed by signal" : "exit code",
-					 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+					 WIFSIGNALED(status) ? WTERMSIG(status)
+							     : WEXITSTATUS(status));
 		}
 	}
 	return bad;
@@ -951,7 +977,8 @@ static int cmd_fork(int argc, char **argv)
 	int e;
 
 	child_buf = malloc(BIGBUF);
-	nss.getpwnam_r("alice@fabrikam.com", &pw, buf, 1 << 16, &e); /* atfork handlers registered */
+	nss.getpwnam_r("alice@fabrikam.com", &pw, buf, 1 << 16,
+		       &e); /* atfork handlers registered */
 	nss.setgrent(0);
 	nss.endgrent();
 	nss.setpwent(0);
@@ -1105,7 +1132,8 @@ static void *consistency_reader(void *arg)
 		int v = entry_version(&pw, i, VM);
 		if (v < 0)
 			note_failure("%s: an entry mixing versions or wrong: %s:%u:%s:%s:%s", name,
-				     pw.pw_name, (unsigned)pw.pw_uid, pw.pw_gecos, pw.pw_dir, pw.pw_shell);
+				     pw.pw_name, (unsigned)pw.pw_uid, pw.pw_gecos, pw.pw_dir,
+				     pw.pw_shell);
 		else if (v < last)
 			note_failure("%s: version %d after version %d (went back)", name, v, last);
 		else
@@ -1139,7 +1167,8 @@ static void *consistency_group(void *arg)
 		}
 		if (!good)
 			note_failure("aadguests during replacement: %ld members, not the active "
-				     "guests of one version", n);
+				     "guests of one version",
+				     n);
 		group_checks++;
 	}
 	free(buf);
@@ -1169,9 +1198,10 @@ static void *consistency_enum(void *arg)
 		}
 		nss.endpwent();
 		if (!good || n != VM || s != NSS_STATUS_NOTFOUND || v0 < last)
-			note_failure("a walk of getpwent_r during replacement: %u entries, versions "
-				     "mixed or going back (first v%d, previous walk v%d)",
-				     n, v0, last);
+			note_failure(
+				"a walk of getpwent_r during replacement: %u entries, versions "
+				"mixed or going back (first v%d, previous walk v%d)",
+				n, v0, last);
 		else
 			last = v0;
 		enum_checks++;
@@ -1212,7 +1242,8 @@ static int cmd_replace(void)
 	      "v2 (snapshot_write: anna departed): the same process's next lookup sees her locked "
 	      "shell and she left aadguests, %.0f ms after its last stat (anna %s%s, aadguests %ld "
 	      "members%s)",
-	      dt * 1000, st_name(sa), locked ? " nologin" : "", nm, anna_member ? " with anna" : "");
+	      dt * 1000, st_name(sa), locked ? " nologin" : "", nm,
+	      anna_member ? " with anna" : "");
 	o.anna = -1;
 	o.bert = true;
 	write_or_die(db, &o);
@@ -1242,7 +1273,8 @@ static int cmd_replace(void)
 	while (now_s() - t0 < 3) {
 		enum nss_status sc = pwnam("carl@replace.example", &pw, buf, sizeof(buf));
 		sb = pwnam("bert@replace.example", &pw, buf, sizeof(buf));
-		if (sb != NSS_STATUS_SUCCESS || (sc != NSS_STATUS_SUCCESS && sc != NSS_STATUS_NOTFOUND))
+		if (sb != NSS_STATUS_SUCCESS ||
+		    (sc != NSS_STATUS_SUCCESS && sc != NSS_STATUS_NOTFOUND))
 			torn = true;
 		if (sc == NSS_STATUS_SUCCESS) {
 			dt = now_s() - t0;
@@ -1271,13 +1303,16 @@ static int cmd_replace(void)
 		/* The writer: another process, like aadguest sync. Odd versions by
 		 * snapshot_write (flag), even ones by a rename of a new file (stat). */
 		for (int v = 2; v <= 200; v++) {
-			struct genopt ov = { .n = VM, .ver = v, .disabled = (unsigned)(v % 5), .anna = -1 };
+			struct genopt ov = {
+				.n = VM, .ver = v, .disabled = (unsigned)(v % 5), .anna = -1
+			};
 			char err[256];
 			if (v % 2) {
 				if (write_snapshot(db, &ov, err, sizeof(err)))
 					_exit(1);
 			} else {
-				if (write_snapshot(next, &ov, err, sizeof(err)) || rename(next, db) < 0)
+				if (write_snapshot(next, &ov, err, sizeof(err)) ||
+				    rename(next, db) < 0)
 					_exit(1);
 			}
 			usleep(2000);
@@ -1319,26 +1354,29 @@ static int cmd_errno(void)
 	long start, size;
 	gid_t *groups;
 
-#define KEEP_ERRNO(label, call)                                                                \
-	do {                                                                                   \
-		errno = 4242;                                                                  \
-		enum nss_status s_ = (call);                                                   \
-		int got_ = errno;                                                              \
-		calls++;                                                                       \
-		if (s_ != NSS_STATUS_SUCCESS || got_ != 4242) {                                \
-			bad++;                                                                 \
-			size_t l_ = strlen(why);                                               \
-			snprintf(why + l_, sizeof(why) - l_, " %s: %s errno %d;", label,       \
-				 st_name(s_), got_);                                           \
-		}                                                                              \
+#define KEEP_ERRNO(label, call)                                                          \
+	do {                                                                             \
+		errno = 4242;                                                            \
+		enum nss_status s_ = (call);                                             \
+		int got_ = errno;                                                        \
+		calls++;                                                                 \
+		if (s_ != NSS_STATUS_SUCCESS || got_ != 4242) {                          \
+			bad++;                                                           \
+			size_t l_ = strlen(why);                                         \
+			snprintf(why + l_, sizeof(why) - l_, " %s: %s errno %d;", label, \
+				 st_name(s_), got_);                                     \
+		}                                                                        \
 	} while (0)
 
 	snprintf(next, sizeof(next), "%s.next", db);
 	write_or_die(db, &o);
-	KEEP_ERRNO("first getpwnam_r (maps)", nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
-	KEEP_ERRNO("getpwnam_r upper case", nss.getpwnam_r("ALICE@FABRIKAM.COM", &pw, buf, sizeof(buf), &e));
+	KEEP_ERRNO("first getpwnam_r (maps)",
+		   nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
+	KEEP_ERRNO("getpwnam_r upper case",
+		   nss.getpwnam_r("ALICE@FABRIKAM.COM", &pw, buf, sizeof(buf), &e));
 	KEEP_ERRNO("getpwuid_r", nss.getpwuid_r(ALICE_UID, &pw, buf, sizeof(buf), &e));
-	KEEP_ERRNO("getpwnam_r departed", nss.getpwnam_r("frank@litware.com", &pw, buf, sizeof(buf), &e));
+	KEEP_ERRNO("getpwnam_r departed",
+		   nss.getpwnam_r("frank@litware.com", &pw, buf, sizeof(buf), &e));
 	KEEP_ERRNO("getgrnam_r", nss.getgrnam_r("alice@fabrikam.com", &gr, buf, sizeof(buf), &e));
 	KEEP_ERRNO("getgrnam_r shared", nss.getgrnam_r("aadguests", &gr, buf, sizeof(buf), &e));
 	KEEP_ERRNO("getgrgid_r", nss.getgrgid_r(ALICE_UID, &gr, buf, sizeof(buf), &e));
@@ -1347,8 +1385,9 @@ static int cmd_errno(void)
 	size = 1;
 	groups = malloc(sizeof(gid_t));
 	groups[0] = ALICE_UID;
-	KEEP_ERRNO("initgroups_dyn (grows the array)",
-		   nss.initgroups_dyn("alice@fabrikam.com", ALICE_UID, &start, &size, &groups, 0, &e));
+	KEEP_ERRNO(
+		"initgroups_dyn (grows the array)",
+		nss.initgroups_dyn("alice@fabrikam.com", ALICE_UID, &start, &size, &groups, 0, &e));
 	free(groups);
 	KEEP_ERRNO("setpwent", nss.setpwent(0));
 	KEEP_ERRNO("getpwent_r", nss.getpwent_r(&pw, buf, sizeof(buf), &e));
@@ -1359,21 +1398,28 @@ static int cmd_errno(void)
 	KEEP_ERRNO("endgrent", nss.endgrent());
 	/* The first try gets ERANGE, the retry succeeds: errno as before the retry. */
 	nss.getpwnam_r("alice@fabrikam.com", &pw, buf, 1, &e);
-	KEEP_ERRNO("getpwnam_r retried after ERANGE", nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
+	KEEP_ERRNO("getpwnam_r retried after ERANGE",
+		   nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
 	usleep(1100000);
-	KEEP_ERRNO("getpwnam_r that stats the file", nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
+	KEEP_ERRNO("getpwnam_r that stats the file",
+		   nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
 	o.n = 101;
 	write_or_die(db, &o);
-	KEEP_ERRNO("getpwnam_r that remaps (superseded)", nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
+	KEEP_ERRNO("getpwnam_r that remaps (superseded)",
+		   nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
 	o.n = 102;
 	write_or_die(next, &o);
 	if (rename(next, db) < 0)
 		die("rename: %s", strerror(errno));
 	usleep(1100000);
-	KEEP_ERRNO("getpwnam_r that stats and remaps (renamed)", nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
-	KEEP_ERRNO("getpwnam_r of the new guest", nss.getpwnam_r("guest00101@partner.example", &pw, buf, sizeof(buf), &e));
-	check(bad == 0, "errno untouched by %d successful calls of every entry point (first map, "
-	      "stat, remap, after ERANGE)%s", calls, why);
+	KEEP_ERRNO("getpwnam_r that stats and remaps (renamed)",
+		   nss.getpwnam_r("alice@fabrikam.com", &pw, buf, sizeof(buf), &e));
+	KEEP_ERRNO("getpwnam_r of the new guest",
+		   nss.getpwnam_r("guest00101@partner.example", &pw, buf, sizeof(buf), &e));
+	check(bad == 0,
+	      "errno untouched by %d successful calls of every entry point (first map, "
+	      "stat, remap, after ERANGE)%s",
+	      calls, why);
 	return n_fail ? 1 : 0;
 }
 
@@ -1392,14 +1438,23 @@ static long mixed_lookups(long count, long n, char *buf, size_t len)
 		enum nss_status s;
 		partner_name(name, sizeof(name), i);
 		switch (k % 5) {
-		case 0: s = nss.getpwnam_r(name, &pw, buf, len, &e); break;
-		case 1: s = nss.getpwuid_r(PARTNER_UID0 + i, &pw, buf, len, &e); break;
-		case 2: s = nss.getgrnam_r(name, &gr, buf, len, &e); break;
-		case 3: s = nss.getgrgid_r(PARTNER_UID0 + i, &gr, buf, len, &e); break;
+		case 0:
+			s = nss.getpwnam_r(name, &pw, buf, len, &e);
+			break;
+		case 1:
+			s = nss.getpwuid_r(PARTNER_UID0 + i, &pw, buf, len, &e);
+			break;
+		case 2:
+			s = nss.getgrnam_r(name, &gr, buf, len, &e);
+			break;
+		case 3:
+			s = nss.getgrgid_r(PARTNER_UID0 + i, &gr, buf, len, &e);
+			break;
 		default:
 			start = 1;
 			groups[0] = PARTNER_UID0 + i;
-			s = nss.initgroups_dyn(name, PARTNER_UID0 + i, &start, &size, &groups, 0, &e);
+			s = nss.initgroups_dyn(name, PARTNER_UID0 + i, &start, &size, &groups, 0,
+					       &e);
 		}
 		if (s != NSS_STATUS_SUCCESS)
 			fails++;
@@ -1485,19 +1540,26 @@ static int cmd_fuzz(int argc, char **argv)
 		memcpy(bad, good, len);
 		switch (r % 4) {
 		case 0: /* truncated, the header's size patched to match */
-			blen = sizeof(struct snap_header) + rng_next(&rng) % (len - sizeof(struct snap_header));
+			blen = sizeof(struct snap_header) +
+			       rng_next(&rng) % (len - sizeof(struct snap_header));
 			if (r % 8 == 0)
 				((struct snap_header *)(void *)bad)->file_size = blen;
 			break;
 		case 1: /* random bytes flipped anywhere after the magic */
 			for (int k = 0; k < 1 + (int)(rng_next(&rng) % 8); k++)
-				bad[8 + rng_next(&rng) % (len - 8)] ^= (unsigned char)(1 + rng_next(&rng) % 255);
+				bad[8 + rng_next(&rng) % (len - 8)] ^=
+					(unsigned char)(1 + rng_next(&rng) % 255);
 			break;
 		case 2: { /* a random u32 of the header, records or indexes set to a random or huge value */
 			const struct snap_header *h = (const void *)good;
 			size_t span = (size_t)h->strings_off / 4;
-			uint32_t vals[] = { 0, 1, 0xffffffffu, 0x7fffffffu, (uint32_t)rng_next(&rng),
-					    (uint32_t)len, (uint32_t)len - 1 };
+			uint32_t vals[] = { 0,
+					    1,
+					    0xffffffffu,
+					    0x7fffffffu,
+					    (uint32_t)rng_next(&rng),
+					    (uint32_t)len,
+					    (uint32_t)len - 1 };
 			uint32_t v = vals[rng_next(&rng) % 7];
 			memcpy(bad + 8 + 4 * (rng_next(&rng) % (span - 2)), &v, 4);
 			break;
@@ -1512,17 +1574,19 @@ static int cmd_fuzz(int argc, char **argv)
 		struct group gr;
 		int e;
 		enum nss_status s;
-		const char *names[] = { "alice@fabrikam.com", "frank@litware.com", "guest00007@partner.example",
-					"aadguests", "nobody@x" };
+		const char *names[] = { "alice@fabrikam.com", "frank@litware.com",
+					"guest00007@partner.example", "aadguests", "nobody@x" };
 		for (int k = 0; k < 5; k++) {
 			s = nss.getpwnam_r(names[k], &pw, buf, 1 << 16, &e);
 			if (s == NSS_STATUS_SUCCESS && !pw_inside(&pw, buf, 1 << 16))
-				snprintf(why, sizeof(why), "round %d: getpwnam_r answer outside the buffer", r);
+				snprintf(why, sizeof(why),
+					 "round %d: getpwnam_r answer outside the buffer", r);
 			answered += s == NSS_STATUS_SUCCESS;
 			unavail += s == NSS_STATUS_UNAVAIL;
 			s = nss.getgrnam_r(names[k], &gr, buf, 1 << 16, &e);
 			if (s == NSS_STATUS_SUCCESS && gr_members(&gr, buf, 1 << 16) < 0)
-				snprintf(why, sizeof(why), "round %d: getgrnam_r answer outside the buffer", r);
+				snprintf(why, sizeof(why),
+					 "round %d: getgrnam_r answer outside the buffer", r);
 		}
 		nss.getpwuid_r(ALICE_UID, &pw, buf, 1 << 16, &e);
 		nss.getgrgid_r(UID_MIN, &gr, buf, 1 << 16, &e);
@@ -1536,9 +1600,11 @@ static int cmd_fuzz(int argc, char **argv)
 			long n = 0;
 			db2 ? nss.setgrent(0) : nss.setpwent(0);
 			while ((db2 ? nss.getgrent_r(&gr, buf, 1 << 16, &e)
-				    : nss.getpwent_r(&pw, buf, 1 << 16, &e)) == NSS_STATUS_SUCCESS) {
+				    : nss.getpwent_r(&pw, buf, 1 << 16, &e)) ==
+			       NSS_STATUS_SUCCESS) {
 				if (++n > 1000000) {
-					snprintf(why, sizeof(why), "round %d: enumeration does not end", r);
+					snprintf(why, sizeof(why),
+						 "round %d: enumeration does not end", r);
 					break;
 				}
 			}
@@ -1546,7 +1612,8 @@ static int cmd_fuzz(int argc, char **argv)
 			entries += n;
 		}
 	}
-	check(!*why, "%d corrupted snapshots (truncated, bytes flipped, offsets and counts set to "
+	check(!*why,
+	      "%d corrupted snapshots (truncated, bytes flipped, offsets and counts set to "
 	      "0/huge/random, random body under a valid header) swapped in under one process: "
 	      "every entry point answered, no crash (%ld lookups UNAVAIL, %ld answered, %ld "
 	      "entries enumerated)%s%s",

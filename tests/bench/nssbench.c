@@ -694,9 +694,9 @@ static void print_cost(size_t n, const char *what, struct stats st)
 	fflush(stdout);
 }
 
-/* Records a lookup reads in each index: a hit reads dist+1 records (the
- * index holds record numbers only, so every probed slot costs a record
- * read); a miss reads every occupied slot up to the next empty one. */
+/* Slots a lookup probes in each index: a hit probes dist+1 slots (each slot
+ * carries a tag, the name hash or the UID, so only a tag match reads the
+ * record); a miss probes every occupied slot up to the next empty one. */
 static void probe_stats(size_t n, const char *which, const struct snap_slot *ix, uint32_t nb,
 			const struct snap_record *recs, bool by_name)
 {
@@ -1268,8 +1268,8 @@ static void report_detail(const unsigned long *sz, size_t nsz)
 	printf("\n| environment variables secure_getenv walks |");
 	for (size_t i = 0; i < nsz; i++)
 		printf(" %.0f |", getv("env", "aadguest", sz[i], "detail", "vars", 0));
-	printf("\n\nRecords read per lookup (the index holds record numbers only, so each "
-	       "probed slot is one record read); RSS of one lookup on a fresh mapping:\n\n"
+	printf("\n\nIndex slots probed per lookup (tagged slots: a record is read only on a tag "
+	       "match); RSS of one lookup on a fresh mapping:\n\n"
 	       "| users | name hit avg / max | name miss avg | UID hit avg / max | UID miss avg | "
 	       "RSS, guests.db as written | + MADV_RANDOM | same bytes written 64 KiB at a time |\n"
 	       "|---:|---:|---:|---:|---:|---:|---:|---:|\n");

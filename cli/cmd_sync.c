@@ -95,11 +95,6 @@ struct fetch {
 	const struct guestdb *known;
 };
 
-static char *dup_opt(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 static bool contains_ext(const char *upn)
 {
 	return upn && strcasestr(upn, "#EXT#") != NULL;
@@ -134,21 +129,15 @@ static int on_user(struct json_object *item, void *ctx)
 		f->members++;
 		return 0;
 	}
-	if (f->n == f->cap) {
-		size_t ncap = f->cap ? f->cap * 2 : 1024;
-		struct dir_user *n = realloc(f->u, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		f->u = n;
-		f->cap = ncap;
-	}
+	if (ag_grow((void **)&f->u, &f->cap, f->n + 1, sizeof(*f->u), 1024))
+		return -ENOMEM;
 	struct dir_user *u = &f->u[f->n];
 	memset(u, 0, sizeof(*u));
 	u->id = strdup(gu.id);
-	u->display_name = dup_opt(gu.display_name);
-	u->mail = dup_opt(gu.mail);
-	u->other_mail = dup_opt(gu.other_mail);
-	u->upn = dup_opt(gu.upn);
+	u->display_name = ag_strdup_opt(gu.display_name);
+	u->mail = ag_strdup_opt(gu.mail);
+	u->other_mail = ag_strdup_opt(gu.other_mail);
+	u->upn = ag_strdup_opt(gu.upn);
 	/* Unknown accountEnabled fails closed. */
 	u->enabled = gu.enabled_known && gu.account_enabled;
 	u->pending = gu.external_state && strcmp(gu.external_state, "PendingAcceptance") == 0;
@@ -616,14 +605,8 @@ static int on_delta(struct json_object *item, void *ctx)
 			 why);
 		return -EBADMSG;
 	}
-	if (d->n == d->cap) {
-		size_t ncap = d->cap ? d->cap * 2 : 64;
-		struct change *n = realloc(d->ch, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		d->ch = n;
-		d->cap = ncap;
-	}
+	if (ag_grow((void **)&d->ch, &d->cap, d->n + 1, sizeof(*d->ch), 64))
+		return -ENOMEM;
 	struct change *c = &d->ch[d->n];
 	memset(c, 0, sizeof(*c));
 	c->id = strdup(gu.id);
@@ -635,10 +618,10 @@ static int on_delta(struct json_object *item, void *ctx)
 	c->present = gu.present;
 	c->type_known = gu.user_type != NULL;
 	c->is_guest = gu.user_type && strcmp(gu.user_type, "Guest") == 0;
-	c->u.display_name = dup_opt(gu.display_name);
-	c->u.mail = dup_opt(gu.mail);
-	c->u.other_mail = dup_opt(gu.other_mail);
-	c->u.upn = dup_opt(gu.upn);
+	c->u.display_name = ag_strdup_opt(gu.display_name);
+	c->u.mail = ag_strdup_opt(gu.mail);
+	c->u.other_mail = ag_strdup_opt(gu.other_mail);
+	c->u.upn = ag_strdup_opt(gu.upn);
 	c->u.enabled = gu.enabled_known && gu.account_enabled;
 	c->u.pending = gu.external_state && strcmp(gu.external_state, "PendingAcceptance") == 0;
 	c->u.created_at = gu.created_at;
@@ -681,14 +664,8 @@ static long view_find(const struct fetch *f, const char *id)
 
 static struct dir_user *view_add(struct fetch *f, const char *id)
 {
-	if (f->n == f->cap) {
-		size_t ncap = f->cap ? f->cap * 2 : 1024;
-		struct dir_user *n = realloc(f->u, ncap * sizeof(*n));
-		if (!n)
-			return NULL;
-		f->u = n;
-		f->cap = ncap;
-	}
+	if (ag_grow((void **)&f->u, &f->cap, f->n + 1, sizeof(*f->u), 1024))
+		return NULL;
 	struct dir_user *u = &f->u[f->n];
 	memset(u, 0, sizeof(*u));
 	u->id = strdup(id);

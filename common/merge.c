@@ -136,19 +136,14 @@ static int idset_add(struct idset *s, const char *id)
 	return 0;
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 int guest_to_dir_user(const struct guest *g, struct dir_user *u)
 {
 	memset(u, 0, sizeof(*u));
 	u->id = strdup(g->object_id);
-	u->display_name = dup_or_null(g->display_name);
-	u->mail = dup_or_null(g->mail);
-	u->other_mail = dup_or_null(g->other_mail);
-	u->upn = dup_or_null(g->upn);
+	u->display_name = ag_strdup_opt(g->display_name);
+	u->mail = ag_strdup_opt(g->mail);
+	u->other_mail = ag_strdup_opt(g->other_mail);
+	u->upn = ag_strdup_opt(g->upn);
 	u->enabled = g->enabled;
 	u->pending = g->pending;
 	u->deleted = g->state == GS_DEPARTED;
@@ -173,21 +168,6 @@ long guestdb_find(const struct guestdb *db, const char *object_id)
 
 /* ---- growing arrays ---- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 64;
-	while (ncap < need)
-		ncap *= 2;
-	void *n = realloc(*p, ncap * elem);
-	if (!n)
-		return -ENOMEM;
-	*p = n;
-	*cap = ncap;
-	return 0;
-}
-
 static int warn(struct warning_list *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int warn(struct warning_list *w, const char *fmt, ...)
 {
@@ -210,12 +190,12 @@ static int add_event(struct merge_output *out, size_t *cap, enum event_kind k, c
 		     const char *object_id, uint32_t uid, enum guest_state from,
 		     enum guest_state to)
 {
-	if (grow((void **)&out->events, cap, out->n_events + 1, sizeof(struct event)))
+	if (ag_grow((void **)&out->events, cap, out->n_events + 1, sizeof(struct event), 64))
 		return -ENOMEM;
 	struct event *e = &out->events[out->n_events];
 	e->kind = k;
-	e->name = dup_or_null(name ? name : object_id);
-	e->object_id = dup_or_null(object_id);
+	e->name = ag_strdup_opt(name ? name : object_id);
+	e->object_id = ag_strdup_opt(object_id);
 	e->uid = uid;
 	e->old_state = from;
 	e->new_state = to;
@@ -230,7 +210,7 @@ static int add_event(struct merge_output *out, size_t *cap, enum event_kind k, c
 
 static int add_tombstone(struct guestdb *db, const char *hash, uint32_t uid, int64_t when)
 {
-	if (grow((void **)&db->t, &db->tcap, db->nt + 1, sizeof(struct tombstone)))
+	if (ag_grow((void **)&db->t, &db->tcap, db->nt + 1, sizeof(struct tombstone), 64))
 		return -ENOMEM;
 	struct tombstone *t = &db->t[db->nt++];
 	ag_strlcpy(t->id_hash, hash, sizeof(t->id_hash));
@@ -326,7 +306,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		goto fail;
 	seen = calloc(old->n + 1, sizeof(bool));
 	if (!seen || idset_init(&ids, in->n_users) ||
-	    grow((void **)&out->db.g, &out->db.cap, in->n_users + 1, sizeof(struct guest)))
+	    ag_grow((void **)&out->db.g, &out->db.cap, in->n_users + 1, sizeof(struct guest), 64))
 		goto fail;
 	/* Taken for good: every known guest, every tombstone, local accounts, the group. */
 	if (uidset_add(&taken, cfg->uid_min))
@@ -392,13 +372,13 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 				: og				 ? og->created_at
 								 : AG_TIME_UNKNOWN;
 		/* A deleted user's UPN comes back altered: keep what we knew. */
-		g->upn = dup_or_null(u->deleted && og && og->upn ? og->upn : u->upn);
-		g->display_name = dup_or_null(u->display_name ? u->display_name
-					      : og	      ? og->display_name
-							      : NULL);
-		g->mail = dup_or_null(u->deleted && og && og->name ? og->mail : u->mail);
-		g->other_mail =
-			dup_or_null(u->deleted && og && og->name ? og->other_mail : u->other_mail);
+		g->upn = ag_strdup_opt(u->deleted && og && og->upn ? og->upn : u->upn);
+		g->display_name = ag_strdup_opt(u->display_name ? u->display_name
+						: og		? og->display_name
+								: NULL);
+		g->mail = ag_strdup_opt(u->deleted && og && og->name ? og->mail : u->mail);
+		g->other_mail = ag_strdup_opt(u->deleted && og && og->name ? og->other_mail
+									   : u->other_mail);
 		g->enabled = u->enabled;
 		g->pending = u->pending;
 		if (u->deleted && og && og->name) {

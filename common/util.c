@@ -111,3 +111,25 @@ unsigned long long ag_proc_start_time(int pid)
 	}
 	return start;
 }
+
+char *ag_strdup_opt(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int ag_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
+{
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : first;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > SIZE_MAX / elem)
+		return -ENOMEM;
+	void *n = realloc(*p, ncap * elem);
+	if (!n)
+		return -ENOMEM;
+	*p = n;
+	*cap = ncap;
+	return 0;
+}

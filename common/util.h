@@ -42,6 +42,12 @@ static inline uint32_t ag_uid_hash(uint32_t uid)
 	return (uint32_t)x;
 }
 
+/* strdup that passes NULL through. */
+char *ag_strdup_opt(const char *s);
+/* Make room for `need` elements of `elem` bytes in *p (capacity *cap),
+ * doubling from `first`; 0 or -ENOMEM (then *p is unchanged). */
+int ag_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
+
 /* Start time of a process (clock ticks since boot, /proc/PID/stat field 22),
  * to tell it from a later process with the same PID; 0 when unknown. */
 unsigned long long ag_proc_start_time(int pid);

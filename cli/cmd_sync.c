@@ -182,7 +182,57 @@ static void build_url(char *buf, size_t n, const char *base, const char *path, c
 struct local_names {
 	struct strset names;
 	struct uidset uids;
+	/* object id → UID of the published snapshot, built on first use */
+	const char *db_path;
+	bool live_built;
+	struct snapshot live;
+	uint32_t *live_slot; /* record number + 1 */
+	size_t live_cap;
 };
+
+static uint32_t live_uid_of(const char *object_id, void *ctx)
+{
+	struct local_names *l = ctx;
+	if (!l->live_built) {
+		l->live_built = true;
+		if (snapshot_open(&l->live, l->db_path, SNAP_OPEN_VERIFY) == 0) {
+			l->live_cap = 16;
+			while (l->live_cap < (size_t)l->live.hdr->n_records * 2 + 1)
+				l->live_cap *= 2;
+			l->live_slot = calloc(l->live_cap, sizeof(*l->live_slot));
+			for (uint32_t i = 0; l->live_slot && i < l->live.hdr->n_records; i++) {
+				const char *oid =
+					snapshot_str(&l->live, l->live.records[i].object_id);
+				if (!oid)
+					continue;
+				size_t j = ag_name_hash(oid) & (l->live_cap - 1);
+				while (l->live_slot[j])
+					j = (j + 1) & (l->live_cap - 1);
+				l->live_slot[j] = i + 1;
+			}
+		}
+	}
+	if (!l->live_slot)
+		return 0;
+	for (size_t j = ag_name_hash(object_id) & (l->live_cap - 1); l->live_slot[j];
+	     j = (j + 1) & (l->live_cap - 1)) {
+		const struct snap_record *r = &l->live.records[l->live_slot[j] - 1];
+		const char *oid = snapshot_str(&l->live, r->object_id);
+		if (oid && ag_ascii_casecmp_eq(oid, object_id))
+			return r->uid;
+	}
+	return 0;
+}
+
+static void local_names_free(struct local_names *l)
+{
+	strset_free(&l->names);
+	uidset_free(&l->uids);
+	free(l->live_slot);
+	if (l->live.base)
+		snapshot_close(&l->live);
+	memset(l, 0, sizeof(*l));
+}
 
 /* Does NSS resolve passwd or group through a directory (sss, ldap, winbind…)?
  * Then a UID can be someone's without being in /etc/passwd. */
@@ -267,7 +317,8 @@ static uint64_t config_fingerprint(const struct ag_config *cfg)
 {
 	char buf[8192];
 	uint64_t h = 14695981039346656037ULL;
-	int n = snprintf(buf, sizeof(buf), "%u|%u|%lld|%u|%s|%s|%s|%s|%s|%u|%d|%zu", cfg->uid_min,
+	/* "2": how this version of aadguest builds records; bump it when that changes. */
+	int n = snprintf(buf, sizeof(buf), "2|%u|%u|%lld|%u|%s|%s|%s|%s|%s|%u|%d|%zu", cfg->uid_min,
 			 cfg->uid_max, (long long)cfg->max_staleness, (unsigned)cfg->stale_policy,
 			 cfg->organization, cfg->group_name, cfg->home, cfg->shell,
 			 cfg->locked_shell, cfg->retention_days, cfg->allow_pending,
@@ -404,7 +455,8 @@ static void run_lockouts(struct cli *c, const struct guestdb *old, const struct 
 			continue;
 		struct lockout_result res;
 		const char *name = o->name ? o->name : o->object_id;
-		int lr = lockout_uid(&c->cfg, o->uid, o->name, &res);
+		int lr =
+			lockout_uid(&c->cfg, o->uid, o->name, j >= 0 ? now->g[j].name : NULL, &res);
 		if (lr) {
 			cli_err("lockout of %s: uid %u %s; its processes are not touched", name,
 				o->uid,
@@ -740,6 +792,7 @@ static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const
 		   bool deleted, bool keep_if_missing)
 {
 	struct json_object *o = NULL;
+	bool removed = deleted; /* asked in Deleted users first: the feed said removed */
 	int r = get_whole(c, g, id, deleted, &o);
 	if (r == -ENOENT) {
 		deleted = !deleted;
@@ -747,10 +800,18 @@ static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const
 	}
 	if (r == -ENOENT) {
 		if (keep_if_missing) {
-			if (view_find(f, id) >= 0)
+			long i = view_find(f, id);
+			if (i >= 0) {
 				cli_err("warning: guest %s is in neither users nor Deleted users just now; "
-					"kept as it was, and this part of the feed is read again next time",
+					"this part of the feed is read again next time",
 					id);
+				/* The feed said it was removed: removed it is (fail closed),
+				 * dated when Graph answers. Otherwise it stays as it was. */
+				if (removed) {
+					f->u[i].deleted = true;
+					f->u[i].deleted_at = AG_TIME_UNKNOWN;
+				}
+			}
 			f->incomplete = true;
 			return 0;
 		}
@@ -1007,6 +1068,26 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 
 /* delta.link: where the feed stands, kept apart from the private state, so a
  * sync with nothing to do reads and writes a few hundred bytes. */
+/* What a delta link is only good for: this tenant, app and Graph, and the local
+ * accounts as they were (a new local account must be checked against guests'
+ * names by a full merge). */
+static uint64_t delta_key(struct cli *c)
+{
+	char buf[8192];
+	struct stat st;
+	const char *pw = secure_getenv("AADGUEST_PASSWD_FILE");
+	memset(&st, 0, sizeof(st));
+	stat(pw && *pw ? pw : "/etc/passwd", &st);
+	int n = snprintf(buf, sizeof(buf), "%s|%s|%s|%s|%llu|%llu|%lld|%lld.%ld", c->cfg.graph_url,
+			 c->cfg.authority, c->cfg.tenant_id, c->cfg.client_id,
+			 (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+			 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	uint64_t h = 14695981039346656037ULL;
+	for (int i = 0; i < n && i < (int)sizeof(buf); i++)
+		h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
+	return h;
+}
+
 static int delta_link_load(struct cli *c, int64_t *last_sync, char **link)
 {
 	char path[4096], buf[8192], *nl;
@@ -1029,15 +1110,20 @@ static int delta_link_load(struct cli *c, int64_t *last_sync, char **link)
 		return -EBADMSG;
 	buf[n] = '\0';
 	long long t;
+	unsigned long long key;
 	char *l = strstr(buf, "\nlink\t");
-	if (strncmp(buf, "aadguest-delta\t1\nlast_sync\t", 27) != 0 || !l ||
-	    sscanf(buf + 27, "%lld", &t) != 1)
+	if (sscanf(buf, "aadguest-delta\t2\nlast_sync\t%lld\nkey\t%llx\n", &t, &key) != 2 || !l)
 		return -EBADMSG;
+	if (key != delta_key(c))
+		return -ESTALE; /* another tenant, app or Graph, or local accounts changed */
 	l += 6;
 	nl = strchr(l, '\n');
-	if (!nl || strncmp(l, "https://", 8) != 0)
+	if (!nl)
 		return -EBADMSG;
 	*nl = '\0';
+	size_t gl = strlen(c->cfg.graph_url);
+	if (strncmp(l, c->cfg.graph_url, gl) != 0 || (l[gl] != '/' && l[gl] != '\0'))
+		return -ESTALE;
 	*last_sync = t;
 	*link = strdup(l);
 	return *link ? 0 : -ENOMEM;
@@ -1051,8 +1137,8 @@ static int delta_link_save(struct cli *c, int64_t last_sync, const char *link)
 		unlink(path);
 		return 0;
 	}
-	if (asprintf(&text, "aadguest-delta\t1\nlast_sync\t%lld\nlink\t%s\n", (long long)last_sync,
-		     link) < 0)
+	if (asprintf(&text, "aadguest-delta\t2\nlast_sync\t%lld\nkey\t%llx\nlink\t%s\n",
+		     (long long)last_sync, (unsigned long long)delta_key(c), link) < 0)
 		return -ENOMEM;
 	int r = ag_write_file_atomic(path, text, strlen(text), 0600, err, sizeof(err));
 	free(text);
@@ -1175,11 +1261,14 @@ static int sync_once(struct cli *c, bool full)
 	ag_config_state_path(&c->cfg, "token.cache", g.token_cache, sizeof(g.token_cache));
 	/* The feed first: when it brings nothing for this host, the sync is a few
 	 * hundred bytes of I/O, whatever the size of the tenant. */
-	if (!full && delta_link_load(c, &dl_last, &dl_link) == 0 && dl_last != AG_TIME_UNKNOWN) {
+	struct stat state_st;
+	if (!full && stat(state_path, &state_st) == 0 &&
+	    delta_link_load(c, &dl_last, &dl_link) == 0 && dl_last != AG_TIME_UNKNOWN) {
 		r = read_delta(&g, dl_link, &dl, &link, f.err, sizeof(f.err));
 		if (r && r != -ESTALE) {
 			rc = fail(c, "%s", f.err[0] ? f.err : g.err);
 			free(dl_link);
+			free(link);
 			delta_free(&dl);
 			graph_free(&g);
 			goto out_lock;
@@ -1259,14 +1348,18 @@ static int sync_once(struct cli *c, bool full)
 			g.err[0] = f.err[0] = '\0';
 		}
 	}
-	if (r == -ESTALE)
+	if (r == -ESTALE) {
+		free(link);
+		link = NULL;
 		r = fetch_full(c, &g, &f, &link);
+	}
 	if (f.progress)
 		fprintf(stderr, "\r%40s\r", "");
 	if (r) {
 		rc = fail(c, "%s", f.err[0] ? f.err : g.err[0] ? g.err : strerror(-r));
 		goto out_graph;
 	}
+	local.db_path = c->db_path;
 	if (load_local(&local)) {
 		rc = fail(c, "out of memory");
 		goto out_graph;
@@ -1280,6 +1373,7 @@ static int sync_once(struct cli *c, bool full)
 		.local_name = is_local_name,
 		.local_ctx = &local,
 		.uid_taken = nss_has_directory() ? uid_taken_by_directory : NULL,
+		.live_uid = live_uid_of,
 		.hash_id = guestdb_hash_id,
 		.now = c->now,
 	};
@@ -1323,7 +1417,8 @@ static int sync_once(struct cli *c, bool full)
 	}
 	/* Last: should this fail, the next sync replays the same changes (harmless). */
 	if (!state_failed && delta_link_save(c, c->now, m.db.delta_link))
-		cli_err("warning: %s/delta.link not written; the next sync will be a full one",
+		cli_err("warning: %s/delta.link not written; the next sync reads this sync's changes "
+			"again (harmless)",
 			c->cfg.state_dir);
 	if (!state_failed) {
 		struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
@@ -1354,8 +1449,7 @@ out_graph:
 	for (size_t i = 0; i < f.n; i++)
 		dir_user_free(&f.u[i]);
 	free(f.u);
-	strset_free(&local.names);
-	uidset_free(&local.uids);
+	local_names_free(&local);
 	guestdb_free(&old);
 out_lock:
 	close(lockfd);

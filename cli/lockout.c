@@ -51,8 +51,13 @@ static bool signal_if_uid(pid_t pid, uint32_t uid, int sig)
 {
 	int fd = pidfd_open(pid, 0);
 	bool done = false;
-	if (fd < 0)
-		return false;
+	if (fd < 0) {
+		/* No pidfds here (old kernel, seccomp): check, then kill(2); the
+		 * window for a reused PID is the time between two system calls. */
+		if (errno == ESRCH || !runs_as(pid, uid))
+			return false;
+		return sig == 0 || kill(pid, sig) == 0;
+	}
 	if (runs_as(pid, uid))
 		done = sig == 0 || pidfd_send_signal(fd, sig, NULL, 0) == 0;
 	close(fd);
@@ -154,16 +159,18 @@ static int logind_terminate(uint32_t uid)
 	return -1;
 }
 
-int lockout_uid(const struct ag_config *cfg, uint32_t uid, const char *name,
+int lockout_uid(const struct ag_config *cfg, uint32_t uid, const char *name, const char *new_name,
 		struct lockout_result *res)
 {
 	char path[128];
 	memset(res, 0, sizeof(*res));
 	if (uid == 0 || uid <= cfg->uid_min || uid > cfg->uid_max)
 		return -EPERM;
-	/* The UID must still be the guest's, for every name service of the host. */
+	/* The UID must still be the guest's, for every name service of the host
+	 * (the guest may have been renamed by this very sync). */
 	struct passwd *pw = getpwuid((uid_t)uid);
-	if (pw && (!name || strcmp(pw->pw_name, name) != 0))
+	if (pw && !(name && strcmp(pw->pw_name, name) == 0) &&
+	    !(new_name && strcmp(pw->pw_name, new_name) == 0))
 		return -EEXIST;
 	res->logind = logind_terminate(uid);
 	snprintf(path, sizeof(path), "%s/%u", AG_SESSION_DIR, uid);

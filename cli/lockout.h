@@ -15,9 +15,9 @@ struct lockout_result {
 };
 
 /* Refuses (-EPERM) a UID outside the guest range, and (-EEXIST) one that NSS
- * resolves to another name than the guest's (name may be NULL: a guest
- * without a name must not resolve at all); never touches root. */
-int lockout_uid(const struct ag_config *cfg, uint32_t uid, const char *name,
+ * resolves to a name that is neither of the guest's (its name before and after
+ * this sync; either may be NULL); never touches root. */
+int lockout_uid(const struct ag_config *cfg, uint32_t uid, const char *name, const char *new_name,
 		struct lockout_result *res);
 
 #endif

@@ -76,6 +76,10 @@ struct merge_input {
 	/* True when a UID (or the GID of the same number) belongs to someone else
 	 * by the host's other name services (SSSD, LDAP, winbind); may be NULL. */
 	bool (*uid_taken)(uint32_t uid, void *ctx);
+	/* The UID the published snapshot already gives this object (0: none): a
+	 * guest the private state does not know yet (a sync replayed after a
+	 * crash, a state moved away) keeps it. May be NULL. */
+	uint32_t (*live_uid)(const char *object_id, void *ctx);
 	id_hasher hash_id;
 	int64_t now;
 };

@@ -446,6 +446,13 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 			order[norder++] = &out->db.g[i];
 	qsort(order, norder, sizeof(*order), cmp_by_created);
 	for (size_t i = 0; i < norder; i++) {
+		uint32_t live = in->live_uid ? in->live_uid(order[i]->object_id, in->local_ctx) : 0;
+		if (live > cfg->uid_min && live <= cfg->uid_max && !uidset_has(&taken, live)) {
+			if (uidset_add(&taken, live))
+				goto fail;
+			order[i]->uid = live;
+			continue;
+		}
 		do {
 			r = idmap_assign(order[i]->object_id, cfg->uid_min, cfg->uid_max, &taken,
 					 &order[i]->uid);

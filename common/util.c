@@ -121,9 +121,12 @@ int ag_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
 	if (need <= *cap)
 		return 0;
-	size_t ncap = *cap ? *cap * 2 : first;
-	while (ncap < need)
+	size_t ncap = *cap ? *cap : (first ? first : 16);
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return -ENOMEM;
 		ncap *= 2;
+	}
 	if (ncap > SIZE_MAX / elem)
 		return -ENOMEM;
 	void *n = realloc(*p, ncap * elem);

@@ -113,10 +113,17 @@ static void cache_init(void)
 /* libpam dlcloses the module at pam_end: leave no mapping or memory behind. */
 __attribute__((destructor)) static void module_unload(void)
 {
-	snapshot_close(&cache.snap);
-	if (cfgcache.valid)
-		ag_config_free(&cfgcache.cfg);
-	cfgcache.valid = false;
+	/* At exit another thread may still be in a call: then leave it all be. */
+	if (pthread_mutex_trylock(&cfgcache.lock) != 0)
+		return;
+	if (pthread_mutex_trylock(&cache.lock) == 0) {
+		snapshot_close(&cache.snap);
+		if (cfgcache.valid)
+			ag_config_free(&cfgcache.cfg);
+		cfgcache.valid = false;
+		pthread_mutex_unlock(&cache.lock);
+	}
+	pthread_mutex_unlock(&cfgcache.lock);
 }
 
 static void args_free(struct pam_args *a)

@@ -326,6 +326,13 @@ expect_match "a readable secret is refused" "readable by group or others" "$out"
 chmod 600 "$W/etc/secret"
 expect "config-check online" 0 "$(ag config-check >/dev/null 2>&1; echo $?)"
 
+echo "== the private state is lost: UIDs come back from the published snapshot"
+uids_before=$(ag list --json | python3 -c 'import json,sys; print(sorted((g["object_id"], g["uid"]) for g in json.load(sys.stdin)))')
+mv "$W/state/state.json" "$W/state.json.lost"
+ag sync >/dev/null 2>&1; expect "a sync without state.json succeeds (a full one)" 0 $?
+uids_after=$(ag list --json | python3 -c 'import json,sys; print(sorted((g["object_id"], g["uid"]) for g in json.load(sys.stdin)))')
+expect "every guest keeps its UID" "$uids_before" "$uids_after"
+
 echo "== corrupt, truncated, missing snapshot"
 cp "$DB" "$W/good.db"
 head -c 300 "$W/good.db" >"$DB.new" && mv "$DB.new" "$DB"

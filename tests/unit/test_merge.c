@@ -53,7 +53,14 @@ static void step(struct guestdb *db, struct dir_user *u, size_t n, int64_t now,
 {
 	char err[256];
 	struct uidset local = { 0 };
-	struct merge_input in = { &cfg, db, u, n, &local, local_name, NULL, NULL, fake_hash, now };
+	struct merge_input in = { .cfg = &cfg,
+				  .old = db,
+				  .users = u,
+				  .n_users = n,
+				  .local_uids = &local,
+				  .local_name = local_name,
+				  .hash_id = fake_hash,
+				  .now = now };
 	assert_int_equal(guest_merge(&in, out, err, sizeof(err)), 0);
 	guestdb_free(db);
 	*db = out->db;
@@ -272,8 +279,20 @@ static void test_uid_collisions_and_hosts_agree(void **st)
 	char err[256];
 	struct uidset local = { 0 };
 	h1.last_sync = h2.last_sync = AG_TIME_UNKNOWN;
-	struct merge_input in1 = { &small, &h1, u, N, &local, NULL, NULL, NULL, fake_hash, T0 };
-	struct merge_input in2 = { &small, &h2, rev, N, &local, NULL, NULL, NULL, fake_hash, T0 };
+	struct merge_input in1 = { .cfg = &small,
+				   .old = &h1,
+				   .users = u,
+				   .n_users = N,
+				   .local_uids = &local,
+				   .hash_id = fake_hash,
+				   .now = T0 };
+	struct merge_input in2 = { .cfg = &small,
+				   .old = &h2,
+				   .users = rev,
+				   .n_users = N,
+				   .local_uids = &local,
+				   .hash_id = fake_hash,
+				   .now = T0 };
 	assert_int_equal(guest_merge(&in1, &m1, err, sizeof(err)), 0);
 	assert_int_equal(guest_merge(&in2, &m2, err, sizeof(err)), 0);
 	/* Two hosts, two orders, one UID map; all UIDs distinct and in range. */
@@ -291,14 +310,24 @@ static void test_uid_collisions_and_hosts_agree(void **st)
 	memcpy(more, u, sizeof(u));
 	more[N] = user("ffffffff-0000-4000-8000-000000000000", NULL, T0);
 	struct merge_output m3;
-	struct merge_input in3 = { &small, &m1.db, more, N + 1,	    &local,
-				   NULL,   NULL,   NULL, fake_hash, T0 + 60 };
+	struct merge_input in3 = { .cfg = &small,
+				   .old = &m1.db,
+				   .users = more,
+				   .n_users = N + 1,
+				   .local_uids = &local,
+				   .hash_id = fake_hash,
+				   .now = T0 + 60 };
 	m1.db.last_sync = T0;
 	assert_int_equal(guest_merge(&in3, &m3, err, sizeof(err)), -ENOSPC);
 	assert_non_null(strstr(err, "is full"));
 	/* Existing UIDs never move when others come and go: drop the first 100. */
-	struct merge_input in4 = { &small, &m1.db, u + 100, N - 100,   &local,
-				   NULL,   NULL,   NULL,    fake_hash, T0 + 120 };
+	struct merge_input in4 = { .cfg = &small,
+				   .old = &m1.db,
+				   .users = u + 100,
+				   .n_users = N - 100,
+				   .local_uids = &local,
+				   .hash_id = fake_hash,
+				   .now = T0 + 120 };
 	struct merge_output m4;
 	assert_int_equal(guest_merge(&in4, &m4, err, sizeof(err)), 0);
 	for (int i = 100; i < N; i++)
@@ -308,8 +337,13 @@ static void test_uid_collisions_and_hosts_agree(void **st)
 	/* …and the purged UIDs are not handed out again: the range is still full. */
 	struct dir_user newcomer = user("eeeeeeee-0000-4000-8000-000000000000", NULL, T0);
 	struct merge_output m5;
-	struct merge_input in5 = { &small, &m4.db, &newcomer, 1,	 &local,
-				   NULL,   NULL,   NULL,      fake_hash, T0 + 180 };
+	struct merge_input in5 = { .cfg = &small,
+				   .old = &m4.db,
+				   .users = &newcomer,
+				   .n_users = 1,
+				   .local_uids = &local,
+				   .hash_id = fake_hash,
+				   .now = T0 + 180 };
 	struct guestdb keep = m4.db;
 	struct dir_user all[N - 100 + 1];
 	memcpy(all, u + 100, sizeof(struct dir_user) * (N - 100));

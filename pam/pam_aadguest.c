@@ -42,7 +42,6 @@ struct pam_args {
 	bool silent;
 	struct ag_config cfg;
 	bool have_cfg;
-	bool cfg_borrowed; /* cfg is a shallow copy of cfgcache's: hold its lock */
 	char db[4096];
 };
 
@@ -63,7 +62,9 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_uid == b->st_uid && a->st_mode == b->st_mode;
 }
 
-/* 0 with a->cfg borrowed from the cache (lock held), or the load's error. */
+/* 0 with what this module uses of the configuration copied into a->cfg (the
+ * lock is not held while the call goes on: NSS, the conversation and the online
+ * check may take long), or the load's error. */
 static int config_get(struct pam_args *a, char *err, size_t errlen)
 {
 	struct stat st;
@@ -87,9 +88,26 @@ static int config_get(struct pam_args *a, char *err, size_t errlen)
 		cfgcache.st = st;
 		ag_strlcpy(cfgcache.path, a->config_path, sizeof(cfgcache.path));
 	}
-	a->cfg = cfgcache.cfg;
-	a->cfg_borrowed = true;
-	return 0;
+	const struct ag_config *k = &cfgcache.cfg;
+	r = ag_config_defaults(&a->cfg);
+	if (r == 0) {
+		a->cfg.uid_min = k->uid_min;
+		a->cfg.uid_max = k->uid_max;
+		a->cfg.online_check = k->online_check;
+		a->cfg.online_timeout_ms = k->online_timeout_ms;
+		a->cfg.retention_days = k->retention_days;
+		a->cfg.max_staleness = k->max_staleness;
+		a->cfg.stale_policy = k->stale_policy;
+		free(a->cfg.state_dir);
+		a->cfg.state_dir = strdup(k->state_dir);
+		a->cfg.organization = k->organization ? strdup(k->organization) : NULL;
+		if (!a->cfg.state_dir || (k->organization && !a->cfg.organization))
+			r = -ENOMEM;
+	}
+	pthread_mutex_unlock(&cfgcache.lock);
+	if (r)
+		ag_config_free(&a->cfg);
+	return r;
 }
 
 /* One mapping of the snapshot per process, reused from call to call. */
@@ -128,12 +146,7 @@ __attribute__((destructor)) static void module_unload(void)
 
 static void args_free(struct pam_args *a)
 {
-	if (a->cfg_borrowed) {
-		a->cfg_borrowed = false;
-		pthread_mutex_unlock(&cfgcache.lock);
-	} else {
-		ag_config_free(&a->cfg);
-	}
+	ag_config_free(&a->cfg);
 }
 
 /* Defaults, then the configuration file, then argv, then PAM_SILENT. */
@@ -383,6 +396,24 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	if (r && a.debug)
 		pam_syslog(pamh, LOG_DEBUG, "snapshot %s: %s", a.db, strerror(-r));
 	decide(r ? NULL : snap, user, &probe, now, a.cfg.uid_min, a.cfg.uid_max, &v);
+	/* Keep what the rest needs, and let the snapshot go before the online
+	 * check and the conversation (either may take long). */
+	struct snap_record rec;
+	char oid[64] = "-", org[256] = "";
+	if (v.rec) {
+		rec = *v.rec;
+		v.rec = &rec;
+		const char *o = snapshot_str(snap, rec.object_id);
+		if (o)
+			ag_strlcpy(oid, o, sizeof(oid));
+	}
+	if (!r) {
+		const char *o = snapshot_str(snap, snap->hdr->organization);
+		ag_strlcpy(org, o ? o : "", sizeof(org));
+		snapcache_put(&cache);
+	} else if (a.have_cfg && a.cfg.organization) {
+		ag_strlcpy(org, a.cfg.organization, sizeof(org));
+	}
 	if (a.have_cfg && a.cfg.online_check && v.rec && v.kind != V_UNAVAILABLE) {
 		enum guest_state live;
 		int64_t deleted_at;
@@ -396,10 +427,9 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 		if (a.debug)
 			pam_syslog(pamh, LOG_DEBUG, "%s: %s", user, v.reason);
 	} else {
-		const char *oid = v.rec ? snapshot_str(snap, v.rec->object_id) : NULL;
 		pam_syslog(pamh, v.kind == V_ALLOW ? LOG_INFO : LOG_NOTICE,
 			   "%s guest %s (object %s) state=%s: %s (%s); service=%s rhost=%s", phase,
-			   v.name[0] ? v.name : user, oid ? oid : "-",
+			   v.name[0] ? v.name : user, oid,
 			   v.state < GS_COUNT ? guest_state_name(v.state) : "-",
 			   ret == PAM_SUCCESS ? "allowed" : "refused", v.reason,
 			   item_str(pamh, PAM_SERVICE), item_str(pamh, PAM_RHOST));
@@ -407,13 +437,10 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 			pam_syslog(
 				pamh, LOG_WARNING,
 				"snapshot older than max_staleness trusted (stale_policy = allow)");
-		verdict_message(&v, r ? NULL : snap, (r && a.have_cfg) ? a.cfg.organization : NULL,
-				now, msg, sizeof(msg));
+		verdict_message(&v, NULL, org, now, msg, sizeof(msg));
 		if (msg[0] && !a.silent && (v.kind != V_UNKNOWN || v.rec))
 			pam_error(pamh, "%s", msg);
 	}
-	if (!r)
-		snapcache_put(&cache);
 out:
 	args_free(&a);
 	return ret;

@@ -593,6 +593,14 @@ static int latest_delta_link(struct cli *c, struct graph_client *g, char **link)
 
 static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const char *id,
 		   bool deleted, bool keep_if_missing);
+/* A user to fetch whole, by id, first in Deleted users or in users. */
+struct wanted {
+	char *id;
+	bool deleted;
+};
+static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
+		       const struct wanted *w, size_t n, bool keep_if_missing);
+static int want(struct wanted **w, size_t *n, const char *id, bool deleted);
 
 static int fetch_full(struct cli *c, struct graph_client *g, struct fetch *f, char **link)
 {
@@ -618,12 +626,19 @@ static int fetch_full(struct cli *c, struct graph_client *g, struct fetch *f, ch
 	 * reads (restored, or deleted): ask for it by id before calling it purged. */
 	if (f->known && f->known->n) {
 		struct strset listed = { 0 };
+		struct wanted *missing = NULL;
+		size_t n_missing = 0;
 		for (size_t i = 0; i < f->n && !r; i++)
 			r = strset_add(&listed, f->u[i].id);
 		for (size_t i = 0; i < f->known->n && !r; i++)
 			if (!strset_has(&listed, f->known->g[i].object_id))
-				r = refetch(c, g, f, f->known->g[i].object_id, false, false);
+				r = want(&missing, &n_missing, f->known->g[i].object_id, false);
 		strset_free(&listed);
+		if (!r && n_missing)
+			r = refetch_all(c, g, f, missing, n_missing, false);
+		for (size_t i = 0; i < n_missing; i++)
+			free(missing[i].id);
+		free(missing);
 		if (r)
 			return r;
 	}
@@ -747,6 +762,13 @@ static int apply_whole(struct fetch *f, const char *id, bool deleted, struct jso
 {
 	struct fetch one = { .known = f->known, .deleted = deleted };
 	long i = view_find(f, id);
+	struct json_object *oid;
+	if (o && (!json_object_object_get_ex(o, "id", &oid) ||
+		  !json_object_is_type(oid, json_type_string) ||
+		  !ag_ascii_casecmp_eq(json_object_get_string(oid), id))) {
+		snprintf(f->err, sizeof(f->err), "Graph answered for another object than %s", id);
+		return -EBADMSG;
+	}
 	int r = o ? on_user(o, &one) : 0;
 
 	if (r) {
@@ -823,47 +845,61 @@ static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const
 	return r;
 }
 
-struct wanted {
-	char *id;
-	bool deleted;
-};
-
-/* Fetch the users a delta left incomplete: 20 to a $batch request; what a
- * batch could not answer is fetched alone, with retries. */
+/* Fetch users whole, 20 to a $batch request. Not found in the collection
+ * asked: asked again in the other one (also batched). What a batch could not
+ * answer is fetched alone, with retries; keep_if_missing as for refetch(). */
 static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
-		       const struct wanted *w, size_t n)
+		       const struct wanted *w, size_t n, bool keep_if_missing)
 {
 	char *paths[20];
 	struct json_object *bodies[20];
 	long status[20];
+	struct wanted *again = NULL;
+	size_t n_again = 0;
 	int r = 0;
 
 	if (n == 1)
-		return refetch(c, g, f, w[0].id, w[0].deleted, true);
-	for (size_t at = 0; at < n && !r; at += 20) {
-		size_t k = n - at < 20 ? n - at : 20;
-		memset(bodies, 0, sizeof(bodies));
-		for (size_t i = 0; i < k; i++) {
-			paths[i] = malloc(256);
-			if (paths[i])
-				one_path(w[at + i].id, w[at + i].deleted, paths[i], 256);
-		}
-		for (size_t i = 0; i < k; i++)
-			if (!paths[i])
-				r = -ENOMEM;
-		if (!r)
-			r = graph_batch_get(g, paths, k, bodies, status);
-		for (size_t i = 0; i < k && !r; i++) {
-			if (status[i] == 200 && bodies[i])
-				r = apply_whole(f, w[at + i].id, w[at + i].deleted, bodies[i]);
-			else /* not found (look in the other collection), or not answered */
-				r = refetch(c, g, f, w[at + i].id, w[at + i].deleted, true);
-		}
-		for (size_t i = 0; i < k; i++) {
-			free(paths[i]);
-			json_object_put(bodies[i]);
+		return refetch(c, g, f, w[0].id, w[0].deleted, keep_if_missing);
+	for (int round = 0; round < 2 && !r; round++) {
+		const struct wanted *list = round == 0 ? w : again;
+		size_t count = round == 0 ? n : n_again;
+		for (size_t at = 0; at < count && !r; at += 20) {
+			size_t k = count - at < 20 ? count - at : 20;
+			memset(bodies, 0, sizeof(bodies));
+			memset(paths, 0, sizeof(paths));
+			for (size_t i = 0; i < k; i++) {
+				paths[i] = malloc(256);
+				if (!paths[i])
+					r = -ENOMEM;
+				else
+					one_path(list[at + i].id, list[at + i].deleted, paths[i],
+						 256);
+			}
+			if (!r)
+				r = graph_batch_get(g, paths, k, bodies, status);
+			for (size_t i = 0; i < k && !r; i++) {
+				const struct wanted *x = &list[at + i];
+				if (status[i] == 200 && bodies[i])
+					r = apply_whole(f, x->id, x->deleted, bodies[i]);
+				else if (status[i] == 404 && round == 0)
+					r = want(&again, &n_again, x->id, !x->deleted);
+				else if (status[i] == 404 && !keep_if_missing)
+					r = apply_whole(f, x->id, x->deleted,
+							NULL); /* in neither: gone */
+				else /* not answered, or in neither with keep_if_missing */
+					r = refetch(c, g, f, x->id,
+						    round ? !x->deleted : x->deleted,
+						    keep_if_missing);
+			}
+			for (size_t i = 0; i < k; i++) {
+				free(paths[i]);
+				json_object_put(bodies[i]);
+			}
 		}
 	}
+	for (size_t i = 0; i < n_again; i++)
+		free(again[i].id);
+	free(again);
 	return r;
 }
 
@@ -962,7 +998,7 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 		}
 	}
 	if (!r && n_wanted)
-		r = refetch_all(c, g, f, wanted, n_wanted);
+		r = refetch_all(c, g, f, wanted, n_wanted, true);
 	if (r)
 		goto out;
 	/* Drop the holes left by removals. */

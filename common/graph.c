@@ -645,6 +645,26 @@ static int graph_call(struct graph_client *g, const char *url, const char *json_
 	}
 }
 
+/* True when url lies under base (graph_url): the same scheme and host, case
+ * aside, then base's path followed by '/', '?' or the end. The bearer token
+ * goes only there. */
+static bool url_under(const char *url, const char *base)
+{
+	const char *bh = strstr(base, "://"), *uh = strstr(url, "://");
+	if (!bh || !uh || bh - base != uh - url || strncasecmp(url, base, (size_t)(bh - base)) != 0)
+		return false;
+	bh += 3;
+	uh += 3;
+	size_t bhost = strcspn(bh, "/"), uhost = strcspn(uh, "/?#");
+	if (bhost != uhost || strncasecmp(bh, uh, bhost) != 0)
+		return false;
+	const char *bp = bh + bhost, *up = uh + uhost;
+	size_t bl = strlen(bp);
+	if (strncmp(up, bp, bl) != 0)
+		return false;
+	return up[bl] == '\0' || up[bl] == '/' || up[bl] == '?';
+}
+
 int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 {
 	return graph_call(g, url, NULL, out);
@@ -707,7 +727,7 @@ int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb c
 	unsigned pages = 0;
 	int r = 0;
 
-	if (strncmp(first_url, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0)
+	if (!url_under(first_url, g->cfg->graph_url))
 		return set_err(g, -EINVAL, "refusing to send the token outside graph_url");
 	url = strdup(first_url);
 	if (!url)
@@ -739,15 +759,12 @@ int graph_get_all(struct graph_client *g, const char *first_url, graph_item_cb c
 			if (!*delta_link)
 				r = set_err(g, -ENOMEM, "out of memory");
 		}
-		if (!r && dl && delta_link &&
-		    strncmp(dl, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0)
+		if (!r && dl && delta_link && !url_under(dl, g->cfg->graph_url))
 			r = set_err(g, -EBADMSG, "GET %s: @odata.deltaLink leaves graph_url",
 				    where);
 		if (!r && next) {
 			/* The bearer token goes wherever the link points: only to graph_url. */
-			if (strncmp(next, g->cfg->graph_url, strlen(g->cfg->graph_url)) != 0 ||
-			    (next[strlen(g->cfg->graph_url)] != '/' &&
-			     next[strlen(g->cfg->graph_url)]))
+			if (!url_under(next, g->cfg->graph_url))
 				r = set_err(g, -EBADMSG, "GET %s: @odata.nextLink leaves graph_url",
 					    where);
 			else {

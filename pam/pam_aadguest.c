@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -298,6 +299,9 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 	if (devnull >= 0)
 		close(devnull);
 	close(pfd[1]);
+	/* Our handle on the child: a PID the application reaps and reuses is never
+	 * signalled. */
+	int child = pidfd_open(pid, 0);
 	int64_t budget = (int64_t)a->cfg.online_timeout_ms + 500;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -324,10 +328,15 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 		w = waitpid(pid, &status, WNOHANG);
 	} while (w < 0 && errno == EINTR);
 	if (w == 0) {
-		kill(pid, SIGKILL);
+		if (child >= 0)
+			pidfd_send_signal(child, SIGKILL, NULL, 0);
+		else
+			kill(pid, SIGKILL);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}
+	if (child >= 0)
+		close(child);
 	char st[32], del[40];
 	if (sscanf(out, "online=yes state=%31s deleted_at=%39s", st, del) == 2 &&
 	    guest_state_parse(st, live) == 0) {

@@ -333,6 +333,30 @@ ag sync >/dev/null 2>&1; expect "a sync without state.json succeeds (a full one)
 uids_after=$(ag list --json | python3 -c 'import json,sys; print(sorted((g["object_id"], g["uid"]) for g in json.load(sys.stdin)))')
 expect "every guest keeps its UID" "$uids_before" "$uids_after"
 
+echo "== config-check and status tell what is wrong, in plain words"
+sed "s#^tenant_id = .*#tenant_id = nosuchtenant.onmicrosoft.com#" "$CONF" >"$W/etc/badtenant.conf"; chmod 600 "$W/etc/badtenant.conf"
+out=$("$B/aadguest" -c "$W/etc/badtenant.conf" config-check 2>&1); rc=$?
+expect "config-check with an unknown tenant exits 1" 1 "$rc"
+expect_match "…and says so" "AADSTS90002.*no such tenant" "$out"
+sh "$TOP/tests/mkcerts.sh" "$W/otherpki"
+sed "s#^ca_file = .*#ca_file = $W/otherpki/ca.pem#" "$CONF" >"$W/etc/badca.conf"; chmod 600 "$W/etc/badca.conf"
+out=$("$B/aadguest" -c "$W/etc/badca.conf" config-check 2>&1); rc=$?
+expect "config-check against a server its CA does not vouch for exits 1" 1 "$rc"
+expect_match "…and names TLS and ca_file" "TLS: .*ca_file" "$out"
+NOGRP=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clients"][1]["client_id"])' "$TOP/tests/fixtures/contoso.json")
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clients"][1]["client_secret"])' "$TOP/tests/fixtures/contoso.json" >"$W/etc/secret2"; chmod 600 "$W/etc/secret2"
+mkdir -p "$W/state3"
+sed -e "s#^client_id = .*#client_id = $NOGRP#" -e "s#^client_secret_file = .*#client_secret_file = $W/etc/secret2#" \
+	-e "s#^state_dir = .*#state_dir = $W/state3#" "$CONF" >"$W/etc/nogroup.conf"
+echo "allowed_groups = 56ce337a-8e3f-4aa6-abc8-86fc3b8c4a5b" >>"$W/etc/nogroup.conf"; chmod 600 "$W/etc/nogroup.conf"
+out=$("$B/aadguest" -c "$W/etc/nogroup.conf" sync 2>&1); rc=$?
+expect "an app without GroupMember.Read.All cannot sync allowed_groups: exit 1" 1 "$rc"
+expect_match "…and the error names the missing consent" "Authorization_RequestDenied.*(consent|permission)" "$out"
+st=$(ag status --json)
+expect "status --json has the SPEC's fields" "True" "$(echo "$st" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(all(k in d for k in ("last_sync","age_seconds","snapshot","counts","last_error")) and set(d["counts"])=={"active","pending","disabled","departed","purged"})')"
+sh_json=$(ag show alice@fabrikam.com --json)
+expect "show --json has the SPEC's guest fields" "True" "$(echo "$sh_json" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(all(k in d for k in ("name","object_id","uid","gid","state","display_name","upn","created_at","state_since","home","shell")))')"
+
 echo "== corrupt, truncated, missing snapshot"
 cp "$DB" "$W/good.db"
 head -c 300 "$W/good.db" >"$DB.new" && mv "$DB.new" "$DB"

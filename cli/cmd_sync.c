@@ -1015,18 +1015,23 @@ out:
 	return r;
 }
 
-static void print_summary(struct cli *c, const struct merge_output *m, const struct graph_client *g,
-			  const char *mode, struct json_object *lockouts, double secs)
+/* What a sync ends with; a sync with nothing to do has no merge output. */
+struct sync_totals {
+	size_t guests;
+	unsigned exposed;
+	unsigned counts[GS_COUNT];
+	long purged; /* tombstones; -1 when not read (a sync with nothing to do) */
+};
+
+static void print_summary(struct cli *c, const struct sync_totals *t, const struct merge_output *m,
+			  const struct graph_client *g, const char *mode,
+			  struct json_object *lockouts, double secs)
 {
-	unsigned counts[GS_COUNT] = { 0 }, exposed = 0;
-	for (size_t i = 0; i < m->db.n; i++) {
-		counts[m->db.g[i].state]++;
-		exposed += !!(m->db.g[i].flags & SNAP_REC_NSS);
-	}
+	size_t n_events = m ? m->n_events : 0;
 	if (c->json) {
 		struct json_object *o = json_object_new_object(), *ev = json_object_new_array(),
 				   *cs = json_object_new_object(), *w = json_object_new_array();
-		for (size_t i = 0; i < m->n_events; i++) {
+		for (size_t i = 0; i < n_events; i++) {
 			const struct event *e = &m->events[i];
 			struct json_object *x = json_object_new_object();
 			json_object_object_add(x, "event",
@@ -1045,20 +1050,23 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 				json_object_new_string(guest_state_name(e->new_state)));
 			json_object_array_add(ev, x);
 		}
-		for (unsigned i = 0; i < GS_COUNT; i++)
+		for (unsigned i = 0; i < GS_PURGED; i++)
 			json_object_object_add(cs, guest_state_name(i),
-					       json_object_new_int(counts[i]));
-		json_object_object_add(cs, "purged", json_object_new_int((int)m->db.nt));
-		for (size_t i = 0; i < m->warnings.n; i++)
+					       json_object_new_int((int)t->counts[i]));
+		if (t->purged >= 0)
+			json_object_object_add(cs, "purged", json_object_new_int((int)t->purged));
+		for (size_t i = 0; m && i < m->warnings.n; i++)
 			json_object_array_add(w, json_object_new_string(m->warnings.msg[i]));
 		json_object_object_add(o, "ok", json_object_new_boolean(1));
-		json_object_object_add(o, "guests", json_object_new_int((int)m->db.n));
-		json_object_object_add(o, "exposed", json_object_new_int((int)exposed));
+		json_object_object_add(o, "guests", json_object_new_int((int)t->guests));
+		json_object_object_add(o, "exposed", json_object_new_int((int)t->exposed));
 		json_object_object_add(o, "counts", cs);
 		json_object_object_add(o, "events", ev);
 		json_object_object_add(o, "warnings", w);
 		json_object_object_add(o, "mode", json_object_new_string(mode));
-		json_object_object_add(o, "lockouts", json_object_get(lockouts));
+		json_object_object_add(o, "lockouts",
+				       lockouts ? json_object_get(lockouts)
+						: json_object_new_array());
 		json_object_object_add(o, "requests", json_object_new_int((int)g->requests));
 		json_object_object_add(o, "retries", json_object_new_int((int)g->retries));
 		json_object_object_add(o, "seconds", json_object_new_double(secs));
@@ -1066,9 +1074,9 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 		json_object_put(o);
 		return;
 	}
-	for (size_t i = 0; i < m->warnings.n; i++)
+	for (size_t i = 0; m && i < m->warnings.n; i++)
 		fprintf(stderr, "warning: %s\n", m->warnings.msg[i]);
-	for (size_t i = 0; i < m->n_events; i++) {
+	for (size_t i = 0; i < n_events; i++) {
 		const struct event *e = &m->events[i];
 		if (e->old_state < GS_COUNT)
 			printf("  %-9s %s (uid %u): %s → %s\n", event_kind_name(e->kind), e->name,
@@ -1078,7 +1086,7 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 			printf("  %-9s %s (uid %u): new, %s\n", event_kind_name(e->kind), e->name,
 			       e->uid, guest_state_name(e->new_state));
 	}
-	for (size_t i = 0; i < json_object_array_length(lockouts); i++) {
+	for (size_t i = 0; lockouts && i < json_object_array_length(lockouts); i++) {
 		struct json_object *x = json_object_array_get_idx(lockouts, i), *v;
 		const char *name = "";
 		int64_t uid = 0, sig = 0, killed = 0;
@@ -1093,11 +1101,14 @@ static void print_summary(struct cli *c, const struct merge_output *m, const str
 		printf("  lockout   %s (uid %lld): %lld process%s ended%s\n", name, (long long)uid,
 		       (long long)sig, sig == 1 ? "" : "es", killed ? " (some needed KILL)" : "");
 	}
+	char purged[48] = "";
+	if (t->purged >= 0)
+		snprintf(purged, sizeof(purged), "%ld purged for good; ", t->purged);
 	printf("%s sync: %zu guests (%u exposed): %u active, %u pending, %u disabled, %u departed; "
-	       "%zu purged for good; %zu change%s; %u requests in %.1f s\n",
-	       mode, m->db.n, exposed, counts[GS_ACTIVE], counts[GS_PENDING], counts[GS_DISABLED],
-	       counts[GS_DEPARTED], m->db.nt, m->n_events, m->n_events == 1 ? "" : "s", g->requests,
-	       secs);
+	       "%s%zu change%s; %u request%s in %.1f s\n",
+	       mode, t->guests, t->exposed, t->counts[GS_ACTIVE], t->counts[GS_PENDING],
+	       t->counts[GS_DISABLED], t->counts[GS_DEPARTED], purged, n_events,
+	       n_events == 1 ? "" : "s", g->requests, g->requests == 1 ? "" : "s", secs);
 }
 
 /* ---- a sync with nothing to do ---- */
@@ -1215,41 +1226,6 @@ static bool nothing_to_do(struct cli *c, const struct snapshot *s, const struct 
 	return true;
 }
 
-static void print_quiet_summary(struct cli *c, const struct snapshot *s,
-				const struct graph_client *g, double secs)
-{
-	unsigned counts[GS_COUNT] = { 0 }, exposed = 0;
-	for (uint32_t i = 0; i < s->hdr->n_records; i++) {
-		counts[s->records[i].state < GS_COUNT ? s->records[i].state : GS_PURGED]++;
-		exposed += !!(s->records[i].flags & SNAP_REC_NSS);
-	}
-	if (c->json) {
-		struct json_object *o = json_object_new_object(), *cs = json_object_new_object();
-		for (unsigned i = 0; i < GS_PURGED; i++)
-			json_object_object_add(cs, guest_state_name(i),
-					       json_object_new_int(counts[i]));
-		json_object_object_add(o, "ok", json_object_new_boolean(1));
-		json_object_object_add(o, "guests", json_object_new_int((int)s->hdr->n_records));
-		json_object_object_add(o, "exposed", json_object_new_int((int)exposed));
-		json_object_object_add(o, "counts", cs);
-		json_object_object_add(o, "events", json_object_new_array());
-		json_object_object_add(o, "warnings", json_object_new_array());
-		json_object_object_add(o, "mode", json_object_new_string("delta"));
-		json_object_object_add(o, "lockouts", json_object_new_array());
-		json_object_object_add(o, "requests", json_object_new_int((int)g->requests));
-		json_object_object_add(o, "retries", json_object_new_int((int)g->retries));
-		json_object_object_add(o, "seconds", json_object_new_double(secs));
-		print_json(o);
-		json_object_put(o);
-		return;
-	}
-	printf("delta sync: %u guests (%u exposed): %u active, %u pending, %u disabled, %u departed; "
-	       "0 changes; %u request%s in %.1f s\n",
-	       s->hdr->n_records, exposed, counts[GS_ACTIVE], counts[GS_PENDING],
-	       counts[GS_DISABLED], counts[GS_DEPARTED], g->requests, g->requests == 1 ? "" : "s",
-	       secs);
-}
-
 static int sync_once(struct cli *c, bool full)
 {
 	char state_path[4096], status_path[4096], lock_path[4096], err[1024];
@@ -1328,10 +1304,16 @@ static int sync_once(struct cli *c, bool full)
 							  .last_success = c->now };
 				sync_status_save(status_path, &st);
 				clock_gettime(CLOCK_MONOTONIC, &t1);
-				print_quiet_summary(c, &snap, &g,
-						    (double)(t1.tv_sec - t0.tv_sec) +
-							    (double)(t1.tv_nsec - t0.tv_nsec) /
-								    1e9);
+				struct sync_totals t = { .guests = snap.hdr->n_records,
+							 .purged = -1 };
+				for (uint32_t i = 0; i < snap.hdr->n_records; i++) {
+					const struct snap_record *rr = &snap.records[i];
+					t.counts[rr->state < GS_COUNT ? rr->state : GS_PURGED]++;
+					t.exposed += !!(rr->flags & SNAP_REC_NSS);
+				}
+				print_summary(c, &t, NULL, &g, "delta", NULL,
+					      (double)(t1.tv_sec - t0.tv_sec) +
+						      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 				snapshot_close(&snap);
 				free(dl_link);
 				free(link);
@@ -1467,7 +1449,12 @@ static int sync_once(struct cli *c, bool full)
 	struct json_object *lockouts = json_object_new_array();
 	if (c->cfg.lockout == LOCKOUT_TERMINATE)
 		run_lockouts(c, &old, &m.db, lockouts);
-	print_summary(c, &m, &g, mode, lockouts,
+	struct sync_totals totals = { .guests = m.db.n, .purged = (long)m.db.nt };
+	for (size_t i = 0; i < m.db.n; i++) {
+		totals.counts[m.db.g[i].state]++;
+		totals.exposed += !!(m.db.g[i].flags & SNAP_REC_NSS);
+	}
+	print_summary(c, &totals, &m, &g, mode, lockouts,
 		      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	json_object_put(lockouts);
 	fflush(stdout);

@@ -1226,6 +1226,15 @@ static bool nothing_to_do(struct cli *c, const struct snapshot *s, const struct 
 	return true;
 }
 
+/* The delta token is no longer good: say so (it costs a full read) and name the mode. */
+static const char *announce_full_resync(struct cli *c, const struct graph_client *g)
+{
+	if (!c->json)
+		fprintf(stderr, "the delta token is no longer valid (%s); doing a full sync\n",
+			g->err);
+	return "full (delta token expired)";
+}
+
 static int sync_once(struct cli *c, bool full)
 {
 	char state_path[4096], status_path[4096], lock_path[4096], err[1024];
@@ -1287,11 +1296,7 @@ static int sync_once(struct cli *c, bool full)
 		}
 		have_delta = r == 0;
 		if (r == -ESTALE) {
-			if (!c->json)
-				fprintf(stderr,
-					"the delta token is no longer valid (%s); doing a full sync\n",
-					g.err);
-			mode = "full (delta token expired)";
+			mode = announce_full_resync(c, &g);
 			full = true;
 			g.err[0] = f.err[0] = '\0';
 		}
@@ -1344,20 +1349,12 @@ static int sync_once(struct cli *c, bool full)
 	f.known = &old;
 	f.progress = !c->json && isatty(STDERR_FILENO);
 	r = -ESTALE;
-	if (!full && old.delta_link && old.last_sync != AG_TIME_UNKNOWN) {
+	/* The feed was read above; it is applied when the state it continues is here. */
+	if (!full && have_delta && old.last_sync != AG_TIME_UNKNOWN) {
 		mode = "delta";
-		if (!have_delta)
-			r = read_delta(&g, old.delta_link, &dl, &link, f.err, sizeof(f.err));
-		else
-			r = 0;
-		if (!r)
-			r = apply_delta(c, &g, &old, &f, &dl);
+		r = apply_delta(c, &g, &old, &f, &dl);
 		if (r == -ESTALE) {
-			if (!c->json)
-				fprintf(stderr,
-					"the delta token is no longer valid (%s); doing a full sync\n",
-					g.err);
-			mode = "full (delta token expired)";
+			mode = announce_full_resync(c, &g);
 			for (size_t i = 0; i < f.n; i++)
 				dir_user_free(&f.u[i]);
 			f.n = 0;

@@ -82,7 +82,13 @@ $(B)/tests/nsscheck: tests/nsscheck.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< -ldl -lpthread
 
-test-programs: $(UNIT_BIN) $(B)/tests/pamcheck $(B)/tests/nsscheck
+# Reads the private state too: built with the tool's objects.
+$(B)/tests/dbdump: tests/dbdump.c $(B)/common/guestdb.o $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< $(B)/common/guestdb.o \
+		$(B)/libcore.a $(CURL_LIBS)
+
+test-programs: $(UNIT_BIN) $(B)/tests/pamcheck $(B)/tests/nsscheck $(B)/tests/dbdump
 
 deps:
 	@sh tests/install-deps.sh

@@ -28,6 +28,24 @@ static void note_for(const struct snap_record *r, enum guest_state st, int64_t n
 		ag_strlcpy(buf, "not exposed: in none of allowed_groups", n);
 }
 
+/* The order sync writes the base in: named guests by name, then the others by object id. */
+static const struct snapshot *listing_snap;
+static int cmp_listing(const void *pa, const void *pb)
+{
+	const struct snap_record *a = *(const struct snap_record *const *)pa,
+				 *b = *(const struct snap_record *const *)pb;
+	const char *an = snapshot_str(listing_snap, a->name),
+		   *bn = snapshot_str(listing_snap, b->name);
+	if (!an != !bn)
+		return an ? -1 : 1;
+	int c = an ? strcmp(an, bn) : 0;
+	if (c)
+		return c;
+	const char *ai = snapshot_str(listing_snap, a->object_id),
+		   *bi = snapshot_str(listing_snap, b->object_id);
+	return strcmp(ai ? ai : "", bi ? bi : "");
+}
+
 static int list_purged(struct cli *c)
 {
 	char path[4096], err[512];
@@ -90,10 +108,25 @@ int cmd_list(struct cli *c, int argc, char **argv)
 	if (cli_open_snapshot(c, &s, false))
 		return EXIT_FAIL;
 
+	/* The base is in order; the overlay's records (changed since) are merged in. */
+	uint32_t n = 0, total = snapshot_count(&s);
+	const struct snap_record **recs = calloc(total + 1, sizeof(*recs));
+	if (!recs) {
+		snapshot_close(&s);
+		cli_err("out of memory");
+		return EXIT_FAIL;
+	}
+	for (uint32_t i = 0; i < total; i++)
+		if ((recs[n] = snapshot_record(&s, i)))
+			n++;
+	if (s.part[1].n_records) {
+		listing_snap = &s;
+		qsort(recs, n, sizeof(*recs), cmp_listing);
+	}
 	struct json_object *arr = c->json ? json_object_new_array() : NULL;
 	size_t wname = 4, wuid = 3;
-	for (uint32_t i = 0; i < s.hdr->n_records; i++) {
-		const struct snap_record *r = &s.records[i];
+	for (uint32_t i = 0; i < n; i++) {
+		const struct snap_record *r = recs[i];
 		const char *name = snapshot_str(&s, r->name);
 		size_t l = strlen(or_dash(name));
 		if (!(r->flags & SNAP_REC_NAMED))
@@ -107,8 +140,8 @@ int cmd_list(struct cli *c, int argc, char **argv)
 	if (!c->json)
 		printf("%-*s  %-*s  %-8s  %-10s  %s\n", (int)wname, "NAME", (int)wuid, "UID",
 		       "STATE", "SINCE", "NOTE");
-	for (uint32_t i = 0; i < s.hdr->n_records; i++) {
-		const struct snap_record *r = &s.records[i];
+	for (uint32_t i = 0; i < n; i++) {
+		const struct snap_record *r = recs[i];
 		enum guest_state st = guest_state_effective(r->state, r->restorable_until, c->now);
 		if (want && st != want_state)
 			continue;
@@ -130,6 +163,7 @@ int cmd_list(struct cli *c, int argc, char **argv)
 		print_json(arr);
 		json_object_put(arr);
 	}
+	free(recs);
 	snapshot_close(&s);
 	return EXIT_OK;
 }

@@ -48,12 +48,14 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	ag_config_state_path(&c->cfg, "state.json", path, sizeof(path));
 	bool have_db = guestdb_load(path, &db, err, sizeof(err)) == 0;
 	if (!sr)
-		for (uint32_t i = 0; i < s.hdr->n_records; i++)
-			counts[s.records[i].state < GS_COUNT
-				       ? guest_state_effective(s.records[i].state,
-							       s.records[i].restorable_until,
-							       c->now)
-				       : GS_PURGED]++; /* a bad state counts as gone */
+		for (uint32_t i = 0; i < snapshot_count(&s); i++) {
+			const struct snap_record *r = snapshot_record(&s, i);
+			if (r) /* a bad state counts as gone */
+				counts[r->state < GS_COUNT
+					       ? guest_state_effective(r->state,
+								       r->restorable_until, c->now)
+					       : GS_PURGED]++;
+		}
 	if (have_db)
 		counts[GS_PURGED] += (unsigned)db.nt;
 	int64_t last = sr ? AG_TIME_UNKNOWN : s.hdr->generated_at;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -179,11 +180,13 @@ static void build_url(char *buf, size_t n, const char *base, const char *path, c
 	buf[o < n ? o : n - 1] = '\0';
 }
 
+struct fast_ctx;
 struct local_names {
 	struct strset names;
 	struct uidset uids;
 	/* object id → UID of the published snapshot, built on first use */
 	const char *db_path;
+	const struct fast_ctx *fast; /* a sync that changes a few guests */
 	bool live_built;
 	struct snapshot live;
 	uint32_t *live_slot; /* record number + 1 */
@@ -197,12 +200,12 @@ static uint32_t live_uid_of(const char *object_id, void *ctx)
 		l->live_built = true;
 		if (snapshot_open(&l->live, l->db_path, SNAP_OPEN_VERIFY) == 0) {
 			l->live_cap = 16;
-			while (l->live_cap < (size_t)l->live.hdr->n_records * 2 + 1)
+			while (l->live_cap < (size_t)snapshot_count(&l->live) * 2 + 1)
 				l->live_cap *= 2;
 			l->live_slot = calloc(l->live_cap, sizeof(*l->live_slot));
-			for (uint32_t i = 0; l->live_slot && i < l->live.hdr->n_records; i++) {
-				const char *oid =
-					snapshot_str(&l->live, l->live.records[i].object_id);
+			for (uint32_t i = 0; l->live_slot && i < snapshot_count(&l->live); i++) {
+				const struct snap_record *r = snapshot_record(&l->live, i);
+				const char *oid = r ? snapshot_str(&l->live, r->object_id) : NULL;
 				if (!oid)
 					continue;
 				size_t j = ag_name_hash(oid) & (l->live_cap - 1);
@@ -216,7 +219,7 @@ static uint32_t live_uid_of(const char *object_id, void *ctx)
 		return 0;
 	for (size_t j = ag_name_hash(object_id) & (l->live_cap - 1); l->live_slot[j];
 	     j = (j + 1) & (l->live_cap - 1)) {
-		const struct snap_record *r = &l->live.records[l->live_slot[j] - 1];
+		const struct snap_record *r = snapshot_record(&l->live, l->live_slot[j] - 1);
 		const char *oid = snapshot_str(&l->live, r->object_id);
 		if (oid && ag_ascii_casecmp_eq(oid, object_id))
 			return r->uid;
@@ -328,7 +331,35 @@ static uint64_t config_fingerprint(const struct ag_config *cfg)
 	return h | 1; /* never 0: 0 is "unknown" in older files */
 }
 
-static int write_snapshot(struct cli *c, const struct guestdb *db, char *err, size_t errlen)
+/* A guest as the snapshot shows it; *home and *gecos are allocated for it. */
+static void to_snap_in(struct cli *c, const struct guest *g, struct snap_guest_in *in, char **home,
+		       char **gecos)
+{
+	char buf[4096];
+	*home = g->name && ag_config_home(&c->cfg, g->name, g->uid, g->object_id, buf,
+					  sizeof(buf)) == 0
+			? strdup(buf)
+			: NULL;
+	*gecos = gecos_of(g->display_name);
+	*in = (struct snap_guest_in){
+		.uid = g->uid,
+		.state = g->state,
+		.flags = g->flags,
+		.name = g->name,
+		.object_id = g->object_id,
+		.display_name = *gecos,
+		.upn = g->upn,
+		.home = *home,
+		.shell = g->state == GS_ACTIVE ? c->cfg.shell : c->cfg.locked_shell,
+		.created_at = g->created_at,
+		.state_since = g->state_since,
+		.deleted_at = g->deleted_at,
+		.restorable_until = guest_restorable_until(g, c->cfg.retention_days),
+	};
+}
+
+static int write_snapshot(struct cli *c, const struct guestdb *db, uint64_t base_id, char *err,
+			  size_t errlen)
 {
 	struct snap_guest_in *in = calloc(db->n + 1, sizeof(*in));
 	char **homes = calloc(db->n + 1, sizeof(char *)),
@@ -337,29 +368,8 @@ static int write_snapshot(struct cli *c, const struct guestdb *db, char *err, si
 
 	if (!in || !homes || !gecos)
 		goto out;
-	for (size_t i = 0; i < db->n; i++) {
-		const struct guest *g = &db->g[i];
-		char home[4096];
-		if (g->name &&
-		    ag_config_home(&c->cfg, g->name, g->uid, g->object_id, home, sizeof(home)) == 0)
-			homes[i] = strdup(home);
-		gecos[i] = gecos_of(g->display_name);
-		in[i] = (struct snap_guest_in){
-			.uid = g->uid,
-			.state = g->state,
-			.flags = g->flags,
-			.name = g->name,
-			.object_id = g->object_id,
-			.display_name = gecos[i],
-			.upn = g->upn,
-			.home = homes[i],
-			.shell = g->state == GS_ACTIVE ? c->cfg.shell : c->cfg.locked_shell,
-			.created_at = g->created_at,
-			.state_since = g->state_since,
-			.deleted_at = g->deleted_at,
-			.restorable_until = guest_restorable_until(g, c->cfg.retention_days),
-		};
-	}
+	for (size_t i = 0; i < db->n; i++)
+		to_snap_in(c, &db->g[i], &in[i], &homes[i], &gecos[i]);
 	struct snap_settings set = {
 		.generated_at = c->now,
 		.max_staleness = c->cfg.max_staleness,
@@ -369,6 +379,7 @@ static int write_snapshot(struct cli *c, const struct guestdb *db, char *err, si
 		.organization = c->cfg.organization,
 		.group_name = c->cfg.group_name,
 		.config_hash = config_fingerprint(&c->cfg),
+		.base_id = base_id,
 	};
 	r = snapshot_write(c->db_path, &set, in, db->n, err, errlen);
 out:
@@ -695,30 +706,32 @@ static int on_delta(struct json_object *item, void *ctx)
 	return 0;
 }
 
-static void replace_str(char **dst, char **src)
+/* A copy: the change stays whole, so the delta can be applied again. */
+static int replace_str(char **dst, const char *src)
 {
+	char *n = ag_strdup_opt(src);
+	if (src && !n)
+		return -ENOMEM;
 	free(*dst);
-	*dst = *src;
-	*src = NULL;
+	*dst = n;
+	return 0;
 }
 
 /* Apply what a change carries onto the view of one user. */
-static void apply_props(struct dir_user *v, struct change *c)
+static int apply_props(struct dir_user *v, const struct change *c)
 {
-	if (c->present & GU_DISPLAY)
-		replace_str(&v->display_name, &c->u.display_name);
-	if (c->present & GU_MAIL)
-		replace_str(&v->mail, &c->u.mail);
-	if (c->present & GU_OTHER)
-		replace_str(&v->other_mail, &c->u.other_mail);
-	if (c->present & GU_UPN)
-		replace_str(&v->upn, &c->u.upn);
+	if (((c->present & GU_DISPLAY) && replace_str(&v->display_name, c->u.display_name)) ||
+	    ((c->present & GU_MAIL) && replace_str(&v->mail, c->u.mail)) ||
+	    ((c->present & GU_OTHER) && replace_str(&v->other_mail, c->u.other_mail)) ||
+	    ((c->present & GU_UPN) && replace_str(&v->upn, c->u.upn)))
+		return -ENOMEM;
 	if (c->present & GU_ENABLED)
 		v->enabled = c->u.enabled;
 	if (c->present & GU_EXTSTATE)
 		v->pending = c->u.pending;
 	if ((c->present & GU_CREATED) && c->u.created_at != AG_TIME_UNKNOWN)
 		v->created_at = c->u.created_at;
+	return 0;
 }
 
 static long view_find(const struct fetch *f, const char *id)
@@ -980,7 +993,7 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 		} else if (i >= 0 && f->u[i].deleted) {
 			r = want(&wanted, &n_wanted, ch->id, false); /* restored: take it whole */
 		} else if (i >= 0) {
-			apply_props(&f->u[i], ch);
+			r = apply_props(&f->u[i], ch);
 		} else if (ch->is_guest &&
 			   (ch->present & (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) ==
 				   (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) {
@@ -990,7 +1003,7 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 				r = -ENOMEM;
 				break;
 			}
-			apply_props(v, ch);
+			r = apply_props(v, ch);
 			v->enabled = ch->u.enabled;
 		} else {
 			/* New to this host (invited, or converted to a guest), partial: whole. */
@@ -1194,8 +1207,9 @@ static int delta_link_save(struct cli *c, int64_t last_sync, const char *link)
 
 static bool snapshot_has_object(const struct snapshot *s, const char *id)
 {
-	for (uint32_t i = 0; i < s->hdr->n_records; i++) {
-		const char *oid = snapshot_str(s, s->records[i].object_id);
+	for (uint32_t i = 0; i < snapshot_count(s); i++) {
+		const struct snap_record *r = snapshot_record(s, i);
+		const char *oid = r ? snapshot_str(s, r->object_id) : NULL;
 		if (oid && ag_ascii_casecmp_eq(oid, id))
 			return true;
 	}
@@ -1210,9 +1224,9 @@ static bool nothing_to_do(struct cli *c, const struct snapshot *s, const struct 
 	if (c->cfg.n_allowed_groups || s->hdr->config_hash != config_fingerprint(&c->cfg) ||
 	    d->n > 64)
 		return false;
-	for (uint32_t i = 0; i < s->hdr->n_records; i++) {
-		const struct snap_record *r = &s->records[i];
-		if (r->state == GS_DEPARTED && r->restorable_until != AG_TIME_UNKNOWN &&
+	for (uint32_t i = 0; i < snapshot_count(s); i++) {
+		const struct snap_record *r = snapshot_record(s, i);
+		if (r && r->state == GS_DEPARTED && r->restorable_until != AG_TIME_UNKNOWN &&
 		    c->now >= r->restorable_until)
 			return false;
 	}
@@ -1224,6 +1238,369 @@ static bool nothing_to_do(struct cli *c, const struct snapshot *s, const struct 
 			return false; /* maybe a new guest */
 	}
 	return true;
+}
+
+/* ---- a sync that changes a few guests ---- */
+
+static uint64_t new_base_id(void)
+{
+	uint64_t id = 0;
+	if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id) || !id)
+		id = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	return id ? id : 1;
+}
+
+static int64_t next_expiry_of(const struct cli *c, const struct guest *g, size_t n, int64_t from)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t t = guest_restorable_until(&g[i], c->cfg.retention_days);
+		if (g[i].state == GS_DEPARTED && t != AG_TIME_UNKNOWN && t < from)
+			from = t;
+	}
+	return from;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names two guest objects claim, or a guest and a local account. */
+static int set_contested(struct guestdb *db, struct local_names *local)
+{
+	char **names = calloc(db->n + 1, sizeof(char *));
+	size_t n = 0;
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < db->n; i++)
+		if (db->g[i].name)
+			names[n++] = db->g[i].name;
+	qsort(names, n, sizeof(char *), cmp_cstr);
+	db->contested = calloc(n + 1, sizeof(char *));
+	if (!db->contested) {
+		free(names);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool twice = (i > 0 && strcmp(names[i], names[i - 1]) == 0);
+		bool again = (i + 1 < n && strcmp(names[i], names[i + 1]) == 0);
+		if (twice || (!again && !is_local_name(names[i], local)))
+			continue; /* listed once per name; a single claim by nobody else is free */
+		if (!(db->contested[db->n_contested] = strdup(names[i]))) {
+			free(names);
+			return -ENOMEM;
+		}
+		db->n_contested++;
+	}
+	free(names);
+	return 0;
+}
+
+struct fast_ctx {
+	const struct snapshot *snap;
+	const struct state_view *sv;
+	bool directory;
+};
+
+/* Taken for a new guest: any guest's UID in the snapshot, a purged guest's,
+ * or (through NSS) someone else's. */
+static bool fast_uid_taken(uint32_t uid, void *ctx)
+{
+	const struct fast_ctx *x = ((struct local_names *)ctx)->fast;
+	return snapshot_find_uid(x->snap, uid) || snapshot_base_uid(x->snap, uid) >= 0 ||
+	       state_view_uid_retired(x->sv, uid) ||
+	       (x->directory && uid_taken_by_directory(uid, ctx));
+}
+
+/* May this name change hands here without a full merge? Only when no other
+ * guest object and no local account claims it. */
+static bool name_is_free_for(const struct snapshot *snap, const struct state_view *sv,
+			     struct local_names *local, const char *name, const char *id)
+{
+	if (!name)
+		return true;
+	if (state_view_contested(sv, name) || is_local_name(name, local))
+		return false;
+	const struct snap_record *r = snapshot_find_name(snap, name);
+	const char *oid = r ? snapshot_str(snap, r->object_id) : NULL;
+	return !r || (oid && ag_ascii_casecmp_eq(oid, id));
+}
+
+static bool in_ids(char *const *ids, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ag_ascii_casecmp_eq(ids[i], id))
+			return true;
+	return false;
+}
+
+enum { FAST_NO = 0, FAST_DONE = 1 };
+
+/* Apply a delta to the few guests it concerns: their old versions come from
+ * the mapped private state, the merge runs over them alone, and the result is
+ * appended (a journal batch, a snapshot overlay) instead of rewriting 100,000
+ * guests. FAST_NO when that is not sure to give what a full merge would
+ * (nothing is written then); FAST_DONE, or a failure with *rc set. */
+static int sync_incremental(struct cli *c, struct graph_client *g, struct delta *d,
+			    const char *link, const char *state_path, const char *status_path,
+			    const struct timespec *t0, int *rc)
+{
+	struct snapshot snap = { 0 };
+	struct state_view sv = { 0 };
+	struct guestdb old = { 0 };
+	struct fetch f = { 0 };
+	struct local_names local = { 0 };
+	struct merge_output m = { 0 };
+	struct snap_guest_in *in = NULL;
+	char **homes = NULL, **gecos = NULL, **ids = NULL, **gone = NULL;
+	struct tombstone *added = NULL;
+	char(*back)[65] = NULL;
+	uint32_t *mask = NULL;
+	size_t n_ids = 0, n_in = 0, n_mask = 0, n_gone = 0, n_added = 0, n_back = 0;
+	char err[1024];
+	int ret = FAST_NO, r;
+
+	old.last_sync = AG_TIME_UNKNOWN;
+	if (c->cfg.n_allowed_groups || d->n > 4096 || snapshot_open(&snap, c->db_path, 0) ||
+	    snap.hdr->config_hash != config_fingerprint(&c->cfg) ||
+	    state_view_open(state_path, &sv, err, sizeof(err)))
+		goto out;
+	uint64_t base_size = snap.hdr->file_size, n_base = snap.hdr->n_records;
+	if (sv.hdr.base_id != snap.hdr->base_id || sv.seq != snap.seq ||
+	    sv.last_sync == AG_TIME_UNKNOWN || c->now >= sv.next_expiry ||
+	    snap.size - base_size > base_size / 4 + (1u << 20) ||
+	    snap.part[1].n_records > n_base / 8 + 64 || sv.committed > sv.len / 8 + (1u << 20))
+		goto out; /* not the same generation, a window ends, or time to compact */
+
+	/* The guests this delta concerns, as this host knew them. */
+	ids = calloc(d->n + 1, sizeof(char *));
+	old.g = calloc(d->n + 1, sizeof(struct guest));
+	old.t = calloc(d->n + 1, sizeof(struct tombstone));
+	if (!ids || !old.g || !old.t)
+		goto oom;
+	old.cap = old.tcap = d->n + 1;
+	old.last_sync = sv.last_sync;
+	for (size_t k = 0; k < d->n; k++) {
+		if (in_ids(ids, n_ids, d->ch[k].id))
+			continue;
+		ids[n_ids++] = d->ch[k].id;
+		r = state_view_guest(&sv, d->ch[k].id, &old.g[old.n]);
+		if (r < 0)
+			goto out;
+		old.n += r;
+	}
+	f.known = &old;
+	r = apply_delta(c, g, &old, &f, d);
+	if (r == -ESTALE)
+		goto out;
+	if (r) {
+		*rc = fail(c, "%s", f.err[0] ? f.err : g->err[0] ? g->err : strerror(-r));
+		ret = -1;
+		goto out;
+	}
+	/* Guests coming back under an object id purged here take their UID back. */
+	for (size_t i = 0; i < f.n; i++) {
+		char hash[65];
+		if (guestdb_find(&old, f.u[i].id) >= 0)
+			continue;
+		guestdb_hash_id(f.u[i].id, hash);
+		r = state_view_tombstone(&sv, hash, &old.t[old.nt]);
+		if (r < 0)
+			goto out;
+		old.nt += r;
+	}
+	local.db_path = c->db_path;
+	if (load_local(&local))
+		goto oom;
+	/* Every name involved, before and after, must be this guest's alone. */
+	for (size_t i = 0; i < old.n; i++)
+		if (!name_is_free_for(&snap, &sv, &local, old.g[i].name, old.g[i].object_id))
+			goto out;
+	for (size_t i = 0; i < f.n; i++) {
+		char name[1024];
+		if (ag_derive_name(f.u[i].id, f.u[i].mail, f.u[i].other_mail, f.u[i].upn, name,
+				   sizeof(name)) == 0 &&
+		    !name_is_free_for(&snap, &sv, &local, name, f.u[i].id))
+			goto out;
+	}
+	struct fast_ctx fx = { &snap, &sv, nss_has_directory() };
+	local.fast = &fx;
+	struct merge_input mi = {
+		.cfg = &c->cfg,
+		.old = &old,
+		.users = f.u,
+		.n_users = f.n,
+		.local_uids = &local.uids,
+		.local_name = is_local_name,
+		.local_ctx = &local,
+		.uid_taken = fast_uid_taken,
+		.hash_id = guestdb_hash_id,
+		.now = c->now,
+	};
+	if (guest_merge(&mi, &m, err, sizeof(err))) {
+		*rc = fail(c, "%s", err);
+		ret = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < m.db.n; i++)
+		if (m.db.g[i].name && !(m.db.g[i].flags & SNAP_REC_NAMED))
+			goto out; /* two of them want one name: the full merge decides */
+
+	/* The journal batch: every guest involved as it is now, those gone, and
+	 * the tombstones added and taken back. */
+	gone = calloc(old.n + 1, sizeof(char *));
+	added = calloc(m.db.nt + 1, sizeof(*added));
+	back = calloc(old.nt + 1, sizeof(*back));
+	if (!gone || !added || !back)
+		goto oom;
+	for (size_t i = 0; i < old.n; i++)
+		if (guestdb_find(&m.db, old.g[i].object_id) < 0)
+			gone[n_gone++] = old.g[i].object_id;
+	for (size_t i = 0; i < m.db.nt; i++) {
+		bool had = false;
+		for (size_t k = 0; k < old.nt && !had; k++)
+			had = strcmp(old.t[k].id_hash, m.db.t[i].id_hash) == 0;
+		if (!had)
+			added[n_added++] = m.db.t[i];
+	}
+	for (size_t k = 0; k < old.nt; k++) {
+		bool kept = false;
+		for (size_t i = 0; i < m.db.nt && !kept; i++)
+			kept = strcmp(old.t[k].id_hash, m.db.t[i].id_hash) == 0;
+		if (!kept)
+			memcpy(back[n_back++], old.t[k].id_hash, 65);
+	}
+
+	/* The overlay: the previous one's records not touched now, then these. */
+	const struct snap_part *ov = &snap.part[1];
+	in = calloc(ov->n_records + m.db.n + 1, sizeof(*in));
+	homes = calloc(m.db.n + 1, sizeof(char *));
+	gecos = calloc(m.db.n + 1, sizeof(char *));
+	mask = calloc(n_base + 1, sizeof(*mask));
+	if (!in || !homes || !gecos || !mask)
+		goto oom;
+	for (uint32_t i = 0; i < ov->n_records; i++) {
+		const struct snap_record *rec = &ov->records[i];
+		const char *oid = snapshot_str(&snap, rec->object_id);
+		if (!oid || in_ids(ids, n_ids, oid) || guestdb_find(&m.db, oid) >= 0)
+			continue;
+		in[n_in++] = (struct snap_guest_in){
+			.uid = rec->uid,
+			.state = rec->state,
+			.flags = rec->flags,
+			.name = snapshot_str(&snap, rec->name),
+			.object_id = oid,
+			.display_name = snapshot_str(&snap, rec->display_name),
+			.upn = snapshot_str(&snap, rec->upn),
+			.home = snapshot_str(&snap, rec->home),
+			.shell = snapshot_str(&snap, rec->shell),
+			.created_at = rec->created_at,
+			.state_since = rec->state_since,
+			.deleted_at = rec->deleted_at,
+			.restorable_until = rec->restorable_until,
+		};
+	}
+	for (size_t i = 0; i < m.db.n; i++)
+		to_snap_in(c, &m.db.g[i], &in[n_in++], &homes[i], &gecos[i]);
+	for (uint32_t i = 0; snap.mask && i < n_base; i++)
+		if ((snap.mask[i >> 6] >> (i & 63)) & 1)
+			mask[n_mask++] = i;
+	for (size_t i = 0; i < old.n; i++) {
+		long b = snapshot_base_uid(&snap, old.g[i].uid);
+		if (b >= 0 && !(snap.mask && ((snap.mask[b >> 6] >> (b & 63)) & 1)))
+			mask[n_mask++] = (uint32_t)b;
+	}
+
+	/* Journal (not committed), snapshot overlay (published), commit. */
+	size_t end = 0;
+	uint64_t seq = sv.seq + 1;
+	int64_t expiry = next_expiry_of(c, m.db.g, m.db.n, sv.next_expiry);
+	if (state_journal_write(state_path, &sv, m.db.g, m.db.n, gone, n_gone, added, n_added, back,
+				n_back, &end, err, sizeof(err))) {
+		*rc = fail(c, "%s", err);
+		ret = -1;
+		goto out;
+	}
+	struct snap_overlay_in oi = {
+		.seq = seq, .generated_at = c->now, .mask = mask, .n_mask = n_mask
+	};
+	if (snapshot_append(c->db_path, &snap, &oi, in, n_in, err, sizeof(err))) {
+		*rc = fail(c, "%s", err);
+		ret = -1;
+		goto out;
+	}
+	bool state_failed =
+		state_journal_commit(state_path, end, seq, c->now, expiry, err, sizeof(err)) != 0;
+	if (state_failed) {
+		cli_err("sync: the new snapshot is in place, but the private state could not be "
+			"updated (%s); the next sync repeats this one's changes",
+			err);
+		record_failure(c, err);
+	} else {
+		/* Incomplete: the feed stays where it was, and these changes come again. */
+		if (!f.incomplete && delta_link_save(c, c->now, link))
+			cli_err("warning: %s/delta.link not written; the next sync reads this "
+				"sync's changes again (harmless)",
+				c->cfg.state_dir);
+		struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
+		sync_status_save(status_path, &st);
+	}
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
+	audit_events(c, &m);
+	struct json_object *lockouts = json_object_new_array();
+	if (c->cfg.lockout == LOCKOUT_TERMINATE)
+		run_lockouts(c, &old, &m.db, lockouts);
+	struct sync_totals totals = { .purged = -1 };
+	struct snapshot now;
+	if (snapshot_open(&now, c->db_path, 0) == 0) {
+		for (uint32_t i = 0; i < snapshot_count(&now); i++) {
+			const struct snap_record *rr = snapshot_record(&now, i);
+			if (!rr)
+				continue;
+			totals.guests++;
+			totals.counts[rr->state < GS_COUNT ? rr->state : GS_PURGED]++;
+			totals.exposed += !!(rr->flags & SNAP_REC_NSS);
+		}
+		snapshot_close(&now);
+	}
+	print_summary(c, &totals, &m, g, "delta", lockouts,
+		      (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9);
+	json_object_put(lockouts);
+	fflush(stdout);
+	if (c->cfg.on_change)
+		for (size_t i = 0; i < m.n_events; i++)
+			run_hook(c, &m.events[i]);
+	closelog();
+	*rc = state_failed ? EXIT_FAIL : EXIT_OK;
+	ret = FAST_DONE;
+	goto out;
+oom:
+	ret = FAST_NO;
+out:
+	for (size_t i = 0; homes && gecos && i < m.db.n; i++) {
+		free(homes[i]);
+		free(gecos[i]);
+	}
+	free(homes);
+	free(gecos);
+	free(in);
+	free(mask);
+	free(gone);
+	free(added);
+	free(back);
+	free(ids);
+	merge_output_free(&m);
+	for (size_t i = 0; i < f.n; i++)
+		dir_user_free(&f.u[i]);
+	free(f.u);
+	local_names_free(&local);
+	guestdb_free(&old);
+	state_view_close(&sv);
+	if (snap.base)
+		snapshot_close(&snap);
+	return ret;
 }
 
 /* The delta token is no longer good: say so (it costs a full read) and name the mode. */
@@ -1309,10 +1686,12 @@ static int sync_once(struct cli *c, bool full)
 							  .last_success = c->now };
 				sync_status_save(status_path, &st);
 				clock_gettime(CLOCK_MONOTONIC, &t1);
-				struct sync_totals t = { .guests = snap.hdr->n_records,
-							 .purged = -1 };
-				for (uint32_t i = 0; i < snap.hdr->n_records; i++) {
-					const struct snap_record *rr = &snap.records[i];
+				struct sync_totals t = { .purged = -1 };
+				for (uint32_t i = 0; i < snapshot_count(&snap); i++) {
+					const struct snap_record *rr = snapshot_record(&snap, i);
+					if (!rr)
+						continue;
+					t.guests++;
 					t.counts[rr->state < GS_COUNT ? rr->state : GS_PURGED]++;
 					t.exposed += !!(rr->flags & SNAP_REC_NSS);
 				}
@@ -1329,6 +1708,19 @@ static int sync_once(struct cli *c, bool full)
 			}
 			snapshot_close(&snap);
 		}
+	}
+	if (have_delta && !full) {
+		int frc = EXIT_FAIL;
+		if (sync_incremental(c, &g, &dl, link, state_path, status_path, &t0, &frc) !=
+		    FAST_NO) {
+			free(dl_link);
+			free(link);
+			delta_free(&dl);
+			graph_free(&g);
+			close(lockfd);
+			return frc;
+		}
+		g.err[0] = '\0';
 	}
 	r = guestdb_load(state_path, &old, err, sizeof(err));
 	if (r && r != -ENOENT) {
@@ -1410,6 +1802,14 @@ static int sync_once(struct cli *c, bool full)
 	}
 	m.db.delta_link = link;
 	link = NULL;
+	/* A new base: the snapshot and the state name it; journal and overlays start over. */
+	m.db.base_id = new_base_id();
+	m.db.seq = 0;
+	m.db.next_expiry = next_expiry_of(c, m.db.g, m.db.n, INT64_MAX);
+	if (set_contested(&m.db, &local)) {
+		rc = fail(c, "out of memory");
+		goto out_merge;
+	}
 	/* The state is written (and synced) before the snapshot is published,
 	 * then renamed right after it: nothing is published that cannot be kept. */
 	char state_tmp[4096];
@@ -1417,12 +1817,17 @@ static int sync_once(struct cli *c, bool full)
 		rc = fail(c, "%s", err);
 		goto out_merge;
 	}
-	if (write_snapshot(c, &m.db, err, sizeof(err))) {
+	if (write_snapshot(c, &m.db, m.db.base_id, err, sizeof(err))) {
 		unlink(state_tmp);
 		rc = fail(c, "%s", err);
 		goto out_merge;
 	}
 	bool state_failed = ag_commit_temp(state_tmp, state_path, err, sizeof(err)) != 0;
+	if (!state_failed) {
+		char jpath[4200];
+		guestdb_journal_path(state_path, jpath, sizeof(jpath));
+		unlink(jpath); /* about the previous base: ignored already, gone now */
+	}
 	if (state_failed) {
 		/* The new snapshot is live: its lockouts must happen all the same. */
 		cli_err("sync: the new snapshot is in place, but the private state could not be "

@@ -127,10 +127,11 @@ const struct snap_record *find_guest(const struct snapshot *s, const char *what)
 	const struct snap_record *r = snapshot_find_name(s, what);
 	if (r)
 		return r;
-	for (uint32_t i = 0; i < s->hdr->n_records; i++) {
-		const char *oid = snapshot_str(s, s->records[i].object_id);
+	for (uint32_t i = 0; i < snapshot_count(s); i++) {
+		const struct snap_record *rec = snapshot_record(s, i);
+		const char *oid = rec ? snapshot_str(s, rec->object_id) : NULL;
 		if (oid && ag_ascii_casecmp_eq(oid, what))
-			return &s->records[i];
+			return rec;
 	}
 	return NULL;
 }

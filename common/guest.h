@@ -44,6 +44,13 @@ struct guestdb {
 	size_t nt, tcap;
 	int64_t last_sync; /* AG_TIME_UNKNOWN before the first sync */
 	char *delta_link;
+	uint64_t base_id;    /* the snapshot base written with this state */
+	uint64_t seq;	     /* journal batches applied since (= the snapshot's overlay seq) */
+	int64_t next_expiry; /* no restore window ends before this (AG_TIME_UNKNOWN: none) */
+	/* Names more than one guest object claims, or a guest and a local account:
+	 * a change to a guest with such a name needs a full merge. Sorted. */
+	char **contested;
+	size_t n_contested;
 };
 
 enum event_kind { EV_ADDED, EV_DISABLED, EV_ENABLED, EV_DEPARTED, EV_RESTORED, EV_PURGED };

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,13 +179,25 @@ static int get_i64(struct json_object *o, const char *key, int64_t *out)
 }
 
 /* ---- the private state: one line a record, tab-separated, escaped ----
- *   aadguest-state	2
+ *   aadguest-state	3
  *   last_sync	<seconds|->
  *   delta_link	<text|\N>
+ *   base	<hex>                 the snapshot base written with it
+ *   next_expiry	<seconds>     no restore window ends before
+ *   N	name                      contested names, sorted
  *   G	object_id uid state flags enabled pending created since deleted name display upn mail other_mail
- *   T	id_hash uid purged_at
- * Text escapes \\ \t \n \r; \N is "none". A line format, not JSON: a tenant of
- * 100,000 guests loads in tens of milliseconds and little memory. */
+ *   T	id_hash uid purged_at     sorted by hash
+ *   U	uid (10 digits)           the tombstones' UIDs, sorted
+ * The G, N, T and U lines are in byte order of their kind and key (object ids
+ * ASCII-lowercased), so one guest, tombstone or UID is found by a binary
+ * search of the mapped file, without reading the rest of it.
+ *
+ * state.json.journal: what syncs changed since, appended, never rewritten:
+ *   aadguest-journal	1	<base hex>
+ *   G ... | X	object_id (gone) | T ... | t	id_hash (a tombstone taken back)
+ *   commit	<seq>	<last_sync>	<next_expiry>
+ * Lines after the last commit are a batch that was never committed: ignored.
+ * Text escapes \\ \t \n \r; \N is "none". */
 
 struct out {
 	char *p;
@@ -196,7 +209,7 @@ static void out_reserve(struct out *o, size_t more)
 {
 	if (o->oom || o->len + more + 1 <= o->cap)
 		return;
-	size_t ncap = o->cap ? o->cap * 2 : 1 << 20;
+	size_t ncap = o->cap ? o->cap * 2 : 1 << 16;
 	while (ncap < o->len + more + 1)
 		ncap *= 2;
 	char *n = realloc(o->p, ncap);
@@ -255,43 +268,124 @@ static void out_num(struct out *o, int64_t v)
 	out_raw(o, buf, (size_t)n);
 }
 
+static void out_guest(struct out *o, const struct guest *g)
+{
+	out_raw(o, "G", 1);
+	out_text(o, g->object_id);
+	out_num(o, g->uid);
+	out_text(o, guest_state_name(g->state));
+	out_num(o, g->flags);
+	out_num(o, g->enabled);
+	out_num(o, g->pending);
+	out_num(o, g->created_at);
+	out_num(o, g->state_since);
+	out_num(o, g->deleted_at);
+	out_text(o, g->name);
+	out_text(o, g->display_name);
+	out_text(o, g->upn);
+	out_text(o, g->mail);
+	out_text(o, g->other_mail);
+	out_raw(o, "\n", 1);
+}
+
+static void out_tombstone(struct out *o, const struct tombstone *t)
+{
+	out_raw(o, "T", 1);
+	out_text(o, t->id_hash);
+	out_num(o, t->uid);
+	out_num(o, t->purged_at);
+	out_raw(o, "\n", 1);
+}
+
+/* ASCII case-insensitive order, the order of the state's keys. */
+static int icmp(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x + 32);
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y + 32);
+		if (x != y || !x)
+			return (int)x - (int)y;
+	}
+}
+
+static int cmp_guest_id(const void *a, const void *b)
+{
+	return icmp((*(const struct guest *const *)a)->object_id,
+		    (*(const struct guest *const *)b)->object_id);
+}
+
+static int cmp_tomb_hash(const void *a, const void *b)
+{
+	return strcmp((*(const struct tombstone *const *)a)->id_hash,
+		      (*(const struct tombstone *const *)b)->id_hash);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int guestdb_save_temp(const char *path, const struct guestdb *db, char *tmp, size_t tmplen,
 		      char *err, size_t errlen)
 {
 	struct out o = { 0 };
+	const struct guest **gs = calloc(db->n + 1, sizeof(*gs));
+	const struct tombstone **ts = calloc(db->nt + 1, sizeof(*ts));
+	uint32_t *us = calloc(db->nt + 1, sizeof(*us));
+	char **ns = calloc(db->n_contested + 1, sizeof(*ns));
+	char buf[64];
 	int r;
 
-	out_lit(&o, "aadguest-state\t2\nlast_sync");
+	if (!gs || !ts || !us || !ns) {
+		o.oom = true;
+		goto out;
+	}
+	out_lit(&o, "aadguest-state\t3\nlast_sync");
 	out_num(&o, db->last_sync);
 	out_lit(&o, "\ndelta_link");
 	out_text(&o, db->delta_link);
+	snprintf(buf, sizeof(buf), "\nbase\t%016llx\nnext_expiry", (unsigned long long)db->base_id);
+	out_raw(&o, buf, strlen(buf));
+	out_num(&o, db->next_expiry);
 	out_raw(&o, "\n", 1);
-	for (size_t i = 0; i < db->n; i++) {
-		const struct guest *g = &db->g[i];
-		out_raw(&o, "G", 1);
-		out_text(&o, g->object_id);
-		out_num(&o, g->uid);
-		out_text(&o, guest_state_name(g->state));
-		out_num(&o, g->flags);
-		out_num(&o, g->enabled);
-		out_num(&o, g->pending);
-		out_num(&o, g->created_at);
-		out_num(&o, g->state_since);
-		out_num(&o, g->deleted_at);
-		out_text(&o, g->name);
-		out_text(&o, g->display_name);
-		out_text(&o, g->upn);
-		out_text(&o, g->mail);
-		out_text(&o, g->other_mail);
+	memcpy(ns, db->contested, db->n_contested * sizeof(*ns));
+	qsort(ns, db->n_contested, sizeof(*ns), cmp_str);
+	for (size_t i = 0; i < db->n_contested; i++) {
+		out_raw(&o, "N", 1);
+		out_text(&o, ns[i]);
 		out_raw(&o, "\n", 1);
 	}
+	for (size_t i = 0; i < db->n; i++)
+		gs[i] = &db->g[i];
+	qsort(gs, db->n, sizeof(*gs), cmp_guest_id);
+	for (size_t i = 0; i < db->n; i++)
+		out_guest(&o, gs[i]);
 	for (size_t i = 0; i < db->nt; i++) {
-		out_raw(&o, "T", 1);
-		out_text(&o, db->t[i].id_hash);
-		out_num(&o, db->t[i].uid);
-		out_num(&o, db->t[i].purged_at);
-		out_raw(&o, "\n", 1);
+		ts[i] = &db->t[i];
+		us[i] = db->t[i].uid;
 	}
+	qsort(ts, db->nt, sizeof(*ts), cmp_tomb_hash);
+	qsort(us, db->nt, sizeof(*us), cmp_u32);
+	for (size_t i = 0; i < db->nt; i++)
+		out_tombstone(&o, ts[i]);
+	for (size_t i = 0; i < db->nt; i++) {
+		int n = snprintf(buf, sizeof(buf), "U\t%010u\n", us[i]);
+		out_raw(&o, buf, (size_t)n);
+	}
+out:
+	free(gs);
+	free(ts);
+	free(us);
+	free(ns);
 	if (o.oom) {
 		free(o.p);
 		snprintf(err, errlen, "out of memory");
@@ -385,10 +479,333 @@ static char *dup_field(char *s, bool *bad, bool *oom)
 	return d;
 }
 
+/* A G line split in f[0..14]: 0, -EBADMSG or -ENOMEM. */
+static int parse_guest(char **f, size_t n, struct guest *g)
+{
+	int64_t v[4];
+	enum guest_state st;
+	bool bad = false, oom = false;
+
+	memset(g, 0, sizeof(*g));
+	if (n != 15 || parse_num(f[2], 1, UINT32_MAX, &v[0]) || guest_state_parse(f[3], &st) ||
+	    st == GS_PURGED || parse_num(f[4], 0, UINT32_MAX, &v[1]) ||
+	    parse_num(f[5], 0, 1, &v[2]) || parse_num(f[6], 0, 1, &v[3]) ||
+	    parse_num(f[7], INT64_MIN, INT64_MAX, &g->created_at) ||
+	    parse_num(f[8], INT64_MIN, INT64_MAX, &g->state_since) ||
+	    parse_num(f[9], INT64_MIN, INT64_MAX, &g->deleted_at))
+		return -EBADMSG;
+	g->uid = (uint32_t)v[0];
+	g->state = st;
+	g->flags = (uint32_t)v[1];
+	g->enabled = v[2] == 1;
+	g->pending = v[3] == 1;
+	g->object_id = dup_field(f[1], &bad, &oom);
+	g->name = dup_field(f[10], &bad, &oom);
+	g->display_name = dup_field(f[11], &bad, &oom);
+	g->upn = dup_field(f[12], &bad, &oom);
+	g->mail = dup_field(f[13], &bad, &oom);
+	g->other_mail = dup_field(f[14], &bad, &oom);
+	if (!oom && !bad && g->object_id)
+		return 0;
+	free(g->object_id);
+	free(g->name);
+	free(g->display_name);
+	free(g->upn);
+	free(g->mail);
+	free(g->other_mail);
+	memset(g, 0, sizeof(*g));
+	return oom ? -ENOMEM : -EBADMSG;
+}
+
+static int parse_tombstone(char **f, size_t n, struct tombstone *t)
+{
+	int64_t uid;
+	if (n != 4 || strlen(f[1]) != 64 || parse_num(f[2], 1, UINT32_MAX, &uid) ||
+	    parse_num(f[3], INT64_MIN, INT64_MAX, &t->purged_at))
+		return -EBADMSG;
+	memcpy(t->id_hash, f[1], 65);
+	t->uid = (uint32_t)uid;
+	return 0;
+}
+
+static void guest_clear(struct guest *g)
+{
+	free(g->object_id);
+	free(g->name);
+	free(g->display_name);
+	free(g->upn);
+	free(g->mail);
+	free(g->other_mail);
+	memset(g, 0, sizeof(*g));
+}
+
+/* ---- the journal, read whole (it is small) ---- */
+
+struct jop {
+	char kind; /* G X T t */
+	struct guest g;
+	struct tombstone t;
+};
+
+struct journal {
+	struct jop *op;
+	size_t n, cap;
+	uint64_t seq;
+	int64_t last_sync, next_expiry;
+	size_t committed; /* bytes up to the end of the last commit line */
+	bool present;	  /* there, and about this base */
+};
+
+static void journal_free(struct journal *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		guest_clear(&j->op[i].g);
+	free(j->op);
+	memset(j, 0, sizeof(*j));
+}
+
+/* Committed batches of the journal about base_id; a missing or stale journal
+ * is empty. -EBADMSG when a committed part is damaged. */
+static int journal_read(const char *path, uint64_t base_id, struct journal *j, char *err,
+			size_t errlen)
+{
+	char *buf = NULL, *f[16], want[64];
+	size_t len = 0, lineno = 0, pending = 0;
+	int r;
+
+	memset(j, 0, sizeof(*j));
+	r = read_whole_file(path, &buf, &len, err, errlen);
+	if (r == -ENOENT) {
+		err[0] = '\0';
+		return 0;
+	}
+	if (r)
+		return r;
+	snprintf(want, sizeof(want), "aadguest-journal\t1\t%016llx\n", (unsigned long long)base_id);
+	if (len < strlen(want) || memcmp(buf, want, strlen(want)) != 0)
+		goto out; /* another base's: the base has it all already */
+	j->present = true;
+	j->committed = strlen(want);
+	r = -EBADMSG;
+	for (char *p = buf + strlen(want); p < buf + len;) {
+		char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+		if (!nl)
+			break; /* a cut batch: never committed */
+		*nl = '\0';
+		char *line = p;
+		p = nl + 1;
+		lineno++;
+		size_t n = split_tabs(line, f, 16);
+		if (ag_grow((void **)&j->op, &j->cap, j->n + 1, sizeof(struct jop), 16)) {
+			r = -ENOMEM;
+			goto out;
+		}
+		struct jop *op = &j->op[j->n];
+		memset(op, 0, sizeof(*op));
+		if (strcmp(f[0], "commit") == 0) {
+			int64_t seq;
+			if (n != 4 || parse_num(f[1], 1, INT64_MAX, &seq) ||
+			    parse_num(f[2], INT64_MIN, INT64_MAX, &j->last_sync) ||
+			    parse_num(f[3], INT64_MIN, INT64_MAX, &j->next_expiry) ||
+			    (uint64_t)seq != j->seq + 1)
+				goto bad;
+			j->seq = (uint64_t)seq;
+			j->committed = (size_t)(p - buf);
+			pending = j->n;
+			continue;
+		}
+		op->kind = f[0][0];
+		if (f[0][1])
+			goto bad;
+		if (op->kind == 'G') {
+			int pr = parse_guest(f, n, &op->g);
+			if (pr == -ENOMEM) {
+				r = pr;
+				goto out;
+			}
+			if (pr)
+				goto bad;
+		} else if (op->kind == 'X' && n == 2 && f[1][0]) {
+			op->g.object_id = strdup(f[1]);
+			if (!op->g.object_id) {
+				r = -ENOMEM;
+				goto out;
+			}
+		} else if (op->kind == 'T') {
+			if (parse_tombstone(f, n, &op->t))
+				goto bad;
+		} else if (op->kind == 't' && n == 2 && strlen(f[1]) == 64) {
+			memcpy(op->t.id_hash, f[1], 65);
+		} else {
+			goto bad;
+		}
+		j->n++;
+	}
+	/* Drop the uncommitted tail. */
+	while (j->n > pending)
+		guest_clear(&j->op[--j->n].g);
+	r = 0;
+	goto out;
+bad:
+	snprintf(err, errlen, "%s:%zu: damaged journal of the private state", path, lineno + 1);
+	r = -EBADMSG;
+out:
+	if (buf) {
+		ag_wipe(buf, len);
+		free(buf);
+	}
+	if (r)
+		journal_free(j);
+	return r;
+}
+
+void guestdb_journal_path(const char *state_path, char *out, size_t n)
+{
+	snprintf(out, n, "%s.journal", state_path);
+}
+
+/* Apply the journal's committed changes to a loaded base. */
+static int journal_apply(struct guestdb *db, struct journal *j)
+{
+	struct guest_index ix = { 0 };
+	int r = 0;
+	size_t extra = 0;
+	for (size_t i = 0; i < j->n; i++)
+		extra += j->op[i].kind == 'G';
+	if (ag_grow((void **)&db->g, &db->cap, db->n + extra + 1, sizeof(struct guest), 64) ||
+	    ag_grow((void **)&db->t, &db->tcap, db->nt + j->n + 1, sizeof(struct tombstone), 64))
+		return -ENOMEM;
+	/* Indexed once, for the base and every guest the journal may add. */
+	size_t keep_n = db->n;
+	db->n += extra; /* the index is built over the room the journal may fill */
+	for (size_t i = keep_n; i < db->n; i++)
+		memset(&db->g[i], 0, sizeof(db->g[i]));
+	db->n = keep_n;
+	ix.cap = 16;
+	while (ix.cap < (keep_n + extra) * 2 + 1)
+		ix.cap *= 2;
+	ix.slot = calloc(ix.cap, sizeof(long));
+	ix.db = db;
+	if (!ix.slot)
+		return -ENOMEM;
+	for (size_t i = 0; i < db->n; i++) {
+		size_t k = ag_name_hash(db->g[i].object_id) & (ix.cap - 1);
+		while (ix.slot[k])
+			k = (k + 1) & (ix.cap - 1);
+		ix.slot[k] = (long)i + 1;
+	}
+	for (size_t i = 0; i < j->n; i++) {
+		struct jop *op = &j->op[i];
+		if (op->kind == 'G' || op->kind == 'X') {
+			/* Find the slot by id (removed guests keep their id until the end). */
+			size_t k = ag_name_hash(op->g.object_id) & (ix.cap - 1);
+			long at = -1;
+			for (; ix.slot[k]; k = (k + 1) & (ix.cap - 1))
+				if (ag_ascii_casecmp_eq(db->g[ix.slot[k] - 1].object_id,
+							op->g.object_id)) {
+					at = ix.slot[k] - 1;
+					break;
+				}
+			if (op->kind == 'X') {
+				if (at >= 0)
+					db->g[at].state = GS_PURGED; /* removed at the end */
+				continue;
+			}
+			if (at < 0) {
+				at = (long)db->n++;
+				ix.slot[k] = at + 1;
+			} else {
+				guest_clear(&db->g[at]);
+			}
+			db->g[at] = op->g;
+			memset(&op->g, 0, sizeof(op->g));
+		} else {
+			/* T adds (or replaces), t takes a tombstone back. */
+			size_t t = 0;
+			while (t < db->nt && strcmp(db->t[t].id_hash, op->t.id_hash) != 0)
+				t++;
+			if (op->kind == 'T') {
+				db->t[t] = op->t;
+				if (t == db->nt)
+					db->nt++;
+			} else if (t < db->nt) {
+				db->t[t] = db->t[--db->nt];
+			}
+		}
+	}
+	size_t w = 0;
+	for (size_t i = 0; i < db->n; i++) {
+		if (db->g[i].state == GS_PURGED)
+			guest_clear(&db->g[i]);
+		else
+			db->g[w++] = db->g[i];
+	}
+	db->n = w;
+	free(ix.slot);
+	db->seq = j->seq;
+	if (j->seq) {
+		db->last_sync = j->last_sync;
+		if (j->next_expiry < db->next_expiry)
+			db->next_expiry = j->next_expiry;
+	}
+	return r;
+}
+
+/* The header lines of a base; *body is where the sorted lines start. */
+static int parse_header(char *buf, size_t len, struct guestdb *db, size_t *body, size_t *lineno)
+{
+	char *f[4];
+	char *p = buf;
+	bool bad = false, oom = false, have_base = false;
+	db->next_expiry = INT64_MAX;
+	while (p < buf + len) {
+		char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+		if (!nl)
+			return -EBADMSG;
+		if (*p >= 'A' && *p <= 'Z' && *lineno > 0)
+			break; /* the sorted lines */
+		*nl = '\0';
+		size_t n = split_tabs(p, f, 4);
+		(*lineno)++;
+		if (*lineno == 1) {
+			if (n != 2 || strcmp(f[0], "aadguest-state") != 0 || strcmp(f[1], "3") != 0)
+				return -EBADMSG;
+		} else if (strcmp(f[0], "last_sync") == 0 && n == 2) {
+			if (parse_num(f[1], INT64_MIN, INT64_MAX, &db->last_sync))
+				return -EBADMSG;
+		} else if (strcmp(f[0], "delta_link") == 0 && n == 2) {
+			free(db->delta_link);
+			db->delta_link = dup_field(f[1], &bad, &oom);
+		} else if (strcmp(f[0], "base") == 0 && n == 2 && strlen(f[1]) == 16) {
+			char *end;
+			db->base_id = strtoull(f[1], &end, 16);
+			if (*end)
+				return -EBADMSG;
+			have_base = true;
+		} else if (strcmp(f[0], "next_expiry") == 0 && n == 2) {
+			if (parse_num(f[1], INT64_MIN, INT64_MAX, &db->next_expiry))
+				return -EBADMSG;
+		} else {
+			return -EBADMSG;
+		}
+		*nl = '\n';
+		p = nl + 1;
+		if (oom)
+			return -ENOMEM;
+		if (bad)
+			return -EBADMSG;
+	}
+	if (*lineno == 0 || !have_base)
+		return -EBADMSG;
+	*body = (size_t)(p - buf);
+	return 0;
+}
+
 int guestdb_load(const char *path, struct guestdb *db, char *err, size_t errlen)
 {
-	char *buf = NULL, *f[16];
-	size_t len = 0, lineno = 0;
+	char *buf = NULL, *f[16], jpath[4200];
+	size_t len = 0, lineno = 0, body = 0;
+	struct journal j;
 	int r;
 
 	memset(db, 0, sizeof(*db));
@@ -401,78 +818,62 @@ int guestdb_load(const char *path, struct guestdb *db, char *err, size_t errlen)
 		lines += buf[i] == '\n';
 	db->g = calloc(lines + 1, sizeof(struct guest));
 	db->t = calloc(lines + 1, sizeof(struct tombstone));
+	db->contested = calloc(lines + 1, sizeof(char *));
 	db->cap = db->tcap = lines + 1;
-	if (!db->g || !db->t) {
+	if (!db->g || !db->t || !db->contested) {
 		r = -ENOMEM;
 		goto out;
 	}
+	r = parse_header(buf, len, db, &body, &lineno);
+	if (r == -ENOMEM)
+		goto out;
+	if (r)
+		goto bad;
 	r = -EBADMSG;
-	char *save = buf, *line;
-	bool bad = false, oom = false;
-	for (char *p = buf; p && p < buf + len; p = save) {
-		line = p;
+	for (char *p = buf + body; p < buf + len;) {
 		char *nl = memchr(p, '\n', (size_t)(buf + len - p));
 		if (!nl)
 			goto bad; /* every line ends with a newline: a cut file is refused */
 		*nl = '\0';
-		save = nl + 1;
+		char *line = p;
+		p = nl + 1;
 		lineno++;
 		size_t n = split_tabs(line, f, 16);
-		int64_t v[8];
-		if (lineno == 1) {
-			if (n != 2 || strcmp(f[0], "aadguest-state") != 0 || strcmp(f[1], "2") != 0)
+		if (f[0][0] && f[0][1])
+			goto bad;
+		if (f[0][0] == 'G') {
+			int pr = parse_guest(f, n, &db->g[db->n]);
+			if (pr == -ENOMEM) {
+				r = pr;
+				goto out;
+			}
+			if (pr)
 				goto bad;
-		} else if (strcmp(f[0], "last_sync") == 0 && n == 2) {
-			if (parse_num(f[1], INT64_MIN, INT64_MAX, &db->last_sync))
-				goto bad;
-		} else if (strcmp(f[0], "delta_link") == 0 && n == 2) {
-			free(db->delta_link);
-			db->delta_link = dup_field(f[1], &bad, &oom);
-		} else if (f[0][0] == 'G' && !f[0][1] && n == 15) {
-			struct guest *g = &db->g[db->n];
-			enum guest_state st;
-			if (parse_num(f[2], 1, UINT32_MAX, &v[0]) || guest_state_parse(f[3], &st) ||
-			    st == GS_PURGED || parse_num(f[4], 0, UINT32_MAX, &v[1]) ||
-			    parse_num(f[5], 0, 1, &v[2]) || parse_num(f[6], 0, 1, &v[3]) ||
-			    parse_num(f[7], INT64_MIN, INT64_MAX, &g->created_at) ||
-			    parse_num(f[8], INT64_MIN, INT64_MAX, &g->state_since) ||
-			    parse_num(f[9], INT64_MIN, INT64_MAX, &g->deleted_at))
-				goto bad;
-			g->object_id = dup_field(f[1], &bad, &oom);
 			db->n++;
-			if (!g->object_id)
+		} else if (f[0][0] == 'T') {
+			if (parse_tombstone(f, n, &db->t[db->nt]))
 				goto bad;
-			g->uid = (uint32_t)v[0];
-			g->state = st;
-			g->flags = (uint32_t)v[1];
-			g->enabled = v[2] == 1;
-			g->pending = v[3] == 1;
-			g->name = dup_field(f[10], &bad, &oom);
-			g->display_name = dup_field(f[11], &bad, &oom);
-			g->upn = dup_field(f[12], &bad, &oom);
-			g->mail = dup_field(f[13], &bad, &oom);
-			g->other_mail = dup_field(f[14], &bad, &oom);
-		} else if (f[0][0] == 'T' && !f[0][1] && n == 4) {
-			struct tombstone *t = &db->t[db->nt];
-			if (strlen(f[1]) != 64 || parse_num(f[2], 1, UINT32_MAX, &v[0]) ||
-			    parse_num(f[3], INT64_MIN, INT64_MAX, &t->purged_at))
-				goto bad;
-			memcpy(t->id_hash, f[1], 65);
-			t->uid = (uint32_t)v[0];
 			db->nt++;
+		} else if (f[0][0] == 'N' && n == 2 && f[1][0]) {
+			if (!(db->contested[db->n_contested] = strdup(f[1]))) {
+				r = -ENOMEM;
+				goto out;
+			}
+			db->n_contested++;
+		} else if (f[0][0] == 'U' && n == 2 && strlen(f[1]) == 10) {
+			continue; /* an index of the T lines */
 		} else {
 			goto bad;
 		}
-		if (oom) {
-			r = -ENOMEM;
-			goto out;
-		}
-		if (bad)
-			goto bad;
 	}
-	if (lineno == 0)
-		goto bad;
-	r = 0;
+	guestdb_journal_path(path, jpath, sizeof(jpath));
+	r = journal_read(jpath, db->base_id, &j, err, errlen);
+	if (r)
+		goto out;
+	r = journal_apply(db, &j);
+	journal_free(&j);
+	if (r)
+		snprintf(err, errlen, "out of memory");
 	goto out;
 bad:
 	snprintf(err, errlen, "%s:%zu: damaged private state", path, lineno);
@@ -482,6 +883,287 @@ out:
 	free(buf);
 	if (r)
 		guestdb_free(db);
+	return r;
+}
+
+/* ---- point lookups for a sync that changes a few guests ---- */
+
+int state_view_open(const char *path, struct state_view *v, char *err, size_t errlen)
+{
+	char jpath[4200];
+	struct stat st;
+	size_t lineno = 0;
+	int r, fd;
+
+	memset(v, 0, sizeof(*v));
+	v->hdr.last_sync = AG_TIME_UNKNOWN;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+		close(fd);
+		snprintf(err, errlen, "%s: empty", path);
+		return -EBADMSG;
+	}
+	v->len = (size_t)st.st_size;
+	/* Private copy-on-write: the header is parsed in place. */
+	v->buf = mmap(NULL, v->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (v->buf == MAP_FAILED) {
+		v->buf = NULL;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -ENOMEM;
+	}
+	if (v->buf[v->len - 1] != '\n' ||
+	    (r = parse_header(v->buf, v->len, &v->hdr, &v->body, &lineno)) != 0) {
+		snprintf(err, errlen, "%s: damaged private state", path);
+		state_view_close(v);
+		return -EBADMSG;
+	}
+	struct journal *j = calloc(1, sizeof(*j));
+	if (!j) {
+		state_view_close(v);
+		return -ENOMEM;
+	}
+	guestdb_journal_path(path, jpath, sizeof(jpath));
+	r = journal_read(jpath, v->hdr.base_id, j, err, errlen);
+	if (r) {
+		free(j);
+		state_view_close(v);
+		return r;
+	}
+	v->journal = j;
+	v->seq = j->seq;
+	v->committed = j->committed;
+	v->journal_present = j->present;
+	v->last_sync = j->seq ? j->last_sync : v->hdr.last_sync;
+	v->next_expiry = v->hdr.next_expiry;
+	if (j->seq && j->next_expiry < v->next_expiry)
+		v->next_expiry = j->next_expiry;
+	return 0;
+}
+
+void state_view_close(struct state_view *v)
+{
+	if (v->buf)
+		munmap(v->buf, v->len);
+	if (v->journal) {
+		journal_free(v->journal);
+		free(v->journal);
+	}
+	guestdb_free(&v->hdr);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Compare a sorted line with kind + key (ASCII case-insensitive key). */
+static int line_cmp(const char *line, const char *end, char kind, const char *key)
+{
+	if (*line != kind)
+		return (unsigned char)*line < (unsigned char)kind ? -1 : 1;
+	const char *p = line + 2;
+	for (;; p++, key++) {
+		unsigned char x = p < end && *p != '\t' && *p != '\n' ? (unsigned char)*p : 0;
+		unsigned char y = (unsigned char)*key;
+		if (x >= 'A' && x <= 'Z')
+			x = (unsigned char)(x + 32);
+		if (y >= 'A' && y <= 'Z')
+			y = (unsigned char)(y + 32);
+		if (x != y || !x)
+			return (int)x - (int)y;
+	}
+}
+
+/* The sorted line of this kind and key: a copy in out (NUL-terminated), or 0. */
+static int view_search(const struct state_view *v, char kind, const char *key, char *out,
+		       size_t outlen)
+{
+	size_t lo = v->body, hi = v->len;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2, s = mid;
+		while (s > lo && v->buf[s - 1] != '\n')
+			s--;
+		const char *nl = memchr(v->buf + s, '\n', v->len - s);
+		size_t e = (size_t)(nl - v->buf); /* the file ends with a newline */
+		int c = line_cmp(v->buf + s, v->buf + e, kind, key);
+		if (c == 0) {
+			if (e - s + 1 > outlen)
+				return -E2BIG;
+			memcpy(out, v->buf + s, e - s);
+			out[e - s] = '\0';
+			return 1;
+		}
+		if (c < 0)
+			lo = e + 1;
+		else
+			hi = s;
+	}
+	return 0;
+}
+
+int state_view_guest(const struct state_view *v, const char *object_id, struct guest *g)
+{
+	const struct journal *j = v->journal;
+	char line[16384], *f[16];
+	for (size_t i = j->n; i-- > 0;) {
+		const struct jop *op = &j->op[i];
+		if ((op->kind == 'G' || op->kind == 'X') &&
+		    ag_ascii_casecmp_eq(op->g.object_id, object_id)) {
+			if (op->kind == 'X')
+				return 0;
+			struct dir_user tmp;
+			(void)tmp;
+			*g = op->g;
+			g->object_id = strdup(op->g.object_id);
+			g->name = ag_strdup_opt(op->g.name);
+			g->display_name = ag_strdup_opt(op->g.display_name);
+			g->upn = ag_strdup_opt(op->g.upn);
+			g->mail = ag_strdup_opt(op->g.mail);
+			g->other_mail = ag_strdup_opt(op->g.other_mail);
+			if (!g->object_id || (op->g.name && !g->name) ||
+			    (op->g.display_name && !g->display_name) || (op->g.upn && !g->upn) ||
+			    (op->g.mail && !g->mail) || (op->g.other_mail && !g->other_mail)) {
+				guest_clear(g);
+				return -ENOMEM;
+			}
+			return 1;
+		}
+	}
+	int r = view_search(v, 'G', object_id, line, sizeof(line));
+	if (r <= 0)
+		return r;
+	size_t n = split_tabs(line, f, 16);
+	r = parse_guest(f, n, g);
+	return r ? r : 1;
+}
+
+int state_view_tombstone(const struct state_view *v, const char *id_hash, struct tombstone *t)
+{
+	const struct journal *j = v->journal;
+	char line[256], *f[8];
+	for (size_t i = j->n; i-- > 0;) {
+		const struct jop *op = &j->op[i];
+		if ((op->kind == 'T' || op->kind == 't') && strcmp(op->t.id_hash, id_hash) == 0) {
+			if (op->kind == 't')
+				return 0;
+			*t = op->t;
+			return 1;
+		}
+	}
+	int r = view_search(v, 'T', id_hash, line, sizeof(line));
+	if (r <= 0)
+		return r;
+	size_t n = split_tabs(line, f, 8);
+	return parse_tombstone(f, n, t) ? -EBADMSG : 1;
+}
+
+bool state_view_uid_retired(const struct state_view *v, uint32_t uid)
+{
+	const struct journal *j = v->journal;
+	char key[16], line[64];
+	for (size_t i = 0; i < j->n; i++)
+		if (j->op[i].kind == 'T' && j->op[i].t.uid == uid)
+			return true;
+	snprintf(key, sizeof(key), "%010u", uid);
+	return view_search(v, 'U', key, line, sizeof(line)) != 0; /* an error: taken, to be safe */
+}
+
+bool state_view_contested(const struct state_view *v, const char *name)
+{
+	char line[1024];
+	return view_search(v, 'N', name, line, sizeof(line)) != 0;
+}
+
+/* ---- appending a batch ---- */
+
+int state_journal_write(const char *state_path, const struct state_view *v, const struct guest *g,
+			size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
+			size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
+			char *err, size_t errlen)
+{
+	char jpath[4200], hdr[64];
+	struct out o = { 0 };
+	int r = 0, fd;
+	off_t at;
+
+	guestdb_journal_path(state_path, jpath, sizeof(jpath));
+	fd = open(jpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s", jpath, strerror(errno));
+		return r;
+	}
+	if (v->journal_present) {
+		at = (off_t)v->committed; /* an uncommitted tail is overwritten */
+	} else {
+		snprintf(hdr, sizeof(hdr), "aadguest-journal\t1\t%016llx\n",
+			 (unsigned long long)v->hdr.base_id);
+		out_raw(&o, hdr, strlen(hdr));
+		at = 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		out_guest(&o, &g[i]);
+	for (size_t i = 0; i < n_gone; i++) {
+		out_raw(&o, "X", 1);
+		out_text(&o, gone[i]);
+		out_raw(&o, "\n", 1);
+	}
+	for (size_t i = 0; i < n_added; i++)
+		out_tombstone(&o, &added[i]);
+	for (size_t i = 0; i < n_taken_back; i++) {
+		out_raw(&o, "t", 1);
+		out_text(&o, taken_back[i]);
+		out_raw(&o, "\n", 1);
+	}
+	if (o.oom)
+		r = -ENOMEM;
+	if (!r && (fchmod(fd, 0600) < 0 || ftruncate(fd, at) < 0))
+		r = -errno;
+	for (size_t done = 0; !r && done < o.len;) {
+		ssize_t w = pwrite(fd, o.p + done, o.len - done, at + (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			r = -errno;
+		else
+			done += (size_t)w;
+	}
+	if (!r && fdatasync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (o.p) {
+		ag_wipe(o.p, o.len);
+		free(o.p);
+	}
+	if (r) {
+		snprintf(err, errlen, "%s: cannot write: %s", jpath, strerror(-r));
+		return r;
+	}
+	*end = (size_t)at + o.len;
+	return 0;
+}
+
+int state_journal_commit(const char *state_path, size_t end, uint64_t seq, int64_t last_sync,
+			 int64_t next_expiry, char *err, size_t errlen)
+{
+	char jpath[4200], line[128];
+	int r = 0, n;
+	guestdb_journal_path(state_path, jpath, sizeof(jpath));
+	n = snprintf(line, sizeof(line), "commit\t%llu\t%lld\t%lld\n", (unsigned long long)seq,
+		     (long long)last_sync, (long long)next_expiry);
+	int fd = open(jpath, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		r = -errno;
+	else if (pwrite(fd, line, (size_t)n, (off_t)end) != n)
+		r = errno ? -errno : -EIO;
+	else if (fdatasync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (r)
+		snprintf(err, errlen, "%s: cannot commit: %s", jpath, strerror(-r));
 	return r;
 }
 

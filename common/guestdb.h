@@ -20,6 +20,38 @@ int ag_write_temp(const char *path, const void *data, size_t len, unsigned mode,
 		  size_t tmplen, char *err, size_t errlen);
 int ag_commit_temp(const char *tmp, const char *path, char *err, size_t errlen);
 void guestdb_hash_id(const char *object_id, char out[65]);
+/* state.json.journal: the changes syncs made since state.json was written. */
+void guestdb_journal_path(const char *state_path, char *out, size_t n);
+
+/* The private state mapped, for a sync that changes a few guests: one guest,
+ * tombstone or UID is found without reading the rest. */
+struct journal;
+struct state_view {
+	char *buf;
+	size_t len, body;
+	struct guestdb hdr; /* the base's header fields only */
+	struct journal *journal;
+	uint64_t seq;	  /* committed batches since the base */
+	size_t committed; /* where the next batch goes */
+	bool journal_present;
+	int64_t last_sync, next_expiry;
+};
+int state_view_open(const char *path, struct state_view *v, char *err, size_t errlen);
+void state_view_close(struct state_view *v);
+/* 1 and a copy in g, 0 when unknown (or gone), negative on error. */
+int state_view_guest(const struct state_view *v, const char *object_id, struct guest *g);
+int state_view_tombstone(const struct state_view *v, const char *id_hash, struct tombstone *t);
+bool state_view_uid_retired(const struct state_view *v, uint32_t uid);
+bool state_view_contested(const struct state_view *v, const char *name);
+/* A batch: guests as they are now, object ids gone, tombstones added and
+ * taken back. Written after the last commit and synced, not yet committed;
+ * *end is where state_journal_commit() puts the commit line. */
+int state_journal_write(const char *state_path, const struct state_view *v, const struct guest *g,
+			size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
+			size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
+			char *err, size_t errlen);
+int state_journal_commit(const char *state_path, size_t end, uint64_t seq, int64_t last_sync,
+			 int64_t next_expiry, char *err, size_t errlen);
 
 struct sync_status {
 	int64_t last_attempt, last_success;

@@ -47,6 +47,9 @@ void guestdb_free(struct guestdb *db)
 	free(db->g);
 	free(db->t);
 	free(db->delta_link);
+	for (size_t i = 0; i < db->n_contested; i++)
+		free(db->contested[i]);
+	free(db->contested);
 	memset(db, 0, sizeof(*db));
 	db->last_sync = AG_TIME_UNKNOWN;
 }

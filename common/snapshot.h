@@ -3,6 +3,12 @@
  * One file, mapped read-only and shared through the page cache. Layout
  * (host byte order, every region 8-byte aligned; docs/snapshot-format.md):
  *   header | records[n_records] | name index | uid index | members | strings
+ *   [| overlay segment ...]
+ * A sync that changes a few guests appends an overlay segment (the changed
+ * guests' records, their indexes and a bitmap of the base records they
+ * replace) and then publishes it with one aligned 8-byte store of
+ * overlay_off in the header; each overlay holds every change since the base,
+ * so a reader looks at the base and the newest overlay only.
  * The indexes are open-addressing hash tables of n_buckets slots {tag,
  * record number + 1} (0 = empty); the tag (name hash, or UID) is compared
  * before the record is touched. Strings are NUL-terminated; the string
@@ -16,9 +22,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SNAP_MAGIC   "AADGSNP\x01"
-#define SNAP_VERSION 2u
-#define SNAP_NONE    0xffffffffu
+#define SNAP_MAGIC     "AADGSNP\x01"
+#define SNAP_VERSION   3u
+#define SNAP_OVL_MAGIC "AADGOVL\x01"
+#define SNAP_NONE      0xffffffffu
 
 /* Record flags. */
 #define SNAP_REC_NAMED	   (1u << 0) /* owns its name: in the name index */
@@ -44,7 +51,24 @@ struct snap_header {
 	uint64_t strings_off, strings_size;
 	uint64_t checksum;    /* of bytes [header_size, file_size) */
 	uint64_t config_hash; /* of the settings the records were built with (tool only) */
-	uint64_t reserved[3];
+	uint64_t overlay_off; /* the published overlay segment, 0 = none (stored last, in place) */
+	uint64_t base_id;     /* names this base: its overlays and the private state refer to it */
+	uint64_t reserved;
+};
+
+/* An overlay segment; offsets are from the segment's start. */
+struct snap_overlay {
+	char magic[8];
+	uint64_t size; /* of the whole segment */
+	uint64_t base_id;
+	uint64_t seq; /* syncs applied since the base: 1, 2, ... */
+	uint32_t n_records, n_buckets, n_members;
+	uint32_t n_base;   /* the base's n_records: bits in the mask */
+	uint32_t str_bias; /* an overlay record's string offset = str_bias + offset in strings */
+	uint32_t reserved0;
+	uint64_t records_off, name_index_off, uid_index_off, members_off, mask_off;
+	uint64_t strings_off, strings_size;
+	uint64_t checksum; /* of the segment's bytes after this header */
 };
 
 struct snap_record {
@@ -61,14 +85,24 @@ struct snap_slot {
 	uint32_t rec; /* record number + 1; 0 = empty */
 };
 
-struct snapshot {
-	const unsigned char *base;
-	size_t size;
-	const struct snap_header *hdr;
+/* The base, or the overlay: sizes copied out of the file once validated. */
+struct snap_part {
 	const struct snap_record *records;
 	const struct snap_slot *name_index, *uid_index;
 	const uint32_t *members;
 	const char *strings;
+	uint32_t n_records, n_buckets, n_members;
+	uint32_t str_bias;
+	uint64_t strings_size;
+};
+
+struct snapshot {
+	const unsigned char *base;
+	size_t size;
+	const struct snap_header *hdr;
+	struct snap_part part[2]; /* [0] the base, [1] the overlay (n_records 0: none) */
+	const uint64_t *mask;	  /* base records replaced by the overlay (NULL: none) */
+	uint64_t overlay_off, seq;
 	dev_t dev;
 	ino_t ino;
 };
@@ -80,15 +114,22 @@ enum {
 /* 0, -ENOENT (missing), -EACCES, -EBADMSG (corrupt or truncated), ... */
 int snapshot_open(struct snapshot *s, const char *path, unsigned flags);
 void snapshot_close(struct snapshot *s);
+/* Replaced by a new file, or a new overlay published: map it again. */
 bool snapshot_superseded(const struct snapshot *s);
 /* NULL when off is SNAP_NONE or outside the string region. */
 const char *snapshot_str(const struct snapshot *s, uint32_t off);
 /* Named records only; name compared ASCII case-insensitively. */
 const struct snap_record *snapshot_find_name(const struct snapshot *s, const char *name);
 const struct snap_record *snapshot_find_uid(const struct snapshot *s, uint32_t uid);
+/* Records 0 … snapshot_count()-1: the base's, then the overlay's. NULL for a
+ * base record the overlay replaced (skip it) and past the end. */
+uint32_t snapshot_count(const struct snapshot *s);
 const struct snap_record *snapshot_record(const struct snapshot *s, uint32_t i);
-/* i-th member of group_name, or NULL. */
+/* Members of group_name the same way: 0 … snapshot_member_count()-1, NULL to skip. */
+uint32_t snapshot_member_count(const struct snapshot *s);
 const struct snap_record *snapshot_member(const struct snapshot *s, uint32_t i);
+/* The base record (even one the overlay replaced) with this UID: its number, or -1. */
+long snapshot_base_uid(const struct snapshot *s, uint32_t uid);
 const char *snapshot_path_default(void); /* $AADGUEST_DB (secure_getenv) or the default */
 uint64_t snapshot_checksum(const void *p, size_t n);
 
@@ -105,6 +146,7 @@ struct snap_settings {
 	uint32_t uid_min, uid_max, stale_policy;
 	const char *organization, *group_name;
 	uint64_t config_hash;
+	uint64_t base_id; /* 0: the writer picks one */
 };
 
 /* Write atomically (temp file in the same directory, fsync, rename, fsync
@@ -112,6 +154,18 @@ struct snap_settings {
  * error the old file is untouched and err says why. */
 int snapshot_write(const char *path, const struct snap_settings *set,
 		   const struct snap_guest_in *guests, size_t n, char *err, size_t errlen);
+/* Publish a new overlay on the file at path, which cur maps: guests are every
+ * guest changed since the base (the previous overlay's included), mask the
+ * base records they replace or remove. The segment is appended and synced,
+ * then overlay_off and generated_at are stored in place. */
+struct snap_overlay_in {
+	uint64_t seq;
+	int64_t generated_at;
+	const uint32_t *mask; /* base record numbers */
+	size_t n_mask;
+};
+int snapshot_append(const char *path, const struct snapshot *cur, const struct snap_overlay_in *ov,
+		    const struct snap_guest_in *guests, size_t n, char *err, size_t errlen);
 /* Mark the snapshot at path as fresh as of `when` (a sync that found nothing
  * to change): one aligned 8-byte write of generated_at in place, then fsync. */
 int snapshot_touch(const char *path, int64_t when);

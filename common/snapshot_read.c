@@ -29,51 +29,113 @@ uint64_t snapshot_checksum(const void *p, size_t n)
 	return h;
 }
 
-static bool region_ok(uint64_t off, uint64_t count, uint64_t elem, uint64_t file_size,
-		      uint64_t header_size)
+static bool region_ok(uint64_t off, uint64_t count, uint64_t elem, uint64_t end, uint64_t start)
 {
-	if (off < header_size || off > file_size || (off & 7))
+	if (off < start || off > end || (off & 7))
 		return false;
-	if (elem && count > (file_size - off) / elem)
+	if (elem && count > (end - off) / elem)
 		return false;
 	return true;
+}
+
+static int validate_overlay(struct snapshot *s, uint64_t off, unsigned flags)
+{
+	const struct snap_header *h = s->hdr;
+	const struct snap_overlay *o;
+	struct snap_part *p = &s->part[1];
+	uint64_t n, end;
+
+	if (off < h->file_size || (off & 7))
+		return -EBADMSG;
+	if (off > s->size || s->size - off < sizeof(*o))
+		return -EAGAIN; /* published after our fstat: map the file again */
+	o = (const void *)(s->base + off);
+	if (memcmp(o->magic, SNAP_OVL_MAGIC, 8) != 0 || o->base_id != h->base_id ||
+	    o->size < sizeof(*o) || o->n_base != h->n_records || o->seq == 0)
+		return -EBADMSG;
+	if (o->size > s->size - off)
+		return -EAGAIN;
+	end = o->size;
+	n = o->n_buckets;
+	if (n == 0 || (n & (n - 1)) || n < o->n_records || o->n_members > o->n_records)
+		return -EBADMSG;
+	if (!region_ok(o->records_off, o->n_records, sizeof(struct snap_record), end, sizeof(*o)) ||
+	    !region_ok(o->name_index_off, n, sizeof(struct snap_slot), end, sizeof(*o)) ||
+	    !region_ok(o->uid_index_off, n, sizeof(struct snap_slot), end, sizeof(*o)) ||
+	    !region_ok(o->members_off, o->n_members, 4, end, sizeof(*o)) ||
+	    !region_ok(o->mask_off, ((uint64_t)o->n_base + 63) / 64, 8, end, sizeof(*o)) ||
+	    !region_ok(o->strings_off, o->strings_size, 1, end, sizeof(*o)))
+		return -EBADMSG;
+	if (o->strings_size == 0 ||
+	    ((const char *)o)[o->strings_off + o->strings_size - 1] != '\0' ||
+	    o->str_bias < h->strings_size || o->strings_size > UINT32_MAX - (uint64_t)o->str_bias)
+		return -EBADMSG;
+	if ((flags & SNAP_OPEN_VERIFY) && snapshot_checksum((const unsigned char *)o + sizeof(*o),
+							    o->size - sizeof(*o)) != o->checksum)
+		return -EBADMSG;
+	p->records = (const void *)((const unsigned char *)o + o->records_off);
+	p->name_index = (const void *)((const unsigned char *)o + o->name_index_off);
+	p->uid_index = (const void *)((const unsigned char *)o + o->uid_index_off);
+	p->members = (const void *)((const unsigned char *)o + o->members_off);
+	p->strings = (const char *)o + o->strings_off;
+	p->n_records = o->n_records;
+	p->n_buckets = o->n_buckets;
+	p->n_members = o->n_members;
+	p->str_bias = o->str_bias;
+	p->strings_size = o->strings_size;
+	s->mask = (const void *)((const unsigned char *)o + o->mask_off);
+	s->seq = o->seq;
+	return 0;
 }
 
 static int validate(struct snapshot *s, unsigned flags)
 {
 	const struct snap_header *h = (const void *)s->base;
-	uint64_t n;
+	struct snap_part *p = &s->part[0];
+	uint64_t n, end;
 
 	if (s->size < sizeof(*h) || memcmp(h->magic, SNAP_MAGIC, 8) != 0 ||
-	    h->version != SNAP_VERSION || h->header_size != sizeof(*h) || h->file_size != s->size)
+	    h->version != SNAP_VERSION || h->header_size != sizeof(*h) || h->file_size > s->size ||
+	    h->file_size < sizeof(*h))
 		return -EBADMSG;
+	end = h->file_size;
 	n = h->n_buckets;
 	if (n == 0 || (n & (n - 1)) || n < h->n_records || h->n_members > h->n_records)
 		return -EBADMSG;
-	if (!region_ok(h->records_off, h->n_records, sizeof(struct snap_record), s->size,
+	if (!region_ok(h->records_off, h->n_records, sizeof(struct snap_record), end,
 		       h->header_size) ||
-	    !region_ok(h->name_index_off, n, sizeof(struct snap_slot), s->size, h->header_size) ||
-	    !region_ok(h->uid_index_off, n, sizeof(struct snap_slot), s->size, h->header_size) ||
-	    !region_ok(h->members_off, h->n_members, 4, s->size, h->header_size) ||
-	    !region_ok(h->strings_off, h->strings_size, 1, s->size, h->header_size))
+	    !region_ok(h->name_index_off, n, sizeof(struct snap_slot), end, h->header_size) ||
+	    !region_ok(h->uid_index_off, n, sizeof(struct snap_slot), end, h->header_size) ||
+	    !region_ok(h->members_off, h->n_members, 4, end, h->header_size) ||
+	    !region_ok(h->strings_off, h->strings_size, 1, end, h->header_size))
 		return -EBADMSG;
-	if (h->strings_size == 0 || s->base[h->strings_off + h->strings_size - 1] != '\0')
+	if (h->strings_size == 0 || h->strings_size > UINT32_MAX ||
+	    s->base[h->strings_off + h->strings_size - 1] != '\0')
 		return -EBADMSG;
 	if (h->organization >= h->strings_size || h->group_name >= h->strings_size)
 		return -EBADMSG;
 	if ((flags & SNAP_OPEN_VERIFY) &&
-	    snapshot_checksum(s->base + h->header_size, s->size - h->header_size) != h->checksum)
+	    snapshot_checksum(s->base + h->header_size, end - h->header_size) != h->checksum)
 		return -EBADMSG;
 	s->hdr = h;
-	s->records = (const void *)(s->base + h->records_off);
-	s->name_index = (const void *)(s->base + h->name_index_off);
-	s->uid_index = (const void *)(s->base + h->uid_index_off);
-	s->members = (const void *)(s->base + h->members_off);
-	s->strings = (const char *)(s->base + h->strings_off);
+	p->records = (const void *)(s->base + h->records_off);
+	p->name_index = (const void *)(s->base + h->name_index_off);
+	p->uid_index = (const void *)(s->base + h->uid_index_off);
+	p->members = (const void *)(s->base + h->members_off);
+	p->strings = (const char *)(s->base + h->strings_off);
+	p->n_records = h->n_records;
+	p->n_buckets = h->n_buckets;
+	p->n_members = h->n_members;
+	p->str_bias = 0;
+	p->strings_size = h->strings_size;
+	/* Read once: the writer may publish another overlay at any time. */
+	s->overlay_off = __atomic_load_n(&h->overlay_off, __ATOMIC_ACQUIRE);
+	if (s->overlay_off)
+		return validate_overlay(s, s->overlay_off, flags);
 	return 0;
 }
 
-int snapshot_open(struct snapshot *s, const char *path, unsigned flags)
+static int open_once(struct snapshot *s, const char *path, unsigned flags)
 {
 	struct stat st;
 	void *m;
@@ -115,6 +177,16 @@ int snapshot_open(struct snapshot *s, const char *path, unsigned flags)
 	return r;
 }
 
+int snapshot_open(struct snapshot *s, const char *path, unsigned flags)
+{
+	int r = -EAGAIN;
+	/* An overlay published between our fstat and our read of the header lies
+	 * past the mapping: look again (the writer appends before it publishes). */
+	for (int i = 0; i < 4 && r == -EAGAIN; i++)
+		r = open_once(s, path, flags);
+	return r == -EAGAIN ? -EBADMSG : r;
+}
+
 void snapshot_close(struct snapshot *s)
 {
 	if (s->base)
@@ -124,33 +196,104 @@ void snapshot_close(struct snapshot *s)
 
 bool snapshot_superseded(const struct snapshot *s)
 {
-	return __atomic_load_n(&s->hdr->superseded, __ATOMIC_RELAXED) != 0;
+	return __atomic_load_n(&s->hdr->superseded, __ATOMIC_RELAXED) != 0 ||
+	       __atomic_load_n(&s->hdr->overlay_off, __ATOMIC_RELAXED) != s->overlay_off;
 }
 
 const char *snapshot_str(const struct snapshot *s, uint32_t off)
 {
-	if (off == SNAP_NONE || off >= s->hdr->strings_size)
+	if (off < s->part[0].strings_size)
+		return s->part[0].strings + off;
+	const struct snap_part *o = &s->part[1];
+	if (off == SNAP_NONE || !o->strings || off < o->str_bias ||
+	    off - o->str_bias >= o->strings_size)
 		return NULL;
-	return s->strings + off;
+	return o->strings + (off - o->str_bias);
+}
+
+static bool masked(const struct snapshot *s, uint32_t i)
+{
+	return s->mask && ((s->mask[i >> 6] >> (i & 63)) & 1);
+}
+
+uint32_t snapshot_count(const struct snapshot *s)
+{
+	return s->part[0].n_records + s->part[1].n_records;
 }
 
 const struct snap_record *snapshot_record(const struct snapshot *s, uint32_t i)
 {
-	return i < s->hdr->n_records ? &s->records[i] : NULL;
+	if (i < s->part[0].n_records)
+		return masked(s, i) ? NULL : &s->part[0].records[i];
+	i -= s->part[0].n_records;
+	return i < s->part[1].n_records ? &s->part[1].records[i] : NULL;
+}
+
+uint32_t snapshot_member_count(const struct snapshot *s)
+{
+	return s->part[0].n_members + s->part[1].n_members;
 }
 
 const struct snap_record *snapshot_member(const struct snapshot *s, uint32_t i)
 {
-	if (i >= s->hdr->n_members)
-		return NULL;
-	return snapshot_record(s, s->members[i]);
+	const struct snap_part *p = &s->part[0];
+	if (i >= p->n_members) {
+		i -= p->n_members;
+		p = &s->part[1];
+		if (i >= p->n_members || p->members[i] >= p->n_records)
+			return NULL;
+		return &p->records[p->members[i]];
+	}
+	uint32_t r = p->members[i];
+	return r < p->n_records && !masked(s, r) ? &p->records[r] : NULL;
+}
+
+/* Record number in part p of the named record with this name, or -1. */
+static long part_find_name(const struct snapshot *s, const struct snap_part *p, const char *low,
+			   uint32_t h)
+{
+	uint32_t mask = p->n_buckets - 1;
+	for (uint32_t i = 0, j = h & mask; i <= mask; i++, j = (j + 1) & mask) {
+		const struct snap_slot *slot = &p->name_index[j];
+		if (slot->rec == 0)
+			return -1;
+		if (slot->tag != h)
+			continue;
+		if (slot->rec - 1 >= p->n_records)
+			return -1;
+		const struct snap_record *r = &p->records[slot->rec - 1];
+		if (!(r->flags & SNAP_REC_NAMED))
+			continue;
+		const char *rn = snapshot_str(s, r->name);
+		if (rn && strcmp(rn, low) == 0)
+			return (long)slot->rec - 1;
+	}
+	return -1;
+}
+
+static long part_find_uid(const struct snap_part *p, uint32_t uid)
+{
+	uint32_t mask = p->n_buckets - 1;
+	for (uint32_t i = 0, j = ag_uid_hash(uid) & mask; i <= mask; i++, j = (j + 1) & mask) {
+		const struct snap_slot *slot = &p->uid_index[j];
+		if (slot->rec == 0)
+			return -1;
+		if (slot->tag != uid)
+			continue;
+		if (slot->rec - 1 >= p->n_records)
+			return -1;
+		if (p->records[slot->rec - 1].uid == uid)
+			return (long)slot->rec - 1;
+	}
+	return -1;
 }
 
 const struct snap_record *snapshot_find_name(const struct snapshot *s, const char *name)
 {
 	char low[256];
-	uint32_t mask = s->hdr->n_buckets - 1, h = 2166136261u;
+	uint32_t h = 2166136261u;
 	size_t len = 0;
+	long i;
 
 	/* Lowercase once, hashing as we go (the same hash as ag_name_hash). */
 	for (; name[len]; len++) {
@@ -163,40 +306,24 @@ const struct snap_record *snapshot_find_name(const struct snapshot *s, const cha
 		h = (h ^ c) * 16777619u;
 	}
 	low[len] = '\0';
-	for (uint32_t i = 0, j = h & mask; i <= mask; i++, j = (j + 1) & mask) {
-		const struct snap_slot *slot = &s->name_index[j];
-		if (slot->rec == 0)
-			return NULL;
-		if (slot->tag != h)
-			continue;
-		const struct snap_record *r = snapshot_record(s, slot->rec - 1);
-		if (!r)
-			return NULL;
-		if (!(r->flags & SNAP_REC_NAMED))
-			continue;
-		const char *rn = snapshot_str(s, r->name);
-		if (rn && strcmp(rn, low) == 0)
-			return r;
-	}
-	return NULL;
+	if (s->part[1].n_records && (i = part_find_name(s, &s->part[1], low, h)) >= 0)
+		return &s->part[1].records[i];
+	i = part_find_name(s, &s->part[0], low, h);
+	return i >= 0 && !masked(s, (uint32_t)i) ? &s->part[0].records[i] : NULL;
 }
 
 const struct snap_record *snapshot_find_uid(const struct snapshot *s, uint32_t uid)
 {
-	uint32_t mask = s->hdr->n_buckets - 1;
-	for (uint32_t i = 0, j = ag_uid_hash(uid) & mask; i <= mask; i++, j = (j + 1) & mask) {
-		const struct snap_slot *slot = &s->uid_index[j];
-		if (slot->rec == 0)
-			return NULL;
-		if (slot->tag != uid)
-			continue;
-		const struct snap_record *r = snapshot_record(s, slot->rec - 1);
-		if (r && r->uid == uid)
-			return r;
-		if (!r)
-			return NULL;
-	}
-	return NULL;
+	long i;
+	if (s->part[1].n_records && (i = part_find_uid(&s->part[1], uid)) >= 0)
+		return &s->part[1].records[i];
+	i = part_find_uid(&s->part[0], uid);
+	return i >= 0 && !masked(s, (uint32_t)i) ? &s->part[0].records[i] : NULL;
+}
+
+long snapshot_base_uid(const struct snapshot *s, uint32_t uid)
+{
+	return part_find_uid(&s->part[0], uid);
 }
 
 const char *snapshot_path_default(void)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct strtab {
@@ -79,80 +80,128 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Build the whole file image in memory. */
-static int build(const struct snap_settings *set, const struct snap_guest_in *g, size_t n,
-		 unsigned char **out, size_t *outlen)
+/* Records, indexes and members of a set of guests, strings in st. A record's
+ * string offsets are bias + the offset in st. */
+struct body {
+	struct snap_record *recs;
+	struct snap_slot *names, *uids;
+	uint32_t *members;
+	uint32_t n, nb, n_members;
+};
+
+static void body_free(struct body *b)
 {
-	struct strtab st = { 0 };
-	struct snap_header h;
-	struct snap_record *recs = NULL;
-	struct snap_slot *names = NULL, *uids = NULL;
-	uint32_t *members = NULL;
-	uint32_t nb = 16, n_members = 0;
-	unsigned char *img = NULL;
+	free(b->recs);
+	free(b->names);
+	free(b->uids);
+	free(b->members);
+}
+
+static uint32_t biased(uint32_t off, uint32_t bias)
+{
+	return off == SNAP_NONE ? SNAP_NONE : off + bias;
+}
+
+static int build_body(const struct snap_guest_in *g, size_t n, struct strtab *st, uint32_t bias,
+		      struct body *b)
+{
 	const char *last_shell = NULL;
 	uint32_t last_shell_off = SNAP_NONE;
 	int err = 0;
 
+	memset(b, 0, sizeof(*b));
 	if (n > (UINT32_MAX / 4))
 		return -EFBIG;
-	while (nb < n * 2)
-		nb *= 2;
-	recs = calloc(n ? n : 1, sizeof(*recs));
-	names = calloc(nb, sizeof(*names));
-	uids = calloc(nb, sizeof(*uids));
-	members = calloc(n ? n : 1, sizeof(*members));
-	if (!recs || !names || !uids || !members) {
-		err = -ENOMEM;
-		goto out;
-	}
-	memset(&h, 0, sizeof(h));
-	strtab_add(&st, "", &err); /* offset 0: the empty string */
-	h.organization = strtab_add(&st, set->organization ? set->organization : "", &err);
-	h.group_name = strtab_add(&st, set->group_name ? set->group_name : "", &err);
+	b->n = (uint32_t)n;
+	b->nb = 16;
+	while (b->nb < n * 2)
+		b->nb *= 2;
+	b->recs = calloc(n ? n : 1, sizeof(*b->recs));
+	b->names = calloc(b->nb, sizeof(*b->names));
+	b->uids = calloc(b->nb, sizeof(*b->uids));
+	b->members = calloc(n ? n : 1, sizeof(*b->members));
+	if (!b->recs || !b->names || !b->uids || !b->members)
+		return -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++) {
-		struct snap_record *r = &recs[i];
+		struct snap_record *r = &b->recs[i];
 		r->uid = g[i].uid;
 		r->state = g[i].state;
 		r->flags = g[i].flags;
 		r->name_hash = ag_name_hash(g[i].name ? g[i].name : "");
 		/* What a passwd lookup reads goes together (one or two cache lines). */
-		r->name = strtab_add(&st, g[i].name, &err);
-		r->display_name = strtab_add(&st, g[i].display_name, &err);
-		r->home = strtab_add(&st, g[i].home, &err);
+		r->name = strtab_add(st, g[i].name, &err);
+		r->display_name = strtab_add(st, g[i].display_name, &err);
+		r->home = strtab_add(st, g[i].home, &err);
 		/* Shells repeat: share the string with the previous record's (it stays hot). */
 		if (g[i].shell && last_shell && strcmp(g[i].shell, last_shell) == 0) {
 			r->shell = last_shell_off;
 		} else {
-			r->shell = strtab_add(&st, g[i].shell, &err);
+			r->shell = strtab_add(st, g[i].shell, &err);
 			last_shell = g[i].shell;
 			last_shell_off = r->shell;
 		}
-		r->object_id = strtab_add(&st, g[i].object_id, &err);
-		r->upn = strtab_add(&st, g[i].upn, &err);
+		r->object_id = strtab_add(st, g[i].object_id, &err);
+		r->upn = strtab_add(st, g[i].upn, &err);
 		r->created_at = g[i].created_at;
 		r->state_since = g[i].state_since;
 		r->deleted_at = g[i].deleted_at;
 		r->restorable_until = g[i].restorable_until;
 
 		if ((r->flags & SNAP_REC_NAMED) && g[i].name) {
-			uint32_t j = r->name_hash & (nb - 1);
-			while (names[j].rec)
-				j = (j + 1) & (nb - 1);
-			names[j] = (struct snap_slot){ r->name_hash, (uint32_t)i + 1 };
+			uint32_t j = r->name_hash & (b->nb - 1);
+			while (b->names[j].rec)
+				j = (j + 1) & (b->nb - 1);
+			b->names[j] = (struct snap_slot){ r->name_hash, (uint32_t)i + 1 };
 		}
-		uint32_t j = ag_uid_hash(r->uid) & (nb - 1);
-		while (uids[j].rec) {
-			if (uids[j].tag == r->uid) {
-				err = -EEXIST;
-				goto out;
-			}
-			j = (j + 1) & (nb - 1);
+		uint32_t j = ag_uid_hash(r->uid) & (b->nb - 1);
+		while (b->uids[j].rec) {
+			if (b->uids[j].tag == r->uid)
+				return -EEXIST;
+			j = (j + 1) & (b->nb - 1);
 		}
-		uids[j] = (struct snap_slot){ r->uid, (uint32_t)i + 1 };
+		b->uids[j] = (struct snap_slot){ r->uid, (uint32_t)i + 1 };
 		if (r->state == 0 /* GS_ACTIVE */ && (r->flags & SNAP_REC_NSS))
-			members[n_members++] = (uint32_t)i;
+			b->members[b->n_members++] = (uint32_t)i;
+		r->name = biased(r->name, bias);
+		r->display_name = biased(r->display_name, bias);
+		r->home = biased(r->home, bias);
+		r->shell = biased(r->shell, bias);
+		r->object_id = biased(r->object_id, bias);
+		r->upn = biased(r->upn, bias);
 	}
+	return err;
+}
+
+static uint64_t random_id(void)
+{
+	uint64_t id = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)!read(fd, &id, sizeof(id));
+		close(fd);
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	id ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	return id ? id : 1;
+}
+
+/* Build the whole file image in memory. */
+static int build(const struct snap_settings *set, const struct snap_guest_in *g, size_t n,
+		 unsigned char **out, size_t *outlen)
+{
+	struct strtab st = { 0 };
+	struct snap_header h;
+	struct body b = { 0 };
+	unsigned char *img = NULL;
+	int err = 0;
+
+	memset(&h, 0, sizeof(h));
+	strtab_add(&st, "", &err); /* offset 0: the empty string */
+	h.organization = strtab_add(&st, set->organization ? set->organization : "", &err);
+	h.group_name = strtab_add(&st, set->group_name ? set->group_name : "", &err);
+	if (!err)
+		err = build_body(g, n, &st, 0, &b);
 	if (err)
 		goto out;
 
@@ -161,30 +210,31 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 	h.header_size = sizeof(h);
 	h.generated_at = set->generated_at;
 	h.config_hash = set->config_hash;
+	h.base_id = set->base_id ? set->base_id : random_id();
 	h.max_staleness = set->max_staleness;
 	h.uid_min = set->uid_min;
 	h.uid_max = set->uid_max;
 	h.stale_policy = set->stale_policy;
 	h.n_records = (uint32_t)n;
-	h.n_buckets = nb;
-	h.n_members = n_members;
+	h.n_buckets = b.nb;
+	h.n_members = b.n_members;
 	h.records_off = align8(sizeof(h));
-	h.name_index_off = align8(h.records_off + n * sizeof(*recs));
-	h.uid_index_off = align8(h.name_index_off + (uint64_t)nb * sizeof(struct snap_slot));
-	h.members_off = align8(h.uid_index_off + (uint64_t)nb * sizeof(struct snap_slot));
-	h.strings_off = align8(h.members_off + (uint64_t)n_members * 4);
+	h.name_index_off = align8(h.records_off + n * sizeof(struct snap_record));
+	h.uid_index_off = align8(h.name_index_off + (uint64_t)b.nb * sizeof(struct snap_slot));
+	h.members_off = align8(h.uid_index_off + (uint64_t)b.nb * sizeof(struct snap_slot));
+	h.strings_off = align8(h.members_off + (uint64_t)b.n_members * 4);
 	h.strings_size = st.len;
-	h.file_size = h.strings_off + st.len;
+	h.file_size = align8(h.strings_off + st.len);
 
 	img = calloc(1, h.file_size);
 	if (!img) {
 		err = -ENOMEM;
 		goto out;
 	}
-	memcpy(img + h.records_off, recs, n * sizeof(*recs));
-	memcpy(img + h.name_index_off, names, (size_t)nb * sizeof(struct snap_slot));
-	memcpy(img + h.uid_index_off, uids, (size_t)nb * sizeof(struct snap_slot));
-	memcpy(img + h.members_off, members, (size_t)n_members * 4);
+	memcpy(img + h.records_off, b.recs, n * sizeof(struct snap_record));
+	memcpy(img + h.name_index_off, b.names, (size_t)b.nb * sizeof(struct snap_slot));
+	memcpy(img + h.uid_index_off, b.uids, (size_t)b.nb * sizeof(struct snap_slot));
+	memcpy(img + h.members_off, b.members, (size_t)b.n_members * 4);
 	memcpy(img + h.strings_off, st.buf, st.len);
 	h.checksum = snapshot_checksum(img + sizeof(h), h.file_size - sizeof(h));
 	memcpy(img, &h, sizeof(h));
@@ -194,11 +244,138 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 out:
 	free(img);
 	free(st.buf);
-	free(recs);
-	free(names);
-	free(uids);
-	free(members);
+	body_free(&b);
 	return err;
+}
+
+/* An overlay segment that will start at file offset at. */
+static int build_overlay(const struct snap_header *base, uint64_t at,
+			 const struct snap_overlay_in *in, const struct snap_guest_in *g, size_t n,
+			 unsigned char **out, size_t *outlen)
+{
+	struct strtab st = { 0 };
+	struct snap_overlay o;
+	struct body b = { 0 };
+	unsigned char *img = NULL;
+	uint64_t words = ((uint64_t)base->n_records + 63) / 64;
+	int err = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.records_off = align8(sizeof(o));
+	o.name_index_off = 0; /* set below, once the sizes are known */
+	/* Where the strings will be decides the bias: lay the segment out first. */
+	uint32_t nb = 16;
+	while (nb < n * 2)
+		nb *= 2;
+	o.name_index_off = align8(o.records_off + n * sizeof(struct snap_record));
+	o.uid_index_off = align8(o.name_index_off + (uint64_t)nb * sizeof(struct snap_slot));
+	o.members_off = align8(o.uid_index_off + (uint64_t)nb * sizeof(struct snap_slot));
+	o.mask_off = align8(o.members_off + (uint64_t)n * 4); /* room for every member */
+	o.strings_off = align8(o.mask_off + words * 8);
+	if (at + o.strings_off - base->strings_off >= UINT32_MAX)
+		return -EFBIG;
+	o.str_bias = (uint32_t)(at + o.strings_off - base->strings_off);
+	strtab_add(&st, "", &err);
+	if (!err)
+		err = build_body(g, n, &st, o.str_bias, &b);
+	if (!err && b.nb != nb)
+		err = -EINVAL; /* the layout above assumed another table size */
+	if (!err && (uint64_t)o.str_bias + st.len >= UINT32_MAX)
+		err = -EFBIG;
+	if (err)
+		goto out;
+	memcpy(o.magic, SNAP_OVL_MAGIC, 8);
+	o.base_id = base->base_id;
+	o.seq = in->seq;
+	o.n_records = (uint32_t)n;
+	o.n_buckets = b.nb;
+	o.n_members = b.n_members;
+	o.n_base = base->n_records;
+	o.strings_size = st.len;
+	o.size = align8(o.strings_off + st.len);
+	img = calloc(1, o.size);
+	if (!img) {
+		err = -ENOMEM;
+		goto out;
+	}
+	memcpy(img + o.records_off, b.recs, n * sizeof(struct snap_record));
+	memcpy(img + o.name_index_off, b.names, (size_t)b.nb * sizeof(struct snap_slot));
+	memcpy(img + o.uid_index_off, b.uids, (size_t)b.nb * sizeof(struct snap_slot));
+	memcpy(img + o.members_off, b.members, (size_t)b.n_members * 4);
+	uint64_t *mask = (uint64_t *)(img + o.mask_off);
+	for (size_t i = 0; i < in->n_mask; i++) {
+		if (in->mask[i] >= base->n_records) {
+			err = -EINVAL;
+			goto out;
+		}
+		mask[in->mask[i] >> 6] |= 1ULL << (in->mask[i] & 63);
+	}
+	memcpy(img + o.strings_off, st.buf, st.len);
+	o.checksum = snapshot_checksum(img + sizeof(o), o.size - sizeof(o));
+	memcpy(img, &o, sizeof(o));
+	*out = img;
+	*outlen = o.size;
+	img = NULL;
+out:
+	free(img);
+	free(st.buf);
+	body_free(&b);
+	return err;
+}
+
+int snapshot_append(const char *path, const struct snapshot *cur, const struct snap_overlay_in *ov,
+		    const struct snap_guest_in *guests, size_t n, char *err, size_t errlen)
+{
+	struct snap_header h;
+	struct stat st;
+	unsigned char *img = NULL;
+	size_t len = 0;
+	int r, fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+
+	if (fd < 0)
+		return fail(err, errlen, -errno, "%s: cannot open: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || st.st_dev != cur->dev || st.st_ino != cur->ino ||
+	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.base_id != cur->hdr->base_id ||
+	    h.overlay_off != cur->overlay_off || (uint64_t)st.st_size < h.file_size) {
+		close(fd);
+		return fail(err, errlen, -ESTALE, "%s: changed under this sync", path);
+	}
+	/* After whatever is there: a segment never overwrites one a reader may map. */
+	uint64_t at = align8((uint64_t)st.st_size);
+	r = build_overlay(&h, at, ov, guests, n, &img, &len);
+	if (r) {
+		close(fd);
+		if (r == -EEXIST)
+			return fail(err, errlen, r, "two guests share one UID; refusing to write");
+		return fail(err, errlen, r, "cannot build the overlay: %s", strerror(-r));
+	}
+	size_t done = 0;
+	while (!r && done < len) {
+		ssize_t w = pwrite(fd, img + done, len - done < 65536 ? len - done : 65536,
+				   (off_t)(at + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			r = -errno;
+		else
+			done += (size_t)w;
+	}
+	free(img);
+	/* The segment is on disk before anyone is told where it is. */
+	if (!r && fdatasync(fd) < 0)
+		r = -errno;
+	if (!r && pwrite(fd, &at, sizeof(at), offsetof(struct snap_header, overlay_off)) !=
+			  (ssize_t)sizeof(at))
+		r = errno ? -errno : -EIO;
+	if (!r && pwrite(fd, &ov->generated_at, sizeof(ov->generated_at),
+			 offsetof(struct snap_header, generated_at)) != (ssize_t)sizeof(int64_t))
+		r = errno ? -errno : -EIO;
+	if (!r && fdatasync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (r)
+		return fail(err, errlen, r, "%s: cannot append: %s", path, strerror(-r));
+	return 0;
 }
 
 int snapshot_write(const char *path, const struct snap_settings *set,

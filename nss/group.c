@@ -29,7 +29,7 @@ static enum nss_status fill_group(const struct snapshot *s, const char *name, gi
 {
 	size_t pad = (sizeof(char *) - ((uintptr_t)buf % sizeof(char *))) % sizeof(char *);
 	size_t nmem = 0, need, ln = strlen(name) + 1;
-	uint32_t count = shared ? s->hdr->n_members : 0;
+	uint32_t count = shared ? snapshot_member_count(s) : 0;
 
 	need = ln + 2;
 	for (uint32_t i = 0; i < count; i++) {
@@ -200,9 +200,9 @@ enum nss_status _nss_aadguest_getgrent_r(struct group *gr, char *buf, size_t buf
 		}
 		grent.next++;
 	}
-	while (grent.next - 1 < s->hdr->n_records) {
-		const struct snap_record *r = &s->records[grent.next - 1];
-		if (!snapcache_visible(r)) {
+	while (grent.next - 1 < snapshot_count(s)) {
+		const struct snap_record *r = snapshot_record(s, grent.next - 1);
+		if (!r || !snapcache_visible(r)) {
 			grent.next++;
 			continue;
 		}

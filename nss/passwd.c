@@ -154,9 +154,9 @@ enum nss_status _nss_aadguest_getpwent_r(struct passwd *pw, char *buf, size_t bu
 		return NSS_STATUS_UNAVAIL;
 	}
 	*errnop = ENOENT;
-	while (pwent.next < pwent.snap.hdr->n_records) {
-		const struct snap_record *r = &pwent.snap.records[pwent.next];
-		if (!snapcache_visible(r)) {
+	while (pwent.next < snapshot_count(&pwent.snap)) {
+		const struct snap_record *r = snapshot_record(&pwent.snap, pwent.next);
+		if (!r || !snapcache_visible(r)) {
 			pwent.next++;
 			continue;
 		}

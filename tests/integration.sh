@@ -263,6 +263,7 @@ out=$(ag sync 2>&1); rc=$?
 expect "an expired delta token: sync still succeeds" 0 "$rc"
 expect_match "…with a full resync, said in the output" "no longer valid.*full sync|full \(delta token expired\) sync" "$out"
 # Churn the tenant, then compare a delta sync and a full sync from the same state.
+bob_uid=$(nssw getent passwd bob@tailspintoys.com | cut -d: -f3)
 ctl add '{"id":"7e57a11d-0000-4000-8000-00000000c0de","displayName":"Heidi New","mail":"heidi@contoso-partner.com","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-20T08:00:00Z"}' >/dev/null
 ctl disable grace.hopper@fabrikam.com >/dev/null
 ctl depart erin@woodgrove.com >/dev/null
@@ -278,8 +279,41 @@ expect_match "delta: a guest converted to a member leaves scope" "purged +bob@ta
 expect_match "delta: departure seen" "departed +erin@woodgrove.com" "$out"
 sed "s#^state_dir = .*#state_dir = $W/state-full#" "$CONF" >"$W/etc/full.conf"; chmod 600 "$W/etc/full.conf"
 "$B/aadguest" -c "$W/etc/full.conf" sync --full >/dev/null 2>&1
-expect "delta and full sync end in the same snapshot, byte for byte" "$(sha256sum <"$W/state-full/guests.db")" "$(sha256sum <"$DB")"
+dump() { "$B/tests/dbdump" "$1/guests.db" "$1/state.json" "$2"; }
+expect_match "the delta sync appended (overlay and journal) instead of rewriting" \
+	"overlay seq 1 with [0-9]+ records, state seq 1" "$(dump "$W/state" --layout)"
+expect "delta and full sync end in the same snapshot and state" "$(dump "$W/state-full")" "$(dump "$W/state")"
+expect "…with no index inconsistency" "" "$(dump "$W/state" | grep '^!!')"
 expect_match "the delta carried the new display name" ":Alice A. Anderson:" "$(nssw getent passwd alice@fabrikam.com)"
+expect_match "list shows the appended guests in order" "heidi@contoso-partner.com" "$(ag list | grep -A1 '^grace' | tail -n 1)"
+# A second round on top of the first overlay: restored, re-enabled, purged for
+# good, invited again under a purged object's id (takes its UID back).
+ctl restore erin@woodgrove.com >/dev/null
+ctl enable grace.hopper@fabrikam.com >/dev/null
+ctl purge heidi@contoso-partner.com >/dev/null
+ctl patch bob@tailspintoys.com '{"userType":"Guest"}' >/dev/null
+rm -rf "$W/state-full"; cp -a "$W/state" "$W/state-full"
+out=$(ag sync 2>&1)
+expect_match "round 2: restore, enable, purge by delta" "restored +erin@woodgrove.com.*|enabled +grace" "$(echo "$out" | tr '\n' ' ')"
+expect_match "round 2: appended again" "overlay seq 2 with [0-9]+ records, state seq 2" "$(dump "$W/state" --layout)"
+"$B/aadguest" -c "$W/etc/full.conf" sync --full >/dev/null 2>&1
+expect "round 2: delta and full sync agree" "$(dump "$W/state-full")" "$(dump "$W/state")"
+expect "round 2: bob, a guest again, has his UID back from his tombstone" "$bob_uid" "$(nssw getent passwd bob@tailspintoys.com | cut -d: -f3)"
+# Round 3: a new guest whose name another guest object holds: the name's
+# owner is decided by a full merge, not by appending.
+ctl add '{"id":"7e57a11d-0000-4000-8000-0000000a11ce","displayName":"Alice Twin","mail":"alice@fabrikam.com","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-21T08:00:00Z"}' >/dev/null
+rm -rf "$W/state-full"; cp -a "$W/state" "$W/state-full"
+out=$(ag sync 2>&1)
+expect_match "round 3: a contested name is merged whole" "base [0-9]+ records, overlay seq 0 with 0 records, state seq 0" "$(dump "$W/state" --layout)"
+"$B/aadguest" -c "$W/etc/full.conf" sync --full >/dev/null 2>&1
+expect "round 3: delta and full sync agree" "$(dump "$W/state-full")" "$(dump "$W/state")"
+expect_match "round 3: the name stays with the older object" "Alice A. Anderson" "$(nssw getent passwd alice@fabrikam.com)"
+ctl patch alice@fabrikam.com '{"displayName":"Alice Anderson 2"}' >/dev/null
+rm -rf "$W/state-full"; cp -a "$W/state" "$W/state-full"
+ag sync >/dev/null 2>&1
+expect_match "round 4: a change to a guest whose name is contested is merged whole" "overlay seq 0" "$(dump "$W/state" --layout)"
+"$B/aadguest" -c "$W/etc/full.conf" sync --full >/dev/null 2>&1
+expect "round 4: delta and full sync agree" "$(dump "$W/state-full")" "$(dump "$W/state")"
 
 echo "== failed syncs leave the snapshot byte-for-byte"
 before=$(sha256sum "$DB" "$W/state/state.json")

@@ -647,7 +647,7 @@ static uint32_t random_record(const struct detail_ctx *c, size_t i)
 static bool d_random_read(void *p, size_t i)
 {
 	struct detail_ctx *c = p;
-	c->chain = c->snap.records[random_record(c, i)].uid == 0;
+	c->chain = c->snap.part[0].records[random_record(c, i)].uid == 0;
 	return true;
 }
 
@@ -656,7 +656,7 @@ static bool d_random_read(void *p, size_t i)
 static bool d_strings(void *p, size_t i)
 {
 	struct detail_ctx *c = p;
-	const struct snap_record *r = &c->snap.records[random_record(c, i)];
+	const struct snap_record *r = &c->snap.part[0].records[random_record(c, i)];
 	size_t len = strlen(snapshot_str(&c->snap, r->name)) +
 		     strlen(snapshot_str(&c->snap, r->display_name)) +
 		     strlen(snapshot_str(&c->snap, r->home)) +
@@ -839,8 +839,10 @@ static int cmd_detail(const char *dir, size_t n, const char *module)
 	printf("R snap aadguest %zu detail size %" PRIu64 " %.1f %.1f %.1f %u\n", n, h->file_size,
 	       (double)h->file_size / (double)n,
 	       (double)(h->file_size - h->strings_size) / (double)n, str_per, h->n_buckets);
-	probe_stats(n, "name", c.snap.name_index, h->n_buckets, c.snap.records, true);
-	probe_stats(n, "uid", c.snap.uid_index, h->n_buckets, c.snap.records, false);
+	probe_stats(n, "name", c.snap.part[0].name_index, h->n_buckets, c.snap.part[0].records,
+		    true);
+	probe_stats(n, "uid", c.snap.part[0].uid_index, h->n_buckets, c.snap.part[0].records,
+		    false);
 
 	pin_cpu();
 	map_rss(n, &c, db, "plain", false);

@@ -69,7 +69,7 @@ static void test_roundtrip(void **st)
 	assert_int_equal(r->uid, 2000001);
 	assert_string_equal(snapshot_str(&s, r->name), "alice@fabrikam.com");
 	assert_string_equal(snapshot_str(&s, r->home), "/home/guests/alice@fabrikam.com");
-	assert_null(snapshot_str(&s, s.records[1].upn));
+	assert_null(snapshot_str(&s, s.part[0].records[1].upn));
 	/* The name belongs to the named record, not to the other object. */
 	r = snapshot_find_name(&s, "frank@x.com");
 	assert_non_null(r);
@@ -80,7 +80,7 @@ static void test_roundtrip(void **st)
 	assert_null(snapshot_find_name(&s, "nobody@x.com"));
 	assert_null(snapshot_find_uid(&s, 2000009));
 	/* Only active NSS-visible guests are members of the shared group. */
-	assert_int_equal(s.hdr->n_members, 1);
+	assert_int_equal(snapshot_member_count(&s), 1);
 	assert_string_equal(snapshot_str(&s, snapshot_member(&s, 0)->name), "alice@fabrikam.com");
 	assert_false(snapshot_superseded(&s));
 
@@ -124,14 +124,135 @@ static void exercise(const char *p)
 	}
 	for (uint32_t u = 2000000; u < 2000008; u++)
 		snapshot_find_uid(&s, u);
-	for (uint32_t i = 0; i < s.hdr->n_records; i++) {
+	for (uint32_t i = 0; i < snapshot_count(&s); i++) {
 		const struct snap_record *r = snapshot_record(&s, i);
-		snapshot_str(&s, r->name);
+		if (!r)
+			continue;
+		const char *n = snapshot_str(&s, r->name);
+		if (n)
+			assert_true(strlen(n) < 64);
 		snapshot_str(&s, r->shell);
 	}
-	for (uint32_t i = 0; i < s.hdr->n_members; i++)
+	for (uint32_t i = 0; i < snapshot_member_count(&s); i++)
 		snapshot_member(&s, i);
+	snapshot_find_name(&s, "gina@x.com");
 	snapshot_close(&s);
+}
+
+/* A base and an overlay: alice disabled since, dave purged, gina invited. */
+static const struct snap_guest_in changed[] = {
+	{ 2000001, GS_DISABLED, ALL, "alice@fabrikam.com", "oid-a", "Alice A",
+	  "alice_fabrikam.com#EXT#@c", "/home/guests/alice@fabrikam.com", "/usr/sbin/nologin", 100,
+	  6000, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	{ 2000006, GS_ACTIVE, ALL, "gina@x.com", "oid-g", "Gina", NULL, "/h/gina", "/bin/bash",
+	  6000, 6000, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+};
+
+static void append_overlay(uint64_t seq, size_t n_changed)
+{
+	struct snapshot cur;
+	char err[256];
+	static const uint32_t mask[] = { 0, 1 };
+	struct snap_overlay_in ov = {
+		.seq = seq, .generated_at = 6000 + (int64_t)seq, .mask = mask, .n_mask = 2
+	};
+	assert_int_equal(snapshot_open(&cur, path, SNAP_OPEN_VERIFY), 0);
+	assert_int_equal(snapshot_append(path, &cur, &ov, changed, n_changed, err, sizeof(err)), 0);
+	snapshot_close(&cur);
+}
+
+static void test_overlay(void **st)
+{
+	(void)st;
+	struct snapshot s, s2;
+	write_good();
+	append_overlay(1, 1);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	assert_int_equal(s.seq, 1);
+	assert_int_equal(s.hdr->generated_at, 6001);
+	const struct snap_record *r = snapshot_find_name(&s, "Alice@fabrikam.com");
+	assert_non_null(r);
+	assert_int_equal(r->state, GS_DISABLED);
+	assert_string_equal(snapshot_str(&s, r->shell), "/usr/sbin/nologin");
+	assert_string_equal(snapshot_str(&s, r->home), "/home/guests/alice@fabrikam.com");
+	assert_ptr_equal(snapshot_find_uid(&s, 2000001), r);
+	/* Purged: gone by name and by UID, from the listing and the group. */
+	assert_null(snapshot_find_name(&s, "dave@x.com"));
+	assert_null(snapshot_find_uid(&s, 2000002));
+	assert_null(snapshot_record(&s, 0));
+	assert_null(snapshot_record(&s, 1));
+	assert_int_equal(snapshot_base_uid(&s, 2000002), 1);
+	assert_int_equal(snapshot_count(&s), 6);
+	assert_ptr_equal(snapshot_record(&s, 5), r);
+	for (uint32_t i = 0; i < snapshot_member_count(&s); i++)
+		assert_null(snapshot_member(&s, i)); /* alice is no longer active */
+	/* Untouched records read through. */
+	assert_non_null(snapshot_find_name(&s, "frank@x.com"));
+	assert_null(snapshot_find_name(&s, "gina@x.com"));
+	assert_false(snapshot_superseded(&s));
+
+	/* The next overlay holds every change since the base; a mapping of the
+	 * previous one sees it is out of date and a new mapping finds gina. */
+	append_overlay(2, 2);
+	assert_true(snapshot_superseded(&s));
+	assert_int_equal(snapshot_open(&s2, path, SNAP_OPEN_VERIFY), 0);
+	assert_int_equal(s2.seq, 2);
+	r = snapshot_find_name(&s2, "gina@x.com");
+	assert_non_null(r);
+	assert_int_equal(r->uid, 2000006);
+	assert_string_equal(snapshot_str(&s2, r->display_name), "Gina");
+	assert_int_equal(snapshot_member_count(&s2), 2);
+	assert_null(snapshot_member(&s2, 0));
+	assert_ptr_equal(snapshot_member(&s2, 1), r);
+	snapshot_close(&s2);
+	snapshot_close(&s);
+
+	/* A new base replaces base and overlays alike. */
+	write_good();
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	assert_int_equal(s.seq, 0);
+	assert_int_equal(snapshot_find_name(&s, "alice@fabrikam.com")->state, GS_ACTIVE);
+	snapshot_close(&s);
+}
+
+/* Damage anywhere in a file with an overlay: refused or bounded. */
+static void test_overlay_corrupt(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	struct stat sb;
+	char bad[700];
+	write_good();
+	append_overlay(1, 2);
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	size_t base_size = s.hdr->file_size, ov_at = s.overlay_off;
+	snapshot_close(&s);
+	assert_int_equal(stat(path, &sb), 0);
+	size_t len = (size_t)sb.st_size;
+	unsigned char *img = malloc(len);
+	FILE *f = fopen(path, "rb");
+	assert_int_equal(fread(img, 1, len, f), len);
+	fclose(f);
+	snprintf(bad, sizeof(bad), "%s/bad-ov.db", dir);
+	assert_true(ov_at >= base_size);
+	for (size_t cut = 0; cut < len; cut++) {
+		copy_with(img, cut, bad);
+		assert_int_equal(snapshot_open(&s, bad, 0), -EBADMSG);
+	}
+	srand(11);
+	for (size_t pos = 0; pos < len; pos++) {
+		unsigned char keep = img[pos];
+		img[pos] ^= (unsigned char)(1 + rand() % 255);
+		copy_with(img, len, bad);
+		if ((pos >= sizeof(struct snap_header) && pos < base_size) ||
+		    pos >= ov_at + sizeof(struct snap_overlay) ||
+		    (pos >= ov_at + offsetof(struct snap_overlay, checksum) &&
+		     pos < ov_at + offsetof(struct snap_overlay, checksum) + 8))
+			assert_int_not_equal(snapshot_open(&s, bad, SNAP_OPEN_VERIFY), 0);
+		exercise(bad);
+		img[pos] = keep;
+	}
+	free(img);
 }
 
 static void test_truncated_and_corrupt(void **st)
@@ -284,6 +405,8 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_truncated_and_corrupt),
+		cmocka_unit_test(test_overlay),
+		cmocka_unit_test(test_overlay_corrupt),
 		cmocka_unit_test(test_decide_table),
 		cmocka_unit_test(test_stale_allow_and_window),
 	};

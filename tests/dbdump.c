@@ -1,0 +1,116 @@
+/* dbdump: what a snapshot and a private state say, in one canonical text, so
+ * that a state built by appending (journal, overlay) can be compared with one
+ * written whole. Usage: dbdump GUESTS.DB STATE.JSON [--layout]
+ * --layout prints how the files are laid out instead (base, overlay, journal). */
+#include "../common/guest.h"
+#include "../common/guestdb.h"
+#include "../common/snapshot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct snapshot *S;
+
+static const char *str(uint32_t off)
+{
+	const char *s = snapshot_str(S, off);
+	return s ? s : "\\N";
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+	return strcmp(str((*(const struct snap_record *const *)a)->object_id),
+		      str((*(const struct snap_record *const *)b)->object_id));
+}
+
+static int cmp_guest(const void *a, const void *b)
+{
+	return strcmp(((const struct guest *)a)->object_id, ((const struct guest *)b)->object_id);
+}
+
+static int cmp_tomb(const void *a, const void *b)
+{
+	return strcmp(((const struct tombstone *)a)->id_hash,
+		      ((const struct tombstone *)b)->id_hash);
+}
+
+static const char *opt(const char *s)
+{
+	return s ? s : "\\N";
+}
+
+int main(int argc, char **argv)
+{
+	struct snapshot s;
+	struct guestdb db;
+	char err[1024];
+	if (argc < 3) {
+		fprintf(stderr, "usage: dbdump GUESTS.DB STATE.JSON [--layout]\n");
+		return 2;
+	}
+	if (snapshot_open(&s, argv[1], SNAP_OPEN_VERIFY)) {
+		fprintf(stderr, "dbdump: %s: cannot open\n", argv[1]);
+		return 1;
+	}
+	if (guestdb_load(argv[2], &db, err, sizeof(err))) {
+		fprintf(stderr, "dbdump: %s\n", err);
+		return 1;
+	}
+	S = &s;
+	if (argc > 3 && strcmp(argv[3], "--layout") == 0) {
+		printf("base %u records, overlay seq %llu with %u records, state seq %llu\n",
+		       s.part[0].n_records, (unsigned long long)s.seq, s.part[1].n_records,
+		       (unsigned long long)db.seq);
+		return 0;
+	}
+	const struct snap_header *h = s.hdr;
+	printf("settings %s|%s|%u|%u|%lld|%u|%016llx\n", str(h->organization), str(h->group_name),
+	       h->uid_min, h->uid_max, (long long)h->max_staleness, h->stale_policy,
+	       (unsigned long long)h->config_hash);
+	const struct snap_record **r = calloc(snapshot_count(&s) + 1, sizeof(*r));
+	size_t n = 0;
+	for (uint32_t i = 0; i < snapshot_count(&s); i++)
+		if ((r[n] = snapshot_record(&s, i)))
+			n++;
+	qsort(r, n, sizeof(*r), cmp_rec);
+	for (size_t i = 0; i < n; i++) {
+		printf("rec %s %u %u %u %s|%s|%s|%s|%s %lld %lld %lld %lld\n", str(r[i]->object_id),
+		       r[i]->uid, r[i]->state, r[i]->flags, str(r[i]->name),
+		       str(r[i]->display_name), str(r[i]->upn), str(r[i]->home), str(r[i]->shell),
+		       (long long)r[i]->created_at, (long long)r[i]->state_since,
+		       (long long)r[i]->deleted_at, (long long)r[i]->restorable_until);
+		if (snapshot_find_uid(&s, r[i]->uid) != r[i])
+			printf("!! uid %u does not find its record\n", r[i]->uid);
+		if ((r[i]->flags & SNAP_REC_NAMED) &&
+		    snapshot_find_name(&s, str(r[i]->name)) != r[i])
+			printf("!! name %s does not find its record\n", str(r[i]->name));
+	}
+	n = 0;
+	for (uint32_t i = 0; i < snapshot_member_count(&s); i++)
+		if ((r[n] = snapshot_member(&s, i)))
+			n++;
+	qsort(r, n, sizeof(*r), cmp_rec);
+	for (size_t i = 0; i < n; i++)
+		printf("member %s\n", str(r[i]->name));
+	qsort(db.g, db.n, sizeof(*db.g), cmp_guest);
+	qsort(db.t, db.nt, sizeof(*db.t), cmp_tomb);
+	printf("state last_sync %lld\n", (long long)db.last_sync);
+	for (size_t i = 0; i < db.n; i++) {
+		const struct guest *g = &db.g[i];
+		printf("guest %s %u %d %u %d %d %lld %lld %lld %s|%s|%s|%s|%s\n", g->object_id,
+		       g->uid, (int)g->state, g->flags, g->enabled, g->pending,
+		       (long long)g->created_at, (long long)g->state_since,
+		       (long long)g->deleted_at, opt(g->name), opt(g->display_name), opt(g->upn),
+		       opt(g->mail), opt(g->other_mail));
+	}
+	for (size_t i = 0; i < db.nt; i++)
+		printf("tombstone %s %u %lld\n", db.t[i].id_hash, db.t[i].uid,
+		       (long long)db.t[i].purged_at);
+	for (size_t i = 0; i < db.n_contested; i++)
+		printf("contested %s\n", db.contested[i]);
+	free(r);
+	guestdb_free(&db);
+	snapshot_close(&s);
+	return 0;
+}

@@ -109,7 +109,7 @@ demo: deps
 
 # Benchmarks: measured, never asserted by tests. Tables land in build/bench/.
 bench: deps
-	$(MAKE) all
+	$(MAKE) all test-programs
 	@sh tests/bench/nss-bench.sh
 	@sh tests/bench/pam-bench.sh
 	@sh tests/bench/sync-bench.sh

@@ -48,9 +48,21 @@ for i in 1 2; do ctl patch "$1" "{\"displayName\":\"Renamed $i\"}" >/dev/null; s
 for i in 1 2; do
 	ctl add "{\"id\":\"0bec0000-0000-4000-8000-00000000000$i\",\"displayName\":\"New $i\",\"mail\":\"new$i@bench.example\",\"userType\":\"Guest\",\"accountEnabled\":true,\"externalUserState\":\"Accepted\",\"createdDateTime\":\"2026-11-26T10:00:00Z\"}" >/dev/null
 done
+cp -a "$W/state" "$W/state-full"
 set -- $(measure sync)
 d_cpu=$1 d_rss=$2 d_req=$3 d_tok=$4 d_wall=$5 d_rc=$6
 changes=$(grep -c '^  [a-z]' "$W/out")
+layout=$("$B/tests/dbdump" "$W/state/guests.db" "$W/state/state.json" --layout)
+# The same changes by a full sync from the same state: the same guests?
+sed "s#^state_dir = .*#state_dir = $W/state-full#" "$CONF" >"$W/etc/full.conf"
+chmod 600 "$W/etc/full.conf"
+"$B/aadguest" -c "$W/etc/full.conf" sync --full >/dev/null 2>&1
+if [ "$("$B/tests/dbdump" "$W/state/guests.db" "$W/state/state.json" | sha256sum)" = \
+	"$("$B/tests/dbdump" "$W/state-full/guests.db" "$W/state-full/state.json" | sha256sum)" ]; then
+	same="the same guests, UIDs, states and tombstones as a full sync (dbdump)"
+else
+	same="DIFFERENT from a full sync (dbdump)"
+fi
 set -- $(measure sync)
 n_cpu=$1 n_req=$3
 
@@ -64,6 +76,7 @@ verdict() { python3 -c "import sys; print('PASS' if float(sys.argv[1]) <= float(
 	echo "| delta sync, 10 changes ($changes state events) | $(python3 -c "print(round($d_cpu*1000))") ms | ${d_rss} MB | ${d_req} (${d_tok} token) | ${d_wall} s | ≤ 50 ms CPU: $(verdict "$d_cpu" 0.05), ≤ 3 requests: $(verdict "$d_req" 3) |"
 	echo "| delta sync, no change | $(python3 -c "print(round($n_cpu*1000))") ms | | ${n_req} | | |"
 	echo
+	echo "delta sync: $layout; $same"
 	echo "snapshot: $db_size bytes ($(python3 -c "print(round($db_size/$guests))") bytes/guest); private state: $state_size bytes"
 	echo "exit codes: full $full_rc, delta $d_rc"
 } | tee "$OUT"

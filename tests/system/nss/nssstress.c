@@ -299,6 +299,37 @@ static int write_snapshot(const char *path, const struct genopt *o, char *err, s
 	return r;
 }
 
+/* The same guests as an overlay on the file at path: every base record
+ * replaced, so each answer comes from this version or the one before. */
+static int append_overlay(const char *path, const struct genopt *o, uint64_t seq, char *err,
+			  size_t errlen)
+{
+	struct gset s;
+	struct snapshot cur;
+	struct timespec ts;
+	int r = snapshot_open(&cur, path, 0);
+	if (r) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+		return r;
+	}
+	uint32_t n_base = cur.part[0].n_records;
+	uint32_t *mask = calloc(n_base + 1, sizeof(*mask));
+	if (!mask)
+		die("out of memory");
+	for (uint32_t i = 0; i < n_base; i++)
+		mask[i] = i;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gset_build(&s, o, ts.tv_sec);
+	struct snap_overlay_in ov = {
+		.seq = seq, .generated_at = ts.tv_sec, .mask = mask, .n_mask = n_base
+	};
+	r = snapshot_append(path, &cur, &ov, s.g, s.n, err, errlen);
+	gset_free(&s);
+	free(mask);
+	snapshot_close(&cur);
+	return r;
+}
+
 static void write_or_die(const char *path, const struct genopt *o)
 {
 	char err[512];
@@ -1300,20 +1331,27 @@ static int cmd_replace(void)
 	pthread_create(&th[3], NULL, consistency_enum, NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
-		/* The writer: another process, like aadguest sync. Odd versions by
-		 * snapshot_write (flag), even ones by a rename of a new file (stat). */
+		/* The writer: another process, like aadguest sync. By turns:
+		 * snapshot_write (flag), an overlay appended in place (overlay_off),
+		 * a rename of a new file (stat). */
+		uint64_t seq = 0;
 		for (int v = 2; v <= 200; v++) {
 			struct genopt ov = {
 				.n = VM, .ver = v, .disabled = (unsigned)(v % 5), .anna = -1
 			};
 			char err[256];
-			if (v % 2) {
+			if (v % 3 == 0) {
 				if (write_snapshot(db, &ov, err, sizeof(err)))
+					_exit(1);
+				seq = 0;
+			} else if (v % 3 == 1) {
+				if (append_overlay(db, &ov, ++seq, err, sizeof(err)))
 					_exit(1);
 			} else {
 				if (write_snapshot(next, &ov, err, sizeof(err)) ||
 				    rename(next, db) < 0)
 					_exit(1);
+				seq = 0;
 			}
 			usleep(2000);
 		}
@@ -1323,7 +1361,7 @@ static int cmd_replace(void)
 	t0 = now_s();
 	waitpid(pid, &status, 0);
 	dt = now_s() - t0;
-	usleep(1200000); /* the last one came by rename: at most a second to see it */
+	usleep(1200000); /* at most a second to see the last one, whatever brought it */
 	stop = 1;
 	for (int i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
@@ -1332,7 +1370,8 @@ static int cmd_replace(void)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		snprintf(why, sizeof(why), "the writer failed");
 	check(!*why && total_fail == 0 && vlast == 200,
-	      "200 replacements by another process in %.1f s (half snapshot_write, half rename): "
+	      "200 replacements by another process in %.1f s (snapshot_write, an overlay appended "
+	      "in place, rename, by turns): "
 	      "%ld lookups, %ld group and %ld enumeration checks, every answer from one version, "
 	      "never an older one after a newer; then version %d%s%s%s%s",
 	      dt, total_ops, group_checks, enum_checks, vlast, *why ? ": " : "", why,

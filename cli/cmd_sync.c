@@ -1456,6 +1456,10 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 	for (size_t i = 0; i < old.n; i++)
 		if (guestdb_find(&m.db, old.g[i].object_id) < 0)
 			gone[n_gone++] = old.g[i].object_id;
+	/* A purge forgets a guest's personal data: both files are written whole,
+	 * so no older journal line or overlay keeps it. */
+	if (n_gone)
+		goto out;
 	for (size_t i = 0; i < m.db.nt; i++) {
 		bool had = false;
 		for (size_t k = 0; k < old.nt && !had; k++)

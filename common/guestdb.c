@@ -752,7 +752,8 @@ static int journal_apply(struct guestdb *db, struct journal *j)
 }
 
 /* The header lines of a base; *body is where the sorted lines start. */
-static int parse_header(char *buf, size_t len, struct guestdb *db, size_t *body, size_t *lineno)
+static int parse_header(char *buf, size_t len, struct guestdb *db, size_t *body, size_t *lineno,
+			int *version)
 {
 	char *f[4];
 	char *p = buf;
@@ -768,8 +769,11 @@ static int parse_header(char *buf, size_t len, struct guestdb *db, size_t *body,
 		size_t n = split_tabs(p, f, 4);
 		(*lineno)++;
 		if (*lineno == 1) {
-			if (n != 2 || strcmp(f[0], "aadguest-state") != 0 || strcmp(f[1], "3") != 0)
+			/* 2: written by aadguest 0.1 before the journal; unsorted, no base. */
+			if (n != 2 || strcmp(f[0], "aadguest-state") != 0 ||
+			    (strcmp(f[1], "3") != 0 && strcmp(f[1], "2") != 0))
 				return -EBADMSG;
+			*version = f[1][0] - '0';
 		} else if (strcmp(f[0], "last_sync") == 0 && n == 2) {
 			if (parse_num(f[1], INT64_MIN, INT64_MAX, &db->last_sync))
 				return -EBADMSG;
@@ -795,7 +799,7 @@ static int parse_header(char *buf, size_t len, struct guestdb *db, size_t *body,
 		if (bad)
 			return -EBADMSG;
 	}
-	if (*lineno == 0 || !have_base)
+	if (*lineno == 0 || (*version == 3 && !have_base))
 		return -EBADMSG;
 	*body = (size_t)(p - buf);
 	return 0;
@@ -824,7 +828,8 @@ int guestdb_load(const char *path, struct guestdb *db, char *err, size_t errlen)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = parse_header(buf, len, db, &body, &lineno);
+	int version = 0;
+	r = parse_header(buf, len, db, &body, &lineno, &version);
 	if (r == -ENOMEM)
 		goto out;
 	if (r)
@@ -917,8 +922,10 @@ int state_view_open(const char *path, struct state_view *v, char *err, size_t er
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -ENOMEM;
 	}
+	int version = 0;
 	if (v->buf[v->len - 1] != '\n' ||
-	    (r = parse_header(v->buf, v->len, &v->hdr, &v->body, &lineno)) != 0) {
+	    (r = parse_header(v->buf, v->len, &v->hdr, &v->body, &lineno, &version)) != 0 ||
+	    version != 3) { /* only a sorted state can be searched */
 		snprintf(err, errlen, "%s: damaged private state", path);
 		state_view_close(v);
 		return -EBADMSG;

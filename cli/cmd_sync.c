@@ -1528,11 +1528,8 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 	struct snap_overlay_in oi = {
 		.seq = seq, .generated_at = c->now, .mask = mask, .n_mask = n_mask
 	};
-	if (snapshot_append(c->db_path, &snap, &oi, in, n_in, err, sizeof(err))) {
-		*rc = fail(c, "%s", err);
-		ret = -1;
-		goto out;
-	}
+	if (snapshot_append(c->db_path, &snap, &oi, in, n_in, err, sizeof(err)))
+		goto out; /* the full merge writes both files whole (the batch stays uncommitted) */
 	bool state_failed =
 		state_journal_commit(state_path, end, seq, c->now, expiry, err, sizeof(err)) != 0;
 	if (state_failed) {

@@ -331,7 +331,7 @@ static int cmp_u32(const void *a, const void *b)
 
 static int cmp_str(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return icmp(*(char *const *)a, *(char *const *)b);
 }
 
 int guestdb_save_temp(const char *path, const struct guestdb *db, char *tmp, size_t tmplen,
@@ -357,6 +357,12 @@ int guestdb_save_temp(const char *path, const struct guestdb *db, char *tmp, siz
 	out_raw(&o, buf, strlen(buf));
 	out_num(&o, db->next_expiry);
 	out_raw(&o, "\n", 1);
+	/* In the byte order of the kinds (G < N < T < U): view_search relies on it. */
+	for (size_t i = 0; i < db->n; i++)
+		gs[i] = &db->g[i];
+	qsort(gs, db->n, sizeof(*gs), cmp_guest_id);
+	for (size_t i = 0; i < db->n; i++)
+		out_guest(&o, gs[i]);
 	memcpy(ns, db->contested, db->n_contested * sizeof(*ns));
 	qsort(ns, db->n_contested, sizeof(*ns), cmp_str);
 	for (size_t i = 0; i < db->n_contested; i++) {
@@ -364,11 +370,6 @@ int guestdb_save_temp(const char *path, const struct guestdb *db, char *tmp, siz
 		out_text(&o, ns[i]);
 		out_raw(&o, "\n", 1);
 	}
-	for (size_t i = 0; i < db->n; i++)
-		gs[i] = &db->g[i];
-	qsort(gs, db->n, sizeof(*gs), cmp_guest_id);
-	for (size_t i = 0; i < db->n; i++)
-		out_guest(&o, gs[i]);
 	for (size_t i = 0; i < db->nt; i++) {
 		ts[i] = &db->t[i];
 		us[i] = db->t[i].uid;
@@ -570,7 +571,7 @@ static int journal_read(const char *path, uint64_t base_id, struct journal *j, c
 			size_t errlen)
 {
 	char *buf = NULL, *f[16], want[64];
-	size_t len = 0, lineno = 0, pending = 0;
+	size_t len = 0, lineno = 0, pending = 0, next = 0;
 	int r;
 
 	memset(j, 0, sizeof(*j));
@@ -594,6 +595,7 @@ static int journal_read(const char *path, uint64_t base_id, struct journal *j, c
 		*nl = '\0';
 		char *line = p;
 		p = nl + 1;
+		next = (size_t)(p - buf);
 		lineno++;
 		size_t n = split_tabs(line, f, 16);
 		if (ag_grow((void **)&j->op, &j->cap, j->n + 1, sizeof(struct jop), 16)) {
@@ -647,6 +649,14 @@ static int journal_read(const char *path, uint64_t base_id, struct journal *j, c
 	r = 0;
 	goto out;
 bad:
+	/* Damage after the last commit is a batch cut by a crash: never committed. */
+	if (!memmem(buf + next, len - next, "\ncommit\t", 8) &&
+	    !(len - next >= 7 && memcmp(buf + next, "commit\t", 7) == 0)) {
+		while (j->n > pending)
+			guest_clear(&j->op[--j->n].g);
+		r = 0;
+		goto out;
+	}
 	snprintf(err, errlen, "%s:%zu: damaged journal of the private state", path, lineno + 1);
 	r = -EBADMSG;
 out:

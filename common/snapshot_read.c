@@ -130,8 +130,14 @@ static int validate(struct snapshot *s, unsigned flags)
 	p->strings_size = h->strings_size;
 	/* Read once: the writer may publish another overlay at any time. */
 	s->overlay_off = __atomic_load_n(&h->overlay_off, __ATOMIC_ACQUIRE);
-	if (s->overlay_off)
-		return validate_overlay(s, s->overlay_off, flags);
+	if (s->overlay_off) {
+		int r = validate_overlay(s, s->overlay_off, flags);
+		/* Read while the writer stored it (pwrite need not be one store): again. */
+		if (r == -EBADMSG &&
+		    __atomic_load_n(&h->overlay_off, __ATOMIC_ACQUIRE) != s->overlay_off)
+			return -EAGAIN;
+		return r;
+	}
 	return 0;
 }
 

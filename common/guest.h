@@ -103,6 +103,8 @@ const char *event_kind_name(enum event_kind k);
 int guest_merge(const struct merge_input *in, struct merge_output *out, char *err, size_t errlen);
 void merge_output_free(struct merge_output *out);
 void guestdb_free(struct guestdb *db);
+/* Frees a guest's strings and zeroes it. */
+void guest_free(struct guest *g);
 void dir_user_free(struct dir_user *u);
 int64_t guest_restorable_until(const struct guest *g, unsigned retention_days);
 /* The directory's view of a known guest, rebuilt from the private state

@@ -508,13 +508,7 @@ static int parse_guest(char **f, size_t n, struct guest *g)
 	g->other_mail = dup_field(f[14], &bad, &oom);
 	if (!oom && !bad && g->object_id)
 		return 0;
-	free(g->object_id);
-	free(g->name);
-	free(g->display_name);
-	free(g->upn);
-	free(g->mail);
-	free(g->other_mail);
-	memset(g, 0, sizeof(*g));
+	guest_free(g);
 	return oom ? -ENOMEM : -EBADMSG;
 }
 
@@ -527,17 +521,6 @@ static int parse_tombstone(char **f, size_t n, struct tombstone *t)
 	memcpy(t->id_hash, f[1], 65);
 	t->uid = (uint32_t)uid;
 	return 0;
-}
-
-static void guest_clear(struct guest *g)
-{
-	free(g->object_id);
-	free(g->name);
-	free(g->display_name);
-	free(g->upn);
-	free(g->mail);
-	free(g->other_mail);
-	memset(g, 0, sizeof(*g));
 }
 
 /* ---- the journal, read whole (it is small) ---- */
@@ -560,7 +543,7 @@ struct journal {
 static void journal_free(struct journal *j)
 {
 	for (size_t i = 0; i < j->n; i++)
-		guest_clear(&j->op[i].g);
+		guest_free(&j->op[i].g);
 	free(j->op);
 	memset(j, 0, sizeof(*j));
 }
@@ -645,7 +628,7 @@ static int journal_read(const char *path, uint64_t base_id, struct journal *j, c
 	}
 	/* Drop the uncommitted tail. */
 	while (j->n > pending)
-		guest_clear(&j->op[--j->n].g);
+		guest_free(&j->op[--j->n].g);
 	r = 0;
 	goto out;
 bad:
@@ -653,7 +636,7 @@ bad:
 	if (!memmem(buf + next, len - next, "\ncommit\t", 8) &&
 	    !(len - next >= 7 && memcmp(buf + next, "commit\t", 7) == 0)) {
 		while (j->n > pending)
-			guest_clear(&j->op[--j->n].g);
+			guest_free(&j->op[--j->n].g);
 		r = 0;
 		goto out;
 	}
@@ -725,7 +708,7 @@ static int journal_apply(struct guestdb *db, struct journal *j)
 				at = (long)db->n++;
 				ix.slot[k] = at + 1;
 			} else {
-				guest_clear(&db->g[at]);
+				guest_free(&db->g[at]);
 			}
 			db->g[at] = op->g;
 			memset(&op->g, 0, sizeof(op->g));
@@ -746,7 +729,7 @@ static int journal_apply(struct guestdb *db, struct journal *j)
 	size_t w = 0;
 	for (size_t i = 0; i < db->n; i++) {
 		if (db->g[i].state == GS_PURGED)
-			guest_clear(&db->g[i]);
+			guest_free(&db->g[i]);
 		else
 			db->g[w++] = db->g[i];
 	}
@@ -1030,8 +1013,6 @@ int state_view_guest(const struct state_view *v, const char *object_id, struct g
 		    ag_ascii_casecmp_eq(op->g.object_id, object_id)) {
 			if (op->kind == 'X')
 				return 0;
-			struct dir_user tmp;
-			(void)tmp;
 			*g = op->g;
 			g->object_id = strdup(op->g.object_id);
 			g->name = ag_strdup_opt(op->g.name);
@@ -1042,7 +1023,7 @@ int state_view_guest(const struct state_view *v, const char *object_id, struct g
 			if (!g->object_id || (op->g.name && !g->name) ||
 			    (op->g.display_name && !g->display_name) || (op->g.upn && !g->upn) ||
 			    (op->g.mail && !g->mail) || (op->g.other_mail && !g->other_mail)) {
-				guest_clear(g);
+				guest_free(g);
 				return -ENOMEM;
 			}
 			return 1;

@@ -29,7 +29,7 @@ void dir_user_free(struct dir_user *u)
 	memset(u, 0, sizeof(*u));
 }
 
-static void guest_free(struct guest *g)
+void guest_free(struct guest *g)
 {
 	free(g->object_id);
 	free(g->name);

@@ -103,14 +103,8 @@ int main(int argc, char **argv)
 			if (found != 1 || g.uid != db.g[i].uid || g.state != db.g[i].state)
 				printf("!! guest %s not found by the state's search\n",
 				       db.g[i].object_id);
-			if (found == 1) {
-				free(g.object_id);
-				free(g.name);
-				free(g.display_name);
-				free(g.upn);
-				free(g.mail);
-				free(g.other_mail);
-			}
+			if (found == 1)
+				guest_free(&g);
 		}
 		for (size_t i = 0; i < db.nt; i++) {
 			struct tombstone t;

@@ -78,6 +78,16 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "counts", cs);
 		json_object_object_add(o, "last_error",
 				       last_error ? json_object_new_string(last_error) : NULL);
+		if (have_status && st.last_resync != AG_TIME_UNKNOWN) {
+			struct json_object *rs = json_object_new_object();
+			fmt_time(st.last_resync, t, sizeof(t));
+			json_object_object_add(rs, "at", json_object_new_string(t));
+			json_object_object_add(rs, "reason",
+					       json_object_new_string(st.resync_reason));
+			json_object_object_add(o, "last_full_resync", rs);
+		} else {
+			json_object_object_add(o, "last_full_resync", NULL);
+		}
 		json_object_object_add(o, "max_staleness_seconds", json_object_new_int64(max));
 		json_object_object_add(o, "stale", json_object_new_boolean(sr || age > max));
 		print_json(o);
@@ -107,6 +117,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			printf(" %s %u%s", guest_state_name(i), counts[i],
 			       i + 1 < GS_COUNT ? "," : "\n");
 		printf("last error: %s\n", last_error ? last_error : "none");
+		if (have_status && st.last_resync != AG_TIME_UNKNOWN) {
+			fmt_time(st.last_resync, t, sizeof(t));
+			printf("resync:     %s, a full sync: %s\n", t, st.resync_reason);
+		}
 	}
 	if (!sr)
 		snapshot_close(&s);

@@ -60,7 +60,9 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 /* Up to 20 GETs in one POST /v1.0/$batch. paths are relative to /v1.0
  * ("/users/ID?$select=…"). Each answer's status and body (NULL when none; to
  * be json_object_put) land at the request's index; a status of 0 means the
- * batch said nothing of it. Retrying what failed is the caller's. */
+ * batch said nothing of it. Items answered 429 (or 5xx) are sent again, after
+ * the longest Retry-After of their own headers; what still fails is the
+ * caller's to retry. */
 int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
 		    struct json_object **bodies, long *statuses);
 

@@ -55,7 +55,9 @@ int state_journal_commit(const char *state_path, size_t end, uint64_t seq, int64
 
 struct sync_status {
 	int64_t last_attempt, last_success;
-	char last_error[1024]; /* empty when the last sync succeeded */
+	char last_error[1024];	  /* empty when the last sync succeeded */
+	int64_t last_resync;	  /* the last full resync Graph forced, or AG_TIME_UNKNOWN */
+	char resync_reason[1024]; /* why */
 };
 int sync_status_load(const char *path, struct sync_status *st);
 int sync_status_save(const char *path, const struct sync_status *st);

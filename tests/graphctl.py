@@ -26,7 +26,8 @@ Actions:
   stats                     request counters
   reset-stats               zero the counters
   requests [N]              the last N requests the emulator served
-  expire-delta              every delta/skip token answers 410 from now on
+  expire-delta [STATUS]     every delta/skip token issued so far is refused from now on,
+                            with 410 (the default), 400 or 404
   expire-tokens             every access token issued so far is expired
   group-add GROUP MEMBER    add a user/group to a group
   group-remove GROUP MEMBER remove it
@@ -202,7 +203,7 @@ def main(argv=None):
         if args:
             out = out[-int(args[0]):]
     elif action == "expire-delta":
-        out = ctl.call("POST", "/delta/expire", {})
+        out = ctl.call("POST", "/delta/expire", {"status": int(args[0]) if args else 410})
     elif action == "expire-tokens":
         out = ctl.call("POST", "/tokens/expire", {})
     elif action in ("group-add", "group-remove"):

@@ -261,7 +261,32 @@ ag sync >/dev/null 2>&1; expect "an access token revoked mid-life: 401, one refr
 ctl expire-delta >/dev/null
 out=$(ag sync 2>&1); rc=$?
 expect "an expired delta token: sync still succeeds" 0 "$rc"
-expect_match "…with a full resync, said in the output" "no longer valid.*full sync|full \(delta token expired\) sync" "$out"
+expect_match "…with a full resync, said in the output" "delta link is no longer valid .*HTTP 410.*doing a full sync" "$out"
+expect_match "…and in the summary" "^full \(delta link expired\) sync: " "$(echo "$out" | tail -n 1)"
+expect_match "…and in the status" "^resync: .*a full sync: the delta link is no longer valid .*HTTP 410" "$(ag status)"
+# concepts/delta-query-overview.md promises "410 Gone", or "a 40X-series error with
+# codes such as syncStateNotFound" (recorded bodies: SyncStateNotFound): every 4xx
+# but 401, 403 and 429 on a delta link means a full resync, never a stuck host.
+for st in 400 404; do
+	ctl expire-delta $st >/dev/null
+	out=$(ag sync 2>&1); rc=$?
+	expect "a delta link answered $st: sync still succeeds" 0 "$rc"
+	expect_match "…with a full resync" "delta link is no longer valid .*HTTP $st.*doing a full sync" "$out"
+	expect_match "…and the next sync reads the new link" "^delta sync: " "$(ag sync 2>&1 | tail -n 1)"
+done
+expect "the status's resync is the last one" "404" "$(ag status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["last_full_resync"]["reason"]; print("404" if "HTTP 404" in r else r)')"
+ctl fault '{"path_prefix":"/v1.0/users/delta","status":403,"count":1}' >/dev/null
+out=$(ag sync 2>&1); rc=$?
+ctl clear-faults >/dev/null
+expect "a 403 on the delta link is no resync: the sync fails" 1 "$rc"
+expect_no_match "…and says no resync" "full sync" "$out"
+# A link older than Graph's 7-day lifetime is not trusted, even if Graph answers it.
+rm -rf "$W/state-old"; cp -a "$W/state" "$W/state-old"
+sed "s#^state_dir = .*#state_dir = $W/state-old#" "$CONF" >"$W/etc/old.conf"; chmod 600 "$W/etc/old.conf"
+out=$(AADGUEST_NOW=$(date -u -d "$AADGUEST_NOW + 8 days" +%Y-%m-%dT%H:%M:%SZ) "$B/aadguest" -c "$W/etc/old.conf" sync 2>&1); rc=$?
+expect "a delta link 8 days old: sync succeeds" 0 "$rc"
+expect_match "…with a full resync, said in the output" "delta link is no longer valid \(taken 8 days ago; Graph keeps them about 7 days\); doing a full sync" "$out"
+rm -rf "$W/state-old"
 # Churn the tenant, then compare a delta sync and a full sync from the same state.
 bob_uid=$(nssw getent passwd bob@tailspintoys.com | cut -d: -f3)
 ctl add '{"id":"7e57a11d-0000-4000-8000-00000000c0de","displayName":"Heidi New","mail":"heidi@contoso-partner.com","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-20T08:00:00Z"}' >/dev/null

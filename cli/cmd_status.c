@@ -1,5 +1,6 @@
 /* cmd_status.c: `aadguest status` and `aadguest config-check`. */
 #include "cli.h"
+#include "idrange.h"
 #include "../common/clock.h"
 #include "../common/graph.h"
 #include "../common/guestdb.h"
@@ -60,9 +61,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		counts[GS_PURGED] += (unsigned)db.nt;
 	int64_t last = sr ? AG_TIME_UNKNOWN : s.hdr->generated_at;
 	int64_t age = sr ? -1 : c->now - last;
-	int64_t max = sr ? c->cfg.max_staleness : s.hdr->max_staleness;
+	/* The configuration's settings decide, as they do in PAM (SPEC §6). */
+	int64_t max = c->cfg.max_staleness;
 	const char *last_error = have_status && st.last_error[0] ? st.last_error : NULL;
-	if (sr || last_error || age > max)
+	if (sr || last_error || (max > 0 && age > max))
 		rc = EXIT_FAIL;
 
 	if (c->json) {
@@ -89,7 +91,8 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			json_object_object_add(o, "last_full_resync", NULL);
 		}
 		json_object_object_add(o, "max_staleness_seconds", json_object_new_int64(max));
-		json_object_object_add(o, "stale", json_object_new_boolean(sr || age > max));
+		json_object_object_add(o, "stale",
+				       json_object_new_boolean(sr || (max > 0 && age > max)));
 		print_json(o);
 		json_object_put(o);
 	} else {
@@ -103,10 +106,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			fmt_age(age, a, sizeof(a));
 			fmt_age(max, m, sizeof(m));
 			printf("last sync:  %s (%s ago)\n", t, a);
-			if (age > max)
+			if (max > 0 && age > max)
 				printf("warning:    the snapshot is older than max_staleness (%s): guests are %s\n",
 				       m,
-				       s.hdr->stale_policy ? "trusted anyway (stale_policy = allow)"
+				       c->cfg.stale_policy ? "trusted anyway (stale_policy = allow)"
 							   : "refused (stale_policy = deny)");
 			else if (age * 5 > max * 4)
 				printf("warning:    the snapshot is close to max_staleness (%s)\n",
@@ -127,6 +130,29 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	if (have_db)
 		guestdb_free(&db);
 	return rc;
+}
+
+static void print_warning(void *ctx, const char *msg)
+{
+	unsigned *n = ctx;
+	(*n)++;
+	printf("warning %s\n", msg);
+}
+
+/* The guest range must be nobody else's: PAM takes every UID in it for a guest's. */
+static void check_uid_range(struct cli *c)
+{
+	struct snapshot s;
+	unsigned n = 0;
+	bool have = cli_open_snapshot(c, &s, true) == 0;
+	idrange_check_sssd(c->cfg.uid_min, c->cfg.uid_max, print_warning, &n);
+	idrange_check_nss(c->cfg.uid_min, c->cfg.uid_max, have ? &s : NULL, c->cfg.group_name,
+			  print_warning, &n);
+	if (have)
+		snapshot_close(&s);
+	if (!n)
+		printf("ok      uid range %u…%u: no SSSD range or other NSS source uses it\n",
+		       c->cfg.uid_min, c->cfg.uid_max);
 }
 
 int cmd_config_check(struct cli *c, int argc, char **argv)
@@ -165,6 +191,7 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 	if (access(c->cfg.state_dir, W_OK) != 0)
 		printf("warning state_dir %s: not writable by this user (%s); sync needs it\n",
 		       c->cfg.state_dir, strerror(errno));
+	check_uid_range(c);
 	if (offline)
 		return rc;
 

@@ -9,6 +9,7 @@
 #include "../common/names.h"
 #include "../common/util.h"
 #include "lockout.h"
+#include "nscd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -496,6 +497,16 @@ static void run_hook(struct cli *c, const struct event *e)
 		cli_err("on_change %s failed (status %d) for event %s of %s", c->cfg.on_change,
 			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
 			event_kind_name(e->kind), e->name);
+}
+
+/* nscd would go on answering from its cache for guests this sync changed. */
+static void flush_name_caches(const struct merge_output *m)
+{
+	char err[512];
+	if (m->n_events && nscd_invalidate(err, sizeof(err)) < 0)
+		cli_err("warning: nscd's caches could not be invalidated (%s); it may answer for "
+			"changed guests until its entries expire",
+			err);
 }
 
 static bool may_sign_in(const struct guest *g)
@@ -1674,6 +1685,7 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
 	audit_events(c, &m);
+	flush_name_caches(&m);
 	struct json_object *lockouts = json_object_new_array();
 	if (c->cfg.lockout == LOCKOUT_TERMINATE)
 		run_lockouts(c, &old, &m.db, lockouts);
@@ -1979,6 +1991,7 @@ static int sync_once(struct cli *c, bool full)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
 	audit_events(c, &m);
+	flush_name_caches(&m);
 	/* After the new snapshot is in place, so nobody signs in again meanwhile. */
 	struct json_object *lockouts = json_object_new_array();
 	if (c->cfg.lockout == LOCKOUT_TERMINATE)

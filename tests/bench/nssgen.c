@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define UID_MIN_DEFAULT 1879048192u
+#define UID_MIN_DEFAULT 2013265920u
 #define UID_MAX_DEFAULT 2147352575u
 
 /* A Debian 12 server's /etc/passwd: 30 lines (system accounts and a few

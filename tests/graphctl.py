@@ -108,7 +108,7 @@ def main(argv=None):
     url = os.environ.get("GRAPHCTL_URL")
     ca = os.environ.get("GRAPHCTL_CA")
     port_file = os.environ.get("GRAPHCTL_PORT_FILE")
-    insecure, timeout = False, 10.0
+    insecure, timeout = False, 60.0
     while argv and argv[0].startswith("--"):
         opt = argv.pop(0)
         if opt in ("--help",):

@@ -4,6 +4,7 @@
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
+isolate "$0" "$@"
 
 W=$(mktemp -d /tmp/aadguest-it.XXXXXX)
 trap 'teardown_world; rm -rf "$W"' EXIT INT TERM
@@ -130,8 +131,8 @@ ctl depart alice@fabrikam.com >/dev/null
 out=$(ag sync 2>&1)
 expect_match "sync reports the departure" "departed +alice@fabrikam.com \(uid $ALICE_UID\): active → departed" "$out"
 expect_match "sync ends alice's processes" "lockout +alice@fabrikam.com \(uid $ALICE_UID\): [1-9][0-9]* process(es)? ended" "$out"
-sleep 0.2
-alive "$(cat "$W/alice.pid")"; expect "alice's process is gone" 1 $?
+dead() { ! alive "$1"; }
+wait_until 30 dead "$(cat "$W/alice.pid")"; expect "alice's process is gone" 0 $?
 alive "$(cat "$W/local.pid")"; expect "the local user's process is untouched" 0 $?
 kill "$(cat "$W/local.pid")"
 expect_match "on_change ran with the event's environment" "^departed alice@fabrikam.com $ALICE_UID d5f0946d-a1e9-4d59-ba86-895b1db28f5a active departed path=/usr/sbin:/usr/bin:/sbin:/bin$" "$(cat "$W/hook.log")"
@@ -204,12 +205,14 @@ expect "restored, not yet synced: allowed" PAM_SUCCESS "$(pam_result alice@fabri
 ctl disable alice@fabrikam.com >/dev/null
 expect "disabled, not yet synced: refused" PAM_PERM_DENIED "$(pam_result alice@fabrikam.com)"
 ctl enable alice@fabrikam.com >/dev/null
-ctl fault '{"path_prefix":"/v1.0/users/","delay_ms":8000,"count":5}' >/dev/null
+# Graph answers after 60 s: a sign-in that takes less than 30 s (2 s and the
+# start of the programs, on a loaded machine) did not wait for Graph.
+ctl fault '{"path_prefix":"/v1.0/users/","delay_ms":60000,"count":5}' >/dev/null
 t0=$(date +%s%N)
 res=$(pam_result alice@fabrikam.com)
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 expect "Graph hangs: the snapshot decides" PAM_SUCCESS "$res"
-if [ "$ms" -lt 4000 ]; then ok "…within the timeout (${ms} ms for online_timeout_ms = 2000)"; else not_ok "online check took ${ms} ms"; fi
+if [ "$ms" -lt 30000 ]; then ok "…within the timeout (${ms} ms for online_timeout_ms = 2000, Graph answering after 60 s)"; else not_ok "online check took ${ms} ms (want < 30000)"; fi
 ctl clear-faults >/dev/null
 write_config "on_change = $W/hook.sh"
 
@@ -217,13 +220,12 @@ echo "== sessions are recorded and ended by the lockout"
 mkfifo "$W/hold"
 (nssw "$B/tests/pamcheck" "$W/pam.d" aadguest-test alice@fabrikam.com open <"$W/hold" >"$W/sess.out" 2>&1 &)
 exec 7>"$W/hold"
-i=0; while ! grep -q RESULT "$W/sess.out" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+wait_until 60 grep -q RESULT "$W/sess.out" 2>/dev/null
 SPID=$(sed -n 's/^PID //p' "$W/sess.out")
 expect "open_session of an active guest" PAM_SUCCESS "$(sed -n 's/^RESULT //p' "$W/sess.out")"
 [ -f "/run/aadguest/sessions/$ALICE_UID/$SPID" ]; expect "the session is recorded" 0 $?
 exec 7>&-
-sleep 0.3
-[ -f "/run/aadguest/sessions/$ALICE_UID/$SPID" ]; expect "close_session forgets it" 1 $?
+wait_until 30 test ! -f "/run/aadguest/sessions/$ALICE_UID/$SPID"; expect "close_session forgets it" 0 $?
 
 echo "== permanent delete: purged at once"
 CAROL_UID=$(guest_field carol@northwind.com uid)

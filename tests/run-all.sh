@@ -5,12 +5,17 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
 total_pass=0
 total_fail=0
+T_ALL=$(date +%s)
+times=""
 run() {
 	name=$1
 	shift
-	echo "=== $name"
+	t0=$(date +%s)
 	out=$("$@" 2>&1)
 	rc=$?
+	dt=$(($(date +%s) - t0))
+	times="$times $name=${dt}s"
+	echo "=== $name ($dt s)"
 	printf '%s\n' "$out"
 	line=$(printf '%s\n' "$out" | grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' | tail -n 1)
 	p=$(printf '%s' "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')
@@ -58,5 +63,6 @@ run nss sh tests/system/nss/nss.sh
 run pam-auth-update sh tests/system/pam-auth-update.sh
 run packaging sh tests/packaging.sh
 echo
+echo "times:$times; all $(($(date +%s) - T_ALL)) s"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

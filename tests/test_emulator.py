@@ -73,7 +73,7 @@ def start_emulator(tmp, fixture, extra=(), name="emu"):
                              "--key", os.path.join(tmp, "server.key"),
                              "--port", "0", "--port-file", port_file, "--log", log] + list(extra),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while not os.path.exists(port_file):
         if proc.poll() is not None:
             raise RuntimeError("emulator exited: %s" % proc.stderr.read().decode())
@@ -105,7 +105,7 @@ class Base(unittest.TestCase):
     def tearDownClass(cls):
         cls.proc.send_signal(signal.SIGTERM)
         try:
-            rc = cls.proc.wait(10)
+            rc = cls.proc.wait(60)
         except subprocess.TimeoutExpired:
             cls.proc.kill()
             rc = "timeout"
@@ -131,7 +131,7 @@ class Base(unittest.TestCase):
             data = body.encode()
         req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
         try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=10) as r:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=60) as r:
                 status, rh, payload = r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
             status, rh, payload = e.code, e.headers, e.read()
@@ -579,7 +579,7 @@ class GraphTests(Base):
 
     def test_keepalive(self):
         tok = self.token()
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=5)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
         for _ in range(3):
             conn.request("GET", "/v1.0/users?$select=id", headers={"Authorization": "Bearer " +
                                                                     tok})
@@ -597,7 +597,7 @@ class GraphTests(Base):
         def run(*args):
             return subprocess.run([sys.executable, GRAPHCTL, "--port-file", self.port_file,
                                    "--ca", os.path.join(self.tmp, "ca.pem")] + list(args),
-                                  capture_output=True, text=True, timeout=20)
+                                  capture_output=True, text=True, timeout=120)
         r = run("depart", "alice@fabrikam.com")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout)["state"], "departed")
@@ -656,12 +656,13 @@ class GenerateTest(unittest.TestCase):
                 # ~4% of the generated guests are soft-deleted, plus 7 live demo guests
                 self.assertGreater(len(seen), 94000)
                 self.assertLess(len(seen), 100007)
-                self.assertLess(elapsed, 15, "100k guests took %.1fs" % elapsed)
+                # 9 s measured on a loaded 2-core machine: a wide margin
+                self.assertLess(elapsed, 90, "100k guests took %.1fs" % elapsed)
                 sys.stderr.write("[100k guests: %d live, %d pages, %.1fs incl. startup] "
                                  % (len(seen), pages, elapsed))
             finally:
                 proc.terminate()
-                proc.wait(10)
+                proc.wait(60)
                 proc.stderr.close()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cli.h: what the commands of the aadguest tool share. */
 #ifndef AADGUEST_CLI_H
 #define AADGUEST_CLI_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_status.c: `aadguest status` and `aadguest config-check`. */
 #include "cli.h"
 #include "../common/clock.h"

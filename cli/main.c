@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* main.c: aadguest [-c CONFIG] COMMAND [ARGS] (SPEC §7). */
 #include "cli.h"
 #include "../common/clock.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* output.c: formatting shared by the commands: times, JSON of a guest, errors. */
 #include "cli.h"
 #include "../common/clock.h"

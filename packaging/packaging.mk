@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # packaging.mk: `make install-extra`, `make deb`, `make rpm`. Included by the
 # top Makefile (`include packaging/packaging.mk`), or used beside it:
 #   make -f Makefile -f packaging/packaging.mk deb

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # install-deps.sh: install what building and testing aadguest needs, from
 # Debian's packages, when run as root on Debian; otherwise just say what is missing.
 set -eu

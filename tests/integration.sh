@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # integration.sh: the Graph emulator over real HTTPS → aadguest sync → the
 # snapshot → glibc NSS (nss_wrapper + getent/id) and the real libpam.
 set -u

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # packaging.sh: build the Debian and RPM packages (make deb, make rpm) and
 # check what they hold: paths, modes, dependencies, maintainer scripts, man
 # pages; and what `make install-extra` installs. Root on Debian 12: installs

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # run-all.sh: every test suite of `make check`, then one closing line.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)

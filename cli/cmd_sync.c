@@ -1901,7 +1901,8 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	if (!watch)
 		return sync_once(c, full);
 	for (;;) {
-		sync_once(c, full);
+		cli_json_errors(c->json, "sync");
+		cli_json_fail(sync_once(c, full));
 		full = false;
 		fflush(stdout);
 		sleep((unsigned)c->cfg.sync_interval);

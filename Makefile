@@ -61,8 +61,9 @@ $(B)/nss-obj/%.o: %.c $(wildcard common/*.h nss/*.h)
 $(B)/libcore.a: $(CORE_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
+# Both hash tables (.hash too, for tools that read only SysV's; rpmlint asks for it).
 $(B)/libnss_aadguest.so.2: $(NSS_OBJ) nss/nss_aadguest.map
-	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libnss_aadguest.so.2 -Wl,--version-script=nss/nss_aadguest.map \
+	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libnss_aadguest.so.2 -Wl,--hash-style=both -Wl,--version-script=nss/nss_aadguest.map \
 		-Wl,-z,defs $(LDHARD) $(CFLAGS) -o $@ $(NSS_OBJ)
 
 $(B)/pam_aadguest.so: $(PAM_OBJ) $(B)/libcore.a pam/pam_aadguest.map

@@ -119,9 +119,9 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		if (last_error)
 			printf("last error: %s\n", last_error);
 		else if (sr == -ENOENT)
-			printf("last error: none recorded: no sync has written a snapshot yet; run 'aadguest sync'\n");
+			printf("last error: -  (no sync has written a snapshot yet; run 'aadguest sync')\n");
 		else if (sr)
-			printf("last error: none recorded, but the snapshot cannot be read; run 'aadguest sync --full'\n");
+			printf("last error: -  (none recorded, but the snapshot cannot be read; run 'aadguest sync --full')\n");
 		else
 			printf("last error: none\n");
 	}

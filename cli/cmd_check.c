@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_check.c: `aadguest check NAME`: the PAM decision, explained. It runs the
  * same decide() as pam_aadguest, on the same snapshot. */
 #include "cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_status.c: `aadguest status` and `aadguest config-check`. */
 #include "cli.h"
 #include "idrange.h"
@@ -9,6 +10,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,14 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "last_sync", sr ? NULL : json_object_new_string(t));
 		json_object_object_add(o, "age_seconds", sr ? NULL : json_object_new_int64(age));
 		json_object_object_add(o, "snapshot", json_object_new_string(c->db_path));
+		json_object_object_add(o, "snapshot_exists",
+				       json_object_new_boolean(sr != -ENOENT));
+		if (sr)
+			json_object_object_add(
+				o, "error",
+				json_object_new_string(
+					sr == -ENOENT ? "no snapshot yet: run 'aadguest sync'"
+						      : "the snapshot is unreadable or corrupt"));
 		for (unsigned i = 0; i < GS_COUNT; i++)
 			json_object_object_add(cs, guest_state_name(i),
 					       json_object_new_int(counts[i]));
@@ -119,7 +129,14 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		for (unsigned i = 0; i < GS_COUNT; i++)
 			printf(" %s %u%s", guest_state_name(i), counts[i],
 			       i + 1 < GS_COUNT ? "," : "\n");
-		printf("last error: %s\n", last_error ? last_error : "none");
+		if (last_error)
+			printf("last error: %s\n", last_error);
+		else if (sr == -ENOENT)
+			printf("last error: -  (no sync has written a snapshot yet; run 'aadguest sync')\n");
+		else if (sr)
+			printf("last error: -  (none recorded, but the snapshot cannot be read; run 'aadguest sync --full')\n");
+		else
+			printf("last error: none\n");
 		if (have_status && st.last_resync != AG_TIME_UNKNOWN) {
 			fmt_time(st.last_resync, t, sizeof(t));
 			printf("resync:     %s, a full sync: %s\n", t, st.resync_reason);
@@ -132,27 +149,72 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	return rc;
 }
 
-static void print_warning(void *ctx, const char *msg)
+/* config-check's findings: printed a line each, or gathered for --json. */
+struct checks {
+	bool json;
+	struct json_object *arr;
+	unsigned warnings;
+};
+
+static void check_line(struct checks *k, const char *result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void check_line(struct checks *k, const char *result, const char *fmt, ...)
 {
-	unsigned *n = ctx;
-	(*n)++;
-	printf("warning %s\n", msg);
+	char what[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (!k->json) {
+		printf("%-7s %s\n",
+		       strcmp(result, "ok") == 0       ? "ok"
+		       : strcmp(result, "failed") == 0 ? "FAILED"
+						       : result,
+		       what);
+		return;
+	}
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "result", json_object_new_string(result));
+	json_object_object_add(o, "check", json_object_new_string(what));
+	json_object_array_add(k->arr, o);
+}
+
+static int checks_done(struct cli *c, struct checks *k, int rc)
+{
+	if (k->json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "ok", json_object_new_boolean(rc == EXIT_OK));
+		json_object_object_add(o, "config", json_object_new_string(c->cfg.path));
+		json_object_object_add(o, "checks", k->arr);
+		json_object_object_add(o, "exit_status", json_object_new_int(rc));
+		print_json(o);
+		json_object_put(o);
+	}
+	return rc;
+}
+
+static void range_warning(void *ctx, const char *msg)
+{
+	struct checks *k = ctx;
+	k->warnings++;
+	check_line(k, "warning", "%s", msg);
 }
 
 /* The guest range must be nobody else's: PAM takes every UID in it for a guest's. */
-static void check_uid_range(struct cli *c)
+static void check_uid_range(struct cli *c, struct checks *k)
 {
 	struct snapshot s;
-	unsigned n = 0;
 	bool have = cli_open_snapshot(c, &s, true) == 0;
-	idrange_check_sssd(c->cfg.uid_min, c->cfg.uid_max, print_warning, &n);
+	unsigned before = k->warnings;
+	idrange_check_sssd(c->cfg.uid_min, c->cfg.uid_max, range_warning, k);
 	idrange_check_nss(c->cfg.uid_min, c->cfg.uid_max, have ? &s : NULL, c->cfg.group_name,
-			  print_warning, &n);
+			  range_warning, k);
 	if (have)
 		snapshot_close(&s);
-	if (!n)
-		printf("ok      uid range %u…%u: no SSSD range or other NSS source uses it\n",
-		       c->cfg.uid_min, c->cfg.uid_max);
+	if (k->warnings == before)
+		check_line(k, "ok", "uid range %u…%u: no SSSD range or other NSS source uses it",
+			   c->cfg.uid_min, c->cfg.uid_max);
 }
 
 int cmd_config_check(struct cli *c, int argc, char **argv)
@@ -160,53 +222,59 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 	bool offline = false;
 	int rc = EXIT_OK;
 	char err[1024];
+	struct checks k = { .json = false, .arr = NULL };
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--offline") == 0) {
 			offline = true;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			c->json = k.json = true;
 		} else {
 			cli_err("config-check: unexpected argument '%s'", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
-	printf("ok      %s: syntax, keys and permissions\n", c->cfg.path);
+	if (k.json)
+		k.arr = json_object_new_array();
+	check_line(&k, "ok", "%s: syntax, keys and permissions", c->cfg.path);
 	if (c->cfg.client_secret_file) {
 		char *secret = NULL;
 		if (ag_config_read_secret(&c->cfg, AG_CONFIG_CHECK_PERMS, &secret, err,
 					  sizeof(err))) {
-			printf("FAILED  client secret: %s\n", err);
-			return EXIT_USAGE;
+			check_line(&k, "failed", "client secret: %s", err);
+			return checks_done(c, &k, EXIT_USAGE);
 		}
 		ag_wipe(secret, strlen(secret));
 		free(secret);
-		printf("ok      %s: readable by root only\n", c->cfg.client_secret_file);
+		check_line(&k, "ok", "%s: readable by root only", c->cfg.client_secret_file);
 	}
 	if (c->cfg.ca_file) {
 		if (access(c->cfg.ca_file, R_OK) != 0) {
-			printf("FAILED  ca_file %s: %s\n", c->cfg.ca_file, strerror(errno));
-			return EXIT_USAGE;
+			check_line(&k, "failed", "ca_file %s: %s", c->cfg.ca_file, strerror(errno));
+			return checks_done(c, &k, EXIT_USAGE);
 		}
-		printf("ok      ca_file %s: readable\n", c->cfg.ca_file);
+		check_line(&k, "ok", "ca_file %s: readable", c->cfg.ca_file);
 	}
 	if (access(c->cfg.state_dir, W_OK) != 0)
-		printf("warning state_dir %s: not writable by this user (%s); sync needs it\n",
-		       c->cfg.state_dir, strerror(errno));
-	check_uid_range(c);
+		check_line(&k, "warning",
+			   "state_dir %s: not writable by this user (%s); sync needs it",
+			   c->cfg.state_dir, strerror(errno));
+	check_uid_range(c, &k);
 	if (offline)
-		return rc;
+		return checks_done(c, &k, rc);
 
 	struct graph_client g;
 	if (graph_init(&g, &c->cfg)) {
-		printf("FAILED  %s\n", g.err);
+		check_line(&k, "failed", "%s", g.err);
 		graph_free(&g);
-		return EXIT_FAIL;
+		return checks_done(c, &k, EXIT_FAIL);
 	}
 	if (graph_token(&g)) {
-		printf("FAILED  credentials: %s\n", g.err);
+		check_line(&k, "failed", "credentials: %s", g.err);
 		graph_free(&g);
-		return EXIT_FAIL;
+		return checks_done(c, &k, EXIT_FAIL);
 	}
-	printf("ok      token from %s for client %s\n", c->cfg.authority, c->cfg.client_id);
+	check_line(&k, "ok", "token from %s for client %s", c->cfg.authority, c->cfg.client_id);
 	char url[2048];
 	snprintf(url, sizeof(url), "%s/v1.0/users?$select=id&$top=1", c->cfg.graph_url);
 	for (char *p = url; *p; p++)
@@ -214,12 +282,12 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 			*p = '+';
 	struct json_object *page = NULL;
 	if (graph_get(&g, url, &page)) {
-		printf("FAILED  reading users: %s\n", g.err);
+		check_line(&k, "failed", "reading users: %s", g.err);
 		rc = EXIT_FAIL;
 	} else {
-		printf("ok      %s: the application can read users\n", c->cfg.graph_url);
+		check_line(&k, "ok", "%s: the application can read users", c->cfg.graph_url);
 	}
 	json_object_put(page);
 	graph_free(&g);
-	return rc;
+	return checks_done(c, &k, rc);
 }

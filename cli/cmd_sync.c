@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_sync.c: `aadguest sync`: fetch from Graph, merge, write the snapshot
  * atomically, then tell what changed. Any failure leaves the previous
  * snapshot and private state untouched and exits 1. */
@@ -2044,7 +2045,8 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	if (!watch)
 		return sync_once(c, full);
 	for (;;) {
-		sync_once(c, full);
+		cli_json_errors(c->json, "sync");
+		cli_json_fail(sync_once(c, full));
 		full = false;
 		fflush(stdout);
 		sleep((unsigned)c->cfg.sync_interval);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* idrange.c: does the guest UID range collide with IDs that someone else hands
  * out? SSSD's configured ranges (and its default ID-mapping range where ID
  * mapping is on), and UIDs and GIDs that other NSS sources already use. */

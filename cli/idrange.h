@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* idrange.h: warnings for a guest UID range that collides with IDs handed
  * out by someone else (config-check). */
 #ifndef AADGUEST_IDRANGE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nscd.c: after a sync that changed guests, nscd must not keep answering for
  * them from its cache (a guest purged while active would still resolve, and
  * the PAM profile lets PAM_USER_UNKNOWN pass as libpam-sss's does). sss_cache

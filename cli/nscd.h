@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nscd.h: tell a running nscd that guests changed. */
 #ifndef AADGUEST_NSCD_H
 #define AADGUEST_NSCD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* config.h: /etc/aadguest/aadguest.conf (SPEC §3). */
 #ifndef AADGUEST_CONFIG_H
 #define AADGUEST_CONFIG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* credential.c: the client assertion of Entra's certificate credentials:
  * header {alg PS256, typ JWT, x5t#S256}, claims {aud, iss = sub = client id,
  * jti, nbf, iat, exp}, signed with the private key (RSA-PSS, SHA-256, MGF1

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* decide.c: the account decision; fail closed for guests, never for anyone else. */
 #include "decide.h"
 #include "clock.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* decide.h: what the account phase answers for a user (SPEC §1, §6), shared
  * by pam_aadguest and `aadguest check` so both always agree. */
 #ifndef AADGUEST_DECIDE_H

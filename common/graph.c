@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* graph.c: token, paged GETs with retries, and the one place that reads a
  * Graph user object. TLS is always verified; every request has a timeout. */
 #include "graph.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* graph.h: the Microsoft Graph client of the tool (libcurl + json-c). Never
  * linked into the NSS or PAM module. */
 #ifndef AADGUEST_GRAPH_H

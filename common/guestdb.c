@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* guestdb.c: load and save the private state; every field's type is checked. */
 #include "guestdb.h"
 #include "clock.h"

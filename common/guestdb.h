@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* guestdb.h: the tool's private state (root-only state.json) and the
  * per-sync status file. json-c and OpenSSL: tool only. */
 #ifndef AADGUEST_GUESTDB_H

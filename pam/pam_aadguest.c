@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pam_aadguest.c: the account (and session) gate for Entra ID guests.
  * Enforced in account because an SSH key login skips auth but not account;
  * anyone who is not a guest gets PAM_IGNORE. */

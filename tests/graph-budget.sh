@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # graph-budget.sh: Graph's request budget is spent on guests only. The delta
 # feed carries every user of the tenant (GRAPH-NOTES: "The feed carries every
 # user, members included"), a fast path that gives up does not ask again what

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Microsoft Graph + Entra ID token endpoint emulator for the aadguest tests.
 
 Python 3 standard library only (plus the `openssl` command for client

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """graphctl - drive the Graph emulator's control API from shell scripts.
 
     graphctl.py (--url https://127.0.0.1:PORT | --port-file FILE) [--ca ca.pem] ACTION [ARGS]

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # integration.sh: the Graph emulator over real HTTPS → aadguest sync → the
 # snapshot → glibc NSS (nss_wrapper + getent/id) and the real libpam.
 set -u
@@ -19,6 +20,33 @@ ctl freeze >/dev/null
 T0=2026-11-26T12:00:00Z
 ctl clock "$T0" >/dev/null
 export AADGUEST_NOW=$T0
+
+echo "== the tool by the conventions: --version, status before the first sync, errors under --json"
+expect_match "aadguest --version" "^aadguest [0-9]+\.[0-9]+\.[0-9]+$" "$("$B/aadguest" --version)"
+out=$(ag status 2>&1); rc=$?
+expect "status with no snapshot exits 1" 1 "$rc"
+expect_match "…and says there is none yet" "no sync has written a snapshot yet" "$out"
+expect_no_match "…never 'last error: none'" "last error: none$" "$out"
+jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+expect "status --json: snapshot_exists false" False "$(ag status --json 2>/dev/null | jget 'd["snapshot_exists"]')"
+out=$(ag show alice@fabrikam.com --json 2>/dev/null); rc=$?
+expect "show --json without a snapshot exits 1" 1 "$rc"
+expect "…with a JSON error object on stdout" "False 1 show" \
+	"$(printf '%s' "$out" | jget '" ".join(map(str, [d["ok"], d["exit_status"], d["command"]]))')"
+expect_match "…that says why" "no snapshot yet" "$(printf '%s' "$out" | jget 'd["error"]')"
+out=$("$B/aadguest" -c "$W/no-such.conf" list --json 2>/dev/null); rc=$?
+expect "a missing configuration under --json exits 2" 2 "$rc"
+expect_match "…with the error as JSON" "no-such.conf" "$(printf '%s' "$out" | jget 'd["error"]')"
+out=$(ag list --state nonsense --json 2>/dev/null)
+expect_match "a usage error under --json is JSON too" "unknown state" "$(printf '%s' "$out" | jget 'd["error"]')"
+out=$(ag config-check --offline --json 2>/dev/null); rc=$?
+expect "config-check --offline --json exits 0" 0 "$rc"
+expect "…one object: ok, every check ok" "True ok" \
+	"$(printf '%s' "$out" | jget 'str(d["ok"]) + " " + " ".join(sorted(set(c["result"] for c in d["checks"])))')"
+out=$(ag config-check --json 2>/dev/null); rc=$?
+expect "config-check --json (online) exits 0" 0 "$rc"
+expect_match "…and lists the token and the users read" "token from .*can read users" \
+	"$(printf '%s' "$out" | jget '" ".join(c["check"] for c in d["checks"])')"
 
 echo "== first sync"
 out=$(ag sync 2>&1); rc=$?
@@ -47,6 +75,16 @@ n=$(ag list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)
 expect "list --json is one array of every guest" 8 "$n"
 expect_match "list --state departed" "frank@litware.com" "$(ag list --state departed)"
 ag list --state nonsense >/dev/null 2>&1; expect "list --state with a bad state exits 2" 2 $?
+
+echo "== bash completion (packaging/bash-completion/aadguest)"
+complete_words() {
+	PATH=$B:$PATH bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _aadguest
+		printf "%s\n" "${COMPREPLY[@]}"' sh "$TOP/packaging/bash-completion/aadguest" "$@" | LC_ALL=C sort | tr '\n' ' '
+}
+expect "commands" "config-check " "$(complete_words aadguest con)"
+expect "a command's options" "--json --offline " "$(complete_words aadguest config-check --)"
+expect "--state's values" "departed disabled " "$(complete_words aadguest list --state d)"
+expect "guest names from aadguest list" "alice@fabrikam.com " "$(complete_words aadguest -c "$CONF" show al)"
 
 echo "== certificate credentials (client assertion) and allowed_groups, on a second state_dir"
 mkdir -p "$W/state2"
@@ -452,6 +490,10 @@ sed "s#^tenant_id = .*#tenant_id = nosuchtenant.onmicrosoft.com#" "$CONF" >"$W/e
 out=$("$B/aadguest" -c "$W/etc/badtenant.conf" config-check 2>&1); rc=$?
 expect "config-check with an unknown tenant exits 1" 1 "$rc"
 expect_match "…and says so" "AADSTS90002.*no such tenant" "$out"
+out=$("$B/aadguest" -c "$W/etc/badtenant.conf" config-check --json 2>/dev/null); rc=$?
+expect "config-check --json with an unknown tenant exits 1" 1 "$rc"
+expect "…one JSON object, ok false, the failed check last" "False failed" \
+	"$(printf '%s' "$out" | jget 'str(d["ok"]) + " " + d["checks"][-1]["result"]')"
 sh "$TOP/tests/mkcerts.sh" "$W/otherpki"
 sed "s#^ca_file = .*#ca_file = $W/otherpki/ca.pem#" "$CONF" >"$W/etc/badca.conf"; chmod 600 "$W/etc/badca.conf"
 out=$("$B/aadguest" -c "$W/etc/badca.conf" config-check 2>&1); rc=$?

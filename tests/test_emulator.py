@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Self-test of tests/graph_emulator.py, tests/graphctl.py and tests/mkcerts.sh.
 
     python3 tests/test_emulator.py [-v]

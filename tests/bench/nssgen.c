@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nssgen.c: generate N guests once, in the three formats the NSS benchmark
  * compares: aadguest's guests.db (written by snapshot_write), a passwd file
  * for glibc's files module, and libnss-cache's passwd.cache with its

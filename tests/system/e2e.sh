@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # e2e.sh: the NSS module and the PAM account gate under the real programs
 # people sign in with: sshd + ssh (public keys), su (setuid), pamtester.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # pam-auth-update.sh: the pam-auth-update profile (packaging/pam-configs/aadguest)
 # installed the Debian way, in a private mount namespace: pam-auth-update writes
 # common-account and common-session, then pamtester runs the login and su

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_config.c: the configuration parser: every key, and errors that name
  * file, line and key. */
 #include <stdarg.h>

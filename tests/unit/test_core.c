@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_core.c: clock, names, states and UIDs. */
 #include <stdarg.h>
 #include <stddef.h>

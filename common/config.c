@@ -266,8 +266,9 @@ static int apply_key(struct ag_config *c, const struct key_def *k, const char *v
 		}
 		return 0;
 	case K_DURATION:
-		if (ag_parse_duration(v, &d) || d <= 0) {
-			*why = "expected a positive duration such as 90s, 5m, 24h or 30d";
+		/* At most 100 years: a snapshot header with more is implausible (corrupt). */
+		if (ag_parse_duration(v, &d) || d <= 0 || d > 36500LL * 86400) {
+			*why = "expected a positive duration up to 36500d, such as 90s, 5m, 24h or 30d";
 			return -EINVAL;
 		}
 		*(int64_t *)field = d;

@@ -25,6 +25,18 @@ static bool in_range(uint32_t uid, uint32_t lo, uint32_t hi)
 	return uid >= lo && uid <= hi;
 }
 
+bool snapshot_is_stale(int64_t generated, int64_t max_staleness, int64_t now)
+{
+	/* A time no sync can have written (the header is outside the checksum,
+	 * and generated_at is rewritten in place) is stale. */
+	if (generated < 0 || generated > AG_TIME_MAX || max_staleness < 0)
+		return true;
+	if (now <= generated)
+		return false; /* written in our future: a clock step, not staleness */
+	/* now > generated >= 0: the difference fits in 64 bits unsigned. */
+	return (uint64_t)now - (uint64_t)generated > (uint64_t)max_staleness;
+}
+
 void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss, int64_t now,
 	    uint32_t uid_min, uint32_t uid_max, struct verdict *v)
 {
@@ -68,7 +80,8 @@ void decide(const struct snapshot *snap, const char *user, const struct nss_prob
 	/* generated_at is refreshed in place by a sync that changed nothing: one
 	 * aligned 8-byte load sees either value whole. */
 	int64_t generated = __atomic_load_n(&snap->hdr->generated_at, __ATOMIC_RELAXED);
-	if (snap->hdr->max_staleness > 0 && now - generated > snap->hdr->max_staleness) {
+	if (snap->hdr->max_staleness > 0 &&
+	    snapshot_is_stale(generated, snap->hdr->max_staleness, now)) {
 		if (snap->hdr->stale_policy == 0 /* STALE_DENY */) {
 			set(v, V_STALE, "the guest snapshot is older than max_staleness");
 			return;

@@ -37,6 +37,9 @@ struct nss_probe {
 	uint32_t uid;
 };
 
+/* Older than max_staleness at now, without overflow; an implausible generated
+ * time counts as stale. */
+bool snapshot_is_stale(int64_t generated, int64_t max_staleness, int64_t now);
 /* snap may be NULL (missing or corrupt). uid_min/uid_max are used when it is. */
 void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss, int64_t now,
 	    uint32_t uid_min, uint32_t uid_max, struct verdict *v);

@@ -10,6 +10,7 @@
 #include "../common/util.h"
 #include "lockout.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -1613,6 +1614,37 @@ static const char *announce_full_resync(struct cli *c, const struct graph_client
 	return "full (delta token expired)";
 }
 
+/* Temporary files a killed sync left ("<file>.tmp.XXXXXX") hold names and
+ * display names, maybe of guests purged since: removed under the sync lock.
+ * A token cache being written by a concurrent online check is spared for a
+ * minute. Returns how many were removed. */
+static int clean_temp_files(const char *state_dir)
+{
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), n = 0;
+	if (dfd < 0)
+		return 0;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	struct dirent *e;
+	time_t now = time(NULL);
+	while ((e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".tmp.");
+		struct stat st;
+		if (!t || t == e->d_name || strlen(t) != 5 + 6 ||
+		    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+			continue;
+		if (strncmp(e->d_name, "token.cache.tmp.", 16) == 0 && now - st.st_mtime < 60)
+			continue;
+		n += unlinkat(dfd, e->d_name, 0) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
 static int sync_once(struct cli *c, bool full)
 {
 	char state_path[4096], status_path[4096], lock_path[4096], err[1024];
@@ -1651,6 +1683,7 @@ static int sync_once(struct cli *c, bool full)
 		cli_err("another sync is running (%s is locked)", lock_path);
 		return EXIT_FAIL;
 	}
+	clean_temp_files(c->cfg.state_dir);
 	if (graph_init(&g, &c->cfg)) {
 		rc = fail(c, "%s", g.err);
 		graph_free(&g);

@@ -553,6 +553,17 @@ int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid, co
 	return 0;
 }
 
+int ag_config_check_credential(const struct ag_config *c, char *err, size_t errlen)
+{
+	const char *path = c->client_certificate ? c->client_key : c->client_secret_file;
+	struct stat st;
+	if (!path)
+		return 0; /* config validation names the missing key */
+	if (stat(path, &st) < 0)
+		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	return check_owner(path, &st, true, err, errlen);
+}
+
 int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secret, char *err,
 			  size_t errlen)
 {

@@ -2,11 +2,15 @@
  * print the result code by name and every message the modules sent.
  *   pamcheck CONFDIR SERVICE USER [acct|session]
  *   pamcheck --direct MODULE.so CONFDIR SERVICE USER [MODULE-ARGS...]
- * The direct form calls pam_sm_acct_mgmt itself, to see PAM_IGNORE as is. */
+ * The direct form calls pam_sm_acct_mgmt itself, to see PAM_IGNORE as is.
+ * PAMCHECK_INTERRUPT_MS=N: a SIGALRM every N ms (no SA_RESTART) during the
+ * call, as an application's timers deliver them. */
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <security/pam_appl.h>
@@ -50,6 +54,29 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 	}
 	*resp = r;
 	return PAM_SUCCESS;
+}
+
+static volatile sig_atomic_t interrupts;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	interrupts++;
+}
+
+static void start_interrupts(void)
+{
+	const char *e = getenv("PAMCHECK_INTERRUPT_MS");
+	long ms = e ? strtol(e, NULL, 10) : 0;
+	if (ms <= 0)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm; /* no SA_RESTART: poll and read end with EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { { ms / 1000, (ms % 1000) * 1000 },
+				{ ms / 1000, (ms % 1000) * 1000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
 }
 
 int main(int argc, char **argv)
@@ -125,7 +152,12 @@ int main(int argc, char **argv)
 		pam_end(pamh, r);
 		return 0;
 	} else {
+		start_interrupts();
 		r = pam_acct_mgmt(pamh, 0);
+		struct itimerval off = { { 0, 0 }, { 0, 0 } };
+		setitimer(ITIMER_REAL, &off, NULL);
+		if (interrupts)
+			printf("INTERRUPTS %d\n", (int)interrupts);
 	}
 	printf("RESULT %s\n", code_name(r));
 	pam_end(pamh, r);

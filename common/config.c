@@ -561,6 +561,13 @@ int ag_config_check_credential(const struct ag_config *c, char *err, size_t errl
 		return 0; /* config validation names the missing key */
 	if (stat(path, &st) < 0)
 		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (c->client_certificate && ((st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) ||
+				      (st.st_uid != 0 && st.st_uid != geteuid())))
+		return fail(
+			err, errlen, -EPERM,
+			"%s: holds a private key but is readable by others or not owned by root "
+			"(mode %04o); chmod 600 it",
+			path, (unsigned)(st.st_mode & 07777));
 	return check_owner(path, &st, true, err, errlen);
 }
 

@@ -1645,6 +1645,44 @@ static int clean_temp_files(const char *state_dir)
 	return n;
 }
 
+/* The files a sync writes in state_dir: a link planted at one of them (the
+ * sync never follows one out of state_dir), something that is not a file, or
+ * a file someone else may write is refused with its reason. */
+static int check_state_files(const char *state_dir)
+{
+	static const char *const names[] = { "guests.db",   "state.json", "state.json.journal",
+					     "sync.status", "sync.lock",  "token.cache",
+					     "delta.link" };
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0) {
+		cli_err("%s: %s", state_dir, strerror(errno));
+		return -1;
+	}
+	int r = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(names) && !r; i++) {
+		struct stat st;
+		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		r = -1;
+		if (S_ISLNK(st.st_mode))
+			cli_err("%s/%s is a symbolic link; the sync never follows a link out of "
+				"state_dir: remove it",
+				state_dir, names[i]);
+		else if (!S_ISREG(st.st_mode))
+			cli_err("%s/%s is not a regular file; remove it", state_dir, names[i]);
+		else if (st.st_uid != 0 && st.st_uid != geteuid())
+			cli_err("%s/%s is owned by uid %u, not root; refusing to use it", state_dir,
+				names[i], (unsigned)st.st_uid);
+		else if (st.st_mode & (S_IWGRP | S_IWOTH))
+			cli_err("%s/%s is writable by group or others (mode %04o); refusing to use it",
+				state_dir, names[i], (unsigned)(st.st_mode & 07777));
+		else
+			r = 0;
+	}
+	close(dfd);
+	return r;
+}
+
 static int sync_once(struct cli *c, bool full)
 {
 	char state_path[4096], status_path[4096], lock_path[4096], err[1024];
@@ -1665,13 +1703,30 @@ static int sync_once(struct cli *c, bool full)
 	if (mkdir(c->cfg.state_dir, 0755) < 0 && errno != EEXIST)
 		return fail(c, "%s: %s", c->cfg.state_dir, strerror(errno));
 	struct stat sd;
-	if (lstat(c->cfg.state_dir, &sd) < 0 || !S_ISDIR(sd.st_mode) ||
-	    (sd.st_uid != 0 && sd.st_uid != geteuid()) || (sd.st_mode & (S_IWGRP | S_IWOTH))) {
+	const char *why = NULL;
+	char whybuf[64];
+	if (lstat(c->cfg.state_dir, &sd) < 0) {
+		why = strerror(errno);
+	} else if (S_ISLNK(sd.st_mode)) {
+		why = "it is a symbolic link";
+	} else if (!S_ISDIR(sd.st_mode)) {
+		why = "it is not a directory";
+	} else if (sd.st_uid != 0 && sd.st_uid != geteuid()) {
+		snprintf(whybuf, sizeof(whybuf), "it is owned by uid %u", (unsigned)sd.st_uid);
+		why = whybuf;
+	} else if (sd.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(whybuf, sizeof(whybuf), "it is writable by group or others (mode %04o)",
+			 (unsigned)(sd.st_mode & 07777));
+		why = whybuf;
+	}
+	if (why) {
 		cli_err("%s: state_dir must be a directory owned by root and writable by no one "
-			"else; refusing to use it",
-			c->cfg.state_dir);
+			"else, but %s; refusing to use it",
+			c->cfg.state_dir, why);
 		return EXIT_USAGE;
 	}
+	if (check_state_files(c->cfg.state_dir))
+		return EXIT_USAGE;
 	ag_config_state_path(&c->cfg, "state.json", state_path, sizeof(state_path));
 	ag_config_state_path(&c->cfg, "sync.status", status_path, sizeof(status_path));
 	ag_config_state_path(&c->cfg, "sync.lock", lock_path, sizeof(lock_path));

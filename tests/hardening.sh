@@ -71,10 +71,11 @@ write_config ""
 echo "== 8.3: a FIFO in place of the snapshot does not hang lookups"
 mv "$DB" "$W/guests.db.keep"
 mkfifo "$DB"
-printf 'W=%s\nB=%s\nDB=%s\nNSSW=%s\n' "$W" "$B" "$DB" "$NSSW" >"$W/env.sh"
+# Under timeout(1): nssw as a script of its own.
+printf 'W=%s\nB=%s\nDB=%s\nNSSW=%s\nASAN_PRELOAD=%s\n' "$W" "$B" "$DB" "$NSSW" "${ASAN_PRELOAD:-}" >"$W/env.sh"
 cat >>"$W/env.sh" <<'EOS'
 nssw() {
-	LD_PRELOAD=$NSSW NSS_WRAPPER_PASSWD=$W/passwd NSS_WRAPPER_GROUP=$W/group \
+	LD_PRELOAD="${ASAN_PRELOAD:+$ASAN_PRELOAD }$NSSW" NSS_WRAPPER_PASSWD=$W/passwd NSS_WRAPPER_GROUP=$W/group \
 		NSS_WRAPPER_MODULE_SO_PATH=$B/libnss_aadguest.so.2 NSS_WRAPPER_MODULE_FN_PREFIX=aadguest \
 		AADGUEST_DB=$DB "$@"
 }
@@ -124,7 +125,8 @@ sh -c "setpriv --reuid=$ALICE_UID --regid=$ALICE_UID --clear-groups sleep 300 >/
 sh -c "setpriv --euid=$ALICE_UID sleep 300 >/dev/null 2>&1 & echo \$! >$W/alice-e.pid"
 uid_line() { grep '^Uid:' /proc/"$(cat "$W/$1.pid")"/status 2>/dev/null; }
 i=0
-while [ $i -lt 100 ] && ! { uid_line saved | grep -q "	$ALICE_UID	" && uid_line fsuid | grep -q "	$ALICE_UID\$"; }; do
+while [ $i -lt 100 ] && ! { uid_line saved | grep -q "	$ALICE_UID	" && uid_line fsuid | grep -q "	$ALICE_UID\$" &&
+	uid_line alice | grep -q "	$ALICE_UID" && uid_line alice-e | grep -q "	$ALICE_UID"; }; do
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -140,6 +142,71 @@ alive "$(cat "$W/saved.pid")"; expect "the root daemon with her saved UID surviv
 alive "$(cat "$W/fsuid.pid")"; expect "the root daemon with her filesystem UID survives" 0 $?
 alive "$(cat "$W/local.pid")"; expect "another user's process survives" 0 $?
 alive "$$"; expect "the test itself survives" 0 $?
+
+echo "== 7: unsafe files and permissions are refused, each with its reason"
+ALICE_UID=$(guest_field alice@fabrikam.com uid)
+snap_sum() { sha256sum "$DB" "$W/state/state.json" | awk '{print $1}' | tr '\n' ' '; }
+before=$(snap_sum)
+refused() { # DESCRIPTION PATTERN: the sync exits non-zero, names the reason, changes nothing
+	out=$(ag sync 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -Eq -- "$2" && [ "$(snap_sum)" = "$before" ]; then
+		ok "$1"
+	else
+		not_ok "$1: rc $rc, '$2' not in: $out"
+	fi
+}
+chmod 620 "$CONF"
+refused "a group-writable config" "aadguest.conf: must not be writable by group or others \(mode 0620\)"
+chmod 602 "$CONF"
+refused "a world-writable config" "aadguest.conf: must not be writable by group or others \(mode 0602\)"
+chmod 600 "$CONF"
+chown 1000 "$CONF"
+refused "a config owned by someone else" "aadguest.conf: must be owned by root \(owner is uid 1000\)"
+chown 0 "$CONF"
+chmod 640 "$W/etc/secret"
+refused "a client secret readable by the group" "secret: holds a secret but is readable by group or others \(mode 0640\)"
+chmod 600 "$W/etc/secret"
+chmod 775 "$W/state"
+refused "a group-writable state_dir" "state_dir must be .* but it is writable by group or others \(mode 0775\)"
+chmod 757 "$W/state"
+refused "a world-writable state_dir" "but it is writable by group or others \(mode 0757\)"
+chmod 755 "$W/state"
+chown 1000 "$W/state"
+refused "a state_dir owned by someone else" "but it is owned by uid 1000"
+chown 0 "$W/state"
+mv "$W/state" "$W/state.real"
+ln -s "$W/state.real" "$W/state"
+refused "a state_dir that is a symbolic link" "but it is a symbolic link"
+rm "$W/state"
+mv "$W/state.real" "$W/state"
+printf 'precious\n' >"$W/outside"
+for f in guests.db state.json state.json.journal sync.status sync.lock token.cache delta.link; do
+	[ -e "$W/state/$f" ] && mv "$W/state/$f" "$W/keep.$f"
+	ln -s "$W/outside" "$W/state/$f"
+	before=$(snap_sum)
+	refused "a link planted as state_dir/$f" "state/$f is a symbolic link; the sync never follows a link out of state_dir"
+	rm "$W/state/$f"
+	[ -e "$W/keep.$f" ] && mv "$W/keep.$f" "$W/state/$f"
+done
+expect "…and the file a link pointed to is untouched" precious "$(cat "$W/outside")"
+before=$(snap_sum)
+chmod 664 "$W/state/state.json"
+refused "a group-writable private state" "state.json is writable by group or others \(mode 0664\)"
+chmod 600 "$W/state/state.json"
+chown 1000 "$W/state/sync.status"
+refused "a state file owned by someone else" "sync.status is owned by uid 1000, not root"
+chown 0 "$W/state/sync.status"
+mkfifo "$W/state/token.cache.fifo" && mv "$W/state/token.cache" "$W/keep.tc" && mv "$W/state/token.cache.fifo" "$W/state/token.cache"
+refused "a FIFO planted as the token cache" "token.cache is not a regular file"
+rm -f "$W/state/token.cache"
+mv "$W/keep.tc" "$W/state/token.cache"
+ag sync >/dev/null 2>&1; expect "everything restored: the sync runs" 0 $?
+chmod 664 "$DB"
+out=$(nssw getent passwd alice@fabrikam.com); rc=$?
+expect "a group-writable snapshot is not served by NSS" 2 "$rc"
+expect "…nor trusted by PAM" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@fabrikam.com db="$DB")"
+chmod 644 "$DB"
 
 echo "hardening: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

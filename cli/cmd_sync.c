@@ -1241,6 +1241,21 @@ static bool nothing_to_do(struct cli *c, const struct snapshot *s, const struct 
 	return true;
 }
 
+/* The private state is the one the snapshot was written with (same base,
+ * same number of appended batches). A sync killed between publishing the
+ * snapshot and committing the state leaves them apart: then the feed must
+ * be applied to the state, even if the snapshot already shows its result. */
+static bool state_matches(const char *state_path, const struct snapshot *s)
+{
+	struct state_view v;
+	char err[256];
+	if (state_view_open(state_path, &v, err, sizeof(err)))
+		return false;
+	bool same = v.hdr.base_id == s->hdr->base_id && v.seq == s->seq;
+	state_view_close(&v);
+	return same;
+}
+
 /* ---- a sync that changes a few guests ---- */
 
 static uint64_t new_base_id(void)
@@ -1768,7 +1783,8 @@ static int sync_once(struct cli *c, bool full)
 		}
 		struct snapshot snap;
 		if (have_delta && snapshot_open(&snap, c->db_path, 0) == 0) {
-			bool quiet = nothing_to_do(c, &snap, &dl);
+			bool quiet =
+				state_matches(state_path, &snap) && nothing_to_do(c, &snap, &dl);
 			if (quiet && snapshot_touch(c->db_path, c->now) == 0 &&
 			    delta_link_save(c, c->now, link) == 0) {
 				struct sync_status st = { .last_attempt = c->now,

@@ -2,6 +2,7 @@
 /* snapshot_read.c: map guests.db and answer lookups; the file is treated as
  * hostile, every offset is checked against the mapping (libc only: this
  * file is linked into the NSS module). */
+#include "clock.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -39,6 +40,26 @@ static bool region_ok(uint64_t off, uint64_t count, uint64_t elem, uint64_t end,
 	return true;
 }
 
+/* Every record is a guest's: inside uid_min+1 … uid_max (uid_min is the shared
+ * group's GID), so a damaged record can never be served as root or as a
+ * local user. */
+static bool records_in_range(const struct snap_record *r, uint32_t n, const struct snap_header *h)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (r[i].uid <= h->uid_min || r[i].uid > h->uid_max)
+			return false;
+	return true;
+}
+
+/* The header is outside the checksum: every field must be plausible. */
+static bool header_plausible(const struct snap_header *h)
+{
+	int64_t gen = __atomic_load_n(&h->generated_at, __ATOMIC_RELAXED);
+	return gen >= 0 && gen <= AG_TIME_MAX && h->max_staleness >= 0 &&
+	       h->max_staleness <= AG_TIME_MAX && h->stale_policy <= 1 && h->superseded <= 1 &&
+	       h->uid_min >= 1000 && h->uid_max > h->uid_min;
+}
+
 static int validate_overlay(struct snapshot *s, uint64_t off, unsigned flags)
 {
 	const struct snap_header *h = s->hdr;
@@ -74,6 +95,9 @@ static int validate_overlay(struct snapshot *s, uint64_t off, unsigned flags)
 	if ((flags & SNAP_OPEN_VERIFY) && snapshot_checksum((const unsigned char *)o + sizeof(*o),
 							    o->size - sizeof(*o)) != o->checksum)
 		return -EBADMSG;
+	if (!records_in_range((const void *)((const unsigned char *)o + o->records_off),
+			      o->n_records, h))
+		return -EBADMSG;
 	p->records = (const void *)((const unsigned char *)o + o->records_off);
 	p->name_index = (const void *)((const unsigned char *)o + o->name_index_off);
 	p->uid_index = (const void *)((const unsigned char *)o + o->uid_index_off);
@@ -97,7 +121,7 @@ static int validate(struct snapshot *s, unsigned flags)
 
 	if (s->size < sizeof(*h) || memcmp(h->magic, SNAP_MAGIC, 8) != 0 ||
 	    h->version != SNAP_VERSION || h->header_size != sizeof(*h) || h->file_size > s->size ||
-	    h->file_size < sizeof(*h))
+	    h->file_size < sizeof(*h) || !header_plausible(h))
 		return -EBADMSG;
 	end = h->file_size;
 	n = h->n_buckets;
@@ -117,6 +141,8 @@ static int validate(struct snapshot *s, unsigned flags)
 		return -EBADMSG;
 	if ((flags & SNAP_OPEN_VERIFY) &&
 	    snapshot_checksum(s->base + h->header_size, end - h->header_size) != h->checksum)
+		return -EBADMSG;
+	if (!records_in_range((const void *)(s->base + h->records_off), h->n_records, h))
 		return -EBADMSG;
 	s->hdr = h;
 	p->records = (const void *)(s->base + h->records_off);
@@ -149,13 +175,18 @@ static int open_once(struct snapshot *s, const char *path, unsigned flags)
 	int fd, r;
 
 	memset(s, 0, sizeof(*s));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* Non-blocking: a FIFO planted in its place must not hang every lookup. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EBADMSG;
 	}
 	/* Only root (or the caller itself) may have written what decides sign-ins. */
 	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
@@ -194,9 +225,22 @@ int snapshot_open(struct snapshot *s, const char *path, unsigned flags)
 	return r == -EAGAIN ? -EBADMSG : r;
 }
 
+int snapshot_open_memory(struct snapshot *s, const void *p, size_t n, unsigned flags)
+{
+	int r;
+	memset(s, 0, sizeof(*s));
+	s->base = p;
+	s->size = n;
+	s->borrowed = true;
+	r = validate(s, flags);
+	if (r)
+		memset(s, 0, sizeof(*s));
+	return r == -EAGAIN ? -EBADMSG : r;
+}
+
 void snapshot_close(struct snapshot *s)
 {
-	if (s->base)
+	if (s->base && !s->borrowed)
 		munmap((void *)s->base, s->size);
 	memset(s, 0, sizeof(*s));
 }

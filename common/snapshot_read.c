@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* snapshot_read.c: map guests.db and answer lookups; the file is treated as
  * hostile, every offset is checked against the mapping (libc only: this
  * file is linked into the NSS module). */

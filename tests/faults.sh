@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # faults.sh: every fault the Graph emulator can inject, at every request of a
 # full and of a delta sync: each sync fails with exit 1, the snapshot and the
 # private state stay byte for byte, and no lockout runs.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # lib.sh: shared by the integration test and the demo. Sourced, not run.
 # Starts the Graph emulator over HTTPS with a test CA, writes a configuration
 # for it, and wraps getent/PAM in nss_wrapper so nothing on the host changes.

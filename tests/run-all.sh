@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # run-all.sh: every test suite of `make check`, then one closing line.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,8 @@ run() {
 	f=$(printf '%s' "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
 	p=${p:-0}
 	f=${f:-0}
+	# 77: the suite could not run here (it said why); not a failure.
+	if [ $rc -eq 77 ]; then rc=0; fi
 	if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
@@ -56,11 +59,15 @@ emulator_selftest() {
 }
 run emulator emulator_selftest
 run integration sh tests/integration.sh
+run graph-budget sh tests/graph-budget.sh
 run faults sh tests/faults.sh
 run system sh tests/system/e2e.sh
 run nss sh tests/system/nss/nss.sh
 run pam-auth-update sh tests/system/pam-auth-update.sh
 run packaging sh tests/packaging.sh
+# Debian 12 bootstrapped once (cached in /var/cache/aadguest-test), the .debs
+# through apt, the README's commands; skipped (77) without a mirror.
+run bookworm sh tests/system/bookworm.sh
 echo
 echo "times:$times; all $(($(date +%s) - T_ALL)) s"
 echo "$total_pass passed, $total_fail failed"

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Self-test of tests/graph_emulator.py, tests/graphctl.py and tests/mkcerts.sh.
 
     python3 tests/test_emulator.py [-v]
@@ -208,13 +209,13 @@ class Base(unittest.TestCase):
         self.assertIn("client-request-id", rh)
         return js
 
-    def make_assertion(self, alg="RS256", aud=None, iss=CLIENT, exp_delta=300, x5t=None,
-                       corrupt=False):
+    def make_assertion(self, alg="PS256", aud=None, iss=CLIENT, exp_delta=300, x5t=None,
+                       corrupt=False, thumb="x5t#S256", saltlen=32):
         with open(os.path.join(self.tmp, "client.pem")) as f:
             pem = f.read()
         der = base64.b64decode("".join(pem.split("-----")[2].split()))
-        header = {"alg": alg, "typ": "JWT",
-                  "x5t#S256": x5t or b64url(hashlib.sha256(der).digest())}
+        digest = hashlib.sha256(der) if thumb == "x5t#S256" else hashlib.sha1(der)
+        header = {"alg": alg, "typ": "JWT", thumb: x5t or b64url(digest.digest())}
         now = int(time.time())
         claims = {"aud": aud or "%s/%s/oauth2/v2.0/token" % (self.base, TENANT), "iss": iss,
                   "sub": iss, "jti": str(uuid.uuid4()), "nbf": now, "iat": now,
@@ -223,7 +224,7 @@ class Base(unittest.TestCase):
                                     b64url(json.dumps(claims).encode()))).encode()
         cmd = ["openssl", "dgst", "-sha256", "-sign", os.path.join(self.tmp, "client.key")]
         if alg == "PS256":
-            cmd += ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]
+            cmd += ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:%d" % saltlen]
         sig = subprocess.run(cmd, input=signing_input, capture_output=True, check=True).stdout
         if corrupt:
             sig = bytes([sig[0] ^ 0xFF]) + sig[1:]
@@ -268,8 +269,11 @@ class TokenTests(Base):
         self.assertAadError(self.token_request(no_cred), 401, "invalid_client", 7000218)
 
     def test_jwt_assertion(self):
-        for alg in ("RS256", "PS256"):
-            st, _, js = self.assertion_request(self.make_assertion(alg))
+        # entra-docs identity-platform/certificate-credentials.md: "alg: Should be PS256",
+        # "x5t#S256: Base64url-encoded SHA-256 thumbprint", "Use PSS padding"; the
+        # older form (MSAL's deprecated fromCertificate) is RS256 with a SHA-1 "x5t".
+        for alg, thumb in (("PS256", "x5t#S256"), ("RS256", "x5t")):
+            st, _, js = self.assertion_request(self.make_assertion(alg, thumb=thumb))
             self.assertEqual(st, 200, js)
             self.assertEqual(js["token_type"], "Bearer")
             st, _, js = self.g("GET", "/v1.0/users/" + ALICE, token=js["access_token"])
@@ -281,6 +285,15 @@ class TokenTests(Base):
 
     def test_jwt_assertion_refused(self):
         self.assertAadError(self.assertion_request(self.make_assertion(corrupt=True)), 401,
+                            "invalid_client", 700027)
+        # No Microsoft source pairs RS256 with x5t#S256: refused, as an unknown pairing.
+        self.assertAadError(self.assertion_request(self.make_assertion("RS256")), 401,
+                            "invalid_client", 700027)
+        # PS256 is RSA-PSS with a salt as long as the hash (RFC 7518 section 3.5).
+        self.assertAadError(self.assertion_request(self.make_assertion(saltlen=20)), 401,
+                            "invalid_client", 700027)
+        self.assertAadError(self.assertion_request(self.make_assertion("RS256", corrupt=True,
+                                                                       thumb="x5t")), 401,
                             "invalid_client", 700027)
         self.assertAadError(self.assertion_request(self.make_assertion("PS256", corrupt=True)),
                             401, "invalid_client", 700027)
@@ -463,6 +476,18 @@ class GraphTests(Base):
         self.assertGraphError(self.g("GET", link), 410, "syncStateNotFound")
         self.assertGraphError(self.g("GET", "/v1.0/users/delta?$deltatoken=garbage"), 410,
                               "syncStateNotFound")
+
+    def test_delta_gone_other_statuses(self):
+        # concepts/delta-query-overview.md: "410 (gone) and a Location header", or "a 40X-series
+        # error with error codes such as syncStateNotFound"; recorded bodies spell it
+        # "SyncStateNotFound". The emulator can answer each way.
+        for status, code in ((400, "SyncStateNotFound"), (404, "ResourceNotFound"),
+                             (410, "syncStateNotFound")):
+            _, _, link = self.collect("/v1.0/users/delta?$select=id", expect_delta=True)
+            self.ctl("POST", "/delta/expire", {"status": status})
+            st, rh, js = self.g("GET", link)
+            self.assertGraphError((st, rh, js), status, code)
+            self.assertEqual("Location" in rh, status == 410)
 
     def test_token_expiry_and_auto_purge(self):
         tok = self.token()

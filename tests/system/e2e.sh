@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # e2e.sh: the NSS module and the PAM account gate under the real programs
 # people sign in with: sshd + ssh (public keys), su (setuid), pamtester.
 #
@@ -348,7 +349,7 @@ expect_match "carol departed, then purged" "purged +carol@northwind.com" "$out"
 FRANK_DELETED=$(guest_field frank@litware.com deleted_at)
 FRANK_UNTIL=$(date_plus "$FRANK_DELETED" 30)
 ALICE_UID=$(guest_field alice@fabrikam.com uid)
-GUESTS_GID=1879048192
+GUESTS_GID=2013265920
 expect "states: alice active, dave disabled, erin pending, frank departed" \
 	"active disabled pending departed" \
 	"$(for u in alice@fabrikam.com dave@adatum.com erin@woodgrove.com frank@litware.com; do guest_field $u state; done | tr '\n' ' ' | sed 's/ $//')"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_snapshot.c: guests.db written, read back, and read while corrupt. */
 #include <stdarg.h>
 #include <stddef.h>

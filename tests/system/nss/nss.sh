@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # nss.sh: libnss_aadguest correct under stress and under real clients (issue 4).
 #
 #  1. getent, id and ls through a real /etc/nsswitch.conf ("files aadguest"),

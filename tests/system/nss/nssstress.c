@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nssstress.c: libnss_aadguest under stress through its real entry points
  * (dlopen + dlsym, the way glibc calls them), and the generator of the
  * snapshots it reads (the real writer, snapshot_write from build/libcore.a).

@@ -110,6 +110,44 @@ check: deps
 	$(MAKE) all test-programs
 	@sh tests/run-all.sh
 
+# The modules, the tool and the test programs with ASan+UBSan (any finding
+# aborts), in their own build directory; then the unit, integration,
+# hardening and fault suites against that build.
+ASAN_B = build-asan
+ASAN_CFLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+check-asan: deps
+	$(MAKE) B=$(ASAN_B) CFLAGS="$(ASAN_CFLAGS)" all test-programs
+	@AADGUEST_BUILD=$(CURDIR)/$(ASAN_B) ASAN_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+		sh tests/run-asan.sh
+
+# ---- fuzzing (clang libFuzzer + ASan + UBSan) ----
+# make fuzz FUZZ_SECONDS=N: each target N seconds from its corpus in
+# tests/fuzz/corpus/<target>/ (new inputs go to build-fuzz/corpus/, crashes to
+# build-fuzz/crashes/); make check replays the corpus (tests/fuzz/run.sh replay).
+FUZZ_B = build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_NAMES = config snapshot state graph dates names pam
+FUZZ_BIN = $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(B)/libcore.a $(B)/common/guestdb.o \
+		$(B)/common/credential.o
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(WARN) -Wno-missing-prototypes -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" $(CFLAGS) -fsanitize=fuzzer \
+		$(CURL_CFLAGS) -o $@ $< $(B)/common/guestdb.o $(B)/common/credential.o $(B)/libcore.a \
+		$(CURL_LIBS) -lpam
+
+fuzz-targets: $(FUZZ_BIN)
+
+fuzz: deps
+	$(MAKE) B=$(FUZZ_B) CC=clang CFLAGS="$(FUZZ_CFLAGS)" fuzz-targets
+	@sh tests/fuzz/run.sh fuzz $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-replay:
+	$(MAKE) B=$(FUZZ_B) CC=clang CFLAGS="$(FUZZ_CFLAGS)" fuzz-targets
+	@sh tests/fuzz/run.sh replay $(FUZZ_B) 0 $(FUZZ_NAMES)
+
 demo: deps
 	$(MAKE) all test-programs
 	@sh tests/demo.sh
@@ -134,7 +172,7 @@ install: all install-extra
 clean:
 	rm -rf $(B)
 
-.PHONY: all check demo deps unit integration install clean test-programs bench
+.PHONY: all check check-asan fuzz fuzz-targets fuzz-replay demo deps unit integration install clean test-programs bench
 
 # deb, rpm, install-extra (man pages, units, pam-auth-update profile, example config)
 include packaging/packaging.mk

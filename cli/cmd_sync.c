@@ -12,6 +12,7 @@
 #include "lockout.h"
 #include "nscd.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -1377,6 +1378,21 @@ static bool nothing_to_do(struct cli *c, const struct snapshot *s, const struct 
 	return true;
 }
 
+/* The private state is the one the snapshot was written with (same base,
+ * same number of appended batches). A sync killed between publishing the
+ * snapshot and committing the state leaves them apart: then the feed must
+ * be applied to the state, even if the snapshot already shows its result. */
+static bool state_matches(const char *state_path, const struct snapshot *s)
+{
+	struct state_view v;
+	char err[256];
+	if (state_view_open(state_path, &v, err, sizeof(err)))
+		return false;
+	bool same = v.hdr.base_id == s->hdr->base_id && v.seq == s->seq;
+	state_view_close(&v);
+	return same;
+}
+
 /* ---- a sync that changes a few guests ---- */
 
 static uint64_t new_base_id(void)
@@ -1751,6 +1767,75 @@ static const char *announce_full_resync(struct cli *c, const char *why, char *re
 	return "full (delta link expired)";
 }
 
+/* Temporary files a killed sync left ("<file>.tmp.XXXXXX") hold names and
+ * display names, maybe of guests purged since: removed under the sync lock.
+ * A token cache being written by a concurrent online check is spared for a
+ * minute. Returns how many were removed. */
+static int clean_temp_files(const char *state_dir)
+{
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), n = 0;
+	if (dfd < 0)
+		return 0;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	struct dirent *e;
+	time_t now = time(NULL);
+	while ((e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".tmp.");
+		struct stat st;
+		if (!t || t == e->d_name || strlen(t) != 5 + 6 ||
+		    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+			continue;
+		if (strncmp(e->d_name, "token.cache.tmp.", 16) == 0 && now - st.st_mtime < 60)
+			continue;
+		n += unlinkat(dfd, e->d_name, 0) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The files a sync writes in state_dir: a link planted at one of them (the
+ * sync never follows one out of state_dir), something that is not a file, or
+ * a file someone else may write is refused with its reason. */
+static int check_state_files(const char *state_dir)
+{
+	static const char *const names[] = { "guests.db",   "state.json", "state.json.journal",
+					     "sync.status", "sync.lock",  "token.cache",
+					     "delta.link" };
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0) {
+		cli_err("%s: %s", state_dir, strerror(errno));
+		return -1;
+	}
+	int r = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(names) && !r; i++) {
+		struct stat st;
+		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		r = -1;
+		if (S_ISLNK(st.st_mode))
+			cli_err("%s/%s is a symbolic link; the sync never follows a link out of "
+				"state_dir: remove it",
+				state_dir, names[i]);
+		else if (!S_ISREG(st.st_mode))
+			cli_err("%s/%s is not a regular file; remove it", state_dir, names[i]);
+		else if (st.st_uid != 0 && st.st_uid != geteuid())
+			cli_err("%s/%s is owned by uid %u, not root; refusing to use it", state_dir,
+				names[i], (unsigned)st.st_uid);
+		else if (st.st_mode & (S_IWGRP | S_IWOTH))
+			cli_err("%s/%s is writable by group or others (mode %04o); refusing to use it",
+				state_dir, names[i], (unsigned)(st.st_mode & 07777));
+		else
+			r = 0;
+	}
+	close(dfd);
+	return r;
+}
+
 static int sync_once(struct cli *c, bool full)
 {
 	char state_path[4096], status_path[4096], lock_path[4096], err[1024];
@@ -1772,13 +1857,30 @@ static int sync_once(struct cli *c, bool full)
 	if (mkdir(c->cfg.state_dir, 0755) < 0 && errno != EEXIST)
 		return fail(c, "%s: %s", c->cfg.state_dir, strerror(errno));
 	struct stat sd;
-	if (lstat(c->cfg.state_dir, &sd) < 0 || !S_ISDIR(sd.st_mode) ||
-	    (sd.st_uid != 0 && sd.st_uid != geteuid()) || (sd.st_mode & (S_IWGRP | S_IWOTH))) {
+	const char *why = NULL;
+	char whybuf[64];
+	if (lstat(c->cfg.state_dir, &sd) < 0) {
+		why = strerror(errno);
+	} else if (S_ISLNK(sd.st_mode)) {
+		why = "it is a symbolic link";
+	} else if (!S_ISDIR(sd.st_mode)) {
+		why = "it is not a directory";
+	} else if (sd.st_uid != 0 && sd.st_uid != geteuid()) {
+		snprintf(whybuf, sizeof(whybuf), "it is owned by uid %u", (unsigned)sd.st_uid);
+		why = whybuf;
+	} else if (sd.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(whybuf, sizeof(whybuf), "it is writable by group or others (mode %04o)",
+			 (unsigned)(sd.st_mode & 07777));
+		why = whybuf;
+	}
+	if (why) {
 		cli_err("%s: state_dir must be a directory owned by root and writable by no one "
-			"else; refusing to use it",
-			c->cfg.state_dir);
+			"else, but %s; refusing to use it",
+			c->cfg.state_dir, why);
 		return EXIT_USAGE;
 	}
+	if (check_state_files(c->cfg.state_dir))
+		return EXIT_USAGE;
 	ag_config_state_path(&c->cfg, "state.json", state_path, sizeof(state_path));
 	ag_config_state_path(&c->cfg, "sync.status", status_path, sizeof(status_path));
 	ag_config_state_path(&c->cfg, "sync.lock", lock_path, sizeof(lock_path));
@@ -1790,6 +1892,7 @@ static int sync_once(struct cli *c, bool full)
 		cli_err("another sync is running (%s is locked)", lock_path);
 		return EXIT_FAIL;
 	}
+	clean_temp_files(c->cfg.state_dir);
 	if (graph_init(&g, &c->cfg)) {
 		rc = fail(c, "%s", g.err);
 		graph_free(&g);
@@ -1803,10 +1906,10 @@ static int sync_once(struct cli *c, bool full)
 	if (!full && stat(state_path, &state_st) == 0 &&
 	    delta_link_load(c, &dl_last, &dl_link) == 0 && dl_last != AG_TIME_UNKNOWN &&
 	    c->now - dl_last > DELTA_LINK_LIFETIME) {
-		char why[128];
-		snprintf(why, sizeof(why), "taken %lld days ago; Graph keeps them about 7 days",
+		char age[128];
+		snprintf(age, sizeof(age), "taken %lld days ago; Graph keeps them about 7 days",
 			 (long long)((c->now - dl_last) / 86400));
-		mode = announce_full_resync(c, why, resync, sizeof(resync));
+		mode = announce_full_resync(c, age, resync, sizeof(resync));
 		full = true;
 	}
 	if (!full && dl_link) {
@@ -1827,7 +1930,8 @@ static int sync_once(struct cli *c, bool full)
 		}
 		struct snapshot snap;
 		if (have_delta && snapshot_open(&snap, c->db_path, 0) == 0) {
-			bool quiet = nothing_to_do(c, &snap, &dl);
+			bool quiet =
+				state_matches(state_path, &snap) && nothing_to_do(c, &snap, &dl);
 			if (quiet && snapshot_touch(c->db_path, c->now) == 0 &&
 			    delta_link_save(c, c->now, link) == 0) {
 				record_success(status_path, c->now, NULL);

@@ -21,8 +21,10 @@
 
 #define GRACE_MS 3000
 
-/* True when a live process (not a zombie) has uid as its real, effective,
- * saved or filesystem UID. */
+/* True when a live process (not a zombie) has uid as its real or effective
+ * UID: the guest's own processes. A saved or filesystem UID alone is a root
+ * daemon acting for the guest for a moment (setfsuid, seteuid and back):
+ * never signalled; the guest's sessions are ended through their records. */
 static bool runs_as(pid_t pid, uint32_t uid)
 {
 	char path[64], line[256];
@@ -32,14 +34,14 @@ static bool runs_as(pid_t pid, uint32_t uid)
 	if (!f)
 		return false;
 	while (fgets(line, sizeof(line), f)) {
-		unsigned r, e, s, fs;
+		unsigned r, e;
 		/* A zombie has ended already: its parent only has to reap it. */
 		if (strncmp(line, "State:", 6) == 0 && strchr(line, 'Z'))
 			break;
 		if (strncmp(line, "Uid:", 4) != 0)
 			continue;
-		if (sscanf(line + 4, "%u %u %u %u", &r, &e, &s, &fs) == 4)
-			hit = r == uid || e == uid || s == uid || fs == uid;
+		if (sscanf(line + 4, "%u %u", &r, &e) == 2)
+			hit = r == uid || e == uid;
 		break;
 	}
 	fclose(f);

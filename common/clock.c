@@ -94,7 +94,7 @@ int ag_parse_rfc3339(const char *s, int64_t *out)
 
 void ag_format_rfc3339(int64_t t, char *buf, size_t n)
 {
-	if (t == AG_TIME_UNKNOWN) {
+	if (t < AG_TIME_MIN || t > AG_TIME_MAX) { /* AG_TIME_UNKNOWN, or a damaged time */
 		ag_strlcpy(buf, "-", n);
 		return;
 	}

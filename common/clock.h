@@ -7,7 +7,12 @@
 #include <stdint.h>
 
 #define AG_TIME_UNKNOWN INT64_MIN
-#define AG_RFC3339_LEN	21 /* "2026-11-26T12:00:00Z" + NUL */
+/* The times RFC 3339 can write: 0001-01-01T00:00:00Z … 9999-12-31T23:59:59Z.
+ * Anything outside is formatted as unknown, and a snapshot header outside is
+ * corrupt. */
+#define AG_TIME_MIN    (-62135596800LL)
+#define AG_TIME_MAX    253402300799LL
+#define AG_RFC3339_LEN 21 /* "2026-11-26T12:00:00Z" + NUL */
 
 /* Current time in seconds; AADGUEST_NOW (RFC 3339, via secure_getenv) replaces
  * the clock. Returns -EINVAL with *now set to the real clock when AADGUEST_NOW is

@@ -267,8 +267,9 @@ static int apply_key(struct ag_config *c, const struct key_def *k, const char *v
 		}
 		return 0;
 	case K_DURATION:
-		if (ag_parse_duration(v, &d) || d <= 0) {
-			*why = "expected a positive duration such as 90s, 5m, 24h or 30d";
+		/* At most 100 years: a snapshot header with more is implausible (corrupt). */
+		if (ag_parse_duration(v, &d) || d <= 0 || d > 36500LL * 86400) {
+			*why = "expected a positive duration up to 36500d, such as 90s, 5m, 24h or 30d";
 			return -EINVAL;
 		}
 		*(int64_t *)field = d;
@@ -551,6 +552,24 @@ int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid, co
 		return -ENAMETOOLONG;
 	buf[o] = '\0';
 	return 0;
+}
+
+int ag_config_check_credential(const struct ag_config *c, char *err, size_t errlen)
+{
+	const char *path = c->client_certificate ? c->client_key : c->client_secret_file;
+	struct stat st;
+	if (!path)
+		return 0; /* config validation names the missing key */
+	if (stat(path, &st) < 0)
+		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	if (c->client_certificate && ((st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) ||
+				      (st.st_uid != 0 && st.st_uid != geteuid())))
+		return fail(
+			err, errlen, -EPERM,
+			"%s: holds a private key but is readable by others or not owned by root "
+			"(mode %04o); chmod 600 it",
+			path, (unsigned)(st.st_mode & 07777));
+	return check_owner(path, &st, true, err, errlen);
 }
 
 int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secret, char *err,

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AG_DEFAULT_CONFIG     "/etc/aadguest/aadguest.conf"
-#define AG_DEFAULT_STATE_DIR  "/var/lib/aadguest"
-#define AG_DEFAULT_DB	      AG_DEFAULT_STATE_DIR "/guests.db"
+#define AG_DEFAULT_CONFIG    "/etc/aadguest/aadguest.conf"
+#define AG_DEFAULT_STATE_DIR "/var/lib/aadguest"
+#define AG_DEFAULT_DB	     AG_DEFAULT_STATE_DIR "/guests.db"
 /* Above SSSD's default ID-mapping range (200000–2000200000) and systemd's
  * container range (524288–1879048191), below 2^31 and below systemd's
  * 0x7FFE0000 range: 134 million UIDs that no common allocator hands out. */
@@ -53,6 +53,10 @@ int ag_config_state_path(const struct ag_config *c, const char *file, char *buf,
 /* Expand the home template for one guest. */
 int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid, const char *object_id,
 		   char *buf, size_t n);
+/* The credential file (client secret, or the certificate's private key) is
+ * owned by root and readable by no one else: checked on every run, even when a
+ * cached token means the file is not read. */
+int ag_config_check_credential(const struct ag_config *c, char *err, size_t errlen);
 /* Read the client secret (first line, trimmed) into a malloc'd string. */
 int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secret, char *err,
 			  size_t errlen);

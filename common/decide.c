@@ -26,6 +26,18 @@ static bool in_range(uint32_t uid, uint32_t lo, uint32_t hi)
 	return uid >= lo && uid <= hi;
 }
 
+bool snapshot_is_stale(int64_t generated, int64_t max_staleness, int64_t now)
+{
+	/* A time no sync can have written (the header is outside the checksum,
+	 * and generated_at is rewritten in place) is stale. */
+	if (generated < 0 || generated > AG_TIME_MAX || max_staleness < 0)
+		return true;
+	if (now <= generated)
+		return false; /* written in our future: a clock step, not staleness */
+	/* now > generated >= 0: the difference fits in 64 bits unsigned. */
+	return (uint64_t)now - (uint64_t)generated > (uint64_t)max_staleness;
+}
+
 void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss, int64_t now,
 	    uint32_t uid_min, uint32_t uid_max, struct verdict *v)
 {
@@ -78,7 +90,7 @@ void decide_with(const struct snapshot *snap, const char *user, const struct nss
 	int64_t generated = __atomic_load_n(&snap->hdr->generated_at, __ATOMIC_RELAXED);
 	int64_t max_staleness = rule ? rule->max_staleness : snap->hdr->max_staleness;
 	int stale_policy = rule ? rule->stale_policy : (int)snap->hdr->stale_policy;
-	if (max_staleness > 0 && now - generated > max_staleness) {
+	if (max_staleness > 0 && snapshot_is_stale(generated, max_staleness, now)) {
 		if (stale_policy == 0 /* STALE_DENY */) {
 			set(v, V_STALE, "the guest snapshot is older than max_staleness");
 			return;

@@ -38,6 +38,9 @@ struct nss_probe {
 	uint32_t uid;
 };
 
+/* Older than max_staleness at now, without overflow; an implausible generated
+ * time counts as stale. */
+bool snapshot_is_stale(int64_t generated, int64_t max_staleness, int64_t now);
 /* How old the snapshot may be, and what then. Where the configuration can be
  * read its values decide (an admin who sets stale_policy = allow during a
  * Graph outage, when no sync can rewrite the snapshot, is obeyed: SPEC §6);

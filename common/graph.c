@@ -489,6 +489,10 @@ int graph_token(struct graph_client *g)
 	struct response resp;
 	int r;
 
+	/* Even when the cached token spares reading it (SPEC §3). */
+	r = ag_config_check_credential(cfg, detail, sizeof(detail));
+	if (r)
+		return set_err(g, r, "%s", detail);
 	if (token_cache_load(g))
 		return 0;
 	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", cfg->authority, cfg->tenant_id);

@@ -106,6 +106,7 @@ struct snapshot {
 	uint64_t overlay_off, seq;
 	dev_t dev;
 	ino_t ino;
+	bool borrowed; /* opened from memory: not ours to unmap */
 };
 
 enum {
@@ -114,6 +115,8 @@ enum {
 
 /* 0, -ENOENT (missing), -EACCES, -EBADMSG (corrupt or truncated), ... */
 int snapshot_open(struct snapshot *s, const char *path, unsigned flags);
+/* The same checks on an image in memory (exactly n bytes: tests, fuzzing). */
+int snapshot_open_memory(struct snapshot *s, const void *p, size_t n, unsigned flags);
 void snapshot_close(struct snapshot *s);
 /* Replaced by a new file, or a new overlay published: map it again. */
 bool snapshot_superseded(const struct snapshot *s);

@@ -2,6 +2,7 @@
 /* snapshot_read.c: map guests.db and answer lookups; the file is treated as
  * hostile, every offset is checked against the mapping (libc only: this
  * file is linked into the NSS module). */
+#include "clock.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -39,6 +40,37 @@ static bool region_ok(uint64_t off, uint64_t count, uint64_t elem, uint64_t end,
 	return true;
 }
 
+/* Every record is a guest's: inside uid_min+1 … uid_max (uid_min is the shared
+ * group's GID), so a damaged record can never be served as root or as a
+ * local user. Checked as each record is handed out (a lookup touches one
+ * record, not a million), and for the whole file with SNAP_OPEN_VERIFY. */
+static bool record_in_range(const struct snapshot *s, const struct snap_record *r)
+{
+	return r->uid > s->hdr->uid_min && r->uid <= s->hdr->uid_max;
+}
+
+static const struct snap_record *checked(const struct snapshot *s, const struct snap_record *r)
+{
+	return record_in_range(s, r) ? r : NULL;
+}
+
+static bool records_in_range(const struct snap_record *r, uint32_t n, const struct snap_header *h)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (r[i].uid <= h->uid_min || r[i].uid > h->uid_max)
+			return false;
+	return true;
+}
+
+/* The header is outside the checksum: every field must be plausible. */
+static bool header_plausible(const struct snap_header *h)
+{
+	int64_t gen = __atomic_load_n(&h->generated_at, __ATOMIC_RELAXED);
+	return gen >= 0 && gen <= AG_TIME_MAX && h->max_staleness >= 0 &&
+	       h->max_staleness <= AG_TIME_MAX && h->stale_policy <= 1 && h->superseded <= 1 &&
+	       h->uid_min >= 1000 && h->uid_max > h->uid_min;
+}
+
 static int validate_overlay(struct snapshot *s, uint64_t off, unsigned flags)
 {
 	const struct snap_header *h = s->hdr;
@@ -74,6 +106,10 @@ static int validate_overlay(struct snapshot *s, uint64_t off, unsigned flags)
 	if ((flags & SNAP_OPEN_VERIFY) && snapshot_checksum((const unsigned char *)o + sizeof(*o),
 							    o->size - sizeof(*o)) != o->checksum)
 		return -EBADMSG;
+	if ((flags & SNAP_OPEN_VERIFY) &&
+	    !records_in_range((const void *)((const unsigned char *)o + o->records_off),
+			      o->n_records, h))
+		return -EBADMSG;
 	p->records = (const void *)((const unsigned char *)o + o->records_off);
 	p->name_index = (const void *)((const unsigned char *)o + o->name_index_off);
 	p->uid_index = (const void *)((const unsigned char *)o + o->uid_index_off);
@@ -97,7 +133,7 @@ static int validate(struct snapshot *s, unsigned flags)
 
 	if (s->size < sizeof(*h) || memcmp(h->magic, SNAP_MAGIC, 8) != 0 ||
 	    h->version != SNAP_VERSION || h->header_size != sizeof(*h) || h->file_size > s->size ||
-	    h->file_size < sizeof(*h))
+	    h->file_size < sizeof(*h) || !header_plausible(h))
 		return -EBADMSG;
 	end = h->file_size;
 	n = h->n_buckets;
@@ -117,6 +153,9 @@ static int validate(struct snapshot *s, unsigned flags)
 		return -EBADMSG;
 	if ((flags & SNAP_OPEN_VERIFY) &&
 	    snapshot_checksum(s->base + h->header_size, end - h->header_size) != h->checksum)
+		return -EBADMSG;
+	if ((flags & SNAP_OPEN_VERIFY) &&
+	    !records_in_range((const void *)(s->base + h->records_off), h->n_records, h))
 		return -EBADMSG;
 	s->hdr = h;
 	p->records = (const void *)(s->base + h->records_off);
@@ -149,13 +188,18 @@ static int open_once(struct snapshot *s, const char *path, unsigned flags)
 	int fd, r;
 
 	memset(s, 0, sizeof(*s));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* Non-blocking: a FIFO planted in its place must not hang every lookup. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EBADMSG;
 	}
 	/* Only root (or the caller itself) may have written what decides sign-ins. */
 	if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
@@ -194,9 +238,22 @@ int snapshot_open(struct snapshot *s, const char *path, unsigned flags)
 	return r == -EAGAIN ? -EBADMSG : r;
 }
 
+int snapshot_open_memory(struct snapshot *s, const void *p, size_t n, unsigned flags)
+{
+	int r;
+	memset(s, 0, sizeof(*s));
+	s->base = p;
+	s->size = n;
+	s->borrowed = true;
+	r = validate(s, flags);
+	if (r)
+		memset(s, 0, sizeof(*s));
+	return r == -EAGAIN ? -EBADMSG : r;
+}
+
 void snapshot_close(struct snapshot *s)
 {
-	if (s->base)
+	if (s->base && !s->borrowed)
 		munmap((void *)s->base, s->size);
 	memset(s, 0, sizeof(*s));
 }
@@ -231,9 +288,9 @@ uint32_t snapshot_count(const struct snapshot *s)
 const struct snap_record *snapshot_record(const struct snapshot *s, uint32_t i)
 {
 	if (i < s->part[0].n_records)
-		return masked(s, i) ? NULL : &s->part[0].records[i];
+		return masked(s, i) ? NULL : checked(s, &s->part[0].records[i]);
 	i -= s->part[0].n_records;
-	return i < s->part[1].n_records ? &s->part[1].records[i] : NULL;
+	return i < s->part[1].n_records ? checked(s, &s->part[1].records[i]) : NULL;
 }
 
 uint32_t snapshot_member_count(const struct snapshot *s)
@@ -249,10 +306,10 @@ const struct snap_record *snapshot_member(const struct snapshot *s, uint32_t i)
 		p = &s->part[1];
 		if (i >= p->n_members || p->members[i] >= p->n_records)
 			return NULL;
-		return &p->records[p->members[i]];
+		return checked(s, &p->records[p->members[i]]);
 	}
 	uint32_t r = p->members[i];
-	return r < p->n_records && !masked(s, r) ? &p->records[r] : NULL;
+	return r < p->n_records && !masked(s, r) ? checked(s, &p->records[r]) : NULL;
 }
 
 /* Record number in part p of the named record with this name, or -1. */
@@ -314,18 +371,18 @@ const struct snap_record *snapshot_find_name(const struct snapshot *s, const cha
 	}
 	low[len] = '\0';
 	if (s->part[1].n_records && (i = part_find_name(s, &s->part[1], low, h)) >= 0)
-		return &s->part[1].records[i];
+		return checked(s, &s->part[1].records[i]);
 	i = part_find_name(s, &s->part[0], low, h);
-	return i >= 0 && !masked(s, (uint32_t)i) ? &s->part[0].records[i] : NULL;
+	return i >= 0 && !masked(s, (uint32_t)i) ? checked(s, &s->part[0].records[i]) : NULL;
 }
 
 const struct snap_record *snapshot_find_uid(const struct snapshot *s, uint32_t uid)
 {
 	long i;
 	if (s->part[1].n_records && (i = part_find_uid(&s->part[1], uid)) >= 0)
-		return &s->part[1].records[i];
+		return checked(s, &s->part[1].records[i]);
 	i = part_find_uid(&s->part[0], uid);
-	return i >= 0 && !masked(s, (uint32_t)i) ? &s->part[0].records[i] : NULL;
+	return i >= 0 && !masked(s, (uint32_t)i) ? checked(s, &s->part[0].records[i]) : NULL;
 }
 
 long snapshot_base_uid(const struct snapshot *s, uint32_t uid)

@@ -324,6 +324,21 @@ out:
 	return err;
 }
 
+/* Readers refuse a file with a record outside uid_min+1 … uid_max: never write one. */
+static int check_range(const struct snap_guest_in *g, size_t n, uint32_t lo, uint32_t hi, char *err,
+		       size_t errlen)
+{
+	if (lo < 1000 || hi <= lo)
+		return fail(err, errlen, -ERANGE, "the guest UID range %u…%u is invalid", lo, hi);
+	for (size_t i = 0; i < n; i++)
+		if (g[i].uid <= lo || g[i].uid > hi)
+			return fail(
+				err, errlen, -ERANGE,
+				"guest %s has UID %u, outside the guest range %u…%u (uid_min/uid_max changed?); refusing to write",
+				g[i].name ? g[i].name : "?", g[i].uid, lo + 1, hi);
+	return 0;
+}
+
 int snapshot_append(const char *path, const struct snapshot *cur, const struct snap_overlay_in *ov,
 		    const struct snap_guest_in *guests, size_t n, char *err, size_t errlen)
 {
@@ -331,8 +346,12 @@ int snapshot_append(const char *path, const struct snapshot *cur, const struct s
 	struct stat st;
 	unsigned char *img = NULL;
 	size_t len = 0;
-	int r, fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	int r, fd;
 
+	r = check_range(guests, n, cur->hdr->uid_min, cur->hdr->uid_max, err, errlen);
+	if (r)
+		return r;
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0)
 		return fail(err, errlen, -errno, "%s: cannot open: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || st.st_dev != cur->dev || st.st_ino != cur->ino ||
@@ -387,6 +406,9 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 	size_t len = 0;
 	int fd = -1, oldfd, dfd, r;
 
+	r = check_range(guests, n, set->uid_min, set->uid_max, err, errlen);
+	if (r)
+		return r;
 	r = build(set, guests, n, &img, &len);
 	if (r == -EEXIST)
 		return fail(err, errlen, r, "two guests share one UID; refusing to write");

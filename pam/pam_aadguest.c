@@ -290,6 +290,7 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
+		setpgid(0, 0); /* its own group: a timeout ends whatever it started */
 		dup2(pfd[1], STDOUT_FILENO);
 		if (devnull >= 0) {
 			dup2(devnull, STDIN_FILENO);
@@ -299,6 +300,7 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 		execve(a->helper, (char *const *)argv_, envp);
 		_exit(127);
 	}
+	setpgid(pid, pid); /* whichever of us runs first */
 	if (devnull >= 0)
 		close(devnull);
 	close(pfd[1]);
@@ -313,9 +315,14 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 		int64_t left = budget - ((t1.tv_sec - t0.tv_sec) * 1000 +
 					 (t1.tv_nsec - t0.tv_nsec) / 1000000);
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+		int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (pr < 0 && errno == EINTR)
+			continue; /* a signal to the application: the remaining budget */
+		if (pr <= 0)
 			break;
 		ssize_t n = read(pfd[0], out + len, sizeof(out) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -326,11 +333,19 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 	out[len] = '\0';
 	/* Kill it only while it is ours to reap (the application may reap children
 	 * itself, and then the PID could be someone else's by now). */
+	/* Unreaped (running or a zombie), the helper's PID is still its group's
+	 * ID: end the group, whatever the helper started included. */
+	siginfo_t si;
+	if (child >= 0 &&
+	    waitid((idtype_t)P_PIDFD, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+		kill(-pid, SIGKILL);
 	pid_t w;
 	do {
 		w = waitpid(pid, &status, WNOHANG);
 	} while (w < 0 && errno == EINTR);
 	if (w == 0) {
+		if (child < 0)
+			kill(-pid, SIGKILL); /* still ours: the group too */
 		if (child >= 0)
 			pidfd_send_signal(child, SIGKILL, NULL, 0);
 		else

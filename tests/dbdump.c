@@ -63,6 +63,8 @@ int main(int argc, char **argv)
 		printf("base %u records, overlay seq %llu with %u records, state seq %llu\n",
 		       s.part[0].n_records, (unsigned long long)s.seq, s.part[1].n_records,
 		       (unsigned long long)db.seq);
+		guestdb_free(&db);
+		snapshot_close(&s);
 		return 0;
 	}
 	const struct snap_header *h = s.hdr;

@@ -4,7 +4,8 @@
 # for it, and wraps getent/PAM in nss_wrapper so nothing on the host changes.
 
 TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
-B=$TOP/build
+# AADGUEST_BUILD: another build of the same tree (make check-asan: build-asan).
+B=${AADGUEST_BUILD:-$TOP/build}
 PASS=0
 FAIL=0
 
@@ -150,7 +151,7 @@ ag() { "$B/aadguest" -c "$CONF" "$@"; }
 
 # Run a command with glibc NSS going to files (our passwd/group) then aadguest.
 nssw() {
-	LD_PRELOAD=$NSSW NSS_WRAPPER_PASSWD=$W/passwd NSS_WRAPPER_GROUP=$W/group \
+	LD_PRELOAD="${ASAN_PRELOAD:+$ASAN_PRELOAD }$NSSW" NSS_WRAPPER_PASSWD=$W/passwd NSS_WRAPPER_GROUP=$W/group \
 		NSS_WRAPPER_MODULE_SO_PATH=$B/libnss_aadguest.so.2 NSS_WRAPPER_MODULE_FN_PREFIX=aadguest \
 		AADGUEST_DB=$DB "$@"
 }

@@ -3,11 +3,25 @@
  * print the result code by name and every message the modules sent.
  *   pamcheck CONFDIR SERVICE USER [acct|session]
  *   pamcheck --direct MODULE.so CONFDIR SERVICE USER [MODULE-ARGS...]
- * The direct form calls pam_sm_acct_mgmt itself, to see PAM_IGNORE as is. */
+ * The direct form calls pam_sm_acct_mgmt itself, to see PAM_IGNORE as is.
+ *   pamcheck --watch NSS.so CONFDIR SERVICE STOPFILE USER[=RESULT|RESULT...]...
+ * The watch form is one long-running process that, until STOPFILE exists,
+ * asks the NSS module (getpwnam_r, dlsym) and PAM (one handle per user,
+ * pam_acct_mgmt again and again) about each USER; every answer must be one
+ * of the RESULTs listed (PAM_SUCCESS by default) with a stable UID (with GONE
+ * among them NSS may also not know the user). It prints
+ * "WATCH rounds N errors M" and the first errors.
+ * PAMCHECK_INTERRUPT_MS=N: a SIGALRM every N ms (no SA_RESTART) during the
+ * call, as an application's timers deliver them. */
 #include <dlfcn.h>
+#include <nss.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <security/pam_appl.h>
@@ -53,6 +67,90 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 	return PAM_SUCCESS;
 }
 
+static volatile sig_atomic_t interrupts;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	interrupts++;
+}
+
+static void start_interrupts(void)
+{
+	const char *e = getenv("PAMCHECK_INTERRUPT_MS");
+	long ms = e ? strtol(e, NULL, 10) : 0;
+	if (ms <= 0)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm; /* no SA_RESTART: poll and read end with EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { { ms / 1000, (ms % 1000) * 1000 },
+				{ ms / 1000, (ms % 1000) * 1000 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static int conv_quiet(int n, const struct pam_message **msg, struct pam_response **resp, void *data)
+{
+	(void)msg;
+	(void)data;
+	*resp = calloc((size_t)n, sizeof(**resp));
+	return *resp ? PAM_SUCCESS : PAM_BUF_ERR;
+}
+
+typedef enum nss_status (*pwnam_fn)(const char *, struct passwd *, char *, size_t, int *);
+
+static int watch(int argc, char **argv)
+{
+	void *nss = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);
+	pwnam_fn pwnam = nss ? (pwnam_fn)dlsym(nss, "_nss_aadguest_getpwnam_r") : NULL;
+	struct pam_conv c = { conv_quiet, NULL };
+	int n = argc - 6;
+	if (!pwnam || n < 1 || n > 8) {
+		fprintf(stderr, "watch: %s\n", nss ? "bad arguments" : dlerror());
+		return 2;
+	}
+	pam_handle_t *h[8];
+	char user[8][256];
+	const char *want[8];
+	uid_t uid[8] = { 0 };
+	for (int i = 0; i < n; i++) {
+		snprintf(user[i], sizeof(user[i]), "%s", argv[6 + i]);
+		char *eq = strchr(user[i], '=');
+		want[i] = eq ? eq + 1 : "PAM_SUCCESS";
+		if (eq)
+			*eq = '\0';
+		if (pam_start_confdir(argv[4], user[i], &c, argv[3], &h[i]) != PAM_SUCCESS)
+			return 2;
+	}
+	long rounds = 0, errors = 0;
+	while (access(argv[5], F_OK) != 0) {
+		for (int i = 0; i < n; i++) {
+			struct passwd pw;
+			char buf[4096];
+			int err = 0;
+			enum nss_status st = pwnam(user[i], &pw, buf, sizeof(buf), &err);
+			const char *r = code_name(pam_acct_mgmt(h[i], PAM_SILENT));
+			bool nss_ok =
+				(st == NSS_STATUS_SUCCESS && (!uid[i] || uid[i] == pw.pw_uid)) ||
+				(st == NSS_STATUS_NOTFOUND && strstr(want[i], "GONE"));
+			if (st == NSS_STATUS_SUCCESS)
+				uid[i] = pw.pw_uid;
+			if (!nss_ok || !strstr(want[i], r)) {
+				if (errors < 10)
+					printf("ERROR round %ld %s: nss %d (uid %u), pam %s\n",
+					       rounds, user[i], (int)st, (unsigned)pw.pw_uid, r);
+				errors++;
+			}
+		}
+		rounds++;
+	}
+	for (int i = 0; i < n; i++)
+		pam_end(h[i], PAM_SUCCESS);
+	printf("WATCH rounds %ld errors %ld\n", rounds, errors);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pam_conv c = { conv, NULL };
@@ -80,6 +178,8 @@ int main(int argc, char **argv)
 		printf("MAPS %d\n", maps);
 		return 0;
 	}
+	if (argc > 6 && strcmp(argv[1], "--watch") == 0)
+		return watch(argc, argv);
 	if (argc > 2 && strcmp(argv[1], "--direct") == 0) {
 		so = argv[2];
 		a = 3;
@@ -126,7 +226,12 @@ int main(int argc, char **argv)
 		pam_end(pamh, r);
 		return 0;
 	} else {
+		start_interrupts();
 		r = pam_acct_mgmt(pamh, 0);
+		struct itimerval off = { { 0, 0 }, { 0, 0 } };
+		setitimer(ITIMER_REAL, &off, NULL);
+		if (interrupts)
+			printf("INTERRUPTS %d\n", (int)interrupts);
 	}
 	printf("RESULT %s\n", code_name(r));
 	pam_end(pamh, r);

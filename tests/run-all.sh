@@ -45,6 +45,18 @@ format_check() {
 }
 run format format_check
 run unit sh tests/run-unit.sh build/tests/test_*
+fuzz_replay() {
+	# Every corpus file of tests/fuzz/ once through its libFuzzer target (ASan+UBSan).
+	if ! command -v clang >/dev/null; then
+		echo "fuzz-replay: 0 passed, 0 failed (clang not installed)"
+		return 0
+	fi
+	out=$(make -s fuzz-replay 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | grep -v '^  CC\|^  AR\|^make'
+	return $rc
+}
+run fuzz-replay fuzz_replay
 emulator_selftest() {
 	out=$(python3 tests/test_emulator.py 2>&1)
 	rc=$?
@@ -60,6 +72,8 @@ emulator_selftest() {
 run emulator emulator_selftest
 run integration sh tests/integration.sh
 run graph-budget sh tests/graph-budget.sh
+run hardening sh tests/hardening.sh
+run resilience sh tests/resilience.sh
 run faults sh tests/faults.sh
 run system sh tests/system/e2e.sh
 run nss sh tests/system/nss/nss.sh

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../../common/clock.h"
+#include "../../common/decide.h"
 #include "../../common/idmap.h"
 #include "../../common/names.h"
 #include "../../common/state.h"
@@ -43,6 +44,32 @@ static void test_rfc3339(void **st)
 		assert_int_equal(ag_parse_rfc3339(bad[i], &t), -EINVAL);
 	ag_format_date(1795694400, buf, sizeof(buf));
 	assert_string_equal(buf, "2026-11-26");
+}
+
+/* Audit 8.6: a time outside years 1…9999 (a damaged record, or a huge Graph
+ * date) prints as unknown, without overflow (UBSan in make check-asan). */
+static void test_rfc3339_out_of_range(void **st)
+{
+	(void)st;
+	char b[AG_RFC3339_LEN], d[16], msg[512];
+	ag_format_rfc3339(AG_TIME_MAX, b, sizeof(b));
+	assert_string_equal(b, "9999-12-31T23:59:59Z");
+	ag_format_rfc3339(AG_TIME_MIN, b, sizeof(b));
+	assert_string_equal(b, "0001-01-01T00:00:00Z");
+	static const int64_t bad[] = { AG_TIME_MAX + 1, AG_TIME_MIN - 1, INT64_MAX, INT64_MIN + 1,
+				       INT64_MIN };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ag_format_rfc3339(bad[i], b, sizeof(b));
+		assert_string_equal(b, "-");
+		ag_format_date(bad[i], d, sizeof(d));
+		assert_string_equal(d, "-");
+	}
+	struct verdict v = { .kind = V_EXPIRED, .state = GS_DEPARTED };
+	v.deleted_at = INT64_MAX;
+	v.restorable_until = INT64_MIN + 1;
+	verdict_message(&v, NULL, "Contoso", 0, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "ended on - "));
+	assert_non_null(strstr(msg, "restore it until -."));
 }
 
 static void test_duration(void **st)
@@ -185,6 +212,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc3339),
+		cmocka_unit_test(test_rfc3339_out_of_range),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_now_override),
 		cmocka_unit_test(test_derive_name),

@@ -19,6 +19,8 @@
 #include "../../common/snapshot.h"
 #include "../../common/state.h"
 
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
 static char dir[] = "/tmp/aadguest-test-snap.XXXXXX";
 static char path[600];
 
@@ -109,35 +111,62 @@ static void copy_with(const unsigned char *img, size_t len, const char *to)
 }
 
 /* Whatever the damage, opening either fails or every lookup stays inside. */
-static void exercise(const char *p)
+static void exercise_snap(struct snapshot *sp)
 {
-	struct snapshot s;
-	if (snapshot_open(&s, p, 0) != 0)
-		return;
 	static const char *names[] = { "alice@fabrikam.com", "frank@x.com", "dave@x.com", "zz" };
 	for (size_t i = 0; i < 4; i++) {
-		const struct snap_record *r = snapshot_find_name(&s, names[i]);
+		const struct snap_record *r = snapshot_find_name(sp, names[i]);
 		if (r) {
-			const char *n = snapshot_str(&s, r->name);
+			const char *n = snapshot_str(sp, r->name);
 			if (n)
-				assert_true(strlen(n) < s.hdr->strings_size);
+				assert_true(strlen(n) < sp->hdr->strings_size);
 		}
 	}
 	for (uint32_t u = 2000000; u < 2000008; u++)
-		snapshot_find_uid(&s, u);
-	for (uint32_t i = 0; i < snapshot_count(&s); i++) {
-		const struct snap_record *r = snapshot_record(&s, i);
+		snapshot_find_uid(sp, u);
+	for (uint32_t i = 0; i < snapshot_count(sp); i++) {
+		const struct snap_record *r = snapshot_record(sp, i);
 		if (!r)
 			continue;
-		const char *n = snapshot_str(&s, r->name);
+		const char *n = snapshot_str(sp, r->name);
 		if (n)
 			assert_true(strlen(n) < 64);
-		snapshot_str(&s, r->shell);
+		const uint32_t offs[] = { r->object_id, r->display_name, r->upn, r->home,
+					  r->shell };
+		for (size_t k = 0; k < 5; k++) {
+			const char *t = snapshot_str(sp, offs[k]);
+			if (t)
+				assert_true(strlen(t) < (1u << 20));
+		}
 	}
-	for (uint32_t i = 0; i < snapshot_member_count(&s); i++)
-		snapshot_member(&s, i);
-	snapshot_find_name(&s, "gina@x.com");
-	snapshot_close(&s);
+	for (uint32_t i = 0; i < snapshot_member_count(sp); i++)
+		snapshot_member(sp, i);
+	snapshot_find_name(sp, "gina@x.com");
+}
+
+/* The image in a heap block of exactly its size: under ASan (make check-asan)
+ * a read one byte past the end is caught, which a page-rounded mapping hides. */
+static void exercise_memory(const unsigned char *img, size_t len)
+{
+	struct snapshot s;
+	unsigned char *copy = malloc(len ? len : 1);
+	assert_non_null(copy);
+	memcpy(copy, img, len);
+	if (snapshot_open_memory(&s, copy, len, 0) == 0) {
+		exercise_snap(&s);
+		snapshot_close(&s);
+	}
+	free(copy);
+}
+
+static void exercise(const char *p, const unsigned char *img, size_t len)
+{
+	struct snapshot s;
+	if (snapshot_open(&s, p, 0) == 0) {
+		exercise_snap(&s);
+		snapshot_close(&s);
+	}
+	exercise_memory(img, len);
 }
 
 /* A base and an overlay: alice disabled since, dave purged, gina invited. */
@@ -239,6 +268,7 @@ static void test_overlay_corrupt(void **st)
 	for (size_t cut = 0; cut < len; cut++) {
 		copy_with(img, cut, bad);
 		assert_int_equal(snapshot_open(&s, bad, 0), -EBADMSG);
+		exercise_memory(img, cut);
 	}
 	srand(11);
 	for (size_t pos = 0; pos < len; pos++) {
@@ -250,7 +280,7 @@ static void test_overlay_corrupt(void **st)
 		    (pos >= ov_at + offsetof(struct snap_overlay, checksum) &&
 		     pos < ov_at + offsetof(struct snap_overlay, checksum) + 8))
 			assert_int_not_equal(snapshot_open(&s, bad, SNAP_OPEN_VERIFY), 0);
-		exercise(bad);
+		exercise(bad, img, len);
 		img[pos] = keep;
 	}
 	free(img);
@@ -276,6 +306,7 @@ static void test_truncated_and_corrupt(void **st)
 	for (size_t cut = 0; cut < len; cut++) {
 		copy_with(img, cut, bad);
 		assert_int_equal(snapshot_open(&s, bad, 0), -EBADMSG);
+		exercise_memory(img, cut);
 	}
 	/* Every single-byte change: refused by the checksum when verified, and
 	 * never a crash or an out-of-bounds read without it. */
@@ -288,7 +319,7 @@ static void test_truncated_and_corrupt(void **st)
 		    (pos >= offsetof(struct snap_header, checksum) &&
 		     pos < offsetof(struct snap_header, checksum) + 8))
 			assert_int_not_equal(snapshot_open(&s, bad, SNAP_OPEN_VERIFY), 0);
-		exercise(bad);
+		exercise(bad, img, len);
 		img[pos] = keep;
 	}
 	/* Random garbage of every size up to the real one. */
@@ -300,10 +331,148 @@ static void test_truncated_and_corrupt(void **st)
 		if (n >= 8)
 			memcpy(junk, SNAP_MAGIC, 8);
 		copy_with(junk, n, bad);
-		exercise(bad);
+		exercise(bad, junk, n);
 		free(junk);
 	}
 	free(img);
+}
+
+/* Patch the file at path in place (the header is outside the checksum). */
+static void patch(const char *p, size_t off, const void *v, size_t n)
+{
+	int fd = open(p, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, v, n, (off_t)off), (ssize_t)n);
+	close(fd);
+}
+
+#define PATCH(field, value)                                                            \
+	do {                                                                           \
+		__typeof__(((struct snap_header *)0)->field) v_ = (value);             \
+		write_good();                                                          \
+		patch(path, offsetof(struct snap_header, field), &v_, sizeof(v_));     \
+		assert_int_equal(snapshot_open(&s, path, 0), -EBADMSG);                \
+		assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), -EBADMSG); \
+	} while (0)
+
+/* Audit 8.2: a flipped bit in the header is a corrupt file, and a stale
+ * snapshot never counts as fresh by overflow. */
+static void test_header_implausible(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	struct verdict v;
+	struct nss_probe none = { 0 };
+	PATCH(generated_at, (int64_t)(5000 | (1ULL << 63)));
+	PATCH(generated_at, (int64_t)(1ULL << 62));
+	PATCH(generated_at, AG_TIME_MAX + 1);
+	PATCH(max_staleness, -1);
+	PATCH(max_staleness, (int64_t)(86400 | (1ULL << 62)));
+	PATCH(stale_policy, 2);
+	PATCH(superseded, 1u << 31);
+	PATCH(uid_max, 1999999);
+
+	/* generated_at is rewritten in place after the open (a touch): a value no
+	 * sync writes counts as stale; now - generated would overflow. */
+	write_good();
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	decide(&s, "alice@fabrikam.com", &none, 6000, 0, 0, &v);
+	assert_int_equal(v.kind, V_ALLOW);
+	int64_t flipped = (int64_t)(5000 | (1ULL << 63));
+	patch(path, offsetof(struct snap_header, generated_at), &flipped, 8);
+	decide(&s, "alice@fabrikam.com", &none, 6000, 0, 0, &v);
+	assert_int_equal(v.kind, V_STALE);
+	snapshot_close(&s);
+
+	assert_true(snapshot_is_stale(INT64_MIN + 5000, 86400, 6000));
+	assert_true(snapshot_is_stale(0, 86400, INT64_MAX));
+	assert_false(snapshot_is_stale(5000, INT64_MAX, INT64_MAX));
+	assert_false(snapshot_is_stale(5000, 86400, 5000 + 86400));
+	assert_true(snapshot_is_stale(5000, 86400, 5000 + 86401));
+	assert_false(snapshot_is_stale(5000, 86400, INT64_MIN)); /* clock before the sync */
+}
+
+/* Audit 8.4: a record outside the header's guest range (UID 0: root) is never
+ * handed out (checked per record, so an NSS lookup touches one record) and
+ * makes the whole file corrupt to a verifying open; a header range below 1000
+ * is a corrupt file; the writer never writes either. */
+static void test_record_uid_range(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	char err[256];
+	PATCH(uid_min, 0);
+	PATCH(uid_min, 999);
+
+	struct snap_header h;
+	write_good();
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	h = *s.hdr;
+	snapshot_close(&s);
+	static const uint32_t bad[] = { 0, 1000, 2000000, 2100001, UINT32_MAX };
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		for (uint32_t rec = 0; rec < h.n_records; rec += h.n_records - 1) {
+			write_good();
+			patch(path,
+			      h.records_off + rec * sizeof(struct snap_record) +
+				      offsetof(struct snap_record, uid),
+			      &bad[i], 4);
+			assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), -EBADMSG);
+			assert_int_equal(snapshot_open(&s, path, 0), 0);
+			const struct snap_record *r = &s.part[0].records[rec];
+			const char *name = snapshot_str(&s, r->name);
+			assert_null(snapshot_record(&s, rec));
+			assert_null(snapshot_find_uid(&s, bad[i]));
+			if (name)
+				assert_null(snapshot_find_name(&s, name));
+			for (uint32_t m = 0; m < snapshot_member_count(&s); m++)
+				assert_true(snapshot_member(&s, m) != r);
+			snapshot_close(&s);
+		}
+	}
+	/* The same in an overlay. */
+	write_good();
+	append_overlay(1, 2);
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	uint64_t ov = s.overlay_off;
+	const struct snap_overlay *o = (const void *)(s.base + ov);
+	size_t at = ov + o->records_off + offsetof(struct snap_record, uid);
+	snapshot_close(&s);
+	uint32_t root = 0;
+	patch(path, at, &root, 4);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), -EBADMSG);
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	assert_null(snapshot_find_uid(&s, 0));
+	for (uint32_t k = 0; k < snapshot_count(&s); k++) {
+		const struct snap_record *r = snapshot_record(&s, k);
+		assert_true(!r || r->uid != 0);
+	}
+	snapshot_close(&s);
+
+	struct snap_guest_in g[2] = { guests[0], guests[1] };
+	g[1].uid = 0;
+	assert_int_equal(snapshot_write(path, &settings, g, 2, err, sizeof(err)), -ERANGE);
+	assert_non_null(strstr(err, "dave@x.com has UID 0, outside the guest range"));
+	g[1].uid = settings.uid_min; /* the shared group's GID */
+	assert_int_equal(snapshot_write(path, &settings, g, 2, err, sizeof(err)), -ERANGE);
+	struct snap_settings low = settings;
+	low.uid_min = 500;
+	g[1].uid = 2000002;
+	assert_int_equal(snapshot_write(path, &low, g, 2, err, sizeof(err)), -ERANGE);
+}
+
+/* Audit 8.3: a FIFO in place of the snapshot is refused at once, never waited on. */
+static void test_fifo(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	char p[700];
+	snprintf(p, sizeof(p), "%s/fifo.db", dir);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	alarm(20); /* the old code blocked in open(2) forever: SIGALRM ends the test */
+	assert_int_equal(snapshot_open(&s, p, 0), -EBADMSG);
+	alarm(0);
+	unlink(p);
 }
 
 static void test_decide_table(void **st)
@@ -410,6 +579,9 @@ int main(void)
 		cmocka_unit_test(test_overlay_corrupt),
 		cmocka_unit_test(test_decide_table),
 		cmocka_unit_test(test_stale_allow_and_window),
+		cmocka_unit_test(test_header_implausible),
+		cmocka_unit_test(test_record_uid_range),
+		cmocka_unit_test(test_fifo),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, setup, teardown);
 }

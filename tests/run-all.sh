@@ -51,7 +51,8 @@ fuzz_replay() {
 		echo "fuzz-replay: 0 passed, 0 failed (clang not installed)"
 		return 0
 	fi
-	out=$(make -s fuzz-replay 2>&1)
+	# Its ASan build on every core (the replay itself is one process at a time).
+	out=$(make -s -j"$(nproc 2>/dev/null || echo 1)" fuzz-replay 2>&1)
 	rc=$?
 	printf '%s\n' "$out" | grep -v '^  CC\|^  AR\|^make'
 	return $rc

@@ -65,6 +65,7 @@ run emulator emulator_selftest
 run integration sh tests/integration.sh
 run hardening sh tests/hardening.sh
 run resilience sh tests/resilience.sh
+run fulldisk sh tests/fulldisk.sh
 run faults sh tests/faults.sh
 run system sh tests/system/e2e.sh
 run nss sh tests/system/nss/nss.sh

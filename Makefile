@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # aadguest: one entry point. make | make check | make demo | make bench | make install
 PREFIX ?= /usr
 LIBDIR ?= $(PREFIX)/lib/$(shell $(CC) -print-multiarch 2>/dev/null || echo .)
@@ -6,12 +7,17 @@ PAMDIR ?= $(LIBDIR)/security
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR ?=
+# Modules are 0644 on Debian; Fedora installs them 0755 (the spec says MODMODE=0755).
+MODMODE ?= 0644
+# `aadguest --version`: the upstream version of packaging/debian/changelog.
+VERSION := $(shell head -n 1 packaging/debian/changelog 2>/dev/null | cut -d ' ' -f 2 | tr -d '()' | sed 's/-[^-]*$$//')
+VERSION := $(or $(VERSION),unknown)
 
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARN = -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
        -Wmissing-prototypes -Wno-missing-field-initializers
-BASE = $(WARN) -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" -fPIC -fvisibility=hidden -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+BASE = $(WARN) -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" -DAG_VERSION=\"$(VERSION)\" -fPIC -fvisibility=hidden -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 LDHARD = -Wl,-z,relro,-z,now -Wl,--as-needed
 B = build
 V ?= 0
@@ -55,8 +61,9 @@ $(B)/nss-obj/%.o: %.c $(wildcard common/*.h nss/*.h)
 $(B)/libcore.a: $(CORE_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
+# Both hash tables (.hash too, for tools that read only SysV's; rpmlint asks for it).
 $(B)/libnss_aadguest.so.2: $(NSS_OBJ) nss/nss_aadguest.map
-	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libnss_aadguest.so.2 -Wl,--version-script=nss/nss_aadguest.map \
+	$(call say,LD,$@)$(CC) -shared -Wl,-soname,libnss_aadguest.so.2 -Wl,--hash-style=both -Wl,--version-script=nss/nss_aadguest.map \
 		-Wl,-z,defs $(LDHARD) $(CFLAGS) -o $@ $(NSS_OBJ)
 
 $(B)/pam_aadguest.so: $(PAM_OBJ) $(B)/libcore.a pam/pam_aadguest.map
@@ -156,8 +163,8 @@ bench: deps
 
 install: all install-extra
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR)
-	install -m 0644 $(B)/libnss_aadguest.so.2 $(DESTDIR)$(LIBDIR)/libnss_aadguest.so.2
-	install -m 0644 $(B)/pam_aadguest.so $(DESTDIR)$(PAMDIR)/pam_aadguest.so
+	install -m $(MODMODE) $(B)/libnss_aadguest.so.2 $(DESTDIR)$(LIBDIR)/libnss_aadguest.so.2
+	install -m $(MODMODE) $(B)/pam_aadguest.so $(DESTDIR)$(PAMDIR)/pam_aadguest.so
 	install -m 0755 $(B)/aadguest $(DESTDIR)$(SBINDIR)/aadguest
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/aadguest
 	install -d -m 0755 $(DESTDIR)/var/lib/aadguest

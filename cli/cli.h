@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cli.h: what the commands of the aadguest tool share. */
 #ifndef AADGUEST_CLI_H
 #define AADGUEST_CLI_H
@@ -29,6 +30,10 @@ int cmd_config_check(struct cli *c, int argc, char **argv);
 
 /* Helpers (output.c). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Under --json: a failure (rc != 0) with no JSON printed since cli_json_errors
+ * prints a JSON error object on stdout. */
+void cli_json_errors(bool on, const char *command);
+void cli_json_fail(int rc);
 /* Parse "--json" and the listed flags; returns -1 on an unknown option. */
 int cli_open_snapshot(struct cli *c, struct snapshot *s, bool quiet);
 struct json_object *guest_record_json(const struct snapshot *s, const struct snap_record *r,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_check.c: `aadguest check NAME`: the PAM decision, explained. It runs the
  * same decide() as pam_aadguest, on the same snapshot. */
 #include "cli.h"
@@ -141,7 +142,9 @@ int cmd_check(struct cli *c, int argc, char **argv)
 		probe.uid = pw->pw_uid;
 	}
 	int r = snapshot_open(&s, c->db_path, 0);
-	decide(r ? NULL : &s, user, &probe, c->now, c->cfg.uid_min, c->cfg.uid_max, &v);
+	struct staleness_rule rule = { .max_staleness = c->cfg.max_staleness,
+				       .stale_policy = (int)c->cfg.stale_policy };
+	decide_with(r ? NULL : &s, user, &probe, c->now, c->cfg.uid_min, c->cfg.uid_max, &rule, &v);
 	if (online && v.rec && v.kind != V_UNAVAILABLE) {
 		enum guest_state live;
 		int64_t deleted_at;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_list.c: `aadguest list` and `aadguest show`. */
 #include "cli.h"
 #include "../common/clock.h"

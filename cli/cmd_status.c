@@ -1,5 +1,7 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_status.c: `aadguest status` and `aadguest config-check`. */
 #include "cli.h"
+#include "idrange.h"
 #include "../common/clock.h"
 #include "../common/graph.h"
 #include "../common/guestdb.h"
@@ -8,6 +10,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +63,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		counts[GS_PURGED] += (unsigned)db.nt;
 	int64_t last = sr ? AG_TIME_UNKNOWN : s.hdr->generated_at;
 	int64_t age = sr ? -1 : c->now - last;
-	int64_t max = sr ? c->cfg.max_staleness : s.hdr->max_staleness;
+	/* The configuration's settings decide, as they do in PAM (SPEC §6). */
+	int64_t max = c->cfg.max_staleness;
 	const char *last_error = have_status && st.last_error[0] ? st.last_error : NULL;
-	if (sr || last_error || age > max)
+	if (sr || last_error || (max > 0 && age > max))
 		rc = EXIT_FAIL;
 
 	if (c->json) {
@@ -72,14 +76,33 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "last_sync", sr ? NULL : json_object_new_string(t));
 		json_object_object_add(o, "age_seconds", sr ? NULL : json_object_new_int64(age));
 		json_object_object_add(o, "snapshot", json_object_new_string(c->db_path));
+		json_object_object_add(o, "snapshot_exists",
+				       json_object_new_boolean(sr != -ENOENT));
+		if (sr)
+			json_object_object_add(
+				o, "error",
+				json_object_new_string(
+					sr == -ENOENT ? "no snapshot yet: run 'aadguest sync'"
+						      : "the snapshot is unreadable or corrupt"));
 		for (unsigned i = 0; i < GS_COUNT; i++)
 			json_object_object_add(cs, guest_state_name(i),
 					       json_object_new_int(counts[i]));
 		json_object_object_add(o, "counts", cs);
 		json_object_object_add(o, "last_error",
 				       last_error ? json_object_new_string(last_error) : NULL);
+		if (have_status && st.last_resync != AG_TIME_UNKNOWN) {
+			struct json_object *rs = json_object_new_object();
+			fmt_time(st.last_resync, t, sizeof(t));
+			json_object_object_add(rs, "at", json_object_new_string(t));
+			json_object_object_add(rs, "reason",
+					       json_object_new_string(st.resync_reason));
+			json_object_object_add(o, "last_full_resync", rs);
+		} else {
+			json_object_object_add(o, "last_full_resync", NULL);
+		}
 		json_object_object_add(o, "max_staleness_seconds", json_object_new_int64(max));
-		json_object_object_add(o, "stale", json_object_new_boolean(sr || age > max));
+		json_object_object_add(o, "stale",
+				       json_object_new_boolean(sr || (max > 0 && age > max)));
 		print_json(o);
 		json_object_put(o);
 	} else {
@@ -93,10 +116,10 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			fmt_age(age, a, sizeof(a));
 			fmt_age(max, m, sizeof(m));
 			printf("last sync:  %s (%s ago)\n", t, a);
-			if (age > max)
+			if (max > 0 && age > max)
 				printf("warning:    the snapshot is older than max_staleness (%s): guests are %s\n",
 				       m,
-				       s.hdr->stale_policy ? "trusted anyway (stale_policy = allow)"
+				       c->cfg.stale_policy ? "trusted anyway (stale_policy = allow)"
 							   : "refused (stale_policy = deny)");
 			else if (age * 5 > max * 4)
 				printf("warning:    the snapshot is close to max_staleness (%s)\n",
@@ -106,7 +129,18 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		for (unsigned i = 0; i < GS_COUNT; i++)
 			printf(" %s %u%s", guest_state_name(i), counts[i],
 			       i + 1 < GS_COUNT ? "," : "\n");
-		printf("last error: %s\n", last_error ? last_error : "none");
+		if (last_error)
+			printf("last error: %s\n", last_error);
+		else if (sr == -ENOENT)
+			printf("last error: -  (no sync has written a snapshot yet; run 'aadguest sync')\n");
+		else if (sr)
+			printf("last error: -  (none recorded, but the snapshot cannot be read; run 'aadguest sync --full')\n");
+		else
+			printf("last error: none\n");
+		if (have_status && st.last_resync != AG_TIME_UNKNOWN) {
+			fmt_time(st.last_resync, t, sizeof(t));
+			printf("resync:     %s, a full sync: %s\n", t, st.resync_reason);
+		}
 	}
 	if (!sr)
 		snapshot_close(&s);
@@ -115,57 +149,132 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	return rc;
 }
 
+/* config-check's findings: printed a line each, or gathered for --json. */
+struct checks {
+	bool json;
+	struct json_object *arr;
+	unsigned warnings;
+};
+
+static void check_line(struct checks *k, const char *result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void check_line(struct checks *k, const char *result, const char *fmt, ...)
+{
+	char what[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (!k->json) {
+		printf("%-7s %s\n",
+		       strcmp(result, "ok") == 0       ? "ok"
+		       : strcmp(result, "failed") == 0 ? "FAILED"
+						       : result,
+		       what);
+		return;
+	}
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "result", json_object_new_string(result));
+	json_object_object_add(o, "check", json_object_new_string(what));
+	json_object_array_add(k->arr, o);
+}
+
+static int checks_done(struct cli *c, struct checks *k, int rc)
+{
+	if (k->json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "ok", json_object_new_boolean(rc == EXIT_OK));
+		json_object_object_add(o, "config", json_object_new_string(c->cfg.path));
+		json_object_object_add(o, "checks", k->arr);
+		json_object_object_add(o, "exit_status", json_object_new_int(rc));
+		print_json(o);
+		json_object_put(o);
+	}
+	return rc;
+}
+
+static void range_warning(void *ctx, const char *msg)
+{
+	struct checks *k = ctx;
+	k->warnings++;
+	check_line(k, "warning", "%s", msg);
+}
+
+/* The guest range must be nobody else's: PAM takes every UID in it for a guest's. */
+static void check_uid_range(struct cli *c, struct checks *k)
+{
+	struct snapshot s;
+	bool have = cli_open_snapshot(c, &s, true) == 0;
+	unsigned before = k->warnings;
+	idrange_check_sssd(c->cfg.uid_min, c->cfg.uid_max, range_warning, k);
+	idrange_check_nss(c->cfg.uid_min, c->cfg.uid_max, have ? &s : NULL, c->cfg.group_name,
+			  range_warning, k);
+	if (have)
+		snapshot_close(&s);
+	if (k->warnings == before)
+		check_line(k, "ok", "uid range %u…%u: no SSSD range or other NSS source uses it",
+			   c->cfg.uid_min, c->cfg.uid_max);
+}
+
 int cmd_config_check(struct cli *c, int argc, char **argv)
 {
 	bool offline = false;
 	int rc = EXIT_OK;
 	char err[1024];
+	struct checks k = { .json = false, .arr = NULL };
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--offline") == 0) {
 			offline = true;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			c->json = k.json = true;
 		} else {
 			cli_err("config-check: unexpected argument '%s'", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
-	printf("ok      %s: syntax, keys and permissions\n", c->cfg.path);
+	if (k.json)
+		k.arr = json_object_new_array();
+	check_line(&k, "ok", "%s: syntax, keys and permissions", c->cfg.path);
 	if (c->cfg.client_secret_file) {
 		char *secret = NULL;
 		if (ag_config_read_secret(&c->cfg, AG_CONFIG_CHECK_PERMS, &secret, err,
 					  sizeof(err))) {
-			printf("FAILED  client secret: %s\n", err);
-			return EXIT_USAGE;
+			check_line(&k, "failed", "client secret: %s", err);
+			return checks_done(c, &k, EXIT_USAGE);
 		}
 		ag_wipe(secret, strlen(secret));
 		free(secret);
-		printf("ok      %s: readable by root only\n", c->cfg.client_secret_file);
+		check_line(&k, "ok", "%s: readable by root only", c->cfg.client_secret_file);
 	}
 	if (c->cfg.ca_file) {
 		if (access(c->cfg.ca_file, R_OK) != 0) {
-			printf("FAILED  ca_file %s: %s\n", c->cfg.ca_file, strerror(errno));
-			return EXIT_USAGE;
+			check_line(&k, "failed", "ca_file %s: %s", c->cfg.ca_file, strerror(errno));
+			return checks_done(c, &k, EXIT_USAGE);
 		}
-		printf("ok      ca_file %s: readable\n", c->cfg.ca_file);
+		check_line(&k, "ok", "ca_file %s: readable", c->cfg.ca_file);
 	}
 	if (access(c->cfg.state_dir, W_OK) != 0)
-		printf("warning state_dir %s: not writable by this user (%s); sync needs it\n",
-		       c->cfg.state_dir, strerror(errno));
+		check_line(&k, "warning",
+			   "state_dir %s: not writable by this user (%s); sync needs it",
+			   c->cfg.state_dir, strerror(errno));
+	check_uid_range(c, &k);
 	if (offline)
-		return rc;
+		return checks_done(c, &k, rc);
 
 	struct graph_client g;
 	if (graph_init(&g, &c->cfg)) {
-		printf("FAILED  %s\n", g.err);
+		check_line(&k, "failed", "%s", g.err);
 		graph_free(&g);
-		return EXIT_FAIL;
+		return checks_done(c, &k, EXIT_FAIL);
 	}
 	if (graph_token(&g)) {
-		printf("FAILED  credentials: %s\n", g.err);
+		check_line(&k, "failed", "credentials: %s", g.err);
 		graph_free(&g);
-		return EXIT_FAIL;
+		return checks_done(c, &k, EXIT_FAIL);
 	}
-	printf("ok      token from %s for client %s\n", c->cfg.authority, c->cfg.client_id);
+	check_line(&k, "ok", "token from %s for client %s", c->cfg.authority, c->cfg.client_id);
 	char url[2048];
 	snprintf(url, sizeof(url), "%s/v1.0/users?$select=id&$top=1", c->cfg.graph_url);
 	for (char *p = url; *p; p++)
@@ -173,12 +282,12 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 			*p = '+';
 	struct json_object *page = NULL;
 	if (graph_get(&g, url, &page)) {
-		printf("FAILED  reading users: %s\n", g.err);
+		check_line(&k, "failed", "reading users: %s", g.err);
 		rc = EXIT_FAIL;
 	} else {
-		printf("ok      %s: the application can read users\n", c->cfg.graph_url);
+		check_line(&k, "ok", "%s: the application can read users", c->cfg.graph_url);
 	}
 	json_object_put(page);
 	graph_free(&g);
-	return rc;
+	return checks_done(c, &k, rc);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_sync.c: `aadguest sync`: fetch from Graph, merge, write the snapshot
  * atomically, then tell what changed. Any failure leaves the previous
  * snapshot and private state untouched and exits 1. */
@@ -9,6 +10,7 @@
 #include "../common/names.h"
 #include "../common/util.h"
 #include "lockout.h"
+#include "nscd.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,7 +33,10 @@
 #include <unistd.h>
 
 #define SYNC_TIME_BOUND (15 * 60)
-#define HOOK_TIMEOUT	30
+/* Directory delta tokens live about 7 days (Graph's delta-query overview): a
+ * link older than that is not trusted, whatever Graph would answer. */
+#define DELTA_LINK_LIFETIME (7 * 86400)
+#define HOOK_TIMEOUT	    30
 
 struct strset {
 	char **slot;
@@ -86,6 +91,57 @@ static void strset_free(struct strset *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* What Graph answered this sync for users fetched whole (200 with the body, or
+ * 404), so a fast path that gives up and hands the same delta to the full
+ * merge does not spend Graph's budget asking again. */
+struct answer {
+	char *id;
+	bool deleted;
+	long status;
+	struct json_object *body;
+};
+
+struct answers {
+	struct answer *a;
+	size_t n, cap;
+};
+
+static const struct answer *answer_find(const struct answers *as, const char *id, bool deleted)
+{
+	for (size_t i = 0; as && i < as->n; i++)
+		if (as->a[i].deleted == deleted && ag_ascii_casecmp_eq(as->a[i].id, id))
+			return &as->a[i];
+	return NULL;
+}
+
+/* Keep what Graph said of one user: only a body (200) or "not there" (404). */
+static void answer_keep(struct answers *as, const char *id, bool deleted, long status,
+			struct json_object *body)
+{
+	if (!as || (status != 200 && status != 404) || (status == 200 && !body) ||
+	    answer_find(as, id, deleted) ||
+	    ag_grow((void **)&as->a, &as->cap, as->n + 1, sizeof(*as->a), 32))
+		return; /* not kept: asked again if needed, nothing worse */
+	struct answer *a = &as->a[as->n];
+	a->id = strdup(id);
+	if (!a->id)
+		return;
+	a->deleted = deleted;
+	a->status = status;
+	a->body = status == 200 ? json_object_get(body) : NULL;
+	as->n++;
+}
+
+static void answers_free(struct answers *as)
+{
+	for (size_t i = 0; i < as->n; i++) {
+		free(as->a[i].id);
+		json_object_put(as->a[i].body);
+	}
+	free(as->a);
+	memset(as, 0, sizeof(*as));
+}
+
 struct fetch {
 	struct dir_user *u;
 	size_t n, cap;
@@ -95,6 +151,7 @@ struct fetch {
 	bool progress;
 	bool incomplete; /* a user could not be read whole: replay this delta next time */
 	const struct guestdb *known;
+	struct answers *answers; /* this sync's answers for users fetched whole, or NULL */
 };
 
 static bool contains_ext(const char *upn)
@@ -444,6 +501,16 @@ static void run_hook(struct cli *c, const struct event *e)
 			event_kind_name(e->kind), e->name);
 }
 
+/* nscd would go on answering from its cache for guests this sync changed. */
+static void flush_name_caches(const struct merge_output *m)
+{
+	char err[512];
+	if (m->n_events && nscd_invalidate(err, sizeof(err)) < 0)
+		cli_err("warning: nscd's caches could not be invalidated (%s); it may answer for "
+			"changed guests until its entries expire",
+			err);
+}
+
 static bool may_sign_in(const struct guest *g)
 {
 	return g->state == GS_ACTIVE && (g->flags & SNAP_REC_NSS);
@@ -522,10 +589,30 @@ static void record_failure(struct cli *c, const char *msg)
 	char path[4096];
 	struct sync_status st;
 	ag_config_state_path(&c->cfg, "sync.status", path, sizeof(path));
-	if (sync_status_load(path, &st))
-		memset(&st, 0, sizeof(st)), st.last_success = AG_TIME_UNKNOWN;
+	if (sync_status_load(path, &st)) {
+		memset(&st, 0, sizeof(st));
+		st.last_success = st.last_resync = AG_TIME_UNKNOWN;
+	}
 	st.last_attempt = c->now;
 	ag_strlcpy(st.last_error, msg, sizeof(st.last_error));
+	sync_status_save(path, &st);
+}
+
+/* A sync succeeded: no error now; a full resync forced by Graph (resync, its
+ * reason) is remembered until the next one, so `status` can tell. */
+static void record_success(const char *path, int64_t now, const char *resync)
+{
+	struct sync_status st;
+	if (sync_status_load(path, &st)) {
+		memset(&st, 0, sizeof(st));
+		st.last_resync = AG_TIME_UNKNOWN;
+	}
+	st.last_attempt = st.last_success = now;
+	st.last_error[0] = '\0';
+	if (resync && *resync) {
+		st.last_resync = now;
+		ag_strlcpy(st.resync_reason, resync, sizeof(st.resync_reason));
+	}
 	sync_status_save(path, &st);
 }
 
@@ -678,6 +765,7 @@ struct delta {
 	struct change *ch;
 	size_t n, cap;
 	char err[512];
+	struct answers answers; /* users fetched whole for it, whatever path applies it */
 };
 
 static int on_delta(struct json_object *item, void *ctx)
@@ -818,13 +906,21 @@ static int apply_whole(struct fetch *f, const char *id, bool deleted, struct jso
 	return r;
 }
 
-static int get_whole(struct cli *c, struct graph_client *g, const char *id, bool deleted,
-		     struct json_object **o)
+static int get_whole(struct cli *c, struct graph_client *g, struct fetch *f, const char *id,
+		     bool deleted, struct json_object **o)
 {
 	char path[256], url[4096];
+	const struct answer *a = answer_find(f->answers, id, deleted);
+	if (a) {
+		*o = a->status == 200 ? json_object_get(a->body) : NULL;
+		return a->status == 200 ? 0 : -ENOENT;
+	}
 	one_path(id, deleted, path, sizeof(path));
 	snprintf(url, sizeof(url), "%s/v1.0%s", c->cfg.graph_url, path);
-	return graph_get(g, url, o);
+	int r = graph_get(g, url, o);
+	if (r == 0 || r == -ENOENT)
+		answer_keep(f->answers, id, deleted, r ? 404 : 200, *o);
+	return r;
 }
 
 /* One user, whole, with its own retries. Not in the collection asked (it may
@@ -836,10 +932,10 @@ static int refetch(struct cli *c, struct graph_client *g, struct fetch *f, const
 {
 	struct json_object *o = NULL;
 	bool removed = deleted; /* asked in Deleted users first: the feed said removed */
-	int r = get_whole(c, g, id, deleted, &o);
+	int r = get_whole(c, g, f, id, deleted, &o);
 	if (r == -ENOENT) {
 		deleted = !deleted;
-		r = get_whole(c, g, id, deleted, &o);
+		r = get_whole(c, g, f, id, deleted, &o);
 	}
 	if (r == -ENOENT) {
 		if (keep_if_missing) {
@@ -886,18 +982,36 @@ static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
 		size_t count = round == 0 ? n : n_again;
 		for (size_t at = 0; at < count && !r; at += 20) {
 			size_t k = count - at < 20 ? count - at : 20;
+			struct json_object *asked_bodies[20];
+			long asked_status[20];
+			size_t asked[20], n_asked = 0;
 			memset(bodies, 0, sizeof(bodies));
 			memset(paths, 0, sizeof(paths));
-			for (size_t i = 0; i < k; i++) {
-				paths[i] = malloc(256);
-				if (!paths[i])
+			/* What this sync already had answered is not asked again. */
+			for (size_t i = 0; i < k && !r; i++) {
+				const struct wanted *x = &list[at + i];
+				const struct answer *a = answer_find(f->answers, x->id, x->deleted);
+				if (a) {
+					status[i] = a->status;
+					bodies[i] = json_object_get(a->body);
+					continue;
+				}
+				paths[n_asked] = malloc(256);
+				if (!paths[n_asked])
 					r = -ENOMEM;
 				else
-					one_path(list[at + i].id, list[at + i].deleted, paths[i],
-						 256);
+					one_path(x->id, x->deleted, paths[n_asked], 256);
+				asked[n_asked++] = i;
 			}
-			if (!r)
-				r = graph_batch_get(g, paths, k, bodies, status);
+			if (!r && n_asked)
+				r = graph_batch_get(g, paths, n_asked, asked_bodies, asked_status);
+			for (size_t j = 0; j < n_asked && !r; j++) {
+				const struct wanted *x = &list[at + asked[j]];
+				status[asked[j]] = asked_status[j];
+				bodies[asked[j]] = asked_bodies[j];
+				answer_keep(f->answers, x->id, x->deleted, asked_status[j],
+					    asked_bodies[j]);
+			}
 			for (size_t i = 0; i < k && !r; i++) {
 				const struct wanted *x = &list[at + i];
 				if (status[i] == 200 && bodies[i])
@@ -922,6 +1036,14 @@ static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
 		free(again[i].id);
 	free(again);
 	return r;
+}
+
+static bool is_wanted(const struct wanted *w, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ag_ascii_casecmp_eq(w[i].id, id))
+			return true;
+	return false;
 }
 
 static int want(struct wanted **w, size_t *n, const char *id, bool deleted)
@@ -951,14 +1073,27 @@ static void delta_free(struct delta *d)
 		dir_user_free(&d->ch[k].u);
 	}
 	free(d->ch);
+	answers_free(&d->answers);
 	memset(d, 0, sizeof(*d));
 }
 
-/* Read the delta feed from link to its end. */
+/* Graph promises only "410 Gone, or a 40X-series error with codes such as
+ * syncStateNotFound" for a delta link it no longer takes: any 4xx but those
+ * that say something else (401 credentials, 403 permission, 429 throttling). */
+static bool delta_link_refused(long status)
+{
+	return status >= 400 && status < 500 && status != 401 && status != 403 && status != 429;
+}
+
+/* Read the delta feed from link to its end. -ESTALE: Graph no longer takes
+ * the link, only a full resync helps. */
 static int read_delta(struct graph_client *g, const char *link, struct delta *d, char **new_link,
 		      char *err, size_t errlen)
 {
+	g->last_status = 0;
 	int r = graph_get_all(g, link, on_delta, d, new_link);
+	if (r && r != -ESTALE && !d->err[0] && delta_link_refused(g->last_status))
+		r = -ESTALE;
 	if (r && d->err[0])
 		ag_strlcpy(err, d->err, errlen);
 	return r;
@@ -972,6 +1107,7 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 	size_t n_wanted = 0;
 	int r = 0;
 
+	f->answers = &d->answers;
 	/* The view as this host knew it, then each change in order. */
 	for (size_t i = 0; i < old->n; i++) {
 		struct dir_user *v = view_add(f, old->g[i].object_id);
@@ -991,9 +1127,10 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 			if (i >= 0)
 				dir_user_free(&f->u[i]);
 		} else if (ch->removed) {
-			/* Soft-deleted: Deleted users has its deletedDateTime. Members
-			 * are looked up too: one may have been a guest we never saw. */
-			if (i >= 0 || !ch->type_known)
+			/* Soft-deleted: Deleted users has its deletedDateTime. The feed
+			 * carries every user of the tenant: one this host never knew as a
+			 * guest (nor saw earlier in this delta) costs no request. */
+			if (i >= 0 || is_wanted(wanted, n_wanted, ch->id))
 				r = want(&wanted, &n_wanted, ch->id, true);
 		} else if (ch->type_known && !ch->is_guest) {
 			if (i >= 0)
@@ -1571,13 +1708,13 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 			cli_err("warning: %s/delta.link not written; the next sync reads this "
 				"sync's changes again (harmless)",
 				c->cfg.state_dir);
-		struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
-		sync_status_save(status_path, &st);
+		record_success(status_path, c->now, NULL);
 	}
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
 	audit_events(c, &m);
+	flush_name_caches(&m);
 	struct json_object *lockouts = json_object_new_array();
 	if (c->cfg.lockout == LOCKOUT_TERMINATE)
 		run_lockouts(c, &old, &m.db, lockouts);
@@ -1632,13 +1769,14 @@ out:
 	return ret;
 }
 
-/* The delta token is no longer good: say so (it costs a full read) and name the mode. */
-static const char *announce_full_resync(struct cli *c, const struct graph_client *g)
+/* The delta link is no longer good: say so (it costs a full read), keep the
+ * reason for the status, and name the mode. */
+static const char *announce_full_resync(struct cli *c, const char *why, char *reason, size_t n)
 {
+	snprintf(reason, n, "the delta link is no longer valid (%s)", why);
 	if (!c->json)
-		fprintf(stderr, "the delta token is no longer valid (%s); doing a full sync\n",
-			g->err);
-	return "full (delta token expired)";
+		fprintf(stderr, "%s; doing a full sync\n", reason);
+	return "full (delta link expired)";
 }
 
 /* Temporary files a killed sync left ("<file>.tmp.XXXXXX") hold names and
@@ -1726,6 +1864,7 @@ static int sync_once(struct cli *c, bool full)
 	struct delta dl = { 0 };
 	bool have_delta = false;
 	int64_t dl_last = AG_TIME_UNKNOWN;
+	char resync[1024] = ""; /* why this sync is a full resync, for the status */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (mkdir(c->cfg.state_dir, 0755) < 0 && errno != EEXIST)
 		return fail(c, "%s: %s", c->cfg.state_dir, strerror(errno));
@@ -1777,7 +1916,15 @@ static int sync_once(struct cli *c, bool full)
 	 * hundred bytes of I/O, whatever the size of the tenant. */
 	struct stat state_st;
 	if (!full && stat(state_path, &state_st) == 0 &&
-	    delta_link_load(c, &dl_last, &dl_link) == 0 && dl_last != AG_TIME_UNKNOWN) {
+	    delta_link_load(c, &dl_last, &dl_link) == 0 && dl_last != AG_TIME_UNKNOWN &&
+	    c->now - dl_last > DELTA_LINK_LIFETIME) {
+		char age[128];
+		snprintf(age, sizeof(age), "taken %lld days ago; Graph keeps them about 7 days",
+			 (long long)((c->now - dl_last) / 86400));
+		mode = announce_full_resync(c, age, resync, sizeof(resync));
+		full = true;
+	}
+	if (!full && dl_link) {
 		r = read_delta(&g, dl_link, &dl, &link, f.err, sizeof(f.err));
 		if (r && r != -ESTALE) {
 			rc = fail(c, "%s", f.err[0] ? f.err : g.err);
@@ -1789,7 +1936,7 @@ static int sync_once(struct cli *c, bool full)
 		}
 		have_delta = r == 0;
 		if (r == -ESTALE) {
-			mode = announce_full_resync(c, &g);
+			mode = announce_full_resync(c, g.err, resync, sizeof(resync));
 			full = true;
 			g.err[0] = f.err[0] = '\0';
 		}
@@ -1799,9 +1946,7 @@ static int sync_once(struct cli *c, bool full)
 				state_matches(state_path, &snap) && nothing_to_do(c, &snap, &dl);
 			if (quiet && snapshot_touch(c->db_path, c->now) == 0 &&
 			    delta_link_save(c, c->now, link) == 0) {
-				struct sync_status st = { .last_attempt = c->now,
-							  .last_success = c->now };
-				sync_status_save(status_path, &st);
+				record_success(status_path, c->now, NULL);
 				clock_gettime(CLOCK_MONOTONIC, &t1);
 				struct sync_totals t = { .purged = -1 };
 				for (uint32_t i = 0; i < snapshot_count(&snap); i++) {
@@ -1863,7 +2008,7 @@ static int sync_once(struct cli *c, bool full)
 		mode = "delta";
 		r = apply_delta(c, &g, &old, &f, &dl);
 		if (r == -ESTALE) {
-			mode = announce_full_resync(c, &g);
+			mode = announce_full_resync(c, g.err, resync, sizeof(resync));
 			for (size_t i = 0; i < f.n; i++)
 				dir_user_free(&f.u[i]);
 			f.n = 0;
@@ -1958,12 +2103,12 @@ static int sync_once(struct cli *c, bool full)
 			"again (harmless)",
 			c->cfg.state_dir);
 	if (!state_failed) {
-		struct sync_status st = { .last_attempt = c->now, .last_success = c->now };
-		sync_status_save(status_path, &st);
+		record_success(status_path, c->now, resync);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
 	audit_events(c, &m);
+	flush_name_caches(&m);
 	/* After the new snapshot is in place, so nobody signs in again meanwhile. */
 	struct json_object *lockouts = json_object_new_array();
 	if (c->cfg.lockout == LOCKOUT_TERMINATE)
@@ -2016,7 +2161,8 @@ int cmd_sync(struct cli *c, int argc, char **argv)
 	if (!watch)
 		return sync_once(c, full);
 	for (;;) {
-		sync_once(c, full);
+		cli_json_errors(c->json, "sync");
+		cli_json_fail(sync_once(c, full));
 		full = false;
 		fflush(stdout);
 		sleep((unsigned)c->cfg.sync_interval);

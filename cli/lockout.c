@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lockout.c: logind's TerminateUser when logind runs, then TERM to every
  * process still running as the UID, then KILL after a grace period. */
 #include "lockout.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* lockout.h: end a guest's sessions and processes when it may no longer sign in. */
 #ifndef AADGUEST_LOCKOUT_H
 #define AADGUEST_LOCKOUT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* main.c: aadguest [-c CONFIG] COMMAND [ARGS] (SPEC §7). */
 #include "cli.h"
 #include "../common/clock.h"
@@ -30,20 +31,51 @@ static void usage(FILE *f)
 		"  list [--state S] [--json]     one guest a line: name, uid, state, since\n"
 		"  show NAME|UID|OBJECT-ID [--json]  everything known of one guest\n"
 		"  check NAME [--json]           what PAM would answer, and why (exit 0 allow, 1 deny)\n"
-		"  config-check [--offline]      validate the configuration and the credentials\n"
+		"  config-check [--offline] [--json]\n"
+		"                                validate the configuration and the credentials\n"
 		"\n"
 		"Options:\n"
 		"  -c, --config FILE   configuration (default $AADGUEST_CONF or %s)\n"
 		"  -h, --help          this help\n"
+		"  -V, --version       the version of aadguest\n"
 		"\n"
+		"Under --json a command that fails prints {\"ok\": false, \"error\": ...} on stdout.\n"
 		"Exit status: 0 success, 1 failure or denied, 2 usage or configuration error.\n",
 		AG_DEFAULT_CONFIG);
+}
+
+static int run_command(struct cli *c, const char *name, int argc, char **argv)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, name) != 0)
+			continue;
+		char err[1024];
+		if (ag_now(&c->now) < 0) {
+			cli_err("AADGUEST_NOW is set but is not an RFC 3339 time");
+			return EXIT_USAGE;
+		}
+		int r = ag_config_load(c->config_path, AG_CONFIG_CHECK_PERMS, &c->cfg, err,
+				       sizeof(err));
+		if (r) {
+			cli_err("%s", err);
+			ag_config_free(&c->cfg);
+			return EXIT_USAGE;
+		}
+		ag_config_state_path(&c->cfg, "guests.db", c->db_path, sizeof(c->db_path));
+		optind++;
+		int rc = commands[i].fn(c, argc - optind + 1, argv + optind - 1);
+		ag_config_free(&c->cfg);
+		return rc;
+	}
+	cli_err("unknown command '%s' (see aadguest --help)", name);
+	return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
 					      { "help", no_argument, NULL, 'h' },
+					      { "version", no_argument, NULL, 'V' },
 					      { NULL, 0, NULL, 0 } };
 	struct cli c;
 	int opt;
@@ -54,7 +86,7 @@ int main(int argc, char **argv)
 		c.config_path = AG_DEFAULT_CONFIG;
 	/* '+': stop at the command; its own options come after it. */
 	for (;;) {
-		opt = getopt_long(argc, argv, "+c:h", opts, NULL);
+		opt = getopt_long(argc, argv, "+c:hV", opts, NULL);
 		if (opt == -1)
 			break;
 		switch (opt) {
@@ -63,6 +95,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("aadguest %s\n", AG_VERSION);
 			return EXIT_OK;
 		default:
 			usage(stderr);
@@ -78,27 +113,16 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(commands[i].name, name) != 0)
-			continue;
-		char err[1024];
-		if (ag_now(&c.now) < 0) {
-			cli_err("AADGUEST_NOW is set but is not an RFC 3339 time");
-			return EXIT_USAGE;
-		}
-		int r = ag_config_load(c.config_path, AG_CONFIG_CHECK_PERMS, &c.cfg, err,
-				       sizeof(err));
-		if (r) {
-			cli_err("%s", err);
-			ag_config_free(&c.cfg);
-			return EXIT_USAGE;
-		}
-		ag_config_state_path(&c.cfg, "guests.db", c.db_path, sizeof(c.db_path));
-		optind++;
-		int rc = commands[i].fn(&c, argc - optind + 1, argv + optind - 1);
-		ag_config_free(&c.cfg);
-		return rc;
+	if (strcmp(name, "version") == 0) {
+		printf("aadguest %s\n", AG_VERSION);
+		return EXIT_OK;
 	}
-	cli_err("unknown command '%s' (see aadguest --help)", name);
-	return EXIT_USAGE;
+	bool json = false;
+	for (int i = optind + 1; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+	cli_json_errors(json, name);
+	int rc = run_command(&c, name, argc, argv);
+	cli_json_fail(rc);
+	return rc;
 }

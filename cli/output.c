@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* output.c: formatting shared by the commands: times, JSON of a guest, errors. */
 #include "cli.h"
 #include "../common/clock.h"
@@ -10,14 +11,53 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Under --json a failing command that printed no JSON document still prints
+ * one: {"ok": false, "command": …, "error": …, "exit_status": N}, with the
+ * last error (not warning) given to cli_err. */
+static struct {
+	bool on;
+	bool printed;
+	const char *command;
+	char error[1024];
+} json_fail;
+
+void cli_json_errors(bool on, const char *command)
+{
+	json_fail.on = on;
+	json_fail.printed = false;
+	json_fail.command = command;
+	json_fail.error[0] = '\0';
+}
+
+void cli_json_fail(int rc)
+{
+	if (!json_fail.on || json_fail.printed || rc == EXIT_OK)
+		return;
+	struct json_object *o = json_object_new_object();
+	if (!o)
+		return;
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	if (json_fail.command)
+		json_object_object_add(o, "command", json_object_new_string(json_fail.command));
+	json_object_object_add(
+		o, "error",
+		json_object_new_string(json_fail.error[0] ? json_fail.error : "failed"));
+	json_object_object_add(o, "exit_status", json_object_new_int(rc));
+	print_json(o);
+	json_object_put(o);
+	fflush(stdout);
+}
+
 void cli_err(const char *fmt, ...)
 {
+	char msg[sizeof(json_fail.error)];
 	va_list ap;
-	fputs("aadguest: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "aadguest: %s\n", msg);
+	if (strncmp(msg, "warning:", 8) != 0)
+		ag_strlcpy(json_fail.error, msg, sizeof(json_fail.error));
 }
 
 int cli_open_snapshot(struct cli *c, struct snapshot *s, bool quiet)
@@ -102,6 +142,7 @@ struct json_object *guest_record_json(const struct snapshot *s, const struct sna
 
 void print_json(struct json_object *o)
 {
+	json_fail.printed = true;
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 						       JSON_C_TO_STRING_NOSLASHESCAPE));
 }

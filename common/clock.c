@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clock.c: time without time zones or locale: UTC only, parsed and printed by hand. */
 #include "clock.h"
 #include "util.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clock.h: the one clock of aadguest (AADGUEST_NOW for tests), RFC 3339 and durations. */
 #ifndef AADGUEST_CLOCK_H
 #define AADGUEST_CLOCK_H

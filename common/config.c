@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* config.c: the key = value parser of SPEC §3; every error names file, line and key. */
 #include "config.h"
 #include "clock.h"

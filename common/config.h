@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* config.h: /etc/aadguest/aadguest.conf (SPEC §3). */
 #ifndef AADGUEST_CONFIG_H
 #define AADGUEST_CONFIG_H
@@ -6,10 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AG_DEFAULT_CONFIG     "/etc/aadguest/aadguest.conf"
-#define AG_DEFAULT_STATE_DIR  "/var/lib/aadguest"
-#define AG_DEFAULT_DB	      AG_DEFAULT_STATE_DIR "/guests.db"
-#define AG_DEFAULT_UID_MIN    1879048192u
+#define AG_DEFAULT_CONFIG    "/etc/aadguest/aadguest.conf"
+#define AG_DEFAULT_STATE_DIR "/var/lib/aadguest"
+#define AG_DEFAULT_DB	     AG_DEFAULT_STATE_DIR "/guests.db"
+/* Above SSSD's default ID-mapping range (200000–2000200000) and systemd's
+ * container range (524288–1879048191), below 2^31 and below systemd's
+ * 0x7FFE0000 range: 134 million UIDs that no common allocator hands out. */
+#define AG_DEFAULT_UID_MIN    2013265920u
 #define AG_DEFAULT_UID_MAX    2147352575u
 #define AG_MAX_ALLOWED_GROUPS 64
 

@@ -1,6 +1,9 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* credential.c: the client assertion of Entra's certificate credentials:
- * header {alg RS256, typ JWT, x5t#S256}, claims {aud, iss = sub = client id,
- * jti, nbf, iat, exp}, signed with the private key. */
+ * header {alg PS256, typ JWT, x5t#S256}, claims {aud, iss = sub = client id,
+ * jti, nbf, iat, exp}, signed with the private key (RSA-PSS, SHA-256, MGF1
+ * SHA-256, a 32-byte salt: RFC 7518 §3.5), as Entra's certificate-credentials
+ * page documents it. No Microsoft source pairs RS256 with x5t#S256. */
 #include "credential.h"
 #include "util.h"
 
@@ -10,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +109,7 @@ int credential_assertion(const struct ag_config *cfg, const char *aud, int64_t n
 		goto out;
 	}
 	if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
-		snprintf(err, errlen, "%s: only RSA keys are supported (RS256)", cfg->client_key);
+		snprintf(err, errlen, "%s: only RSA keys are supported (PS256)", cfg->client_key);
 		goto out;
 	}
 	if (X509_check_private_key(cert, key) != 1) {
@@ -130,7 +134,7 @@ int credential_assertion(const struct ag_config *cfg, const char *aud, int64_t n
 		 idb[11], idb[12], idb[13], idb[14], idb[15]);
 	hdr = json_object_new_object();
 	cl = json_object_new_object();
-	json_object_object_add(hdr, "alg", json_object_new_string("RS256"));
+	json_object_object_add(hdr, "alg", json_object_new_string("PS256"));
 	json_object_object_add(hdr, "typ", json_object_new_string("JWT"));
 	json_object_object_add(hdr, "x5t#S256", json_object_new_string(x5t ? x5t : ""));
 	json_object_object_add(cl, "aud", json_object_new_string(aud));
@@ -153,7 +157,11 @@ int credential_assertion(const struct ag_config *cfg, const char *aud, int64_t n
 		goto out;
 	}
 	md = EVP_MD_CTX_new();
-	if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	EVP_PKEY_CTX *pctx = NULL;
+	if (!md || EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1 ||
 	    EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
 		snprintf(err, errlen, "OpenSSL: cannot sign the client assertion");
 		goto out;

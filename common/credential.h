@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* credential.h: client credentials for the token request: a secret, or a
  * client-assertion JWT signed with the app's certificate key (OpenSSL EVP). */
 #ifndef AADGUEST_CREDENTIAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* decide.c: the account decision; fail closed for guests, never for anyone else. */
 #include "decide.h"
 #include "clock.h"
@@ -40,6 +41,13 @@ bool snapshot_is_stale(int64_t generated, int64_t max_staleness, int64_t now)
 void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss, int64_t now,
 	    uint32_t uid_min, uint32_t uid_max, struct verdict *v)
 {
+	decide_with(snap, user, nss, now, uid_min, uid_max, NULL, v);
+}
+
+void decide_with(const struct snapshot *snap, const char *user, const struct nss_probe *nss,
+		 int64_t now, uint32_t uid_min, uint32_t uid_max, const struct staleness_rule *rule,
+		 struct verdict *v)
+{
 	const struct snap_record *r = NULL;
 	memset(v, 0, sizeof(*v));
 	v->state = GS_COUNT;
@@ -80,9 +88,10 @@ void decide(const struct snapshot *snap, const char *user, const struct nss_prob
 	/* generated_at is refreshed in place by a sync that changed nothing: one
 	 * aligned 8-byte load sees either value whole. */
 	int64_t generated = __atomic_load_n(&snap->hdr->generated_at, __ATOMIC_RELAXED);
-	if (snap->hdr->max_staleness > 0 &&
-	    snapshot_is_stale(generated, snap->hdr->max_staleness, now)) {
-		if (snap->hdr->stale_policy == 0 /* STALE_DENY */) {
+	int64_t max_staleness = rule ? rule->max_staleness : snap->hdr->max_staleness;
+	int stale_policy = rule ? rule->stale_policy : (int)snap->hdr->stale_policy;
+	if (max_staleness > 0 && snapshot_is_stale(generated, max_staleness, now)) {
+		if (stale_policy == 0 /* STALE_DENY */) {
 			set(v, V_STALE, "the guest snapshot is older than max_staleness");
 			return;
 		}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* decide.h: what the account phase answers for a user (SPEC §1, §6), shared
  * by pam_aadguest and `aadguest check` so both always agree. */
 #ifndef AADGUEST_DECIDE_H
@@ -40,7 +41,21 @@ struct nss_probe {
 /* Older than max_staleness at now, without overflow; an implausible generated
  * time counts as stale. */
 bool snapshot_is_stale(int64_t generated, int64_t max_staleness, int64_t now);
-/* snap may be NULL (missing or corrupt). uid_min/uid_max are used when it is. */
+/* How old the snapshot may be, and what then. Where the configuration can be
+ * read its values decide (an admin who sets stale_policy = allow during a
+ * Graph outage, when no sync can rewrite the snapshot, is obeyed: SPEC §6);
+ * the snapshot's copy serves programs that cannot read it. */
+struct staleness_rule {
+	int64_t max_staleness; /* seconds; 0 = no limit */
+	int stale_policy;      /* 0 deny, 1 allow */
+};
+
+/* snap may be NULL (missing or corrupt). uid_min/uid_max are used when it is.
+ * rule: the configuration's staleness settings, or NULL for the snapshot's. */
+void decide_with(const struct snapshot *snap, const char *user, const struct nss_probe *nss,
+		 int64_t now, uint32_t uid_min, uint32_t uid_max, const struct staleness_rule *rule,
+		 struct verdict *v);
+/* decide_with() by the snapshot's own staleness settings. */
 void decide(const struct snapshot *snap, const char *user, const struct nss_probe *nss, int64_t now,
 	    uint32_t uid_min, uint32_t uid_max, struct verdict *v);
 /* Let the guest's live state from Graph decide (online_check). v must be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* graph.c: token, paged GETs with retries, and the one place that reads a
  * Graph user object. TLS is always verified; every request has a timeout. */
 #include "graph.h"
@@ -638,7 +639,7 @@ static int graph_call(struct graph_client *g, const char *url, const char *json_
 				"GET %s: HTTP %ld: %s (the application lacks a permission or admin "
 				"consent: User.Read.All, and GroupMember.Read.All for allowed_groups)",
 				where, resp.status, detail);
-		else if (resp.status == 410 || strcmp(code, "syncStateNotFound") == 0)
+		else if (resp.status == 410 || strcasecmp(code, "syncStateNotFound") == 0)
 			r = set_err(g, -ESTALE, "GET %s: HTTP %ld: %s", where, resp.status, detail);
 		else
 			r = set_err(g, resp.status == 404 ? -ENOENT : -EIO, "GET %s: HTTP %ld: %s",
@@ -674,24 +675,26 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 	return graph_call(g, url, NULL, out);
 }
 
-int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
-		    struct json_object **bodies, long *statuses)
+/* One POST /v1.0/$batch of the requests idx[0..n) of paths; each answer lands
+ * at its index. *wait: the longest Retry-After among the items that were
+ * throttled (empty when none said). */
+static int batch_once(struct graph_client *g, char *const *paths, const size_t *idx, size_t n,
+		      struct json_object **bodies, long *statuses, char *wait, size_t waitlen)
 {
 	struct json_object *req = json_object_new_object(), *arr = json_object_new_array(), *resp;
 	char url[2048], id[24];
+	bool seen[20] = { false }, answered[20] = { false };
+	uint64_t longest = 0;
 	int r;
 
-	for (size_t i = 0; i < n; i++) {
-		bodies[i] = NULL;
-		statuses[i] = 0;
-	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t k = 0; k < n; k++) {
 		struct json_object *one = json_object_new_object();
-		snprintf(id, sizeof(id), "%zu", i);
+		snprintf(id, sizeof(id), "%zu", idx[k]);
 		json_object_object_add(one, "id", json_object_new_string(id));
 		json_object_object_add(one, "method", json_object_new_string("GET"));
-		json_object_object_add(one, "url", json_object_new_string(paths[i]));
+		json_object_object_add(one, "url", json_object_new_string(paths[idx[k]]));
 		json_object_array_add(arr, one);
+		seen[idx[k]] = true;
 	}
 	json_object_object_add(req, "requests", arr);
 	snprintf(url, sizeof(url), "%s/v1.0/$batch", g->cfg->graph_url);
@@ -708,19 +711,73 @@ int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
 		json_object_put(resp);
 		return set_err(g, -EBADMSG, "POST /v1.0/$batch: no \"responses\" array");
 	}
+	wait[0] = '\0';
 	for (size_t k = 0; k < json_object_array_length(list); k++) {
 		struct json_object *one = json_object_array_get_idx(list, k), *v;
 		const char *rid = jstr(one, "id");
 		uint64_t i;
-		if (!rid || ag_parse_u64(rid, n - 1, &i) || bodies[i])
+		/* Answers come in any order, matched by id; one per request asked. */
+		if (!rid || ag_parse_u64(rid, 19, &i) || !seen[i] || answered[i])
 			continue;
+		answered[i] = true;
 		if (json_object_object_get_ex(one, "status", &v))
 			statuses[i] = (long)json_object_get_int64(v);
 		if (json_object_object_get_ex(one, "body", &v) &&
 		    json_object_is_type(v, json_type_object))
 			bodies[i] = json_object_get(v);
+		struct json_object *h;
+		if (!retryable(statuses[i]) || !json_object_object_get_ex(one, "headers", &h) ||
+		    !json_object_is_type(h, json_type_object))
+			continue;
+		json_object_object_foreach(h, key, val)
+		{
+			uint64_t secs;
+			if (strcasecmp(key, "Retry-After") == 0 &&
+			    json_object_is_type(val, json_type_string) &&
+			    ag_parse_u64(json_object_get_string(val), UINT32_MAX, &secs) == 0 &&
+			    (!wait[0] || secs > longest)) {
+				longest = secs;
+				snprintf(wait, waitlen, "%llu", (unsigned long long)secs);
+			}
+		}
 	}
 	json_object_put(resp);
+	return 0;
+}
+
+int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
+		    struct json_object **bodies, long *statuses)
+{
+	size_t pending[20], np = 0;
+	char wait[64];
+
+	if (n > 20)
+		return set_err(g, -EINVAL, "a $batch holds at most 20 requests");
+	for (size_t i = 0; i < n; i++) {
+		bodies[i] = NULL;
+		statuses[i] = 0;
+		pending[np++] = i;
+	}
+	/* Items throttled (429) or failing transiently are asked again, alone in a
+	 * smaller batch, after the longest Retry-After their own headers gave. */
+	for (unsigned attempt = 1; np; attempt++) {
+		int r = batch_once(g, paths, pending, np, bodies, statuses, wait, sizeof(wait));
+		if (r)
+			return r;
+		size_t again = 0;
+		for (size_t k = 0; k < np; k++)
+			if (retryable(statuses[pending[k]]))
+				pending[again++] = pending[k];
+		if (!again || attempt >= max_attempts(g) || backoff(g, wait, attempt))
+			break; /* what is left carries its last answer: the caller's to retry */
+		for (size_t k = 0; k < again; k++) {
+			json_object_put(bodies[pending[k]]);
+			bodies[pending[k]] = NULL;
+			statuses[pending[k]] = 0;
+		}
+		np = again;
+	}
+	g->err[0] = '\0';
 	return 0;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* graph.h: the Microsoft Graph client of the tool (libcurl + json-c). Never
  * linked into the NSS or PAM module. */
 #ifndef AADGUEST_GRAPH_H
@@ -60,7 +61,9 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 /* Up to 20 GETs in one POST /v1.0/$batch. paths are relative to /v1.0
  * ("/users/ID?$select=…"). Each answer's status and body (NULL when none; to
  * be json_object_put) land at the request's index; a status of 0 means the
- * batch said nothing of it. Retrying what failed is the caller's. */
+ * batch said nothing of it. Items answered 429 (or 5xx) are sent again, after
+ * the longest Retry-After of their own headers; what still fails is the
+ * caller's to retry. */
 int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
 		    struct json_object **bodies, long *statuses);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* guest.h: the tool's model of guests, and the merge that turns what the
  * directory says into the next state (pure: no I/O, unit-tested). */
 #ifndef AADGUEST_GUEST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* guestdb.c: load and save the private state; every field's type is checked. */
 #include "guestdb.h"
 #include "clock.h"
@@ -1208,15 +1209,19 @@ int sync_status_load(const char *path, struct sync_status *st)
 	struct json_object *o;
 
 	memset(st, 0, sizeof(*st));
-	st->last_attempt = st->last_success = AG_TIME_UNKNOWN;
+	st->last_attempt = st->last_success = st->last_resync = AG_TIME_UNKNOWN;
 	o = read_json_file(path, &r, err, sizeof(err));
 	if (!o)
 		return r;
 	get_i64(o, "last_attempt", &st->last_attempt);
 	get_i64(o, "last_success", &st->last_success);
+	get_i64(o, "last_resync", &st->last_resync);
 	const char *e = get_str(o, "last_error");
 	if (e)
 		ag_strlcpy(st->last_error, e, sizeof(st->last_error));
+	e = get_str(o, "resync_reason");
+	if (e)
+		ag_strlcpy(st->resync_reason, e, sizeof(st->resync_reason));
 	json_object_put(o);
 	return 0;
 }
@@ -1232,6 +1237,10 @@ int sync_status_save(const char *path, const struct sync_status *st)
 	put_time(o, "last_success", st->last_success);
 	json_object_object_add(o, "last_error",
 			       st->last_error[0] ? json_object_new_string(st->last_error) : NULL);
+	put_time(o, "last_resync", st->last_resync);
+	if (st->resync_reason[0])
+		json_object_object_add(o, "resync_reason",
+				       json_object_new_string(st->resync_reason));
 	size_t len;
 	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
 	r = s ? ag_write_file_atomic(path, s, len, 0600, err, sizeof(err)) : -ENOMEM;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* guestdb.h: the tool's private state (root-only state.json) and the
  * per-sync status file. json-c and OpenSSL: tool only. */
 #ifndef AADGUEST_GUESTDB_H
@@ -59,7 +60,9 @@ int state_journal_commit(const char *state_path, size_t end, uint64_t seq, int64
 
 struct sync_status {
 	int64_t last_attempt, last_success;
-	char last_error[1024]; /* empty when the last sync succeeded */
+	char last_error[1024];	  /* empty when the last sync succeeded */
+	int64_t last_resync;	  /* the last full resync Graph forced, or AG_TIME_UNKNOWN */
+	char resync_reason[1024]; /* why */
 };
 int sync_status_load(const char *path, struct sync_status *st);
 int sync_status_save(const char *path, const struct sync_status *st);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* idmap.c: object id → UID by hashing, collisions resolved by linear probing in
  * an order the caller makes deterministic (oldest guest first). */
 #include "idmap.h"

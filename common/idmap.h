@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* idmap.h: UIDs from object ids (SPEC §4), the same on every host of a fleet. */
 #ifndef AADGUEST_IDMAP_H
 #define AADGUEST_IDMAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* merge.c: what the directory says now + what this host knew → the next
  * state, its events and UIDs. Pure: no I/O, so it is tested directly. */
 #include "guest.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* names.c: turn what Graph says about a guest into a safe Unix login name. */
 #include "names.h"
 #include "util.h"

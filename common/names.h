@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* names.h: login names of guests (SPEC §4): derivation and validation. */
 #ifndef AADGUEST_NAMES_H
 #define AADGUEST_NAMES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* snapcache.c: a replaced file is noticed without a system call per call: the
  * writer flags the old file as superseded (seen through the shared mapping),
  * and a stat at most once a second catches any other replacement. */

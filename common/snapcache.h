@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* snapcache.h: a mapping of guests.db kept across calls (NSS, PAM), remapped
  * when the file is replaced; libc only. */
 #ifndef AADGUEST_COMMON_SNAPCACHE_H

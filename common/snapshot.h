@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* snapshot.h: guests.db, the world-readable snapshot every module reads.
  *
  * One file, mapped read-only and shared through the page cache. Layout

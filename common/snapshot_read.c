@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* snapshot_read.c: map guests.db and answer lookups; the file is treated as
  * hostile, every offset is checked against the mapping (libc only: this
  * file is linked into the NSS module). */
@@ -41,7 +42,18 @@ static bool region_ok(uint64_t off, uint64_t count, uint64_t elem, uint64_t end,
 
 /* Every record is a guest's: inside uid_min+1 … uid_max (uid_min is the shared
  * group's GID), so a damaged record can never be served as root or as a
- * local user. */
+ * local user. Checked as each record is handed out (a lookup touches one
+ * record, not a million), and for the whole file with SNAP_OPEN_VERIFY. */
+static bool record_in_range(const struct snapshot *s, const struct snap_record *r)
+{
+	return r->uid > s->hdr->uid_min && r->uid <= s->hdr->uid_max;
+}
+
+static const struct snap_record *checked(const struct snapshot *s, const struct snap_record *r)
+{
+	return record_in_range(s, r) ? r : NULL;
+}
+
 static bool records_in_range(const struct snap_record *r, uint32_t n, const struct snap_header *h)
 {
 	for (uint32_t i = 0; i < n; i++)
@@ -94,7 +106,8 @@ static int validate_overlay(struct snapshot *s, uint64_t off, unsigned flags)
 	if ((flags & SNAP_OPEN_VERIFY) && snapshot_checksum((const unsigned char *)o + sizeof(*o),
 							    o->size - sizeof(*o)) != o->checksum)
 		return -EBADMSG;
-	if (!records_in_range((const void *)((const unsigned char *)o + o->records_off),
+	if ((flags & SNAP_OPEN_VERIFY) &&
+	    !records_in_range((const void *)((const unsigned char *)o + o->records_off),
 			      o->n_records, h))
 		return -EBADMSG;
 	p->records = (const void *)((const unsigned char *)o + o->records_off);
@@ -141,7 +154,8 @@ static int validate(struct snapshot *s, unsigned flags)
 	if ((flags & SNAP_OPEN_VERIFY) &&
 	    snapshot_checksum(s->base + h->header_size, end - h->header_size) != h->checksum)
 		return -EBADMSG;
-	if (!records_in_range((const void *)(s->base + h->records_off), h->n_records, h))
+	if ((flags & SNAP_OPEN_VERIFY) &&
+	    !records_in_range((const void *)(s->base + h->records_off), h->n_records, h))
 		return -EBADMSG;
 	s->hdr = h;
 	p->records = (const void *)(s->base + h->records_off);
@@ -274,9 +288,9 @@ uint32_t snapshot_count(const struct snapshot *s)
 const struct snap_record *snapshot_record(const struct snapshot *s, uint32_t i)
 {
 	if (i < s->part[0].n_records)
-		return masked(s, i) ? NULL : &s->part[0].records[i];
+		return masked(s, i) ? NULL : checked(s, &s->part[0].records[i]);
 	i -= s->part[0].n_records;
-	return i < s->part[1].n_records ? &s->part[1].records[i] : NULL;
+	return i < s->part[1].n_records ? checked(s, &s->part[1].records[i]) : NULL;
 }
 
 uint32_t snapshot_member_count(const struct snapshot *s)
@@ -292,10 +306,10 @@ const struct snap_record *snapshot_member(const struct snapshot *s, uint32_t i)
 		p = &s->part[1];
 		if (i >= p->n_members || p->members[i] >= p->n_records)
 			return NULL;
-		return &p->records[p->members[i]];
+		return checked(s, &p->records[p->members[i]]);
 	}
 	uint32_t r = p->members[i];
-	return r < p->n_records && !masked(s, r) ? &p->records[r] : NULL;
+	return r < p->n_records && !masked(s, r) ? checked(s, &p->records[r]) : NULL;
 }
 
 /* Record number in part p of the named record with this name, or -1. */
@@ -357,18 +371,18 @@ const struct snap_record *snapshot_find_name(const struct snapshot *s, const cha
 	}
 	low[len] = '\0';
 	if (s->part[1].n_records && (i = part_find_name(s, &s->part[1], low, h)) >= 0)
-		return &s->part[1].records[i];
+		return checked(s, &s->part[1].records[i]);
 	i = part_find_name(s, &s->part[0], low, h);
-	return i >= 0 && !masked(s, (uint32_t)i) ? &s->part[0].records[i] : NULL;
+	return i >= 0 && !masked(s, (uint32_t)i) ? checked(s, &s->part[0].records[i]) : NULL;
 }
 
 const struct snap_record *snapshot_find_uid(const struct snapshot *s, uint32_t uid)
 {
 	long i;
 	if (s->part[1].n_records && (i = part_find_uid(&s->part[1], uid)) >= 0)
-		return &s->part[1].records[i];
+		return checked(s, &s->part[1].records[i]);
 	i = part_find_uid(&s->part[0], uid);
-	return i >= 0 && !masked(s, (uint32_t)i) ? &s->part[0].records[i] : NULL;
+	return i >= 0 && !masked(s, (uint32_t)i) ? checked(s, &s->part[0].records[i]) : NULL;
 }
 
 long snapshot_base_uid(const struct snapshot *s, uint32_t uid)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* snapshot_write.c: build guests.db in memory and replace the old one atomically. */
 #include "snapshot.h"
 #include "clock.h"

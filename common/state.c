@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* state.c: state names and the one rule that moves a state with time alone. */
 #include "state.h"
 #include "clock.h"

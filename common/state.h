@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* state.h: the local states of a guest (SPEC §1). */
 #ifndef AADGUEST_STATE_H
 #define AADGUEST_STATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* util.c: string and number helpers without locale or allocation. */
 #include "util.h"
 

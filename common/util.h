@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* util.h: small libc-only helpers shared by every part of aadguest. */
 #ifndef AADGUEST_UTIL_H
 #define AADGUEST_UTIL_H

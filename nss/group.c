@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* group.c: the group database of libnss_aadguest: each guest's private group
  * (GID = UID) and the shared group of all active guests (GID = uid_min). */
 #include "nss_aadguest.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nss_aadguest.h: the exported glibc NSS entry points of libnss_aadguest.so.2. */
 #ifndef NSS_AADGUEST_H
 #define NSS_AADGUEST_H

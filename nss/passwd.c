@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* passwd.c: the passwd database of libnss_aadguest (SPEC §5). */
 #include "nss_aadguest.h"
 #include "snapcache.h"

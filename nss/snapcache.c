@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* snapcache.c: the one mapping of guests.db of this process, shared by every
  * NSS call and thread (common/snapcache.c does the remapping). */
 #include "snapcache.h"

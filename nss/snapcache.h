@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* snapcache.h: the process-wide mapping of guests.db behind every NSS call. */
 #ifndef AADGUEST_SNAPCACHE_H
 #define AADGUEST_SNAPCACHE_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # packaging.mk: `make install-extra`, `make deb`, `make rpm`. Included by the
 # top Makefile (`include packaging/packaging.mk`), or used beside it:
 #   make -f Makefile -f packaging/packaging.mk deb
@@ -18,6 +19,11 @@ DESTDIR ?=
 SYSTEMDUNITDIR ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
 # pam-auth-update(8) reads its profiles from /usr/share/pam-configs.
 PAMCONFIGDIR ?= $(PREFIX)/share/pam-configs
+# bash-completion loads completions on demand from here.
+BASHCOMPDIR ?= $(or $(shell pkg-config --variable=completionsdir bash-completion 2>/dev/null),$(PREFIX)/share/bash-completion/completions)
+DOCDIR ?= $(PREFIX)/share/doc/aadguest
+# authselect(8) vendor profiles (RHEL, Fedora).
+AUTHSELECTDIR ?= $(PREFIX)/share/authselect/vendor/aadguest
 
 AG_BUILD := $(or $(B),build)
 AG_VERSION := $(shell head -n 1 packaging/debian/changelog 2>/dev/null | cut -d ' ' -f 2 | tr -d '()' | sed 's/-[^-]*$$//')
@@ -25,11 +31,14 @@ AG_VERSION := $(or $(AG_VERSION),0.1.0)
 AG_MAN5 := packaging/man/aadguest.conf.5
 AG_MAN8 := packaging/man/aadguest.8 packaging/man/pam_aadguest.8 packaging/man/libnss_aadguest.8
 
-# Man pages, systemd units, the pam-auth-update profile and an *example*
-# configuration (a real one is the admin's to write, see aadguest.conf(5)).
+# Man pages, systemd units, the pam-auth-update profile, bash completion and
+# an *example* configuration under $(DOCDIR)/examples (a real one is the
+# admin's to write, see aadguest.conf(5)). The authselect profile is
+# install-authselect (RPM systems).
 install-extra:
 	install -d -m 0755 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PAMCONFIGDIR) $(DESTDIR)$(SYSCONFDIR)/aadguest
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PAMCONFIGDIR) $(DESTDIR)$(SYSCONFDIR)/aadguest \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples
 	install -m 0644 $(AG_MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 $(AG_MAN8) $(DESTDIR)$(MANDIR)/man8/
 	@mkdir -p $(AG_BUILD)/packaging
@@ -38,7 +47,15 @@ install-extra:
 	install -m 0644 $(AG_BUILD)/packaging/aadguest-sync.service $(DESTDIR)$(SYSTEMDUNITDIR)/aadguest-sync.service
 	install -m 0644 packaging/systemd/aadguest-sync.timer $(DESTDIR)$(SYSTEMDUNITDIR)/aadguest-sync.timer
 	install -m 0644 packaging/pam-configs/aadguest $(DESTDIR)$(PAMCONFIGDIR)/aadguest
-	install -m 0644 packaging/aadguest.conf.example $(DESTDIR)$(SYSCONFDIR)/aadguest/aadguest.conf.example
+	install -m 0644 packaging/aadguest.conf.example $(DESTDIR)$(DOCDIR)/examples/aadguest.conf.example
+	install -m 0644 packaging/bash-completion/aadguest $(DESTDIR)$(BASHCOMPDIR)/aadguest
+
+install-authselect:
+	install -d -m 0755 $(DESTDIR)$(AUTHSELECTDIR)
+	install -m 0644 packaging/authselect/aadguest/* $(DESTDIR)$(AUTHSELECTDIR)/
+	# The same stacks for local and remote services, and for fingerprint and smart card.
+	ln -sf system-auth $(DESTDIR)$(AUTHSELECTDIR)/password-auth
+	ln -sf fingerprint-auth $(DESTDIR)$(AUTHSELECTDIR)/smartcard-auth
 
 # Debian packages, built by dpkg-buildpackage in a copy of the source tree
 # (build/deb/aadguest-VERSION/, packaging/debian as its debian/); the .deb
@@ -76,7 +93,7 @@ rpm:
 	cp $(AG_RPM_TOP)/RPMS/*/*.rpm $(AG_BUILD)/
 	@ls -1 $(AG_BUILD)/*.rpm
 
-.PHONY: install-extra deb rpm
+.PHONY: install-extra install-authselect deb rpm
 
 # Including this file must not make one of its targets the default.
 .DEFAULT_GOAL := $(or $(ag_saved_goal),all)

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # source-tarball.sh OUT.tar.gz TOPDIR: the source tree as it is in the work
 # tree (committed or not, never build/ or .git/) packed under TOPDIR/, for
 # `make deb` and `make rpm`. Run it from the top of the source tree.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pam_aadguest.c: the account (and session) gate for Entra ID guests.
  * Enforced in account because an SSH key login skips auth but not account;
  * anyone who is not a guest gets PAM_IGNORE. */
@@ -43,6 +44,7 @@ struct pam_args {
 	bool silent;
 	struct ag_config cfg;
 	bool have_cfg;
+	bool no_cfg; /* the configuration file does not exist */
 	char db[4096];
 };
 
@@ -178,6 +180,7 @@ static void args_parse(pam_handle_t *pamh, int flags, int argc, const char **arg
 	if (flags & PAM_SILENT)
 		a->silent = true;
 	int r = config_get(a, err, sizeof(err));
+	a->no_cfg = r == -ENOENT;
 	if (r == 0)
 		a->have_cfg = true;
 	else if (r != -ENOENT && r != -EACCES)
@@ -393,6 +396,24 @@ static void session_record(pam_handle_t *pamh, uint32_t uid, bool open_it)
 	close(fd);
 }
 
+/* A host where aadguest was installed but never set up: no configuration and
+ * no snapshot. Installing the package locks no one out; fail-closed starts
+ * once the host is configured (SPEC §6). A snapshot left without its
+ * configuration still decides: the host was set up, and its guests stay out. */
+static bool host_unconfigured(pam_handle_t *pamh, const struct pam_args *a)
+{
+	static int said;
+	struct stat st;
+	if (!a->no_cfg || stat(a->db, &st) == 0 || errno != ENOENT)
+		return false;
+	if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED) == 0)
+		pam_syslog(pamh, LOG_NOTICE,
+			   "%s and %s do not exist: aadguest is not set up on this host, so the "
+			   "module ignores everyone until it is",
+			   a->config_path, a->db);
+	return true;
+}
+
 /* session: -1 account phase, 1 open_session, 0 close_session. */
 static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv, const char *phase,
 		      int session)
@@ -407,6 +428,10 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	int r, ret;
 
 	args_parse(pamh, flags, argc, argv, &a);
+	if (host_unconfigured(pamh, &a)) {
+		ret = PAM_IGNORE;
+		goto out;
+	}
 	r = pam_get_user(pamh, &user, NULL);
 	if (r != PAM_SUCCESS || !user || !*user) {
 		ret = PAM_USER_UNKNOWN;
@@ -419,7 +444,11 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	r = snapcache_get(&cache, a.db, &snap);
 	if (r && a.debug)
 		pam_syslog(pamh, LOG_DEBUG, "snapshot %s: %s", a.db, strerror(-r));
-	decide(r ? NULL : snap, user, &probe, now, a.cfg.uid_min, a.cfg.uid_max, &v);
+	/* Where the configuration is readable, its staleness settings win. */
+	struct staleness_rule rule = { .max_staleness = a.cfg.max_staleness,
+				       .stale_policy = (int)a.cfg.stale_policy };
+	decide_with(r ? NULL : snap, user, &probe, now, a.cfg.uid_min, a.cfg.uid_max,
+		    a.have_cfg ? &rule : NULL, &v);
 	/* Keep what the rest needs, and let the snapshot go before the online
 	 * check and the conversation (either may take long). */
 	struct snap_record rec;

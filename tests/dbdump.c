@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* dbdump: what a snapshot and a private state say, in one canonical text, so
  * that a state built by appending (journal, overlay) can be compared with one
  * written whole. Usage: dbdump GUESTS.DB STATE.JSON [--layout]

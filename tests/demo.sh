@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # demo.sh: the story of `make demo`, on the built-in Contoso tenant served by
 # the Graph emulator over HTTPS. Nothing on the host changes: NSS goes through
 # nss_wrapper and PAM through pam_start_confdir with a private pam.d.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # fulldisk.sh: state_dir on a small tmpfs (in a private mount namespace), so
 # full that a sync runs out of space at each of its writes in turn: a full
 # sync, a delta sync that appends, and a purge that rewrites both files. Each

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Microsoft Graph + Entra ID token endpoint emulator for the aadguest tests.
 
 Python 3 standard library only (plus the `openssl` command for client
@@ -496,6 +497,7 @@ class Emulator:
             self.log = []          # change log: (id, kind, frozenset(props) or None)
             self.version = 0
             self.delta_epoch = getattr(self, "delta_epoch", 0) + 1
+            self.delta_gone_status = 410
             self.tokens = {}       # access token -> dict(client, exp, expired)
             self.ser_cache = {}
             self.list_cache = {}
@@ -936,6 +938,7 @@ class Handler(BaseHTTPRequestHandler):
         self.req_id = str(uuid.uuid4())
         self.client_req_id = self.headers.get("client-request-id") or self.req_id
         self.fault_mode = None
+        self.batch_urls = []
         status = 0
         try:
             try:
@@ -973,8 +976,11 @@ class Handler(BaseHTTPRequestHandler):
             line = "%s %s %s %.1fms" % (self.command, self.path, status, ms)
             emu.log_line(line)
             with emu.stats_lock:
-                emu.recent.append({"method": self.command, "path": self.path,
-                                   "status": status, "ms": round(ms, 1)})
+                entry = {"method": self.command, "path": self.path, "status": status,
+                         "ms": round(ms, 1), "at": round(time.time(), 3)}
+                if self.batch_urls:
+                    entry["batch"] = self.batch_urls
+                emu.recent.append(entry)
                 if len(emu.recent) > 2000:
                     del emu.recent[:1000]
 
@@ -1041,10 +1047,12 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- faults -------------------------------------------------------------
 
-    def match_fault(self, path):
+    def match_fault(self, path, in_batch=False):
         emu = self.emu
         with emu.lock:
             for rule in emu.faults:
+                if bool(rule.get("in_batch")) != in_batch:
+                    continue
                 if rule.get("method") and rule["method"].upper() != self.command:
                     continue
                 if rule.get("path_prefix") and not path.lower().startswith(
@@ -1188,16 +1196,27 @@ class Handler(BaseHTTPRequestHandler):
                 if segs and segs[0].lower() == "v1.0":
                     segs = segs[1:]
                 self.command = method
+                self.batch_urls.append(url)
                 try:
                     if method != "GET":
                         raise bad_request("The emulator batches GET requests only.", "BadRequest")
-                    resp = self.route_graph(segs, [x.lower() for x in segs],
-                                            self.parse_query(parts.query))
+                    # A fault rule with "in_batch": true answers one item of a batch, with
+                    # its own status and headers (concepts/json-batching.md: "each item
+                    # has its own status", and a throttled item its own Retry-After).
+                    rule = self.match_fault("/v1.0" + parts.path if not
+                                            parts.path.lower().startswith("/v1.0")
+                                            else parts.path, in_batch=True)
+                    resp = self.apply_fault(rule, parts.path) if rule else None
+                    if resp is None:
+                        resp = self.route_graph(segs, [x.lower() for x in segs],
+                                                self.parse_query(parts.query))
                 except GraphError as e:
                     resp = self.graph_error(e)
                 body = resp.body if isinstance(resp.body, bytes) else jdump(resp.body)
-                out.append({"id": rid, "status": resp.status,
-                            "headers": {"Content-Type": resp.ctype or GRAPH_CT},
+                headers = {"Content-Type": resp.ctype or GRAPH_CT}
+                if "Retry-After" in resp.headers:
+                    headers["Retry-After"] = resp.headers["Retry-After"]
+                out.append({"id": rid, "status": resp.status, "headers": headers,
                             "body": json.loads(body) if body else None})
         finally:
             self.command = saved
@@ -1495,11 +1514,19 @@ class Handler(BaseHTTPRequestHandler):
         if not client.certs:
             fail("The certificate with identifier used to sign the client assertion is not "
                  "registered on application. [Reason - The key was not found.]")
+        # The pairs Microsoft documents, and no others: PS256 with the SHA-256
+        # thumbprint "x5t#S256" (entra-docs identity-platform/certificate-credentials.md:
+        # "alg: Should be PS256", "x5t#S256: Base64url-encoded SHA-256 thumbprint",
+        # "Use PSS padding"), and the older RS256 with the SHA-1 "x5t" (MSAL's
+        # deprecated fromCertificate). No Microsoft source pairs RS256 with x5t#S256.
         cert = None
-        if header.get("x5t#S256"):
+        if alg == "PS256" and header.get("x5t#S256"):
             cert = next((c for c in client.certs if c["s256"] == header["x5t#S256"]), None)
-        elif header.get("x5t"):
+        elif alg == "RS256" and header.get("x5t") and not header.get("x5t#S256"):
             cert = next((c for c in client.certs if c["s1"] == header["x5t"]), None)
+        elif alg == "RS256" and header.get("x5t#S256"):
+            fail("Client assertion failed signature validation. [Reason - The signature "
+                 "algorithm 'RS256' cannot be used with an 'x5t#S256' thumbprint: sign PS256.]")
         else:
             fail("The certificate with identifier used to sign the client assertion is not "
                  "registered on application. [Reason - The 'x5t#S256' header is missing.]")
@@ -1836,12 +1863,23 @@ class Handler(BaseHTTPRequestHandler):
     # ---- Graph: delta -----------------------------------------------------------------
 
     def gone(self, st=None):
+        # concepts/delta-query-overview.md (microsoft-graph-docs-contrib): an expired
+        # token gets "410 (gone) and a Location header", or "a 40X-series error with
+        # error codes such as syncStateNotFound"; recorded bodies spell it
+        # "SyncStateNotFound". Which one this emulator answers is set by
+        # POST /ctl/delta/expire {"status": 410|400|404}.
+        msg = ("The sync state generation is not found. The delta token is expired "
+               "and data must be synchronized again.")
+        status = self.emu.delta_gone_status
+        if status == 400:
+            return GraphError(400, "SyncStateNotFound", msg)
+        if status == 404:
+            return GraphError(404, "ResourceNotFound", "Resource not found for the segment "
+                              "'delta'. " + msg)
         loc = "%s/v1.0/users/delta" % self.base_url()
         if st and st.get("sel"):
             loc += "?$select=" + qv(",".join(st["sel"]))
-        return GraphError(410, "syncStateNotFound",
-                          "The sync state generation is not found. The delta token is expired "
-                          "and data must be synchronized again.", {"Location": loc})
+        return GraphError(410, "syncStateNotFound", msg, {"Location": loc})
 
     def delta(self, q):
         self.require(ROLES_READ_USERS)
@@ -2129,8 +2167,12 @@ class Handler(BaseHTTPRequestHandler):
                     emu.recent.clear()
                 return {"requests": list(emu.recent)}
         if head == "delta" and n == 2 and segs[1] == "expire" and m == "POST":
+            status = (data or {}).get("status", 410) if isinstance(data, dict) else 410
+            if status not in (400, 404, 410):
+                raise CtlError(400, "status must be 400, 404 or 410")
             with emu.lock:
                 emu.delta_epoch += 1
+                emu.delta_gone_status = status
             return {"delta_epoch": emu.delta_epoch}
         if head == "tokens" and n == 2 and segs[1] == "expire" and m == "POST":
             with emu.lock:

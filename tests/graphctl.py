@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """graphctl - drive the Graph emulator's control API from shell scripts.
 
     graphctl.py (--url https://127.0.0.1:PORT | --port-file FILE) [--ca ca.pem] ACTION [ARGS]
@@ -26,7 +27,8 @@ Actions:
   stats                     request counters
   reset-stats               zero the counters
   requests [N]              the last N requests the emulator served
-  expire-delta              every delta/skip token answers 410 from now on
+  expire-delta [STATUS]     every delta/skip token issued so far is refused from now on,
+                            with 410 (the default), 400 or 404
   expire-tokens             every access token issued so far is expired
   group-add GROUP MEMBER    add a user/group to a group
   group-remove GROUP MEMBER remove it
@@ -107,7 +109,7 @@ def main(argv=None):
     url = os.environ.get("GRAPHCTL_URL")
     ca = os.environ.get("GRAPHCTL_CA")
     port_file = os.environ.get("GRAPHCTL_PORT_FILE")
-    insecure, timeout = False, 10.0
+    insecure, timeout = False, 60.0
     while argv and argv[0].startswith("--"):
         opt = argv.pop(0)
         if opt in ("--help",):
@@ -202,7 +204,7 @@ def main(argv=None):
         if args:
             out = out[-int(args[0]):]
     elif action == "expire-delta":
-        out = ctl.call("POST", "/delta/expire", {})
+        out = ctl.call("POST", "/delta/expire", {"status": int(args[0]) if args else 410})
     elif action == "expire-tokens":
         out = ctl.call("POST", "/tokens/expire", {})
     elif action in ("group-add", "group-remove"):

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # hardening.sh: the outside audit's findings (issue 12, item 8), each replayed
 # through the real tool, libpam and nss_wrapper against the Graph emulator:
 # signals during the online check, its helper's children, a FIFO in place of
@@ -7,6 +8,7 @@
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
+isolate "$0" "$@"
 
 W=$(mktemp -d /tmp/aadguest-hard.XXXXXX)
 cleanup() {

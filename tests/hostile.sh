@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # hostile.sh: hostile directory data from the Graph emulator, through sync
 # into getent, id, ls -l, PAM and list --json: names and display names with
 # ':', newline, NUL, '/', '..', spaces, control characters and non-ASCII
@@ -9,6 +10,7 @@
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
+isolate "$0" "$@"
 
 W=$(mktemp -d /tmp/aadguest-hostile.XXXXXX)
 trap 'teardown_world; rm -rf "$W"' EXIT INT TERM

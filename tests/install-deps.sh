@@ -1,10 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # install-deps.sh: install what building and testing aadguest needs, from
 # Debian's packages, when run as root on Debian; otherwise just say what is missing.
 set -eu
 PKGS="build-essential pkg-config libpam0g-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
 libcmocka-dev libnss-wrapper libpam-wrapper pamtester openssl python3 ca-certificates
-util-linux binutils clang-format clang libclang-rt-dev"
+util-linux binutils clang-format curl mandoc debootstrap clang libclang-rt-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -1,9 +1,11 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # integration.sh: the Graph emulator over real HTTPS → aadguest sync → the
 # snapshot → glibc NSS (nss_wrapper + getent/id) and the real libpam.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
+isolate "$0" "$@"
 
 W=$(mktemp -d /tmp/aadguest-it.XXXXXX)
 trap 'teardown_world; rm -rf "$W"' EXIT INT TERM
@@ -18,6 +20,33 @@ ctl freeze >/dev/null
 T0=2026-11-26T12:00:00Z
 ctl clock "$T0" >/dev/null
 export AADGUEST_NOW=$T0
+
+echo "== the tool by the conventions: --version, status before the first sync, errors under --json"
+expect_match "aadguest --version" "^aadguest [0-9]+\.[0-9]+\.[0-9]+$" "$("$B/aadguest" --version)"
+out=$(ag status 2>&1); rc=$?
+expect "status with no snapshot exits 1" 1 "$rc"
+expect_match "…and says there is none yet" "no sync has written a snapshot yet" "$out"
+expect_no_match "…never 'last error: none'" "last error: none$" "$out"
+jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+expect "status --json: snapshot_exists false" False "$(ag status --json 2>/dev/null | jget 'd["snapshot_exists"]')"
+out=$(ag show alice@fabrikam.com --json 2>/dev/null); rc=$?
+expect "show --json without a snapshot exits 1" 1 "$rc"
+expect "…with a JSON error object on stdout" "False 1 show" \
+	"$(printf '%s' "$out" | jget '" ".join(map(str, [d["ok"], d["exit_status"], d["command"]]))')"
+expect_match "…that says why" "no snapshot yet" "$(printf '%s' "$out" | jget 'd["error"]')"
+out=$("$B/aadguest" -c "$W/no-such.conf" list --json 2>/dev/null); rc=$?
+expect "a missing configuration under --json exits 2" 2 "$rc"
+expect_match "…with the error as JSON" "no-such.conf" "$(printf '%s' "$out" | jget 'd["error"]')"
+out=$(ag list --state nonsense --json 2>/dev/null)
+expect_match "a usage error under --json is JSON too" "unknown state" "$(printf '%s' "$out" | jget 'd["error"]')"
+out=$(ag config-check --offline --json 2>/dev/null); rc=$?
+expect "config-check --offline --json exits 0" 0 "$rc"
+expect "…one object: ok, every check ok" "True ok" \
+	"$(printf '%s' "$out" | jget 'str(d["ok"]) + " " + " ".join(sorted(set(c["result"] for c in d["checks"])))')"
+out=$(ag config-check --json 2>/dev/null); rc=$?
+expect "config-check --json (online) exits 0" 0 "$rc"
+expect_match "…and lists the token and the users read" "token from .*can read users" \
+	"$(printf '%s' "$out" | jget '" ".join(c["check"] for c in d["checks"])')"
 
 echo "== first sync"
 out=$(ag sync 2>&1); rc=$?
@@ -39,13 +68,23 @@ expect "frank departed" departed "$(guest_field frank@litware.com state)"
 expect "frank restorable until deleted + 30 days" "2026-12-16T12:00:00Z" "$(guest_field frank@litware.com restorable_until)"
 expect "show by object id" alice@fabrikam.com "$(guest_field d5f0946d-a1e9-4d59-ba86-895b1db28f5a name)"
 ALICE_UID=$(guest_field alice@fabrikam.com uid)
-expect_match "alice's UID is in the guest range" "^(18[89][0-9]{7}|19[0-9]{8}|20[0-9]{8}|21[0-4][0-9]{7})$" "$ALICE_UID"
+expect_match "alice's UID is in the guest range" "^(201[3-9][0-9]{6}|20[2-9][0-9]{7}|21[0-4][0-9]{7})$" "$ALICE_UID"
 expect "show by UID" alice@fabrikam.com "$(guest_field "$ALICE_UID" name)"
 ag show nobody@example.com >/dev/null 2>&1; expect "show of an unknown guest exits 1" 1 $?
 n=$(ag list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 expect "list --json is one array of every guest" 8 "$n"
 expect_match "list --state departed" "frank@litware.com" "$(ag list --state departed)"
 ag list --state nonsense >/dev/null 2>&1; expect "list --state with a bad state exits 2" 2 $?
+
+echo "== bash completion (packaging/bash-completion/aadguest)"
+complete_words() {
+	PATH=$B:$PATH bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _aadguest
+		printf "%s\n" "${COMPREPLY[@]}"' sh "$TOP/packaging/bash-completion/aadguest" "$@" | LC_ALL=C sort | tr '\n' ' '
+}
+expect "commands" "config-check " "$(complete_words aadguest con)"
+expect "a command's options" "--json --offline " "$(complete_words aadguest config-check --)"
+expect "--state's values" "departed disabled " "$(complete_words aadguest list --state d)"
+expect "guest names from aadguest list" "alice@fabrikam.com " "$(complete_words aadguest -c "$CONF" show al)"
 
 echo "== certificate credentials (client assertion) and allowed_groups, on a second state_dir"
 mkdir -p "$W/state2"
@@ -86,9 +125,9 @@ nssw getent passwd megan@contoso.com >/dev/null 2>&1; expect "a member does not 
 expect_match "local users still resolve from files" "^localuser:x:1000:" "$(nssw getent passwd localuser)"
 expect_match "private group, GID = UID" "^alice@fabrikam.com:\*:$ALICE_UID:$" "$(nssw getent group alice@fabrikam.com)"
 grp=$(nssw getent group aadguests)
-expect_match "aadguests lists active guests" "^aadguests:\*:1879048192:.*alice@fabrikam.com" "$grp"
+expect_match "aadguests lists active guests" "^aadguests:\*:2013265920:.*alice@fabrikam.com" "$grp"
 expect_no_match "aadguests leaves out the disabled guest" "dave@adatum.com" "$grp"
-expect_match "id shows the shared group" "groups=$ALICE_UID\(alice@fabrikam.com\),1879048192\(aadguests\)" "$(nssw id alice@fabrikam.com)"
+expect_match "id shows the shared group" "groups=$ALICE_UID\(alice@fabrikam.com\),2013265920\(aadguests\)" "$(nssw id alice@fabrikam.com)"
 n=$(nssw getent passwd | grep -c '@')
 expect "getent passwd enumerates the 7 exposed guests" 7 "$n"
 
@@ -110,7 +149,7 @@ expect "session of an active guest opens" PAM_SUCCESS "$(pam_result alice@fabrik
 expect "session of a departed guest is refused" PAM_ACCT_EXPIRED "$(pam_result frank@litware.com session)"
 expect_no_match "silent: no message" "MSG" "$(nssw "$B/tests/pamcheck" --direct "$B/pam_aadguest.so" "$W/pam.d" aadguest-test frank@litware.com db="$DB" silent)"
 # A purged guest still cached by nscd: the name resolves to a guest-range UID.
-printf 'ghost@fabrikam.com:x:1879999999:1879999999::/:/bin/sh\n' >>"$W/passwd"
+printf 'ghost@fabrikam.com:x:2099999999:2099999999::/:/bin/sh\n' >>"$W/passwd"
 expect "guest-range UID unknown to the snapshot" PAM_USER_UNKNOWN "$(pam_result ghost@fabrikam.com)"
 ag check alice@fabrikam.com >/dev/null; expect "check: active exits 0" 0 $?
 out=$(ag check frank@litware.com); rc=$?
@@ -130,8 +169,8 @@ ctl depart alice@fabrikam.com >/dev/null
 out=$(ag sync 2>&1)
 expect_match "sync reports the departure" "departed +alice@fabrikam.com \(uid $ALICE_UID\): active → departed" "$out"
 expect_match "sync ends alice's processes" "lockout +alice@fabrikam.com \(uid $ALICE_UID\): [1-9][0-9]* process(es)? ended" "$out"
-sleep 0.2
-alive "$(cat "$W/alice.pid")"; expect "alice's process is gone" 1 $?
+dead() { ! alive "$1"; }
+wait_until 30 dead "$(cat "$W/alice.pid")"; expect "alice's process is gone" 0 $?
 alive "$(cat "$W/local.pid")"; expect "the local user's process is untouched" 0 $?
 kill "$(cat "$W/local.pid")"
 expect_match "on_change ran with the event's environment" "^departed alice@fabrikam.com $ALICE_UID d5f0946d-a1e9-4d59-ba86-895b1db28f5a active departed path=/usr/sbin:/usr/bin:/sbin:/bin$" "$(cat "$W/hook.log")"
@@ -204,12 +243,14 @@ expect "restored, not yet synced: allowed" PAM_SUCCESS "$(pam_result alice@fabri
 ctl disable alice@fabrikam.com >/dev/null
 expect "disabled, not yet synced: refused" PAM_PERM_DENIED "$(pam_result alice@fabrikam.com)"
 ctl enable alice@fabrikam.com >/dev/null
-ctl fault '{"path_prefix":"/v1.0/users/","delay_ms":8000,"count":5}' >/dev/null
+# Graph answers after 60 s: a sign-in that takes less than 30 s (2 s and the
+# start of the programs, on a loaded machine) did not wait for Graph.
+ctl fault '{"path_prefix":"/v1.0/users/","delay_ms":60000,"count":5}' >/dev/null
 t0=$(date +%s%N)
 res=$(pam_result alice@fabrikam.com)
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 expect "Graph hangs: the snapshot decides" PAM_SUCCESS "$res"
-if [ "$ms" -lt 4000 ]; then ok "…within the timeout (${ms} ms for online_timeout_ms = 2000)"; else not_ok "online check took ${ms} ms"; fi
+if [ "$ms" -lt 30000 ]; then ok "…within the timeout (${ms} ms for online_timeout_ms = 2000, Graph answering after 60 s)"; else not_ok "online check took ${ms} ms (want < 30000)"; fi
 ctl clear-faults >/dev/null
 write_config "on_change = $W/hook.sh"
 
@@ -217,13 +258,12 @@ echo "== sessions are recorded and ended by the lockout"
 mkfifo "$W/hold"
 (nssw "$B/tests/pamcheck" "$W/pam.d" aadguest-test alice@fabrikam.com open <"$W/hold" >"$W/sess.out" 2>&1 &)
 exec 7>"$W/hold"
-i=0; while ! grep -q RESULT "$W/sess.out" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+wait_until 60 grep -q RESULT "$W/sess.out" 2>/dev/null
 SPID=$(sed -n 's/^PID //p' "$W/sess.out")
 expect "open_session of an active guest" PAM_SUCCESS "$(sed -n 's/^RESULT //p' "$W/sess.out")"
 [ -f "/run/aadguest/sessions/$ALICE_UID/$SPID" ]; expect "the session is recorded" 0 $?
 exec 7>&-
-sleep 0.3
-[ -f "/run/aadguest/sessions/$ALICE_UID/$SPID" ]; expect "close_session forgets it" 1 $?
+wait_until 30 test ! -f "/run/aadguest/sessions/$ALICE_UID/$SPID"; expect "close_session forgets it" 0 $?
 
 echo "== permanent delete: purged at once"
 CAROL_UID=$(guest_field carol@northwind.com uid)
@@ -261,7 +301,32 @@ ag sync >/dev/null 2>&1; expect "an access token revoked mid-life: 401, one refr
 ctl expire-delta >/dev/null
 out=$(ag sync 2>&1); rc=$?
 expect "an expired delta token: sync still succeeds" 0 "$rc"
-expect_match "…with a full resync, said in the output" "no longer valid.*full sync|full \(delta token expired\) sync" "$out"
+expect_match "…with a full resync, said in the output" "delta link is no longer valid .*HTTP 410.*doing a full sync" "$out"
+expect_match "…and in the summary" "^full \(delta link expired\) sync: " "$(echo "$out" | tail -n 1)"
+expect_match "…and in the status" "^resync: .*a full sync: the delta link is no longer valid .*HTTP 410" "$(ag status)"
+# concepts/delta-query-overview.md promises "410 Gone", or "a 40X-series error with
+# codes such as syncStateNotFound" (recorded bodies: SyncStateNotFound): every 4xx
+# but 401, 403 and 429 on a delta link means a full resync, never a stuck host.
+for st in 400 404; do
+	ctl expire-delta $st >/dev/null
+	out=$(ag sync 2>&1); rc=$?
+	expect "a delta link answered $st: sync still succeeds" 0 "$rc"
+	expect_match "…with a full resync" "delta link is no longer valid .*HTTP $st.*doing a full sync" "$out"
+	expect_match "…and the next sync reads the new link" "^delta sync: " "$(ag sync 2>&1 | tail -n 1)"
+done
+expect "the status's resync is the last one" "404" "$(ag status --json | python3 -c 'import json,sys; r=json.load(sys.stdin)["last_full_resync"]["reason"]; print("404" if "HTTP 404" in r else r)')"
+ctl fault '{"path_prefix":"/v1.0/users/delta","status":403,"count":1}' >/dev/null
+out=$(ag sync 2>&1); rc=$?
+ctl clear-faults >/dev/null
+expect "a 403 on the delta link is no resync: the sync fails" 1 "$rc"
+expect_no_match "…and says no resync" "full sync" "$out"
+# A link older than Graph's 7-day lifetime is not trusted, even if Graph answers it.
+rm -rf "$W/state-old"; cp -a "$W/state" "$W/state-old"
+sed "s#^state_dir = .*#state_dir = $W/state-old#" "$CONF" >"$W/etc/old.conf"; chmod 600 "$W/etc/old.conf"
+out=$(AADGUEST_NOW=$(date -u -d "$AADGUEST_NOW + 8 days" +%Y-%m-%dT%H:%M:%SZ) "$B/aadguest" -c "$W/etc/old.conf" sync 2>&1); rc=$?
+expect "a delta link 8 days old: sync succeeds" 0 "$rc"
+expect_match "…with a full resync, said in the output" "delta link is no longer valid \(taken 8 days ago; Graph keeps them about 7 days\); doing a full sync" "$out"
+rm -rf "$W/state-old"
 # Churn the tenant, then compare a delta sync and a full sync from the same state.
 bob_uid=$(nssw getent passwd bob@tailspintoys.com | cut -d: -f3)
 ctl add '{"id":"7e57a11d-0000-4000-8000-00000000c0de","displayName":"Heidi New","mail":"heidi@contoso-partner.com","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-20T08:00:00Z"}' >/dev/null
@@ -401,6 +466,18 @@ expect_match "a readable secret is refused" "readable by group or others" "$out"
 chmod 600 "$W/etc/secret"
 expect "config-check online" 0 "$(ag config-check >/dev/null 2>&1; echo $?)"
 
+echo "== config-check: the guest range is nobody else's"
+printf '[sssd]\nservices = nss, pam\n\n[domain/ad.example.com]\nid_provider = ad\n' >"$W/sssd.conf"
+out=$(AADGUEST_SSSD_CONF=$W/sssd.conf ag config-check --offline 2>&1)
+expect_no_match "SSSD's default ID-mapping range (200000-2000200000) lies below the default guest range" "warning.*SSSD" "$out"
+printf 'ldap_idmap_range_max = 2100000000\n[domain/ldap.example.com]\nid_provider = ldap\nmin_id = 2100000000\n' >>"$W/sssd.conf"
+out=$(AADGUEST_SSSD_CONF=$W/sssd.conf ag config-check --offline 2>&1)
+expect_match "a wider ID-mapping range is named, with its domain" "warning the guest range 2013265920…2147352575 overlaps SSSD's ID-mapping range 200000…2100000000 of \[domain/ad.example.com\]" "$out"
+expect_match "…and so is a domain's min_id…max_id" "overlaps min_id…max_id 2100000000…4294967295 of \[domain/ldap.example.com\]" "$out"
+out=$(nssw "$B/aadguest" -c "$CONF" config-check --offline 2>&1)
+expect_match "a UID of another NSS source in the range is named" "warning UID 2099999999 \(ghost@fabrikam.com\) of another NSS source lies in the guest range" "$out"
+expect_no_match "…but not the guests themselves, nor their group" "alice@fabrikam.com|aadguests" "$out"
+
 echo "== the private state is lost: UIDs come back from the published snapshot"
 uids_before=$(ag list --json | python3 -c 'import json,sys; print(sorted((g["object_id"], g["uid"]) for g in json.load(sys.stdin)))')
 mv "$W/state/state.json" "$W/state.json.lost"
@@ -413,6 +490,10 @@ sed "s#^tenant_id = .*#tenant_id = nosuchtenant.onmicrosoft.com#" "$CONF" >"$W/e
 out=$("$B/aadguest" -c "$W/etc/badtenant.conf" config-check 2>&1); rc=$?
 expect "config-check with an unknown tenant exits 1" 1 "$rc"
 expect_match "…and says so" "AADSTS90002.*no such tenant" "$out"
+out=$("$B/aadguest" -c "$W/etc/badtenant.conf" config-check --json 2>/dev/null); rc=$?
+expect "config-check --json with an unknown tenant exits 1" 1 "$rc"
+expect "…one JSON object, ok false, the failed check last" "False failed" \
+	"$(printf '%s' "$out" | jget 'str(d["ok"]) + " " + d["checks"][-1]["result"]')"
 sh "$TOP/tests/mkcerts.sh" "$W/otherpki"
 sed "s#^ca_file = .*#ca_file = $W/otherpki/ca.pem#" "$CONF" >"$W/etc/badca.conf"; chmod 600 "$W/etc/badca.conf"
 out=$("$B/aadguest" -c "$W/etc/badca.conf" config-check 2>&1); rc=$?
@@ -441,15 +522,41 @@ expect "truncated: guest fails closed" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@
 expect "truncated: local user ignored" PAM_IGNORE "$(pam_direct localuser db="$DB")"
 expect_match "the guest is told the directory is unavailable" "guest directory on this host is unavailable" "$(pam_run alice@fabrikam.com)"
 rm -f "$DB"
-expect "missing: guest fails closed" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@fabrikam.com db="$DB")"
-expect "missing: root ignored" PAM_IGNORE "$(pam_direct root db="$DB")"
+expect "missing on a configured host: guest fails closed" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@fabrikam.com config="$CONF" db="$DB")"
+expect "missing: root ignored" PAM_IGNORE "$(pam_direct root config="$CONF" db="$DB")"
+# A directory user in SSSD's default ID-mapping range (200000-2000200000): the
+# default guest range lies above it, so a missing snapshot refuses nobody of SSSD.
+printf 'sssduser@ad.example.com:x:1900000123:1900000123::/home/sssduser:/bin/sh\n' >>"$W/passwd"
+expect "missing: an SSSD user (UID 1900000123) is not taken for a guest" PAM_IGNORE "$(pam_direct sssduser@ad.example.com config="$CONF" db="$DB")"
+echo "== a host with neither configuration nor snapshot (the package just installed)"
+expect "a name that resolves nowhere: PAM_IGNORE" PAM_IGNORE "$(pam_direct nobody-here config="$W/etc/none.conf" db="$W/none.db")"
+expect "a guest-range UID: PAM_IGNORE" PAM_IGNORE "$(pam_direct ghost@fabrikam.com config="$W/etc/none.conf" db="$W/none.db")"
 cp "$W/good.db" "$DB"
+expect "a snapshot without its configuration still decides: a disabled guest stays out" PAM_PERM_DENIED "$(pam_direct dave@adatum.com config="$W/etc/none.conf" db="$DB")"
+expect "…and an active one gets in" PAM_SUCCESS "$(pam_direct alice@fabrikam.com config="$W/etc/none.conf" db="$DB")"
 
 echo "== stale snapshot"
 export AADGUEST_NOW=2026-12-18T12:00:02Z
 expect "stale + deny: guest refused" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@fabrikam.com db="$DB")"
 expect "stale + deny: local user ignored" PAM_IGNORE "$(pam_direct localuser db="$DB")"
 expect_match "status warns" "older than max_staleness" "$(ag status)"
+# The admin's configuration wins over the snapshot's copy of it (SPEC §6): during
+# a Graph outage no sync can rewrite the snapshot.
+cp "$CONF" "$W/conf.saved"
+echo "stale_policy = allow" >>"$CONF"
+expect "stale, but the configuration now says allow: guest let in" PAM_SUCCESS "$(pam_direct alice@fabrikam.com config="$CONF" db="$DB")"
+expect "…and check agrees" 0 "$(ag check alice@fabrikam.com >/dev/null 2>&1; echo $?)"
+expect_match "…and status says guests are trusted" "trusted anyway \(stale_policy = allow\)" "$(ag status)"
+expect "a program that cannot read the configuration goes by the snapshot's copy" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@fabrikam.com config="$W/etc/none.conf" db="$DB")"
+cp "$W/conf.saved" "$CONF"; chmod 600 "$CONF"
+echo "max_staleness = 60d" >>"$CONF"
+expect "stale, but the configuration now allows 60 days: guest let in" PAM_SUCCESS "$(pam_direct alice@fabrikam.com config="$CONF" db="$DB")"
+expect_no_match "…and status does not warn" "older than max_staleness" "$(ag status)"
+cp "$W/conf.saved" "$CONF"; chmod 600 "$CONF"
+echo "max_staleness = 1h" >>"$CONF"
+export AADGUEST_NOW=2026-12-16T14:00:01Z
+expect "fresh by the snapshot's 24h, stale by the configuration's 1h: refused" PAM_AUTHINFO_UNAVAIL "$(pam_direct alice@fabrikam.com config="$CONF" db="$DB")"
+cp "$W/conf.saved" "$CONF"; chmod 600 "$CONF"
 export AADGUEST_NOW=2026-12-16T12:00:01Z
 
 echo "== NSS ABI, straight through the entry points"
@@ -466,7 +573,7 @@ out=$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" erange alice@fabrikam.com)
 expect_match "short buffers: TRYAGAIN/ERANGE, nothing written, then the entry" "^alice@fabrikam.com:" "$(echo "$out" | sed -n 2p)"
 expect_match "errno untouched on success" "STATUS SUCCESS errno=4242" "$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" pwnam alice@fabrikam.com)"
 expect_match "missing snapshot: UNAVAIL" "STATUS UNAVAIL" "$(AADGUEST_DB=$W/nope.db "$B/tests/nsscheck" "$SO" pwnam alice@fabrikam.com)"
-expect_match "initgroups adds aadguests" "^1879048192$" "$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" initgroups alice@fabrikam.com)"
+expect_match "initgroups adds aadguests" "^2013265920$" "$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" initgroups alice@fabrikam.com)"
 expect_match "…but not for a local account of that name (its primary group is not the guest's)" "STATUS NOTFOUND" "$(AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" initgroups alice@fabrikam.com 1000)"
 AADGUEST_DB=$DB "$B/tests/nsscheck" "$SO" threads alice@fabrikam.com 8 >/dev/null
 expect "8 threads × 20000 lookups agree" 0 $?

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # lib.sh: shared by the integration test and the demo. Sourced, not run.
 # Starts the Graph emulator over HTTPS with a test CA, writes a configuration
 # for it, and wraps getent/PAM in nss_wrapper so nothing on the host changes.
@@ -23,6 +24,57 @@ expect_no_match() {
 	if printf '%s\n' "$3" | grep -Eq -- "$2"; then not_ok "$1: '$2' found in: $3"; else ok "$1"; fi
 }
 
+# wait_until SECONDS COMMAND...: run COMMAND every 0.05 s until it succeeds or
+# SECONDS have passed (a wide bound for a loaded machine: a passing run does
+# not wait for it); the status of its last run.
+wait_until() {
+	_wu_end=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -ge "$_wu_end" ] && return 1
+		sleep 0.05
+	done
+}
+
+# isolate SCRIPT ARGS...: as root, run the test script again in private PID and
+# mount namespaces and exit with its status; returns (and the script goes on)
+# inside them, or when not root. A sync's lockout there sees and ends only
+# the test's own processes: never those of another test (or another clone's
+# make check) running on the same host, which would end this test's "sessions"
+# as well. /run is a private tmpfs (the PAM module's session records); PID 1
+# is a reaper, so an ended process does not stay a zombie.
+isolate() {
+	if [ -n "${AADGUEST_TEST_ISOLATED:-}" ]; then
+		mount -t tmpfs -o mode=755 aadguest-test-run /run ||
+			{ echo "isolate: cannot mount a tmpfs on /run" >&2; exit 1; }
+		return 0
+	fi
+	[ "$(id -u)" = 0 ] && command -v unshare >/dev/null || return 0
+	AADGUEST_TEST_ISOLATED=1 exec unshare --mount --pid --fork --kill-child --mount-proc \
+		--propagation private -- python3 -c '
+import os, signal, sys
+child = os.fork()
+if child == 0:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.execvp(sys.argv[1], sys.argv[1:])
+def forward(sig, frame):
+    try:
+        os.kill(child, sig)
+    except ProcessLookupError:
+        pass
+signal.signal(signal.SIGTERM, forward)
+signal.signal(signal.SIGINT, lambda sig, frame: None)  # the shell gets it from the tty
+while True:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        sys.exit(1)
+    if pid == child:
+        code = os.waitstatus_to_exitcode(status)
+        sys.exit(code if code >= 0 else 128 - code)
+' sh "$@"
+}
+
 find_lib() {
 	for d in /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib64 /usr/lib; do
 		[ -e "$d/$1" ] && { echo "$d/$1"; return 0; }
@@ -40,10 +92,11 @@ setup_world() {
 		--cert "$W/pki/server.pem" --key "$W/pki/server.key" --port 0 \
 		--port-file "$W/port" --log "$W/emulator.log" ${EMULATOR_ARGS:-} &
 	EMU_PID=$!
+	# A second or two on a loaded machine; 120 s before giving up.
 	i=0
 	while [ ! -s "$W/port" ]; do
 		i=$((i + 1))
-		if [ $i -gt 300 ] || ! kill -0 $EMU_PID 2>/dev/null; then
+		if [ $i -gt 1200 ] || ! kill -0 $EMU_PID 2>/dev/null; then
 			echo "the Graph emulator did not start:" >&2
 			cat "$W/emulator.log" >&2 2>/dev/null
 			return 1

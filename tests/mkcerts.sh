@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # mkcerts.sh DIR - test certificates for the Graph emulator and aadguest tests.
 #
 # Creates in DIR (only what is missing or no longer valid):

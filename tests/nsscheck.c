@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nsscheck.c: call the NSS module's entry points directly (dlopen + dlsym),
  * the way glibc does, and print what they return.
  *   nsscheck MODULE.so pwnam NAME | pwuid UID | grnam NAME | grgid GID |

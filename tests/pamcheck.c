@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pamcheck.c: drive the real libpam (pam_start_confdir) for one user and
  * print the result code by name and every message the modules sent.
  *   pamcheck CONFDIR SERVICE USER [acct|session]

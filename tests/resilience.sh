@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # resilience.sh: a sync killed (kill -9) at random instants of a full sync, a
 # delta sync that appends, and a purge that rewrites both files; and two syncs
 # at once. Meanwhile one running process asks NSS and PAM about guests without
@@ -9,6 +10,7 @@
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
+isolate "$0" "$@"
 KILLS=${KILLS:-70}
 ROUNDS=${ROUNDS:-20}
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # run-asan.sh: the unit, integration, hardening and fault suites against the
 # ASan+UBSan build (make check-asan), then one closing line. A sanitizer
 # finding aborts the program that hit it, which fails its check; the report

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # run-unit.sh BIN...: run the cmocka unit tests; prints their summary lines.
 set -u
 pass=0

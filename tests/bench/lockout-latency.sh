@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # lockout-latency.sh: end to end, with `aadguest sync --watch` at a 1-minute
 # interval: a guest departs in the directory → their running process is ended.
 # Prints the latency of each run; expect about 0 to 60 s plus one sync.

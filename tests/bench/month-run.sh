@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # month-run.sh: 31 days of a tenant's life, one sync a day (AADGUEST_NOW and
 # the emulator's clock move together); prints every event the syncs reported.
 set -u

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # nss-bench.sh (`make bench`): passwd lookups of libnss_aadguest against glibc's
 # files module and libnss-cache, on the same generated guests, at 1,000,
 # 100,000 and 1,000,000 users (issue 4). Prints a markdown report and writes

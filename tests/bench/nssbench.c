@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nssbench.c: time passwd lookups of NSS modules, through their entry points
  * (dlopen + dlsym, as glibc calls them) or through glibc's getpwnam_r, and
  * turn the measurements into the markdown report of `make bench`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nssgen.c: generate N guests once, in the three formats the NSS benchmark
  * compares: aadguest's guests.db (written by snapshot_write), a passwd file
  * for glibc's files module, and libnss-cache's passwd.cache with its
@@ -15,7 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define UID_MIN_DEFAULT 1879048192u
+#define UID_MIN_DEFAULT 2013265920u
 #define UID_MAX_DEFAULT 2147352575u
 
 /* A Debian 12 server's /etc/passwd: 30 lines (system accounts and a few

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # pam-bench.sh: cost of one pam_acct_mgmt decision by pam_aadguest from the
 # snapshot (libpam's start excluded), for an active guest, a departed guest and
 # a local user, with db= only and with config= (the configuration parsed too).

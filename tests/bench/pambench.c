@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pambench.c: the cost of one account decision by pam_aadguest, after
  * pam_start (libpam's own start is excluded): median ns per call, through
  * pam_acct_mgmt (libpam's dispatch and its audit message included) and of the

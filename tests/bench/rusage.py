@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """rusage.py CMD...: run CMD, then print its CPU time and peak RSS as JSON on stderr's last line."""
 import json, resource, subprocess, sys, time
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # sync-bench.sh: aadguest sync against a generated tenant of 100,000 guests
 # served by the Graph emulator: CPU time and peak RSS of the tool itself, and
 # the Graph requests it made; then a delta sync of 10 changes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz.h: shared by the libFuzzer targets (make fuzz; make check replays
  * tests/fuzz/corpus/<target>/ through them). */
 #ifndef AADGUEST_FUZZ_H

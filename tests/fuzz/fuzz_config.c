@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_config.c: the configuration file (ag_config_load), then every use of
  * what it accepted: the home template and the state paths. */
 #include "../../common/config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_dates.c: Retry-After (seconds or an HTTP date), header lines, RFC 3339
  * times and durations. Whatever parses as RFC 3339 prints back as the same
  * instant when it lies in years 1…9999. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_graph.c: every Graph JSON reader through the real client: user pages
  * and delta pages (with @removed and deleted items), a $batch answer, group
  * members, single objects, token answers and error answers, with status codes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_names.c: login names from mail, otherMails and the UPN (SPEC §4). The
  * input is object id, mail, other mail and UPN, NUL-separated. */
 #include "../../common/names.h"

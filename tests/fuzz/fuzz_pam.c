@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_pam.c: the PAM module's arguments (NUL-separated), through
  * pam_sm_acct_mgmt with a real libpam handle. Paths in config=, db= and
  * helper= are mapped onto fixtures (a config, a snapshot, a missing file):

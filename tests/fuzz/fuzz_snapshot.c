@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_snapshot.c: guests.db, with or without an overlay, from an exact-size
  * heap block: open (checksum verified or not), then every lookup and
  * enumeration NSS and PAM make, decide() and its message for every name. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* fuzz_state.c: the private state (state.json) and its journal, committed
  * batches and uncommitted tails alike. The input is the state, then
  * "\n--journal--\n", then the journal (absent when the separator is). */

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # make-seeds.sh: regenerate the seeds that come from a real sync (snapshot
 # with and without an overlay, private state with a journal, a config) into
 # tests/fuzz/corpus/. The hand-written seeds (Graph answers, dates, names,

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # run.sh MODE BUILD SECONDS TARGET...: the libFuzzer targets of BUILD/fuzz.
 #   fuzz:   each target SECONDS seconds from tests/fuzz/corpus/<target> (new
 #           inputs in BUILD/corpus/<target>, crashes in BUILD/crashes/<target>);

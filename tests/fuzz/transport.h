@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* transport.h: the Graph client (common/graph.c, included whole so its static
  * readers are reachable) over a fake libcurl: each request is answered by the
  * next response of the fuzz input, and back-off never sleeps.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # pam-auth-update.sh: the pam-auth-update profile (packaging/pam-configs/aadguest)
 # installed the Debian way, in a private mount namespace: pam-auth-update writes
 # common-account and common-session, then pamtester runs the login and su
@@ -61,6 +62,40 @@ for svc in login su sshd; do
 	expect "$svc: local user unaffected" 0 "$(pt "$svc" localuser)"
 	expect "$svc: root unaffected" 0 "$(pt "$svc" root)"
 done
+
+echo "== the profile's lines, as libpam-sss's"
+expect_match "account: PAM_IGNORE and PAM_USER_UNKNOWN pass, everything else but success is bad" \
+	"^account[[:space:]]+\[default=bad success=ok user_unknown=ignore ignore=ignore\][[:space:]]+pam_aadguest.so" "$acct"
+expect_match "session: optional" "^session[[:space:]]+optional[[:space:]]+pam_aadguest.so" "$(grep -v '^#' /etc/pam.d/common-session)"
+expect_no_match "…and for interactive sessions only" "pam_aadguest" "$(cat /etc/pam.d/common-session-noninteractive)"
+# A directory account with a UID in the guest range that the snapshot does not
+# know (an ID-range overlap): the module says PAM_USER_UNKNOWN, which must not
+# lock it out of the host.
+printf 'ldapuser:*:2099999999:2099999999::/home/ldapuser:/bin/sh\n' >>"$W/passwd"
+expect "login: a guest-range UID unknown to the snapshot is not locked out" 0 "$(pt login ldapuser)"
+# A host with the package installed but not set up: nobody is locked out.
+expect "login: local user, no configuration and no snapshot" 0 "$(AADGUEST_DB=$W/none.db pt login localuser)"
+expect "login: guest-range UID, no configuration and no snapshot" 0 "$(AADGUEST_DB=$W/none.db pt login ldapuser)"
+
+echo "== nscd is told when guests change"
+# A stand-in nscd: /usr/sbin on a tmpfs of this namespace (pam-auth-update is done).
+mkdir -p "$W/sbin"
+printf '#!/bin/sh\necho "$*" >>%s/nscd.log\n' "$W" >"$W/sbin/nscd"
+chmod 755 "$W/sbin/nscd"
+mount -t tmpfs tmpfs /usr/sbin
+cp "$W/sbin/nscd" /usr/sbin/nscd
+: >"$W/nscd.socket"
+write_config "lockout = none"
+ctl depart dave@adatum.com >/dev/null
+AADGUEST_NSCD_SOCKET=$W/nscd.socket ag sync >/dev/null 2>&1; expect "a sync with a change succeeds" 0 $?
+expect "…and invalidates nscd's passwd and group caches" "--invalidate=passwd --invalidate=group " "$(tr '\n' ' ' <"$W/nscd.log" 2>/dev/null)"
+: >"$W/nscd.log"
+AADGUEST_NSCD_SOCKET=$W/nscd.socket ag sync >/dev/null 2>&1
+expect "a sync with no change leaves nscd alone" "" "$(cat "$W/nscd.log")"
+rm -f "$W/nscd.socket"
+ctl restore dave@adatum.com >/dev/null
+AADGUEST_NSCD_SOCKET=$W/nscd.socket ag sync >/dev/null 2>&1
+expect "no nscd socket: nscd is not run" "" "$(cat "$W/nscd.log")"
 echo
 echo "pam-auth-update: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

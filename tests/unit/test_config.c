@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_config.c: the configuration parser: every key, and errors that name
  * file, line and key. */
 #include <stdarg.h>
@@ -84,7 +85,7 @@ static void test_defaults_and_all_keys(void **st)
 	assert_string_equal(c.organization, "11111111-2222-3333-4444-555555555555");
 	assert_string_equal(c.graph_url, "https://graph.microsoft.com");
 	assert_string_equal(c.state_dir, "/var/lib/aadguest");
-	assert_int_equal(c.uid_min, 1879048192u);
+	assert_int_equal(c.uid_min, 2013265920u);
 	assert_int_equal(c.uid_max, 2147352575u);
 	assert_int_equal(c.retention_days, 30);
 	assert_int_equal(c.max_staleness, 86400);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_core.c: clock, names, states and UIDs. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -180,7 +181,7 @@ static void test_states(void **st)
 static void test_idmap_range_and_determinism(void **st)
 {
 	(void)st;
-	const uint32_t lo = 1879048192u, hi = 2147352575u;
+	const uint32_t lo = 2013265920u, hi = 2147352575u;
 	char id[64];
 	for (int i = 0; i < 2000; i++) {
 		snprintf(id, sizeof(id), "%08x-1111-4222-8333-%012x", i * 7919, i);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_merge.c: the lifecycle as the merge sees it: events, the restore
  * window, purge and tombstones, UIDs that last, name ownership. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* nssstress.c: libnss_aadguest under stress through its real entry points
  * (dlopen + dlsym, the way glibc calls them), and the generator of the
  * snapshots it reads (the real writer, snapshot_write from build/libcore.a).
@@ -7,7 +8,7 @@
  *   nssstress MODULE erange N              ERANGE, 1-byte buffers, enumeration retries
  *   nssstress MODULE threads N SECS T      T threads of mixed lookups
  *   nssstress MODULE fork N ROUNDS [SECS]  lookups in children forked mid-lookup
- *   nssstress MODULE forkremap ROUNDS      the same while another thread remaps
+ *   nssstress MODULE forkremap ROUNDS [SECS] the same while another thread remaps
  *   nssstress MODULE replace               snapshot replaced while held
  *   nssstress MODULE errno N               errno untouched on success
  *   nssstress MODULE loop N COUNT          COUNT lookups after a warm-up (for strace)
@@ -948,9 +949,13 @@ static int child_lookups(long want_members)
 	return bad;
 }
 
-/* Fork up to ROUNDS children (for at most SECS seconds, and no more after 3
+/* A child answers in milliseconds; one that has not answered after HANG_S
+ * seconds is deadlocked (the limit is wide for a loaded machine and valgrind). */
+#define HANG_S 60
+
+/* Fork up to ROUNDS children (for at most SECS seconds, and none after one
  * hung) while the other threads are inside lookups; each child must answer
- * within 5 s. Returns the number of bad children; *done the forks made. */
+ * within HANG_S. Returns the number of bad children; *done the forks made. */
 static int fork_rounds(int rounds, double secs, long want_members, char *why, size_t whylen,
 		       int *hung, int *done)
 {
@@ -959,20 +964,20 @@ static int fork_rounds(int rounds, double secs, long want_members, char *why, si
 	double start = now_s();
 	*hung = 0;
 	*done = 0;
-	for (int r = 0; r < rounds && now_s() - start < secs && *hung < 3; r++) {
+	for (int r = 0; r < rounds && now_s() - start < secs && *hung == 0; r++) {
 		(*done)++;
 		usleep((useconds_t)(rng_next(&rng) % 2000));
 		pid_t pid = fork();
 		if (pid < 0)
 			die("fork: %s", strerror(errno));
 		if (pid == 0) {
-			alarm(10);
+			alarm(2 * HANG_S);
 			_exit(child_lookups(want_members));
 		}
 		int status = 0;
 		double t0 = now_s();
 		pid_t w;
-		while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_s() - t0 < 5)
+		while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_s() - t0 < HANG_S)
 			usleep(1000);
 		if (w == 0) {
 			kill(pid, SIGKILL);
@@ -980,8 +985,8 @@ static int fork_rounds(int rounds, double secs, long want_members, char *why, si
 			(*hung)++;
 			bad++;
 			if (!*why)
-				snprintf(why, whylen, "child %d of %d hung for 5 s (deadlock)",
-					 r + 1, rounds);
+				snprintf(why, whylen, "child %d of %d hung for %d s (deadlock)",
+					 r + 1, rounds, HANG_S);
 		} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			bad++;
 			if (!*why)
@@ -1027,9 +1032,9 @@ static int cmd_fork(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	check(bad == 0 && done >= (rounds < 20 ? rounds : 20),
 	      "fork() x%d while other threads hold the cache, setpwent and setgrent locks "
-	      "(big group, enumerations, lookups): every child answered every call within 5 s "
+	      "(big group, enumerations, lookups): every child answered every call within %d s "
 	      "(%d hung, %d wrong; %.1f s)%s%s",
-	      done, hung, bad - hung, dt, *why ? ": " : "", why);
+	      done, HANG_S, hung, bad - hung, dt, *why ? ": " : "", why);
 	check(total_fail == 0, "the parent's lookup thread meanwhile: %ld lookups, %ld wrong%s%s",
 	      total_ops, total_fail, first_failure[0] ? ": " : "", first_failure);
 	free(buf);
@@ -1068,8 +1073,9 @@ static void *follower(void *arg)
 static int cmd_forkremap(int argc, char **argv)
 {
 	if (argc < 4)
-		die("usage: forkremap ROUNDS");
+		die("usage: forkremap ROUNDS [SECS]");
 	int rounds = atoi(argv[3]), hung, done;
+	double secs = argc > 4 ? strtod(argv[4], NULL) : 60;
 	pthread_t th[2];
 	char why[256] = "";
 	struct genopt o = { .n = 50, .specials = true, .anna = -1 };
@@ -1080,16 +1086,16 @@ static int cmd_forkremap(int argc, char **argv)
 	pthread_create(&th[1], NULL, follower, NULL);
 	usleep(20000);
 	double t0 = now_s();
-	int bad = fork_rounds(rounds, 5, -1, why, sizeof(why), &hung, &done);
+	int bad = fork_rounds(rounds, secs, -1, why, sizeof(why), &hung, &done);
 	double dt = now_s() - t0;
 	stop = 1;
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
-	check(bad == 0 && done >= 100,
+	check(bad == 0 && done >= (rounds < 100 ? rounds : 100),
 	      "fork() x%d while another thread remaps the snapshot (a writer supersedes it "
-	      "continuously): every child answered every call within 5 s (%d hung, %d wrong or "
+	      "continuously): every child answered every call within %d s (%d hung, %d wrong or "
 	      "crashed; %.1f s)%s%s",
-	      done, hung, bad - hung, dt, *why ? ": " : "", why);
+	      done, HANG_S, hung, bad - hung, dt, *why ? ": " : "", why);
 	check(total_fail == 0, "the parent meanwhile: %ld wrong%s%s", total_fail,
 	      first_failure[0] ? ": " : "", first_failure);
 	return n_fail ? 1 : 0;
@@ -1253,44 +1259,53 @@ static int cmd_replace(void)
 	double t0, dt;
 
 	snprintf(next, sizeof(next), "%s.next", db);
-	/* 4a: the writer's "superseded" flag. */
-	write_or_die(db, &o);
-	sa = pwnam("anna@replace.example", &pw, buf, sizeof(buf));
-	check(sa == NSS_STATUS_SUCCESS && strcmp(pw.pw_shell, "/bin/bash") == 0,
-	      "v1: anna is active (%s)", st_name(sa));
-	usleep(1100000);
-	/* This lookup stats the file (a second has passed): the next second
-	 * has no stat, so only the flag can tell the process. */
-	pwnam("alice@fabrikam.com", &pw, buf, sizeof(buf));
-	t0 = now_s();
-	o.anna = GS_DEPARTED;
-	write_or_die(db, &o);
-	sa = pwnam("anna@replace.example", &pw, buf, sizeof(buf));
-	bool locked = sa == NSS_STATUS_SUCCESS && strcmp(pw.pw_shell, "/usr/sbin/nologin") == 0;
-	long nm = shared_members(buf, sizeof(buf), &anna_member);
-	dt = now_s() - t0;
+	/* 4a: the writer's "superseded" flag. A lookup that stats the file (a
+	 * second has passed), then v2 and v3 within 0.9 s of it: no stat is due,
+	 * so only the flag can tell the process. An attempt that a loaded machine
+	 * stretches past 0.9 s proves nothing and is made again (5 at most). */
+	int e, tries = 0;
+	struct group gr;
+	bool v1, locked;
+	long nm;
+	enum nss_status sa2, sg, su, sbu;
+	double dt3;
+	do {
+		o.anna = GS_ACTIVE;
+		o.bert = false;
+		write_or_die(db, &o);
+		sa = pwnam("anna@replace.example", &pw, buf, sizeof(buf));
+		v1 = sa == NSS_STATUS_SUCCESS && strcmp(pw.pw_shell, "/bin/bash") == 0;
+		usleep(1100000);
+		pwnam("alice@fabrikam.com", &pw, buf, sizeof(buf));
+		t0 = now_s();
+		o.anna = GS_DEPARTED;
+		write_or_die(db, &o);
+		sa2 = pwnam("anna@replace.example", &pw, buf, sizeof(buf));
+		locked = sa2 == NSS_STATUS_SUCCESS && strcmp(pw.pw_shell, "/usr/sbin/nologin") == 0;
+		nm = shared_members(buf, sizeof(buf), &anna_member);
+		dt = now_s() - t0;
+		o.anna = -1;
+		o.bert = true;
+		write_or_die(db, &o);
+		sa = pwnam("anna@replace.example", &pw, buf, sizeof(buf));
+		sb = pwnam("bert@replace.example", &pw, buf, sizeof(buf));
+		sg = nss.getgrgid_r(ANNA_UID, &gr, buf, sizeof(buf), &e);
+		su = nss.getpwuid_r(ANNA_UID, &pw, buf, sizeof(buf), &e);
+		sbu = nss.getpwuid_r(BERT_UID, &pw, buf, sizeof(buf), &e);
+		dt3 = now_s() - t0;
+	} while (dt3 >= 0.9 && ++tries < 5);
+	check(v1, "v1: anna is active");
 	check(locked && nm == 201 && !anna_member && dt < 0.9,
 	      "v2 (snapshot_write: anna departed): the same process's next lookup sees her locked "
 	      "shell and she left aadguests, %.0f ms after its last stat (anna %s%s, aadguests %ld "
-	      "members%s)",
-	      dt * 1000, st_name(sa), locked ? " nologin" : "", nm,
-	      anna_member ? " with anna" : "");
-	o.anna = -1;
-	o.bert = true;
-	write_or_die(db, &o);
-	sa = pwnam("anna@replace.example", &pw, buf, sizeof(buf));
-	sb = pwnam("bert@replace.example", &pw, buf, sizeof(buf));
-	int e;
-	struct group gr;
-	enum nss_status sg = nss.getgrgid_r(ANNA_UID, &gr, buf, sizeof(buf), &e);
-	enum nss_status su = nss.getpwuid_r(ANNA_UID, &pw, buf, sizeof(buf), &e);
-	enum nss_status sbu = nss.getpwuid_r(BERT_UID, &pw, buf, sizeof(buf), &e);
-	dt = now_s() - t0;
+	      "members%s; attempt %d)",
+	      dt * 1000, st_name(sa2), locked ? " nologin" : "", nm,
+	      anna_member ? " with anna" : "", tries + 1);
 	check(sa == NSS_STATUS_NOTFOUND && su == NSS_STATUS_NOTFOUND && sg == NSS_STATUS_NOTFOUND &&
-		      sb == NSS_STATUS_SUCCESS && sbu == NSS_STATUS_SUCCESS && dt < 0.9,
+		      sb == NSS_STATUS_SUCCESS && sbu == NSS_STATUS_SUCCESS && dt3 < 0.9,
 	      "v3 (snapshot_write: anna removed, bert new): next lookup: anna by name %s, by uid "
 	      "%s, her group %s; bert by name %s, by uid %s (%.0f ms, no stat due)",
-	      st_name(sa), st_name(su), st_name(sg), st_name(sb), st_name(sbu), dt * 1000);
+	      st_name(sa), st_name(su), st_name(sg), st_name(sb), st_name(sbu), dt3 * 1000);
 
 	/* 4b: a plain rename over it (what mv does): no flag, the stat notices. */
 	o.carl = true;
@@ -1298,25 +1313,34 @@ static int cmd_replace(void)
 	pwnam("bert@replace.example", &pw, buf, sizeof(buf));
 	if (rename(next, db) < 0)
 		die("rename: %s", strerror(errno));
+	/* The stat is due a second after the last one at most: carl shows by
+	 * then, or at the first poll after it, however late a loaded machine
+	 * makes that poll (gap: the longest time between two polls). */
 	t0 = now_s();
 	dt = -1;
 	bool torn = false;
-	while (now_s() - t0 < 3) {
+	double gap = 0, last = t0;
+	while (now_s() - t0 < 10) {
 		enum nss_status sc = pwnam("carl@replace.example", &pw, buf, sizeof(buf));
 		sb = pwnam("bert@replace.example", &pw, buf, sizeof(buf));
+		double t = now_s();
+		if (t - last > gap)
+			gap = t - last;
+		last = t;
 		if (sb != NSS_STATUS_SUCCESS ||
 		    (sc != NSS_STATUS_SUCCESS && sc != NSS_STATUS_NOTFOUND))
 			torn = true;
 		if (sc == NSS_STATUS_SUCCESS) {
-			dt = now_s() - t0;
+			dt = t - t0;
 			break;
 		}
 		usleep(10000);
 	}
-	check(dt >= 0 && dt <= 1.3 && !torn,
+	check(dt >= 0 && dt <= 1.2 + gap && !torn,
 	      "v4 (rename(2) of a new file over it, as mv does: nothing marked): the process sees "
-	      "carl %.0f ms later (the once-a-second stat), the old file meanwhile",
-	      dt * 1000);
+	      "carl %.0f ms later (the once-a-second stat; polled every %.0f ms at most), the old "
+	      "file meanwhile",
+	      dt * 1000, gap * 1000);
 
 	/* 4c: 200 replacements under a hammering process. */
 	unlink(next);

@@ -624,6 +624,13 @@ static int fail(struct cli *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Every writer reports strerror(): a full disk is named as such. */
+	if (strstr(msg, strerror(ENOSPC)) || strstr(msg, strerror(EDQUOT))) {
+		size_t n = strlen(msg);
+		snprintf(msg + n, sizeof(msg) - n,
+			 " (the disk holding %s is full: free space there, then sync again)",
+			 c->cfg.state_dir);
+	}
 	cli_err("sync failed: %s; the previous snapshot is unchanged", msg);
 	record_failure(c, msg);
 	return EXIT_FAIL;
@@ -1672,6 +1679,7 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 	size_t end = 0;
 	uint64_t seq = sv.seq + 1;
 	int64_t expiry = next_expiry_of(c, m.db.g, m.db.n, sv.next_expiry);
+	long long journal_was = state_journal_size(state_path);
 	if (state_journal_write(state_path, &sv, m.db.g, m.db.n, gone, n_gone, added, n_added, back,
 				n_back, &end, err, sizeof(err))) {
 		*rc = fail(c, "%s", err);
@@ -1681,8 +1689,12 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 	struct snap_overlay_in oi = {
 		.seq = seq, .generated_at = c->now, .mask = mask, .n_mask = n_mask
 	};
-	if (snapshot_append(c->db_path, &snap, &oi, in, n_in, err, sizeof(err)))
-		goto out; /* the full merge writes both files whole (the batch stays uncommitted) */
+	if (snapshot_append(c->db_path, &snap, &oi, in, n_in, err, sizeof(err))) {
+		/* The full merge writes both files whole; until then both stay as
+		 * they were (the batch is taken back). */
+		state_journal_undo(state_path, journal_was);
+		goto out;
+	}
 	bool state_failed =
 		state_journal_commit(state_path, end, seq, c->now, expiry, err, sizeof(err)) != 0;
 	if (state_failed) {

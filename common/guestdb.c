@@ -1077,6 +1077,32 @@ bool state_view_contested(const struct state_view *v, const char *name)
 
 /* ---- appending a batch ---- */
 
+long long state_journal_size(const char *state_path)
+{
+	char jpath[4200];
+	struct stat st;
+	guestdb_journal_path(state_path, jpath, sizeof(jpath));
+	return lstat(jpath, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+void state_journal_undo(const char *state_path, long long size)
+{
+	char jpath[4200];
+	guestdb_journal_path(state_path, jpath, sizeof(jpath));
+	if (size < 0) {
+		unlink(jpath);
+		return;
+	}
+	int fd = open(jpath, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return;
+	struct stat st;
+	/* Only ever shorter: bytes beyond size are the batch being undone. */
+	if (fstat(fd, &st) == 0 && st.st_size > size && ftruncate(fd, (off_t)size) == 0)
+		fdatasync(fd);
+	close(fd);
+}
+
 int state_journal_write(const char *state_path, const struct state_view *v, const struct guest *g,
 			size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
 			size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
@@ -1088,6 +1114,7 @@ int state_journal_write(const char *state_path, const struct state_view *v, cons
 	off_t at;
 
 	guestdb_journal_path(state_path, jpath, sizeof(jpath));
+	long long before = state_journal_size(state_path);
 	fd = open(jpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0) {
 		r = -errno;
@@ -1137,6 +1164,9 @@ int state_journal_write(const char *state_path, const struct state_view *v, cons
 		free(o.p);
 	}
 	if (r) {
+		/* A full disk leaves the journal as it was (a new one is removed). */
+		if (before < 0 || before <= (long long)at)
+			state_journal_undo(state_path, before);
 		snprintf(err, errlen, "%s: cannot write: %s", jpath, strerror(-r));
 		return r;
 	}

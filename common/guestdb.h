@@ -51,6 +51,10 @@ int state_journal_write(const char *state_path, const struct state_view *v, cons
 			size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
 			size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
 			char *err, size_t errlen);
+/* The journal's size (-1: none), and putting it back to that size (removing
+ * it for -1): a batch that cannot be published leaves no trace. */
+long long state_journal_size(const char *state_path);
+void state_journal_undo(const char *state_path, long long size);
 int state_journal_commit(const char *state_path, size_t end, uint64_t seq, int64_t last_sync,
 			 int64_t next_expiry, char *err, size_t errlen);
 

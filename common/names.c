@@ -18,7 +18,8 @@ bool ag_name_valid(const char *name)
 		if (!ok || len >= AG_NAME_MAX)
 			return false;
 	}
-	return len > 0;
+	/* "." and ".." would make %u in the home template leave the home root. */
+	return len > 0 && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 /* Length of the object id with dashes removed, if upn starts with it. */

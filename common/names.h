@@ -15,7 +15,7 @@
 int ag_derive_name(const char *object_id, const char *mail, const char *other_mail, const char *upn,
 		   char *buf, size_t n);
 /* True when a (lowercased) name may be exposed: only [a-z0-9._@+-], not
- * starting with '-', 1..255 bytes. */
+ * starting with '-', not "." or "..", 1..255 bytes. */
 bool ag_name_valid(const char *name);
 
 #endif

@@ -384,14 +384,25 @@ int snapshot_append(const char *path, const struct snapshot *cur, const struct s
 	/* The segment is on disk before anyone is told where it is. */
 	if (!r && fdatasync(fd) < 0)
 		r = -errno;
+	bool published = false;
 	if (!r && pwrite(fd, &at, sizeof(at), offsetof(struct snap_header, overlay_off)) !=
 			  (ssize_t)sizeof(at))
 		r = errno ? -errno : -EIO;
+	else if (!r)
+		published = true;
 	if (!r && pwrite(fd, &ov->generated_at, sizeof(ov->generated_at),
 			 offsetof(struct snap_header, generated_at)) != (ssize_t)sizeof(int64_t))
 		r = errno ? -errno : -EIO;
 	if (!r && fdatasync(fd) < 0)
 		r = -errno;
+	/* Not published: the file goes back to its old bytes (a segment cut by a
+	 * full disk included). No reader looks past what is published, so none
+	 * has the cut pages mapped in use. Once published it stays: the segment
+	 * was synced before. */
+	if (r && !published) {
+		(void)!ftruncate(fd, st.st_size);
+		fdatasync(fd);
+	}
 	close(fd);
 	if (r)
 		return fail(err, errlen, r, "%s: cannot append: %s", path, strerror(-r));

@@ -991,6 +991,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", resp.ctype)
         for k, v in resp.headers.items():
             self.send_header(k, v)
+        if self.fault_mode == "rewrite" and resp.status == 200:
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict) and isinstance(doc.get("value"), list):
+                if self.fault_rule.get("duplicate"):
+                    doc["value"] = doc["value"] + doc["value"][::-1]
+                doc["value"] += list(self.fault_rule.get("inject") or [])
+                body = json.dumps(doc).encode()
         if self.fault_mode == "truncate" and len(body) > 1:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -1077,6 +1087,12 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if action == "emptypage":
             self.fault_mode = "emptypage"
+            return None
+        if action == "rewrite":
+            # Hostile directory data in a page: every item twice ("duplicate")
+            # and/or extra objects ("inject", e.g. members in a guest page).
+            self.fault_mode = "rewrite"
+            self.fault_rule = rule
             return None
         if action == "expire_token":
             tok = self.bearer()
@@ -2133,7 +2149,7 @@ class Handler(BaseHTTPRequestHandler):
                         if not isinstance(r, dict):
                             raise CtlError(400, "a fault rule is a JSON object")
                         if r.get("action") not in (None, "drop", "truncate", "badjson",
-                                                   "expire_token", "emptypage"):
+                                                   "expire_token", "emptypage", "rewrite"):
                             raise CtlError(400, "unknown action %r" % r.get("action"))
                         r = dict(r, _seen=0, _fired=0)
                         emu.faults.append(r)

@@ -10,6 +10,7 @@
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
+isolate "$0" "$@"
 KILLS=${KILLS:-70}
 ROUNDS=${ROUNDS:-20}
 

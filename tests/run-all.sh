@@ -75,6 +75,8 @@ run integration sh tests/integration.sh
 run graph-budget sh tests/graph-budget.sh
 run hardening sh tests/hardening.sh
 run resilience sh tests/resilience.sh
+run fulldisk sh tests/fulldisk.sh
+run hostile sh tests/hostile.sh
 run faults sh tests/faults.sh
 run system sh tests/system/e2e.sh
 run nss sh tests/system/nss/nss.sh

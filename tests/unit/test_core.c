@@ -151,6 +151,11 @@ static void test_name_valid(void **st)
 	assert_false(ag_name_valid("Alice@x.com")); /* callers lowercase first */
 	assert_false(ag_name_valid("al\xc3\xa9@x.com"));
 	assert_false(ag_name_valid("a\nb@x.com"));
+	/* As %u of home = /home/guests/%u they would leave the home root. */
+	assert_false(ag_name_valid("."));
+	assert_false(ag_name_valid(".."));
+	assert_true(ag_name_valid("..."));
+	assert_true(ag_name_valid("..@x.com"));
 	memset(longname, 'a', 255);
 	longname[255] = '\0';
 	assert_true(ag_name_valid(longname));

@@ -7,6 +7,7 @@
 
 #include "../common/config.h"
 #include "../common/snapshot.h"
+#include "../common/state.h"
 
 struct json_object;
 
@@ -26,6 +27,14 @@ int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_show(struct cli *c, int argc, char **argv);
 int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_config_check(struct cli *c, int argc, char **argv);
+/* Hidden: the PAM module's helper child (common/helperproto.h). */
+int cmd_pam_helper(struct cli *c, int argc, char **argv);
+
+/* The guest's live state from Graph (cmd_check.c); err holds why on failure. */
+int cli_online_state(struct cli *c, const char *object_id, enum guest_state *st,
+		     int64_t *deleted_at, char *err, size_t errlen);
+/* config-check of the sign-in app (cmd_helper.c): 0 when it is usable. */
+int cli_check_sign_in(struct cli *c);
 
 /* Helpers (output.c). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

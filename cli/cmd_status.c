@@ -180,5 +180,7 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 	}
 	json_object_put(page);
 	graph_free(&g);
+	if (cli_check_sign_in(c))
+		rc = EXIT_FAIL;
 	return rc;
 }

@@ -51,6 +51,7 @@ emulator_selftest() {
 }
 run emulator emulator_selftest
 run integration sh tests/integration.sh
+run signin sh tests/signin.sh
 run faults sh tests/faults.sh
 run system sh tests/system/e2e.sh
 run nss sh tests/system/nss/nss.sh

@@ -474,8 +474,14 @@ static int sign_in(pam_handle_t *pamh, const struct pam_args *a, const char *nam
 	ag_strlcpy(req.object_id, oid, sizeof(req.object_id));
 	/* The device code request: two attempts of at most 15 s each, and some slack. */
 	int64_t deadline = mono_ms() + 40000;
-	if (helper_start(a, &req, &h) != 0 || helper_read(&h, deadline, &m) != 0)
+	r = helper_start(a, &req, &h);
+	if (r == 0)
+		r = helper_read(&h, deadline, &m);
+	if (r != 0) {
+		pam_syslog(pamh, LOG_ERR, "sign-in helper %s gave no answer: %s", a->helper,
+			   strerror(-r));
 		goto out;
+	}
 	if (m.kind == AGH_PROMPT) {
 		int64_t limit = a->cfg.sign_in_timeout < m.expires_in ? a->cfg.sign_in_timeout
 								      : m.expires_in;
@@ -502,8 +508,12 @@ static int sign_in(pam_handle_t *pamh, const struct pam_args *a, const char *nam
 			helper_end(&h);
 			return PAM_CONV_ERR;
 		}
-		if (helper_read(&h, deadline, &m) != 0)
+		r = helper_read(&h, deadline, &m);
+		if (r != 0) {
+			pam_syslog(pamh, LOG_ERR, "sign-in helper %s gave no result: %s", a->helper,
+				   strerror(-r));
 			goto out;
+		}
 	}
 	if (m.kind == AGH_RESULT) {
 		*outcome = m.outcome;

@@ -112,6 +112,7 @@ bench: deps
 	$(MAKE) all test-programs
 	@sh tests/bench/nss-bench.sh
 	@sh tests/bench/pam-bench.sh
+	@sh tests/bench/signin-bench.sh
 	@sh tests/bench/sync-bench.sh
 	@sh tests/bench/month-run.sh
 	@sh tests/bench/lockout-latency.sh

@@ -525,6 +525,8 @@ static int sign_in(struct cli *c, const struct ag_helper_msg *req)
 	int64_t limit =
 		c->cfg.sign_in_timeout < d.expires_in ? c->cfg.sign_in_timeout : d.expires_in;
 	int64_t deadline = mono_ms() + limit * 1000, interval = d.interval;
+	/* A bound on the whole run: the last poll and the key set included. */
+	s.g.deadline = deadline / 1000 + 2 * HTTP_TIMEOUT_MS / 1000;
 	fmt(s.sentence, sizeof(s.sentence),
 	    "Sign-in refused: nobody signed in within %lld seconds.", (long long)limit);
 	for (;;) {

@@ -638,25 +638,26 @@ class DeviceCodeTests(Base):
                             90002)
 
     def test_polling_errors(self):
-        self.ctl("POST", "/devicecodes/config", {"interval": 1})
+        self.ctl("POST", "/devicecodes/config", {"interval": 3})
         js = self.devicecode()[2]
         dc = js["device_code"]
+        self.assertEqual(js["interval"], 3)
         self.assertAadError(self.poll(dc), 400, "authorization_pending", 70016)
         self.assertAadError(self.poll(dc), 400, "slow_down", 70016)   # polled at once
-        time.sleep(6.1)
-        self.assertAadError(self.poll(dc), 400, "authorization_pending", 70016)
         self.assertAadError(self.poll("not-a-code"), 400, "bad_verification_code", 70019)
         self.assertAadError(self.poll(dc, client=CLIENT), 401, "invalid_client", 7000218)
         self.ctl("POST", "/devicecodes/%s/decline" % js["user_code"], {})
-        time.sleep(6.1)
         self.assertAadError(self.poll(dc), 400, "authorization_declined", 70000)
         js = self.devicecode()[2]
+        self.ctl("POST", "/devicecodes/latest/slow-down", {"count": 1})
+        self.assertAadError(self.poll(js["device_code"]), 400, "slow_down", 70016)
         self.ctl("POST", "/devicecodes/latest/expire", {})
         self.assertAadError(self.poll(js["device_code"]), 400, "expired_token", 70020)
         codes = self.ctl("GET", "/devicecodes")["devicecodes"]
         self.assertEqual([c["state"] for c in codes], ["declined", "expired"])
-        self.assertEqual(len(codes[0]["polls"]), 4)   # the refused client's and the bad code's
-                                                      # polls are not the code's
+        self.assertEqual(codes[0]["interval"], 8)          # 3, then 5 more after slow_down
+        self.assertEqual(len(codes[0]["polls"]), 3)        # the refused client's and the bad
+                                                           # code's polls are not the code's
 
     def test_id_token(self):
         from cryptography.hazmat.primitives import hashes

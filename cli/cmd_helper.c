@@ -470,6 +470,16 @@ static enum poll_answer poll_token(struct sign_in *s, const struct device_code *
 		*outcome = AGO_EXPIRED;
 		fmt(s->sentence, sizeof(s->sentence),
 		    "Sign-in refused: the code expired before the sign-in was completed.");
+	} else if (err && strcmp(err, "invalid_grant") == 0 && jstr(o, "error_description") &&
+		   strstr(jstr(o, "error_description"), "AADSTS53003")) {
+		/* The tenant's Conditional Access refused the token (it may block the
+		 * device code flow altogether). */
+		*outcome = AGO_BLOCKED;
+		entra_error(o, e, sizeof(e));
+		syslog(LOG_NOTICE, "sign-in of %s: %s", s->name, e);
+		fmt(s->sentence, sizeof(s->sentence),
+		    "Sign-in refused: blocked by the organization's Conditional Access policies "
+		    "(they may not allow sign-in with a code).");
 	} else {
 		entra_error(o, e, sizeof(e));
 		syslog(LOG_ERR, "sign-in of %s: token endpoint: HTTP %ld: %s%s%s", s->name, st, e,

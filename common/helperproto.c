@@ -15,6 +15,7 @@ static const char *const outcome_names[AGO_COUNT] = {
 	[AGO_EXPIRED] = "expired",
 	[AGO_TIMEOUT] = "timeout",
 	[AGO_INVALID_TOKEN] = "invalid-token",
+	[AGO_BLOCKED] = "blocked",
 	[AGO_UNAVAILABLE] = "unavailable",
 };
 

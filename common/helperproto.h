@@ -17,6 +17,8 @@
  *     prompt EXPIRES-IN URL CODE     sign-in: show URL and CODE to the guest
  *     result OUTCOME SENTENCE…       the end: OUTCOME of enum ag_outcome,
  *                                    SENTENCE for the guest (rest of the line)
+ *   OUTCOME: ok, other-account, declined, expired, timeout, invalid-token,
+ *   blocked, unavailable.
  *
  * Writer and reader of every line are the functions below, used by both sides. */
 #ifndef AADGUEST_HELPERPROTO_H
@@ -47,6 +49,7 @@ enum ag_outcome {
 	AGO_EXPIRED,	   /* the code expired */
 	AGO_TIMEOUT,	   /* sign_in_timeout passed */
 	AGO_INVALID_TOKEN, /* the ID token did not verify */
+	AGO_BLOCKED,	   /* Entra refused the token: Conditional Access, say */
 	AGO_UNAVAILABLE,   /* Entra unreachable or answering errors */
 	AGO_COUNT
 };

@@ -449,6 +449,7 @@ static int outcome_to_pam(enum ag_outcome o)
 	case AGO_EXPIRED:
 	case AGO_TIMEOUT:
 	case AGO_INVALID_TOKEN:
+	case AGO_BLOCKED:
 		return PAM_AUTH_ERR;
 	case AGO_UNAVAILABLE:
 	case AGO_COUNT:

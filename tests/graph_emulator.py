@@ -1654,6 +1654,10 @@ class Handler(BaseHTTPRequestHandler):
                                  "OAuth2 Authorization code was already redeemed, please "
                                  "retry with a new valid code or use an existing refresh token.")
             d["redeemed"] = True
+            if d["forge"].get("blocked"):
+                raise TokenError(400, "invalid_grant", 53003,
+                                 "Access has been blocked by Conditional Access policies. The "
+                                 "access policy does not allow token issuance.")
             user = dict(emu.users.get(d["user"]) or {"id": d["user"]})
             forge = dict(d["forge"])
         nowc = int(emu.clock.now())

@@ -36,7 +36,8 @@ Actions:
   devicecode-config JSON    {"interval": S, "expires_in": S} of codes issued from now on
   approve CODE USER [JSON]  sign in as USER for the user code CODE ("latest": the newest);
                             JSON forges the ID token: {"claims": {...}, "alg": "none",
-                            "bad_signature": true, "unpublished_key": true}
+                            "bad_signature": true, "unpublished_key": true,
+                            "blocked": true (Conditional Access refuses the token)}
   decline CODE              the guest declines
   expire-code CODE          the code expires now
   slow-down CODE [N]        answer the next N polls with slow_down

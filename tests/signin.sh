@@ -112,6 +112,12 @@ out=$(auth_direct alice@fabrikam.com)
 expect "declined: PAM_AUTH_ERR" PAM_AUTH_ERR "$(result "$out")"
 expect_match "…says it was declined" "^MSG ERROR: .*declined" "$out"
 
+GUEST_ACTION=approve GUEST_AS=alice@fabrikam.com GUEST_JSON='{"blocked": true}'
+out=$(auth_direct alice@fabrikam.com)
+expect "blocked by Conditional Access (AADSTS53003): PAM_AUTH_ERR" PAM_AUTH_ERR "$(result "$out")"
+expect_match "…says Conditional Access blocked it" "^MSG ERROR: .*Conditional Access" "$out"
+GUEST_JSON='{}'
+
 GUEST_ACTION=expire
 out=$(auth_direct alice@fabrikam.com)
 expect "code expired: PAM_AUTH_ERR" PAM_AUTH_ERR "$(result "$out")"
@@ -228,7 +234,7 @@ ctl enable alice@fabrikam.com >/dev/null
 expect "enabled again: allowed" PAM_SUCCESS "$(pam_result alice@fabrikam.com)"
 
 echo "== transcript of a sign-in (pamcheck)"
-printf '%s\n' "$transcript" | sed 's/^/    /'
+printf '%s\n' "$transcript" | grep -v '^CPU' | sed 's/^/    /'
 
 echo "signin: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

@@ -8,6 +8,7 @@
 
 #include "../common/config.h"
 #include "../common/snapshot.h"
+#include "../common/state.h"
 
 struct json_object;
 
@@ -27,6 +28,24 @@ int cmd_list(struct cli *c, int argc, char **argv);
 int cmd_show(struct cli *c, int argc, char **argv);
 int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_config_check(struct cli *c, int argc, char **argv);
+/* Hidden: the PAM module's helper child (common/helperproto.h). */
+int cmd_pam_helper(struct cli *c, int argc, char **argv);
+
+/* The guest's live state from Graph (cmd_check.c); err holds why on failure. */
+int cli_online_state(struct cli *c, const char *object_id, enum guest_state *st,
+		     int64_t *deleted_at, char *err, size_t errlen);
+/* config-check of the sign-in app (cmd_helper.c): 0 when it is usable. */
+/* config-check's findings: printed a line each ("ok", "warning", "failed"),
+ * or gathered for --json (cmd_status.c). */
+struct cli_checks {
+	bool json;
+	struct json_object *arr;
+	unsigned warnings;
+};
+void cli_check_line(struct cli_checks *k, const char *result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* config-check of the sign-in app (cmd_helper.c): 0, or a negative errno. */
+int cli_check_sign_in(struct cli *c, struct cli_checks *k);
 
 /* Helpers (output.c). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

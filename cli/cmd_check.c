@@ -51,8 +51,8 @@ static const char *jstring(struct json_object *o, const char *k)
 }
 
 /* The guest's live state from Graph, within online_timeout_ms. */
-static int online_state(struct cli *c, const char *object_id, enum guest_state *st,
-			int64_t *deleted_at, char *err, size_t errlen)
+int cli_online_state(struct cli *c, const char *object_id, enum guest_state *st,
+		     int64_t *deleted_at, char *err, size_t errlen)
 {
 	struct graph_client g;
 	struct json_object *o = NULL;
@@ -110,7 +110,7 @@ static int online_state(struct cli *c, const char *object_id, enum guest_state *
 
 int cmd_check(struct cli *c, int argc, char **argv)
 {
-	bool online = false, porcelain = false;
+	bool online = false;
 	char online_err[1024] = "";
 	const char *user = NULL;
 	struct snapshot s;
@@ -123,8 +123,6 @@ int cmd_check(struct cli *c, int argc, char **argv)
 			c->json = true;
 		else if (strcmp(argv[i], "--online") == 0)
 			online = true;
-		else if (strcmp(argv[i], "--porcelain") == 0)
-			porcelain = true;
 		else if (!user && argv[i][0] != '-')
 			user = argv[i];
 		else {
@@ -149,23 +147,9 @@ int cmd_check(struct cli *c, int argc, char **argv)
 		enum guest_state live;
 		int64_t deleted_at;
 		const char *oid = snapshot_str(&s, v.rec->object_id);
-		if (oid &&
-		    online_state(c, oid, &live, &deleted_at, online_err, sizeof(online_err)) == 0)
+		if (oid && cli_online_state(c, oid, &live, &deleted_at, online_err,
+					    sizeof(online_err)) == 0)
 			verdict_apply_live(&v, live, deleted_at, c->cfg.retention_days, c->now);
-	}
-	if (porcelain) {
-		/* For pam_aadguest: one line, key=value. */
-		char d[32] = "-";
-		if (v.online && v.state == GS_DEPARTED)
-			ag_format_rfc3339(v.deleted_at, d, sizeof(d));
-		printf("online=%s state=%s deleted_at=%s\n",
-		       v.online ? "yes"
-		       : online ? "failed"
-				: "no",
-		       v.state < GS_COUNT ? guest_state_name(v.state) : "-", d);
-		if (!r)
-			snapshot_close(&s);
-		return v.online ? EXIT_OK : EXIT_FAIL;
 	}
 	verdict_message(&v, r ? NULL : &s, r ? c->cfg.organization : NULL, c->now, msg,
 			sizeof(msg));

@@ -149,17 +149,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	return rc;
 }
 
-/* config-check's findings: printed a line each, or gathered for --json. */
-struct checks {
-	bool json;
-	struct json_object *arr;
-	unsigned warnings;
-};
-
-static void check_line(struct checks *k, const char *result, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void check_line(struct checks *k, const char *result, const char *fmt, ...)
+void cli_check_line(struct cli_checks *k, const char *result, const char *fmt, ...)
 {
 	char what[2048];
 	va_list ap;
@@ -180,7 +170,7 @@ static void check_line(struct checks *k, const char *result, const char *fmt, ..
 	json_object_array_add(k->arr, o);
 }
 
-static int checks_done(struct cli *c, struct checks *k, int rc)
+static int checks_done(struct cli *c, struct cli_checks *k, int rc)
 {
 	if (k->json) {
 		struct json_object *o = json_object_new_object();
@@ -196,13 +186,13 @@ static int checks_done(struct cli *c, struct checks *k, int rc)
 
 static void range_warning(void *ctx, const char *msg)
 {
-	struct checks *k = ctx;
+	struct cli_checks *k = ctx;
 	k->warnings++;
-	check_line(k, "warning", "%s", msg);
+	cli_check_line(k, "warning", "%s", msg);
 }
 
 /* The guest range must be nobody else's: PAM takes every UID in it for a guest's. */
-static void check_uid_range(struct cli *c, struct checks *k)
+static void check_uid_range(struct cli *c, struct cli_checks *k)
 {
 	struct snapshot s;
 	bool have = cli_open_snapshot(c, &s, true) == 0;
@@ -213,8 +203,9 @@ static void check_uid_range(struct cli *c, struct checks *k)
 	if (have)
 		snapshot_close(&s);
 	if (k->warnings == before)
-		check_line(k, "ok", "uid range %u…%u: no SSSD range or other NSS source uses it",
-			   c->cfg.uid_min, c->cfg.uid_max);
+		cli_check_line(k, "ok",
+			       "uid range %u…%u: no SSSD range or other NSS source uses it",
+			       c->cfg.uid_min, c->cfg.uid_max);
 }
 
 int cmd_config_check(struct cli *c, int argc, char **argv)
@@ -222,7 +213,7 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 	bool offline = false;
 	int rc = EXIT_OK;
 	char err[1024];
-	struct checks k = { .json = false, .arr = NULL };
+	struct cli_checks k = { .json = false, .arr = NULL };
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--offline") == 0) {
@@ -236,45 +227,46 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 	}
 	if (k.json)
 		k.arr = json_object_new_array();
-	check_line(&k, "ok", "%s: syntax, keys and permissions", c->cfg.path);
+	cli_check_line(&k, "ok", "%s: syntax, keys and permissions", c->cfg.path);
 	if (c->cfg.client_secret_file) {
 		char *secret = NULL;
 		if (ag_config_read_secret(&c->cfg, AG_CONFIG_CHECK_PERMS, &secret, err,
 					  sizeof(err))) {
-			check_line(&k, "failed", "client secret: %s", err);
+			cli_check_line(&k, "failed", "client secret: %s", err);
 			return checks_done(c, &k, EXIT_USAGE);
 		}
 		ag_wipe(secret, strlen(secret));
 		free(secret);
-		check_line(&k, "ok", "%s: readable by root only", c->cfg.client_secret_file);
+		cli_check_line(&k, "ok", "%s: readable by root only", c->cfg.client_secret_file);
 	}
 	if (c->cfg.ca_file) {
 		if (access(c->cfg.ca_file, R_OK) != 0) {
-			check_line(&k, "failed", "ca_file %s: %s", c->cfg.ca_file, strerror(errno));
+			cli_check_line(&k, "failed", "ca_file %s: %s", c->cfg.ca_file,
+				       strerror(errno));
 			return checks_done(c, &k, EXIT_USAGE);
 		}
-		check_line(&k, "ok", "ca_file %s: readable", c->cfg.ca_file);
+		cli_check_line(&k, "ok", "ca_file %s: readable", c->cfg.ca_file);
 	}
 	if (access(c->cfg.state_dir, W_OK) != 0)
-		check_line(&k, "warning",
-			   "state_dir %s: not writable by this user (%s); sync needs it",
-			   c->cfg.state_dir, strerror(errno));
+		cli_check_line(&k, "warning",
+			       "state_dir %s: not writable by this user (%s); sync needs it",
+			       c->cfg.state_dir, strerror(errno));
 	check_uid_range(c, &k);
 	if (offline)
 		return checks_done(c, &k, rc);
 
 	struct graph_client g;
 	if (graph_init(&g, &c->cfg)) {
-		check_line(&k, "failed", "%s", g.err);
+		cli_check_line(&k, "failed", "%s", g.err);
 		graph_free(&g);
 		return checks_done(c, &k, EXIT_FAIL);
 	}
 	if (graph_token(&g)) {
-		check_line(&k, "failed", "credentials: %s", g.err);
+		cli_check_line(&k, "failed", "credentials: %s", g.err);
 		graph_free(&g);
 		return checks_done(c, &k, EXIT_FAIL);
 	}
-	check_line(&k, "ok", "token from %s for client %s", c->cfg.authority, c->cfg.client_id);
+	cli_check_line(&k, "ok", "token from %s for client %s", c->cfg.authority, c->cfg.client_id);
 	char url[2048];
 	snprintf(url, sizeof(url), "%s/v1.0/users?$select=id&$top=1", c->cfg.graph_url);
 	for (char *p = url; *p; p++)
@@ -282,12 +274,14 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 			*p = '+';
 	struct json_object *page = NULL;
 	if (graph_get(&g, url, &page)) {
-		check_line(&k, "failed", "reading users: %s", g.err);
+		cli_check_line(&k, "failed", "reading users: %s", g.err);
 		rc = EXIT_FAIL;
 	} else {
-		check_line(&k, "ok", "%s: the application can read users", c->cfg.graph_url);
+		cli_check_line(&k, "ok", "%s: the application can read users", c->cfg.graph_url);
 	}
 	json_object_put(page);
 	graph_free(&g);
+	if (cli_check_sign_in(c, &k))
+		rc = EXIT_FAIL;
 	return checks_done(c, &k, rc);
 }

@@ -2,6 +2,7 @@
 /* main.c: aadguest [-c CONFIG] COMMAND [ARGS] (SPEC §7). */
 #include "cli.h"
 #include "../common/clock.h"
+#include "../common/helperproto.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,8 +14,13 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cli *, int, char **);
 } commands[] = {
-	{ "sync", cmd_sync }, { "status", cmd_status }, { "list", cmd_list },
-	{ "show", cmd_show }, { "check", cmd_check },	{ "config-check", cmd_config_check },
+	{ "sync", cmd_sync },
+	{ "status", cmd_status },
+	{ "list", cmd_list },
+	{ "show", cmd_show },
+	{ "check", cmd_check },
+	{ "config-check", cmd_config_check },
+	{ AG_HELPER_ARG, cmd_pam_helper },
 };
 
 static void usage(FILE *f)

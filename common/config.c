@@ -29,6 +29,7 @@ enum key_type {
 	K_GUID_LIST,
 	K_STALE,
 	K_LOCKOUT,
+	K_SIGN_IN,
 	K_TEXT
 };
 
@@ -66,6 +67,9 @@ static const struct key_def keys[] = {
 	{ "lockout", K_LOCKOUT, F(lockout) },
 	{ "on_change", K_PATH, F(on_change) },
 	{ "sync_interval", K_DURATION, F(sync_interval) },
+	{ "sign_in", K_SIGN_IN, F(sign_in) },
+	{ "sign_in_client_id", K_GUID, F(sign_in_client_id) },
+	{ "sign_in_timeout", K_DURATION, F(sign_in_timeout) },
 };
 #undef F
 
@@ -90,6 +94,8 @@ int ag_config_defaults(struct ag_config *c)
 	c->online_timeout_ms = 3000;
 	c->lockout = LOCKOUT_TERMINATE;
 	c->sync_interval = 300;
+	c->sign_in = SIGN_IN_NONE;
+	c->sign_in_timeout = 300;
 	if (set_str(&c->authority, "https://login.microsoftonline.com") ||
 	    set_str(&c->graph_url, "https://graph.microsoft.com") ||
 	    set_str(&c->state_dir, AG_DEFAULT_STATE_DIR) || set_str(&c->home, "/home/guests/%u") ||
@@ -115,7 +121,8 @@ void ag_config_free(struct ag_config *c)
 			  &c->shell,
 			  &c->locked_shell,
 			  &c->group_name,
-			  &c->on_change };
+			  &c->on_change,
+			  &c->sign_in_client_id };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -348,6 +355,16 @@ static int apply_key(struct ag_config *c, const struct key_def *k, const char *v
 			return -EINVAL;
 		}
 		return 0;
+	case K_SIGN_IN:
+		if (strcmp(v, "none") == 0)
+			c->sign_in = SIGN_IN_NONE;
+		else if (strcmp(v, "device_code") == 0)
+			c->sign_in = SIGN_IN_DEVICE_CODE;
+		else {
+			*why = "expected none or device_code";
+			return -EINVAL;
+		}
+		return 0;
 	case K_LOCKOUT:
 		if (strcmp(v, "terminate") == 0)
 			c->lockout = LOCKOUT_TERMINATE;
@@ -495,6 +512,10 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 		r = fail(err, errlen, -EINVAL,
 			 "%s: uid_min: the guest range needs 1000 <= uid_min < uid_max (got %u…%u)",
 			 path, c->uid_min, c->uid_max);
+		goto out;
+	}
+	if (!c->sign_in_client_id && set_str(&c->sign_in_client_id, c->client_id)) {
+		r = fail(err, errlen, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
 	if (!c->organization && set_str(&c->organization, c->tenant_id)) {

@@ -19,6 +19,7 @@
 
 enum stale_policy { STALE_DENY = 0, STALE_ALLOW = 1 };
 enum lockout_mode { LOCKOUT_TERMINATE = 0, LOCKOUT_NONE = 1 };
+enum sign_in_mode { SIGN_IN_NONE = 0, SIGN_IN_DEVICE_CODE = 1 };
 
 struct ag_config {
 	char path[4096];
@@ -26,6 +27,7 @@ struct ag_config {
 	char *client_secret_file, *client_certificate, *client_key;
 	char *authority, *graph_url, *ca_file, *state_dir;
 	char *home, *shell, *locked_shell, *group_name, *on_change;
+	char *sign_in_client_id; /* NULL: client_id (SPEC §10) */
 	char *allowed_groups[AG_MAX_ALLOWED_GROUPS];
 	size_t n_allowed_groups;
 	uint32_t uid_min, uid_max;
@@ -34,6 +36,8 @@ struct ag_config {
 	int64_t max_staleness, sync_interval;
 	enum stale_policy stale_policy;
 	enum lockout_mode lockout;
+	enum sign_in_mode sign_in;
+	int64_t sign_in_timeout;
 };
 
 enum {

@@ -670,6 +670,59 @@ static bool url_under(const char *url, const char *base)
 	return up[bl] == '\0' || up[bl] == '/' || up[bl] == '?';
 }
 
+int graph_plain(struct graph_client *g, const char *url, const char *form, long *status,
+		struct json_object **out)
+{
+	struct response resp;
+	char why[128];
+	int r;
+
+	*out = NULL;
+	*status = 0;
+	for (unsigned attempt = 1;; attempt++) {
+		struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+		if (!h)
+			return set_err(g, -ENOMEM, "out of memory");
+		r = perform(g, form ? "POST" : "GET", url, form, h, &resp);
+		curl_slist_free_all(h);
+		if (r) {
+			if (transient_curl_error(r) && attempt < max_attempts(g) &&
+			    !backoff(g, "", attempt))
+				continue;
+			return r;
+		}
+		if (retryable(resp.status) && attempt < max_attempts(g) &&
+		    !backoff(g, resp.retry_after, attempt)) {
+			free(resp.body.p);
+			continue;
+		}
+		break;
+	}
+	*status = resp.status;
+	*out = parse_json(&resp.body, why, sizeof(why));
+	if (*out && !json_object_is_type(*out, json_type_object)) {
+		json_object_put(*out);
+		*out = NULL;
+	}
+	if (resp.body.p)
+		ag_wipe(resp.body.p, resp.body.len);
+	free(resp.body.p);
+	g->last_status = resp.status;
+	return 0;
+}
+
+char *graph_escape(struct graph_client *g, const char *s)
+{
+	return curl_easy_escape(g->curl, s, 0);
+}
+
+void graph_free_escaped(char *s)
+{
+	if (s)
+		ag_wipe(s, strlen(s));
+	curl_free(s);
+}
+
 int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 {
 	return graph_call(g, url, NULL, out);

@@ -67,6 +67,17 @@ int graph_get(struct graph_client *g, const char *url, struct json_object **out)
 int graph_batch_get(struct graph_client *g, char *const *paths, size_t n,
 		    struct json_object **bodies, long *statuses);
 
+/* One request without a bearer token (the sign-in endpoints and key set): a GET,
+ * or a POST of a form when form is set. Connection faults and 5xx are retried
+ * within the bound. 0 with the HTTP status and the body (when it is a JSON
+ * object; to be json_object_put) whatever the status; the body is wiped from
+ * memory after parsing (it may carry tokens). */
+int graph_plain(struct graph_client *g, const char *url, const char *form, long *status,
+		struct json_object **out);
+/* Percent-encode one form value (curl_easy_escape); free with graph_free_escaped. */
+char *graph_escape(struct graph_client *g, const char *s);
+void graph_free_escaped(char *s);
+
 typedef int (*graph_item_cb)(struct json_object *item, void *ctx);
 /* GET url and every @odata.nextLink after it; cb for each element of "value". */
 /* cb may be NULL; *delta_link (if given) receives the last page's @odata.deltaLink. */

@@ -25,12 +25,16 @@
 #include "../common/clock.h"
 #include "../common/config.h"
 #include "../common/decide.h"
+#include "../common/helperproto.h"
+#include "../common/names.h"
 #include "../common/snapcache.h"
 #include "../common/snapshot.h"
 #include "../common/util.h"
 
 #define PAM_EXPORT __attribute__((visibility("default")))
 
+PAM_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv);
+PAM_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv);
 PAM_EXPORT int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv);
 PAM_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv);
 PAM_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv);
@@ -101,6 +105,8 @@ static int config_get(struct pam_args *a, char *err, size_t errlen)
 		a->cfg.retention_days = k->retention_days;
 		a->cfg.max_staleness = k->max_staleness;
 		a->cfg.stale_policy = k->stale_policy;
+		a->cfg.sign_in = k->sign_in;
+		a->cfg.sign_in_timeout = k->sign_in_timeout;
 		free(a->cfg.state_dir);
 		a->cfg.state_dir = strdup(k->state_dir);
 		a->cfg.organization = k->organization ? strdup(k->organization) : NULL;
@@ -249,17 +255,33 @@ static void nss_probe_user(const char *user, struct nss_probe *probe)
 	free(heap);
 }
 
-/* The online check runs the tool (which has libcurl; this module does not),
- * bounded by online_timeout_ms. 0 with *live set, or -1: the snapshot decides. */
-static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char *name,
-			enum guest_state *live, int64_t *deleted_at)
-{
-	int pfd[2];
-	char out[256];
-	size_t len = 0;
+/* The helper child: the aadguest tool, which has libcurl and json-c (this module
+ * does not). One request line on its stdin, its answer lines on its stdout
+ * (common/helperproto.h); closing its stdin tells it to give up. */
+struct helper {
 	pid_t pid;
-	int status, r = -1;
+	int pidfd, in, out;
+	char buf[2 * AG_HELPER_LINE_MAX];
+	size_t len;
+};
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int helper_start(const struct pam_args *a, const struct ag_helper_msg *req, struct helper *h)
+{
+	int to[2], from[2];
+	char line[AG_HELPER_LINE_MAX];
+
+	memset(h, 0, sizeof(*h));
+	h->pid = -1;
+	h->pidfd = h->in = h->out = -1;
+	if (ag_helper_format(req, line, sizeof(line)))
+		return -EINVAL;
 	/* Everything the child needs is made before fork(). */
 	const char *now = secure_getenv("AADGUEST_NOW");
 	char nowenv[128];
@@ -268,21 +290,29 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 		snprintf(nowenv, sizeof(nowenv), "AADGUEST_NOW=%s", now);
 		envp[1] = nowenv;
 	}
-	const char *argv_[] = { "aadguest", "-c",	   a->config_path, "check",
-				"--online", "--porcelain", name,	   NULL };
+	const char *argv_[] = { "aadguest", "-c", a->config_path, AG_HELPER_ARG, NULL };
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
+	if (pipe2(to, O_CLOEXEC) < 0) {
 		if (devnull >= 0)
 			close(devnull);
-		return -1;
+		return -errno;
 	}
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
+	if (pipe2(from, O_CLOEXEC) < 0) {
+		close(to[0]);
+		close(to[1]);
 		if (devnull >= 0)
 			close(devnull);
-		return -1;
+		return -errno;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(to[0]);
+		close(to[1]);
+		close(from[0]);
+		close(from[1]);
+		if (devnull >= 0)
+			close(devnull);
+		return -errno;
 	}
 	if (pid == 0) {
 		sigset_t none;
@@ -291,11 +321,10 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
 		setpgid(0, 0); /* its own group: a timeout ends whatever it started */
-		dup2(pfd[1], STDOUT_FILENO);
-		if (devnull >= 0) {
-			dup2(devnull, STDIN_FILENO);
+		dup2(to[0], STDIN_FILENO);
+		dup2(from[1], STDOUT_FILENO);
+		if (devnull >= 0)
 			dup2(devnull, STDERR_FILENO);
-		}
 		close_range(3, ~0U, 0); /* nothing of the application's leaks into the tool */
 		execve(a->helper, (char *const *)argv_, envp);
 		_exit(127);
@@ -303,72 +332,210 @@ static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char
 	setpgid(pid, pid); /* whichever of us runs first */
 	if (devnull >= 0)
 		close(devnull);
-	close(pfd[1]);
+	close(to[0]);
+	close(from[1]);
+	h->pid = pid;
+	h->in = to[1];
+	h->out = from[0];
 	/* Our handle on the child: a PID the application reaps and reuses is never
 	 * signalled. */
-	int child = pidfd_open(pid, 0);
-	int64_t budget = (int64_t)a->cfg.online_timeout_ms + 500;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	h->pidfd = pidfd_open(pid, 0);
+	/* The pipe holds far more than one line: this write does not block. A
+	 * child gone already shows as EPIPE (MSG_NOSIGNAL has no pipe twin). */
+	sigset_t pipe_set, old;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	ssize_t w = write(h->in, line, strlen(line));
+	struct timespec zero = { 0, 0 };
+	if (w < 0 && errno == EPIPE)
+		sigtimedwait(&pipe_set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return w == (ssize_t)strlen(line) ? 0 : -EPIPE;
+}
+
+/* The next line before the monotonic deadline: 0 with *m, -ETIMEDOUT, -EPIPE
+ * (the child ended without one) or -EBADMSG. */
+static int helper_read(struct helper *h, int64_t deadline, struct ag_helper_msg *m)
+{
 	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		int64_t left = budget - ((t1.tv_sec - t0.tv_sec) * 1000 +
-					 (t1.tv_nsec - t0.tv_nsec) / 1000000);
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
+		char *nl = memchr(h->buf, '\n', h->len);
+		if (nl) {
+			*nl = '\0';
+			int r = ag_helper_parse(h->buf, m);
+			size_t used = (size_t)(nl - h->buf) + 1;
+			memmove(h->buf, h->buf + used, h->len - used);
+			h->len -= used;
+			return r;
+		}
+		if (h->len >= sizeof(h->buf) - 1)
+			return -EBADMSG;
+		int64_t left = deadline - mono_ms();
+		struct pollfd p = { .fd = h->out, .events = POLLIN };
+		if (left <= 0)
+			return -ETIMEDOUT;
+		int pr = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
 		if (pr < 0 && errno == EINTR)
-			continue; /* a signal to the application: the remaining budget */
+			continue;
 		if (pr <= 0)
-			break;
-		ssize_t n = read(pfd[0], out + len, sizeof(out) - 1 - len);
+			return -ETIMEDOUT;
+		ssize_t n = read(h->out, h->buf + h->len, sizeof(h->buf) - 1 - h->len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len >= sizeof(out) - 1)
-			break;
+			return -EPIPE;
+		h->len += (size_t)n;
 	}
-	close(pfd[0]);
-	out[len] = '\0';
-	/* Kill it only while it is ours to reap (the application may reap children
-	 * itself, and then the PID could be someone else's by now). */
-	/* Unreaped (running or a zombie), the helper's PID is still its group's
-	 * ID: end the group, whatever the helper started included. */
-	siginfo_t si;
-	if (child >= 0 &&
-	    waitid((idtype_t)P_PIDFD, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
-		kill(-pid, SIGKILL);
-	pid_t w;
-	do {
-		w = waitpid(pid, &status, WNOHANG);
-	} while (w < 0 && errno == EINTR);
-	if (w == 0) {
-		if (child < 0)
-			kill(-pid, SIGKILL); /* still ours: the group too */
-		if (child >= 0)
-			pidfd_send_signal(child, SIGKILL, NULL, 0);
-		else
-			kill(pid, SIGKILL);
-		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-			;
+}
+
+static void helper_end(struct helper *h)
+{
+	int status;
+	if (h->in >= 0)
+		close(h->in);
+	if (h->out >= 0)
+		close(h->out);
+	if (h->pid > 0) {
+		/* Unreaped (running or a zombie), the helper's PID is still its
+		 * group's ID: end the group, whatever the helper started included. */
+		siginfo_t si;
+		if (h->pidfd >= 0 && waitid((idtype_t)P_PIDFD, (id_t)h->pidfd, &si,
+					    WEXITED | WNOHANG | WNOWAIT) == 0)
+			kill(-h->pid, SIGKILL);
+		/* Kill it only while it is ours to reap (the application may reap
+		 * children itself, and then the PID could be someone else's by now). */
+		pid_t w;
+		do {
+			w = waitpid(h->pid, &status, WNOHANG);
+		} while (w < 0 && errno == EINTR);
+		if (w == 0) {
+			if (h->pidfd >= 0) {
+				pidfd_send_signal(h->pidfd, SIGKILL, NULL, 0);
+			} else {
+				kill(-h->pid, SIGKILL); /* still ours: the group too */
+				kill(h->pid, SIGKILL);
+			}
+			while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
+				;
+		}
 	}
-	if (child >= 0)
-		close(child);
-	char st[32], del[40];
-	if (sscanf(out, "online=yes state=%31s deleted_at=%39s", st, del) == 2 &&
-	    guest_state_parse(st, live) == 0) {
-		*deleted_at = AG_TIME_UNKNOWN;
-		if (strcmp(del, "-") != 0)
-			ag_parse_rfc3339(del, deleted_at);
+	if (h->pidfd >= 0)
+		close(h->pidfd);
+	h->pid = -1;
+	h->in = h->out = h->pidfd = -1;
+}
+
+/* The online check, bounded by online_timeout_ms. 0 with *live set, or -1:
+ * the snapshot decides. */
+static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char *name,
+			const char *oid, enum guest_state *live, int64_t *deleted_at)
+{
+	struct ag_helper_msg req = { .kind = AGH_ONLINE }, m;
+	struct helper h;
+	int r = -1;
+
+	ag_strlcpy(req.name, name, sizeof(req.name));
+	ag_strlcpy(req.object_id, oid, sizeof(req.object_id));
+	int64_t deadline = mono_ms() + (int64_t)a->cfg.online_timeout_ms + 500;
+	if (helper_start(a, &req, &h) == 0 && helper_read(&h, deadline, &m) == 0 &&
+	    m.kind == AGH_STATE) {
+		*live = m.state;
+		*deleted_at = m.deleted_at;
 		r = 0;
-	} else {
+	}
+	helper_end(&h);
+	if (r)
 		pam_syslog(
 			pamh, LOG_WARNING,
 			"online check for %s failed or timed out after %u ms; the snapshot decides",
 			name, a->cfg.online_timeout_ms);
-	}
 	return r;
+}
+
+static int outcome_to_pam(enum ag_outcome o)
+{
+	switch (o) {
+	case AGO_OK:
+		return PAM_SUCCESS;
+	case AGO_OTHER_ACCOUNT:
+	case AGO_DECLINED:
+	case AGO_EXPIRED:
+	case AGO_TIMEOUT:
+	case AGO_INVALID_TOKEN:
+	case AGO_BLOCKED:
+		return PAM_AUTH_ERR;
+	case AGO_UNAVAILABLE:
+	case AGO_COUNT:
+		break;
+	}
+	return PAM_AUTHINFO_UNAVAIL;
+}
+
+/* Device code sign-in of an active guest (SPEC §10): the tool asks Entra for a
+ * code, the guest is shown it and asked to press Enter; the tool polls and
+ * verifies the ID token. *outcome and sentence say how it ended. */
+static int sign_in(pam_handle_t *pamh, const struct pam_args *a, const char *name, const char *oid,
+		   enum ag_outcome *outcome, char *sentence, size_t n)
+{
+	struct ag_helper_msg req = { .kind = AGH_SIGN_IN }, m;
+	struct helper h;
+	char host[256] = "this host", text[1024];
+	int r;
+
+	*outcome = AGO_UNAVAILABLE;
+	ag_strlcpy(sentence, "Sign-in is not possible right now.", n);
+	ag_strlcpy(req.name, name, sizeof(req.name));
+	ag_strlcpy(req.object_id, oid, sizeof(req.object_id));
+	/* The device code request: two attempts of at most 15 s each, and some slack. */
+	int64_t deadline = mono_ms() + 40000;
+	r = helper_start(a, &req, &h);
+	if (r == 0)
+		r = helper_read(&h, deadline, &m);
+	if (r != 0) {
+		pam_syslog(pamh, LOG_ERR, "sign-in helper %s gave no answer: %s", a->helper,
+			   strerror(-r));
+		goto out;
+	}
+	if (m.kind == AGH_PROMPT) {
+		int64_t limit = a->cfg.sign_in_timeout < m.expires_in ? a->cfg.sign_in_timeout
+								      : m.expires_in;
+		/* The tool stops polling at limit; its last poll may take up to 30 s. */
+		deadline = mono_ms() + limit * 1000 + 35000;
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			ag_strlcpy(host, "this host", sizeof(host));
+		host[sizeof(host) - 1] = '\0';
+		snprintf(text, sizeof(text),
+			 "To sign in to %s as %s, open %s in a browser and enter the code %s, "
+			 "then sign in with your own organization's account.",
+			 host, name, m.url, m.code);
+		char *resp = NULL;
+		r = pam_info(pamh, "%s", text);
+		if (r == PAM_SUCCESS)
+			r = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &resp, "%s",
+				       "Press Enter once you have signed in: ");
+		if (resp) {
+			ag_wipe(resp, strlen(resp));
+			free(resp);
+		}
+		if (r != PAM_SUCCESS) {
+			ag_strlcpy(sentence, "the conversation with the guest failed", n);
+			helper_end(&h);
+			return PAM_CONV_ERR;
+		}
+		r = helper_read(&h, deadline, &m);
+		if (r != 0) {
+			pam_syslog(pamh, LOG_ERR, "sign-in helper %s gave no result: %s", a->helper,
+				   strerror(-r));
+			goto out;
+		}
+	}
+	if (m.kind == AGH_RESULT) {
+		*outcome = m.outcome;
+		ag_strlcpy(sentence, m.sentence, n);
+	}
+out:
+	helper_end(&h);
+	return outcome_to_pam(*outcome);
 }
 
 /* Sessions of guests are recorded so a later lockout can end them. */
@@ -414,7 +581,8 @@ static bool host_unconfigured(pam_handle_t *pamh, const struct pam_args *a)
 	return true;
 }
 
-/* session: -1 account phase, 1 open_session, 0 close_session. */
+#define PHASE_AUTH 2
+/* session: -1 account phase, 1 open_session, 0 close_session, PHASE_AUTH auth. */
 static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv, const char *phase,
 		      int session)
 {
@@ -428,7 +596,8 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	int r, ret;
 
 	args_parse(pamh, flags, argc, argv, &a);
-	if (host_unconfigured(pamh, &a)) {
+	if (host_unconfigured(pamh, &a) ||
+	    (session == PHASE_AUTH && (!a.have_cfg || a.cfg.sign_in == SIGN_IN_NONE))) {
 		ret = PAM_IGNORE;
 		goto out;
 	}
@@ -470,11 +639,23 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	if (a.have_cfg && a.cfg.online_check && v.rec && v.kind != V_UNAVAILABLE) {
 		enum guest_state live;
 		int64_t deleted_at;
-		if (online_check(pamh, &a, v.name, &live, &deleted_at) == 0)
+		if (online_check(pamh, &a, v.name, oid, &live, &deleted_at) == 0)
 			verdict_apply_live(&v, live, deleted_at, a.cfg.retention_days, now);
 	}
 	ret = verdict_to_pam(v.kind);
-	if (session >= 0 && v.rec && (ret == PAM_SUCCESS || session == 0))
+	if (session == PHASE_AUTH && v.kind == V_ALLOW) {
+		enum ag_outcome outcome;
+		char sentence[AG_HELPER_LINE_MAX];
+		ret = sign_in(pamh, &a, v.name, oid, &outcome, sentence, sizeof(sentence));
+		pam_syslog(pamh, ret == PAM_SUCCESS ? LOG_INFO : LOG_NOTICE,
+			   "auth guest %s (object %s): sign-in %s: %s; service=%s rhost=%s", v.name,
+			   oid, ag_outcome_name(outcome), sentence, item_str(pamh, PAM_SERVICE),
+			   item_str(pamh, PAM_RHOST));
+		if (ret != PAM_SUCCESS && ret != PAM_CONV_ERR && !a.silent)
+			pam_error(pamh, "%s", sentence);
+		goto out;
+	}
+	if (session >= 0 && session != PHASE_AUTH && v.rec && (ret == PAM_SUCCESS || session == 0))
 		session_record(pamh, v.rec->uid, session == 1);
 	if (v.kind == V_IGNORE) {
 		if (a.debug)
@@ -495,6 +676,34 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 			pam_error(pamh, "%s", msg);
 	}
 out:
+	args_free(&a);
+	return ret;
+}
+
+int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	return check_user(pamh, flags, argc, argv, "auth", PHASE_AUTH);
+}
+
+/* No credentials to set; a guest gets PAM_SUCCESS so a stack that requires
+ * setcred after our auth goes on. */
+int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	const char *user = NULL;
+	struct pam_args a;
+	const struct snapshot *snap;
+	int ret = PAM_IGNORE;
+
+	(void)flags;
+	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user)
+		return PAM_IGNORE;
+	args_parse(pamh, PAM_SILENT, argc, argv, &a);
+	pthread_once(&cache_once, cache_init);
+	if (a.have_cfg && snapcache_get(&cache, a.db, &snap) == 0) {
+		if (strlen(user) <= AG_NAME_MAX && snapshot_find_name(snap, user))
+			ret = PAM_SUCCESS;
+		snapcache_put(&cache);
+	}
 	args_free(&a);
 	return ret;
 }

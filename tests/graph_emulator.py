@@ -104,6 +104,14 @@ DEFAULT_ROLES = ["User.ReadWrite.All", "GroupMember.Read.All", "Directory.Read.A
 
 INSUFFICIENT = "Insufficient privileges to complete the operation."
 
+# Device code sign-in (RFC 8628 as the Microsoft identity platform speaks it:
+# entra-docs docs/identity-platform/v2-oauth2-device-code.md). ID tokens are
+# RS256 JWTs signed by the emulator's own RSA keys, published as a JWKS.
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+VERIFICATION_URI = "https://microsoft.com/devicelogin"
+ID_TOKEN_LIFETIME = 3600
+USER_CODE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
 
 # --------------------------------------------------------------------------
 # small helpers
@@ -446,8 +454,9 @@ class Clock:
 
 
 class Client:
-    def __init__(self, client_id, secret, certs, roles, name):
+    def __init__(self, client_id, secret, certs, roles, name, public=False):
         self.client_id = client_id
+        self.public = public          # "Allow public client flows" (device code flow)
         self.secret = secret
         self.certs = certs            # list of dicts: der, s256, s1, pubkey (path)
         self.roles = set(roles)
@@ -471,6 +480,7 @@ class Emulator:
         self.faults = []
         self.stats_lock = threading.Lock()
         self.recent = []                      # last requests (for tests)
+        self.signing_keys = []                # [(kid, private key, cert DER)], newest first
         self.reset_stats()
         self.load()
 
@@ -512,6 +522,9 @@ class Emulator:
             if self.generate_n:
                 self._generate(self.generate_n)
             self.faults = []
+            self.devicecodes = {}  # device_code -> pending sign-in (see DeviceCodes)
+            self.dc_interval = 5
+            self.dc_expires_in = 900
 
     def add_client(self, c):
         certs = []
@@ -535,7 +548,8 @@ class Emulator:
         for pem in c.get("certificate_pems", []):
             certs.append(self._load_cert(pem))
         cl = Client(c["client_id"].lower(), c.get("client_secret"), certs,
-                    c.get("roles", DEFAULT_ROLES), c.get("display_name", "aadguest"))
+                    c.get("roles", DEFAULT_ROLES), c.get("display_name", "aadguest"),
+                    bool(c.get("public_client", False)))
         self.clients[cl.client_id] = cl
         return cl
 
@@ -799,6 +813,89 @@ class Emulator:
             raise CtlError(409, "%r is ambiguous: %s" % (ref, ", ".join(sorted(cands))))
         return cands[0]
 
+    # ---- ID token signing keys ------------------------------------------
+
+    def rotate_keys(self, keep_old=True):
+        """A new RSA key signs from now on; the previous one stays published
+        (as Entra does during a rollover) unless keep_old is false."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                             "accounts.accesscontrol.windows.net")])
+        now = dt.datetime.now(dt.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=3650))
+                .sign(key, hashes.SHA256()))
+        der = cert.public_bytes(serialization.Encoding.DER)
+        kid = b64url(hashlib.sha1(der).digest())
+        with self.lock:
+            self.signing_keys.insert(0, (kid, key, der))
+            del self.signing_keys[2 if keep_old else 1:]
+        return kid
+
+    def signing_key(self):
+        with self.lock:
+            if not self.signing_keys:
+                self.rotate_keys()
+            return self.signing_keys[0]
+
+    def jwks(self, issuer):
+        self.signing_key()
+        keys = []
+        with self.lock:
+            for kid, key, der in self.signing_keys:
+                pub = key.public_key().public_numbers()
+                n = pub.n.to_bytes((pub.n.bit_length() + 7) // 8, "big")
+                e = pub.e.to_bytes((pub.e.bit_length() + 7) // 8, "big")
+                keys.append({"kty": "RSA", "use": "sig", "kid": kid, "x5t": kid,
+                             "n": b64url(n), "e": b64url(e),
+                             "x5c": [base64.b64encode(der).decode("ascii")],
+                             "cloud_instance_name": "microsoftonline.com",
+                             "issuer": issuer})
+        return {"keys": keys}
+
+    def sign_jwt(self, header, claims, forge=None):
+        """RS256 with the current key; forge (tests) may ask for alg none, a
+        broken signature, or a key the JWKS does not publish."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        forge = forge or {}
+        kid, key, _ = self.signing_key()
+        if forge.get("unpublished_key"):
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            kid = "unpublished-" + b64url(secrets.token_bytes(6))
+        header = dict(header, alg=forge.get("alg", "RS256"), kid=kid, x5t=kid)
+        signing_input = "%s.%s" % (b64url(jdump(header)), b64url(jdump(claims)))
+        if header["alg"] == "none":
+            return signing_input + "."
+        if header["alg"] == "HS256":
+            # the classic confusion: the public key's bytes as an HMAC secret
+            pub = key.public_key().public_numbers().n.to_bytes(256, "big")
+            sig = hmac.new(pub, signing_input.encode("ascii"), hashlib.sha256).digest()
+        else:
+            sig = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
+        if forge.get("bad_signature"):
+            sig = bytes([sig[0] ^ 1]) + sig[1:]
+        return signing_input + "." + b64url(sig)
+
+    def find_devicecode(self, ref):
+        """A pending sign-in by user code (case-insensitive) or 'latest'."""
+        with self.lock:
+            items = list(self.devicecodes.values())
+        if ref == "latest":
+            if not items:
+                raise CtlError(404, "no device code was issued")
+            return max(items, key=lambda d: d["created"])
+        for d in items:
+            if d["user_code"].lower() == ref.lower():
+                return d
+        raise CtlError(404, "no device code with user code %s" % ref)
+
     # ---- tokens (paging / delta) ---------------------------------------
 
     def _keystream(self, nonce, n):
@@ -875,7 +972,11 @@ class Response:
 def categorize(path):
     p = path.lower()
     if "/oauth2/" in p:
-        return "token"
+        return "devicecode" if p.endswith("/devicecode") else "token"
+    if "/discovery/" in p:
+        return "keys"
+    if "/.well-known/" in p:
+        return "oidc"
     if p.startswith("/v1.0/users/delta") or p.startswith("/v1.0/users/microsoft.graph.delta"):
         return "delta"
     if p.startswith("/v1.0/directory/deleteditems"):
@@ -1148,6 +1249,12 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if len(low) == 4 and low[1:] == ["oauth2", "v2.0", "token"]:
                 return self.token_endpoint(segs[0], path)
+            if len(low) == 4 and low[1:] == ["oauth2", "v2.0", "devicecode"]:
+                return self.devicecode_endpoint(segs[0])
+            if len(low) == 4 and low[1:] == ["discovery", "v2.0", "keys"]:
+                return self.keys_endpoint(segs[0])
+            if len(low) == 4 and low[1:] == ["v2.0", ".well-known", "openid-configuration"]:
+                return self.openid_configuration(segs[0])
             if not low or low[0] != "v1.0":
                 if low and low[0] == "beta":
                     raise bad_request("The emulator serves v1.0 only.", "BadRequest")
@@ -1385,6 +1492,8 @@ class Handler(BaseHTTPRequestHandler):
             raise TokenError(400, "invalid_request", 900144,
                              "The request body must contain the following parameter: "
                              "'grant_type'.")
+        if gt == DEVICE_CODE_GRANT:
+            return self.device_code_grant(form)
         if gt != "client_credentials":
             raise TokenError(400, "unsupported_grant_type", 70003,
                              "The app requested an unsupported grant type '%s'." % gt)
@@ -1466,6 +1575,209 @@ class Handler(BaseHTTPRequestHandler):
         body = {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME,
                 "ext_expires_in": TOKEN_LIFETIME, "access_token": token}
         return Response(200, jdump(body), AAD_CT, self.aad_headers())
+
+    # ---- device code sign-in (RFC 8628) ---------------------------------------------
+
+    def check_tenant(self, tenant):
+        emu = self.emu
+        t = tenant.lower()
+        if t != emu.tenant_id and t not in emu.domains:
+            raise TokenError(400, "invalid_request", 90002,
+                             "Tenant '%s' not found. Check to make sure you have the correct "
+                             "tenant ID and are signing into the correct cloud. Check with your "
+                             "subscription administrator, this may happen if there are no active "
+                             "subscriptions for the tenant." % tenant)
+
+    def read_form(self):
+        ctype = (self.headers.get("Content-Type") or "").lower()
+        if not ctype.startswith("application/x-www-form-urlencoded"):
+            return {}
+        try:
+            return dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return {}
+
+    def issuer(self):
+        return "%s/%s/v2.0" % (self.base_url(), self.emu.tenant_id)
+
+    def devicecode_endpoint(self, tenant):
+        """POST {authority}/{tenant}/oauth2/v2.0/devicecode: client_id, scope."""
+        emu = self.emu
+        self.check_tenant(tenant)
+        if self.command != "POST":
+            raise TokenError(400, "invalid_request", 900561,
+                             "The endpoint only accepts POST requests. Received a %s request."
+                             % self.command)
+        form = self.read_form()
+        client_id = (form.get("client_id") or "").strip().lower()
+        if not client_id:
+            raise TokenError(400, "invalid_request", 900144,
+                             "The request body must contain the following parameter: "
+                             "'client_id'.")
+        with emu.lock:
+            client = emu.clients.get(client_id)
+        if client is None:
+            raise TokenError(400, "unauthorized_client", 700016,
+                             "Application with identifier '%s' was not found in the directory "
+                             "'%s'." % (client_id, emu.tenant_name))
+        scope = form.get("scope")
+        if not scope:
+            raise TokenError(400, "invalid_request", 900144,
+                             "The request body must contain the following parameter: 'scope'.")
+        user_code = "".join(secrets.choice(USER_CODE_CHARS) for _ in range(9))
+        device_code = "DAQABIQEAAAD" + b64url(secrets.token_bytes(96))
+        with emu.lock:
+            emu.devicecodes[device_code] = {
+                "user_code": user_code, "client_id": client_id, "scope": scope,
+                "created": time.monotonic(), "expires_in": emu.dc_expires_in,
+                "interval": emu.dc_interval, "state": "pending", "user": None, "forge": {},
+                "polls": [], "last_poll": None, "slow_down": 0, "redeemed": False}
+        body = {"user_code": user_code, "device_code": device_code,
+                "verification_uri": VERIFICATION_URI, "expires_in": emu.dc_expires_in,
+                "interval": emu.dc_interval,
+                "message": "To sign in, use a web browser to open the page %s and enter the "
+                           "code %s to authenticate." % (VERIFICATION_URI, user_code)}
+        return Response(200, jdump(body), AAD_CT, self.aad_headers())
+
+    def device_code_grant(self, form):
+        """The token endpoint's device_code grant: the errors of RFC 8628 §3.5
+        and of the device code flow page, and invalid_client (AADSTS7000218) for
+        an app registration without "Allow public client flows"."""
+        emu = self.emu
+        client_id = (form.get("client_id") or "").strip().lower()
+        with emu.lock:
+            client = emu.clients.get(client_id)
+        if client is None:
+            raise TokenError(400, "unauthorized_client", 700016,
+                             "Application with identifier '%s' was not found in the directory "
+                             "'%s'." % (client_id, emu.tenant_name))
+        if not client.public:
+            raise TokenError(401, "invalid_client", 7000218,
+                             "The request body must contain the following parameter: "
+                             "'client_assertion' or 'client_secret'.")
+        with emu.lock:
+            d = emu.devicecodes.get(form.get("device_code") or "")
+            if d is None or d["client_id"] != client_id:
+                raise TokenError(400, "bad_verification_code", 70019,
+                                 "The provided value for the input parameter 'device_code' "
+                                 "is not valid.")
+            now = time.monotonic()
+            d["polls"].append(round(now - d["created"], 3))
+            last, d["last_poll"] = d["last_poll"], now
+            if d["state"] == "expired" or now - d["created"] > d["expires_in"]:
+                d["state"] = "expired"
+                raise TokenError(400, "expired_token", 70020,
+                                 "The provided value for the input parameter 'device_code' is "
+                                 "not valid. This device code has expired.")
+            if d["state"] == "declined":
+                raise TokenError(400, "authorization_declined", 70000,
+                                 "The user declined to authorize the request.")
+            if d["state"] == "pending" and (d["slow_down"] > 0 or (
+                    last is not None and now - last < d["interval"] - 0.2)):
+                d["slow_down"] = max(0, d["slow_down"] - 1)
+                d["interval"] += 5
+                d["slowed"] = d.get("slowed", 0) + 1
+                raise TokenError(400, "slow_down", 70016,
+                                 "OAuth 2.0 device flow error. Authorization is pending. "
+                                 "Poll no faster than every %d seconds." % d["interval"])
+            if d["state"] == "pending":
+                raise TokenError(400, "authorization_pending", 70016,
+                                 "OAuth 2.0 device flow error. Authorization is pending. "
+                                 "Continue polling.")
+            if d["redeemed"]:
+                raise TokenError(400, "invalid_grant", 54005,
+                                 "OAuth2 Authorization code was already redeemed, please "
+                                 "retry with a new valid code or use an existing refresh token.")
+            d["redeemed"] = True
+            if d["forge"].get("blocked"):
+                raise TokenError(400, "invalid_grant", 53003,
+                                 "Access has been blocked by Conditional Access policies. The "
+                                 "access policy does not allow token issuance.")
+            user = dict(emu.users.get(d["user"]) or {"id": d["user"]})
+            forge = dict(d["forge"])
+        nowc = int(emu.clock.now())
+        claims = {"aud": client_id, "iss": self.issuer(), "iat": nowc, "nbf": nowc,
+                  "exp": nowc + ID_TOKEN_LIFETIME, "name": user.get("displayName"),
+                  "oid": user["id"], "preferred_username": user.get("userPrincipalName"),
+                  "rh": b64url(secrets.token_bytes(24)),
+                  "sub": b64url(hashlib.sha256((user["id"] + client_id).encode()).digest()),
+                  "tid": emu.tenant_id, "uti": b64url(secrets.token_bytes(16)), "ver": "2.0"}
+        for k, v in (forge.get("claims") or {}).items():
+            if v is None:
+                claims.pop(k, None)
+            else:
+                claims[k] = v
+        id_token = emu.sign_jwt({"typ": "JWT"}, claims, forge)
+        body = {"token_type": "Bearer", "scope": "openid profile User.Read email",
+                "expires_in": TOKEN_LIFETIME, "ext_expires_in": TOKEN_LIFETIME,
+                "access_token": b64url(secrets.token_bytes(64)), "id_token": id_token}
+        return Response(200, jdump(body), AAD_CT, self.aad_headers())
+
+    def keys_endpoint(self, tenant):
+        """GET {authority}/{tenant}/discovery/v2.0/keys."""
+        self.check_tenant(tenant)
+        return Response(200, jdump(self.emu.jwks(self.issuer())), AAD_CT, self.aad_headers())
+
+    def openid_configuration(self, tenant):
+        self.check_tenant(tenant)
+        base, tid = self.base_url(), self.emu.tenant_id
+        body = {"token_endpoint": "%s/%s/oauth2/v2.0/token" % (base, tid),
+                "token_endpoint_auth_methods_supported": ["client_secret_post",
+                                                          "private_key_jwt",
+                                                          "client_secret_basic"],
+                "jwks_uri": "%s/%s/discovery/v2.0/keys" % (base, tid),
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "response_types_supported": ["code", "id_token", "code id_token",
+                                             "id_token token"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "issuer": self.issuer(),
+                "device_authorization_endpoint": "%s/%s/oauth2/v2.0/devicecode" % (base, tid),
+                "authorization_endpoint": "%s/%s/oauth2/v2.0/authorize" % (base, tid),
+                "tenant_region_scope": "EU", "cloud_instance_name": "microsoftonline.com"}
+        return Response(200, jdump(body), AAD_CT, self.aad_headers())
+
+    def control_devicecodes(self, segs, m, data):
+        emu = self.emu
+        n = len(segs)
+        data = data or {}
+        if n == 1:
+            with emu.lock:
+                return {"devicecodes": [
+                    {"user_code": d["user_code"], "client_id": d["client_id"],
+                     "state": d["state"], "user": d["user"], "interval": d["interval"],
+                     "expires_in": d["expires_in"], "polls": list(d["polls"]),
+                     "slowed": d.get("slowed", 0),
+                     "age": round(time.monotonic() - d["created"], 3)}
+                    for d in sorted(emu.devicecodes.values(), key=lambda x: x["created"])]}
+        if n == 2 and segs[1] == "config" and m == "POST":
+            with emu.lock:
+                if "interval" in data:
+                    emu.dc_interval = int(data["interval"])
+                if "expires_in" in data:
+                    emu.dc_expires_in = int(data["expires_in"])
+                return {"interval": emu.dc_interval, "expires_in": emu.dc_expires_in}
+        if n == 3 and m == "POST":
+            d = emu.find_devicecode(segs[1])
+            action = segs[2]
+            with emu.lock:
+                if action == "approve":
+                    if d["state"] != "pending":
+                        raise CtlError(409, "code %s is %s" % (d["user_code"], d["state"]))
+                    d["user"] = emu.find_user(data["user"])
+                    d["forge"] = {k: v for k, v in data.items() if k != "user"}
+                    d["state"] = "approved"
+                elif action == "decline":
+                    d["state"] = "declined"
+                elif action == "expire":
+                    d["state"] = "expired"
+                elif action == "slow-down":
+                    d["slow_down"] += int(data.get("count", 1))
+                else:
+                    raise CtlError(404, "unknown device code action %r" % action)
+                return {"user_code": d["user_code"], "state": d["state"], "user": d["user"]}
+        raise CtlError(404, "unknown control endpoint")
 
     def make_access_token(self, client, now):
         emu = self.emu
@@ -2121,6 +2433,7 @@ class Handler(BaseHTTPRequestHandler):
                     "token_url": "%s/%s/oauth2/v2.0/token" % (self.base_url(), emu.tenant_id),
                     "now": fmt_time(emu.clock.now()),
                     "clients": [{"client_id": c.client_id, "has_secret": c.secret is not None,
+                                 "public_client": c.public,
                                  "certificates": [x["s256"] for x in c.certs],
                                  "roles": sorted(c.roles)} for c in emu.clients.values()],
                     "users": len(emu.users), "deleted": len(emu.deleted),
@@ -2187,6 +2500,15 @@ class Handler(BaseHTTPRequestHandler):
             with emu.lock:
                 c = emu.add_client(data)
             return 201, {"client_id": c.client_id}
+        if head == "devicecodes":
+            return self.control_devicecodes(segs, m, data)
+        if head == "keys":
+            if n == 2 and segs[1] == "rotate" and m == "POST":
+                kid = emu.rotate_keys(keep_old=not (data or {}).get("drop_old"))
+                return {"kid": kid}
+            emu.signing_key()
+            with emu.lock:
+                return {"kids": [k for k, _, _ in emu.signing_keys]}
         if head == "groups":
             return self.control_groups(segs, m, data)
         if head == "users":

@@ -34,6 +34,17 @@ Actions:
   group-remove GROUP MEMBER remove it
   groups                    list groups
   reset                     reload the fixture (clock, users, faults, tokens)
+  devicecodes               device code sign-ins issued so far, with their polls (JSON)
+  devicecode-config JSON    {"interval": S, "expires_in": S} of codes issued from now on
+  approve CODE USER [JSON]  sign in as USER for the user code CODE ("latest": the newest);
+                            JSON forges the ID token: {"claims": {...}, "alg": "none",
+                            "bad_signature": true, "unpublished_key": true,
+                            "blocked": true (Conditional Access refuses the token)}
+  decline CODE              the guest declines
+  expire-code CODE          the code expires now
+  slow-down CODE [N]        answer the next N polls with slow_down
+  rotate-keys [--drop-old]  a new ID token signing key (the old one stays published)
+  keys                      the published signing key ids
   port                      print the port
 Exit status: 0 ok, 1 the emulator refused (message on stderr), 2 usage.
 """
@@ -215,6 +226,27 @@ def main(argv=None):
         out = ctl.call("GET", "/groups")["groups"]
     elif action == "reset":
         out = ctl.call("POST", "/reset", {})
+    elif action == "devicecodes":
+        out = ctl.call("GET", "/devicecodes")["devicecodes"]
+    elif action == "devicecode-config":
+        need(1, "JSON")
+        out = ctl.call("POST", "/devicecodes/config", load_json(args[0]))
+    elif action == "approve":
+        need(2, "CODE USER [JSON]")
+        body = load_json(args[2]) if len(args) > 2 else {}
+        body["user"] = args[1]
+        out = ctl.call("POST", "/devicecodes/%s/approve" % u(args[0]), body)
+    elif action in ("decline", "expire-code"):
+        need(1, "CODE")
+        out = ctl.call("POST", "/devicecodes/%s/%s" % (u(args[0]), action.split("-")[0]), {})
+    elif action == "slow-down":
+        need(1, "CODE [N]")
+        out = ctl.call("POST", "/devicecodes/%s/slow-down" % u(args[0]),
+                       {"count": int(args[1]) if len(args) > 1 else 1})
+    elif action == "rotate-keys":
+        out = ctl.call("POST", "/keys/rotate", {"drop_old": "--drop-old" in args})
+    elif action == "keys":
+        out = ctl.call("GET", "/keys")
     else:
         die("unknown action %r (try --help)" % action, 2)
     json.dump(out, sys.stdout, indent=2, ensure_ascii=False)

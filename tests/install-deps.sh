@@ -4,7 +4,7 @@
 # Debian's packages, when run as root on Debian; otherwise just say what is missing.
 set -eu
 PKGS="build-essential pkg-config libpam0g-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
-libcmocka-dev libnss-wrapper libpam-wrapper pamtester openssl python3 ca-certificates
+libcmocka-dev libnss-wrapper libpam-wrapper pamtester openssl python3 python3-cryptography ca-certificates
 util-linux binutils clang-format curl mandoc debootstrap clang libclang-rt-dev"
 missing=""
 for p in $PKGS; do

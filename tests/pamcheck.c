@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* pamcheck.c: drive the real libpam (pam_start_confdir) for one user and
  * print the result code by name and every message the modules sent.
- *   pamcheck CONFDIR SERVICE USER [acct|session]
+ *   pamcheck CONFDIR SERVICE USER [acct|session|auth|setcred]
  *   pamcheck --direct MODULE.so CONFDIR SERVICE USER [MODULE-ARGS...]
- * The direct form calls pam_sm_acct_mgmt itself, to see PAM_IGNORE as is.
+ * The direct form calls pam_sm_acct_mgmt (or $PAMCHECK_FN) itself, to see PAM_IGNORE as is.
+ * A prompt is printed ("PROMPT ..."), then $PAMCHECK_ON_PROMPT is run (sh -c, with
+ * the last info text in $PAMCHECK_INFO) and an empty answer given: pressing Enter.
+ * After auth, NETLIBS counts the mappings of libcurl and json-c in this process.
  *   pamcheck --watch NSS.so CONFDIR SERVICE STOPFILE USER[=RESULT|RESULT...]...
  * The watch form is one long-running process that, until STOPFILE exists,
  * asks the NSS module (getpwnam_r, dlsym) and PAM (one handle per user,
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <security/pam_appl.h>
@@ -48,6 +52,10 @@ static const char *code_name(int r)
 		return "PAM_SESSION_ERR";
 	case PAM_SYSTEM_ERR:
 		return "PAM_SYSTEM_ERR";
+	case PAM_CONV_ERR:
+		return "PAM_CONV_ERR";
+	case PAM_CRED_ERR:
+		return "PAM_CRED_ERR";
 	default:
 		return "PAM_OTHER";
 	}
@@ -60,8 +68,22 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 	if (!r)
 		return PAM_BUF_ERR;
 	for (int i = 0; i < n; i++) {
-		const char *kind = msg[i]->msg_style == PAM_ERROR_MSG ? "ERROR" : "INFO";
+		int style = msg[i]->msg_style;
+		if (style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON) {
+			printf("PROMPT %s: %s\n",
+			       style == PAM_PROMPT_ECHO_OFF ? "ECHO_OFF" : "ECHO_ON", msg[i]->msg);
+			fflush(stdout);
+			const char *hook = getenv("PAMCHECK_ON_PROMPT");
+			if (hook && *hook && system(hook) != 0)
+				printf("HOOK failed\n");
+			r[i].resp = strdup("");
+			continue;
+		}
+		const char *kind = style == PAM_ERROR_MSG ? "ERROR" : "INFO";
 		printf("MSG %s: %s\n", kind, msg[i]->msg);
+		fflush(stdout);
+		if (style == PAM_TEXT_INFO)
+			setenv("PAMCHECK_INFO", msg[i]->msg, 1);
 	}
 	*resp = r;
 	return PAM_SUCCESS;
@@ -151,6 +173,25 @@ static int watch(int argc, char **argv)
 	return 0;
 }
 
+static long long cpu_us(const struct rusage *r)
+{
+	return (long long)(r->ru_utime.tv_sec + r->ru_stime.tv_sec) * 1000000 +
+	       r->ru_utime.tv_usec + r->ru_stime.tv_usec;
+}
+
+/* The network libraries must never load into the program that called PAM. */
+static void print_net_libs(void)
+{
+	FILE *m = fopen("/proc/self/maps", "re");
+	char line[512];
+	int net = 0;
+	while (m && fgets(line, sizeof(line), m))
+		net += strstr(line, "libcurl") != NULL || strstr(line, "libjson-c") != NULL;
+	if (m)
+		fclose(m);
+	printf("NETLIBS %d\n", net);
+}
+
 int main(int argc, char **argv)
 {
 	struct pam_conv c = { conv, NULL };
@@ -201,18 +242,36 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dlopen: %s\n", dlerror());
 			return 2;
 		}
-		int (*acct)(pam_handle_t *, int, int, const char **) =
-			(int (*)(pam_handle_t *, int, int, const char **))dlsym(h,
-										"pam_sm_acct_mgmt");
-		if (!acct) {
+		/* $PAMCHECK_FN picks another entry point (pam_sm_authenticate, …). */
+		const char *fn = getenv("PAMCHECK_FN");
+		if (!fn || !*fn)
+			fn = "pam_sm_acct_mgmt";
+		int (*entry)(pam_handle_t *, int, int, const char **) =
+			(int (*)(pam_handle_t *, int, int, const char **))dlsym(h, fn);
+		if (!entry) {
 			fprintf(stderr, "dlsym: %s\n", dlerror());
 			return 2;
 		}
-		r = acct(pamh, 0, argc - a - 3, (const char **)argv + a + 3);
+		r = entry(pamh, 0, argc - a - 3, (const char **)argv + a + 3);
+		print_net_libs();
 	} else if (argc - a > 3 && strcmp(argv[a + 3], "session") == 0) {
 		r = pam_open_session(pamh, 0);
 		if (r == PAM_SUCCESS)
 			pam_close_session(pamh, 0);
+	} else if (argc - a > 3 && strcmp(argv[a + 3], "auth") == 0) {
+		/* CPU of this process (module, libpam) and of the children reaped
+		 * meanwhile (the module's helper), for the sign-in bench. */
+		struct rusage s0, s1, c0, c1;
+		getrusage(RUSAGE_SELF, &s0);
+		getrusage(RUSAGE_CHILDREN, &c0);
+		r = pam_authenticate(pamh, 0);
+		getrusage(RUSAGE_SELF, &s1);
+		getrusage(RUSAGE_CHILDREN, &c1);
+		printf("CPU self_us=%lld children_us=%lld\n", cpu_us(&s1) - cpu_us(&s0),
+		       cpu_us(&c1) - cpu_us(&c0));
+		print_net_libs();
+	} else if (argc - a > 3 && strcmp(argv[a + 3], "setcred") == 0) {
+		r = pam_setcred(pamh, PAM_ESTABLISH_CRED);
 	} else if (argc - a > 3 && strcmp(argv[a + 3], "open") == 0) {
 		/* Open a session and keep it: print our PID, wait for stdin to close. */
 		r = pam_open_session(pamh, 0);

@@ -77,6 +77,7 @@ run hardening sh tests/hardening.sh
 run resilience sh tests/resilience.sh
 run fulldisk sh tests/fulldisk.sh
 run hostile sh tests/hostile.sh
+run signin sh tests/signin.sh
 run faults sh tests/faults.sh
 run system sh tests/system/e2e.sh
 run nss sh tests/system/nss/nss.sh

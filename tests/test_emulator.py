@@ -39,6 +39,8 @@ CLIENT_NOGROUPS = "b6ec0ad1-174b-4e78-9716-ebc7d29f7a62"
 SECRET_NOGROUPS = "Zr77Q~emuContoso.NoGroups-Secret_9zY8xW7vU6"
 ADMIN = "bbad181d-5c50-4f91-a066-b669f4bab45f"
 ADMIN_SECRET = "Ad55Q~emuContoso.Admin-Secret_5tS4rQ3pO2nM1"
+SIGNIN = "7c3f5a2e-91d4-4b8a-8e6f-2d1c0b9a8f47"   # public client flows allowed
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 ALICE = "d5f0946d-a1e9-4d59-ba86-895b1db28f5a"
 BOB = "631228bb-bc48-4cc9-a875-8906530d31d7"
@@ -625,6 +627,111 @@ class GraphTests(Base):
         self.assertIn("total", json.loads(r.stdout))
         r = run("bogus-action")
         self.assertEqual(r.returncode, 2)
+
+
+class DeviceCodeTests(Base):
+    """The device authorization grant as the Microsoft identity platform speaks
+    it (entra-docs docs/identity-platform/v2-oauth2-device-code.md): the
+    /devicecode answer's fields, the token endpoint's polling errors
+    (authorization_pending, authorization_declined, bad_verification_code,
+    expired_token; slow_down from RFC 8628 §3.5), invalid_client AADSTS7000218
+    for an app without public client flows, and RS256 ID tokens whose keys are
+    published at /discovery/v2.0/keys."""
+
+    def devicecode(self, client=SIGNIN, tenant=TENANT):
+        return self.http("POST", "/%s/oauth2/v2.0/devicecode" % tenant,
+                         urllib.parse.urlencode({"client_id": client,
+                                                 "scope": "openid profile"}),
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def poll(self, device_code, client=SIGNIN):
+        return self.token_request({"grant_type": DEVICE_GRANT, "client_id": client,
+                                   "device_code": device_code})
+
+    def test_devicecode_answer(self):
+        st, rh, js = self.devicecode()
+        self.assertEqual(st, 200, js)
+        self.assertEqual(set(js), {"device_code", "user_code", "verification_uri",
+                                   "expires_in", "interval", "message"})
+        self.assertEqual(js["verification_uri"], "https://microsoft.com/devicelogin")
+        self.assertEqual(js["expires_in"], 900)
+        self.assertEqual(js["interval"], 5)
+        self.assertIn(js["user_code"], js["message"])
+        self.assertAadError(self.devicecode(client=str(uuid.uuid4())), 400,
+                            "unauthorized_client", 700016)
+        self.assertAadError(self.devicecode(tenant="fabrikam.com"), 400, "invalid_request",
+                            90002)
+
+    def test_polling_errors(self):
+        self.ctl("POST", "/devicecodes/config", {"interval": 3})
+        js = self.devicecode()[2]
+        dc = js["device_code"]
+        self.assertEqual(js["interval"], 3)
+        self.assertAadError(self.poll(dc), 400, "authorization_pending", 70016)
+        self.assertAadError(self.poll(dc), 400, "slow_down", 70016)   # polled at once
+        self.assertAadError(self.poll("not-a-code"), 400, "bad_verification_code", 70019)
+        self.assertAadError(self.poll(dc, client=CLIENT), 401, "invalid_client", 7000218)
+        self.ctl("POST", "/devicecodes/%s/decline" % js["user_code"], {})
+        self.assertAadError(self.poll(dc), 400, "authorization_declined", 70000)
+        js = self.devicecode()[2]
+        self.ctl("POST", "/devicecodes/latest/slow-down", {"count": 1})
+        self.assertAadError(self.poll(js["device_code"]), 400, "slow_down", 70016)
+        self.ctl("POST", "/devicecodes/latest/expire", {})
+        self.assertAadError(self.poll(js["device_code"]), 400, "expired_token", 70020)
+        codes = self.ctl("GET", "/devicecodes")["devicecodes"]
+        self.assertEqual([c["state"] for c in codes], ["declined", "expired"])
+        self.assertEqual(codes[0]["interval"], 8)          # 3, then 5 more after slow_down
+        self.assertEqual(len(codes[0]["polls"]), 3)        # the refused client's and the bad
+                                                           # code's polls are not the code's
+
+    def test_id_token(self):
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        self.ctl("POST", "/devicecodes/config", {"interval": 1})
+        js = self.devicecode()[2]
+        self.ctl("POST", "/devicecodes/%s/approve" % js["user_code"], {"user": "alice@fab"})
+        st, _, tok = self.poll(js["device_code"])
+        self.assertEqual(st, 200, tok)
+        self.assertEqual(tok["token_type"], "Bearer")
+        self.assertIn("access_token", tok)
+        h64, c64, s64 = tok["id_token"].split(".")
+        pad = lambda t: t + "=" * (-len(t) % 4)
+        header = json.loads(base64.urlsafe_b64decode(pad(h64)))
+        claims = json.loads(base64.urlsafe_b64decode(pad(c64)))
+        self.assertEqual(header["alg"], "RS256")
+        self.assertEqual(claims["oid"], ALICE)
+        self.assertEqual(claims["tid"], TENANT)
+        self.assertEqual(claims["aud"], SIGNIN)
+        self.assertEqual(claims["iss"], "%s/%s/v2.0" % (self.base, TENANT))
+        self.assertEqual(claims["ver"], "2.0")
+        self.assertAadError(self.poll(js["device_code"]), 400, "invalid_grant", 54005)
+        st, _, conf = self.http("GET", "/%s/v2.0/.well-known/openid-configuration" % TENANT)
+        self.assertEqual(conf["issuer"], claims["iss"])
+        st, _, jwks = self.http("GET", "/contoso.com/discovery/v2.0/keys")
+        self.assertEqual(st, 200)
+        key = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
+        self.assertEqual(set(key) >= {"kty", "use", "kid", "x5t", "n", "e", "x5c"}, True)
+        n = int.from_bytes(base64.urlsafe_b64decode(pad(key["n"])), "big")
+        e = int.from_bytes(base64.urlsafe_b64decode(pad(key["e"])), "big")
+        rsa.RSAPublicNumbers(e, n).public_key().verify(
+            base64.urlsafe_b64decode(pad(s64)), ("%s.%s" % (h64, c64)).encode(),
+            padding.PKCS1v15(), hashes.SHA256())
+        # rotation: a new kid signs, the old one stays published
+        old = header["kid"]
+        new = self.ctl("POST", "/keys/rotate", {})["kid"]
+        kids = [k["kid"] for k in self.http("GET", "/%s/discovery/v2.0/keys" % TENANT)[2]["keys"]]
+        self.assertEqual(kids, [new, old])
+
+    def test_graphctl_devicecodes(self):
+        self.devicecode()
+        env = dict(os.environ, GRAPHCTL_URL=self.base, GRAPHCTL_CA=os.path.join(self.tmp, "ca.pem"))
+        r = subprocess.run([sys.executable, GRAPHCTL, "approve", "latest", "bob@tailspintoys.com",
+                            '{"claims": {"aud": "x"}}'], env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["user"], BOB)
+        r = subprocess.run([sys.executable, GRAPHCTL, "devicecodes"], env=env,
+                           capture_output=True, text=True)
+        self.assertEqual(json.loads(r.stdout)[0]["state"], "approved")
 
 
 class GenerateTest(unittest.TestCase):

@@ -583,6 +583,115 @@ expect_match "ssh: with the same UID" "^uid=$ALICE_UID\(alice@fabrikam.com\)" "$
 su_as $LOCAL alice@fabrikam.com
 expect "su: restored alice runs" 0 "$SU_RC"
 
+echo "== sshd keyboard-interactive: a guest signs in through Entra's device code flow"
+# SPEC §10: sign_in = device_code; sshd asks PAM auth (KbdInteractiveAuthentication
+# yes, UsePAM yes); pam_mkhomedir creates the home on first sign-in. The ssh client
+# is scripted: SSH_ASKPASS_REQUIRE=force runs an askpass that reads the code from
+# the prompt (sshd puts PAM's info text before it) and approves it as the guest,
+# through the emulator, as the guest would in a browser.
+SIGNIN_CLIENT=7c3f5a2e-91d4-4b8a-8e6f-2d1c0b9a8f47
+cat >>"$CONF" <<EOC
+sign_in = device_code
+sign_in_client_id = $SIGNIN_CLIENT
+sign_in_timeout = 60s
+EOC
+ctl devicecode-config '{"interval": 1}' >/dev/null
+cat >"$PAMD/sshd" <<EOP
+auth	[success=done ignore=ignore default=die]	$PAMSO config=$CONF helper=$B/aadguest
+auth	required	pam_deny.so
+account	required	pam_unix.so
+account	required	$PAMSO config=$CONF
+session	required	pam_unix.so
+session	optional	pam_mkhomedir.so umask=0077
+session	required	$PAMSO config=$CONF
+password	required	pam_deny.so
+EOP
+KPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -e "s/^Port .*/Port $KPORT/" -e "s|^PidFile .*|PidFile $NS/sshd-kbd.pid|" \
+	-e 's/^PubkeyAuthentication yes/PubkeyAuthentication no/' \
+	-e 's/^KbdInteractiveAuthentication no/KbdInteractiveAuthentication yes/' \
+	-e 's/^AuthenticationMethods publickey/AuthenticationMethods keyboard-interactive/' \
+	"$NS/ssh/sshd_config" >"$NS/ssh/sshd_kbd_config"
+/usr/sbin/sshd -t -f "$NS/ssh/sshd_kbd_config" || die "sshd -t (keyboard-interactive)"
+: >"$NS/sshd-kbd.log"
+/usr/sbin/sshd -D -E "$NS/sshd-kbd.log" -f "$NS/ssh/sshd_kbd_config" &
+SSHD_PID="$SSHD_PID $!"
+i=0
+while ! grep -q "Server listening on 127.0.0.1 port $KPORT" "$NS/sshd-kbd.log"; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && die "sshd (keyboard-interactive) did not start: $(cat "$NS/sshd-kbd.log")"
+	sleep 0.1
+done
+ok "sshd with KbdInteractiveAuthentication yes listening on 127.0.0.1:$KPORT"
+cat >"$NS/askpass.sh" <<'EOA'
+#!/bin/sh
+# The guest: ssh gives the prompt as $1; approve the code shown in it.
+printf 'ASKPASS %s\n' "$1" >>"$NS/askpass.log"
+code=$(printf '%s\n' "$1" | sed -n 's/.*enter the code \([A-Z0-9]*\).*/\1/p' | head -n 1)
+if [ -n "$code" ]; then
+	python3 "$TOP/tests/graphctl.py" --url "$URL" --ca "$W/pki/ca.pem" approve "$code" "$ASKPASS_AS" >/dev/null
+fi
+echo
+EOA
+chmod 755 "$NS/askpass.sh"
+export NS URL W TOP
+# ssh_kbd USER APPROVE-AS COMMAND: SSH_RC, SSH_OUT, SSH_ERR.
+ssh_kbd() {
+	u=$1
+	as=$2
+	shift 2
+	: >"$NS/askpass.log"
+	SSH_OUT=$(ASKPASS_AS=$as SSH_ASKPASS="$NS/askpass.sh" SSH_ASKPASS_REQUIRE=force DISPLAY= \
+		ssh -F none -o PreferredAuthentications=keyboard-interactive -o PubkeyAuthentication=no \
+		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 \
+		-o NumberOfPasswordPrompts=1 -p "$KPORT" "$u@127.0.0.1" "$@" </dev/null 2>"$NS/ssh.err")
+	SSH_RC=$?
+	SSH_ERR=$(grep -v '^Warning: Permanently added' "$NS/ssh.err")
+}
+ncodes() { ctl devicecodes | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+BOB_UID=$(guest_field bob@tailspintoys.com uid)
+BOB_HOME=/home/guests/bob@tailspintoys.com
+expect "bob has no home yet" absent "$([ -e "$BOB_HOME" ] && echo present || echo absent)"
+codes0=$(ncodes)
+t0=$(date +%s)
+ssh_kbd bob@tailspintoys.com bob@tailspintoys.com 'id; pwd'
+t1=$(date +%s)
+expect "ssh keyboard-interactive: bob signs in through Entra" 0 "$SSH_RC"
+expect_match "ssh: as his guest UID" "^uid=$BOB_UID\(bob@tailspintoys.com\)" "$SSH_OUT"
+expect_match "ssh: in his new home" "^$BOB_HOME$" "$SSH_OUT"
+expect_match "the askpass was shown host, guest, URL and code" \
+	"To sign in to .* as bob@tailspintoys.com, open https://microsoft.com/devicelogin in a browser and enter the code [A-Z0-9]{9}, " \
+	"$(cat "$NS/askpass.log")"
+expect_match "…and asked for Enter" "Press Enter once you have signed in: " "$(cat "$NS/askpass.log")"
+expect "pam_mkhomedir created bob's home, his own" "$BOB_UID" "$(stat -c %u "$BOB_HOME" 2>/dev/null)"
+expect_match "syslog: the sign-in with name, object id, outcome, service and remote host" \
+	"auth guest bob@tailspintoys.com \(object 631228bb-bc48-4cc9-a875-8906530d31d7\): sign-in ok: .*service=sshd rhost=127.0.0.1" \
+	"$(cat "$NS/syslog")"
+expect_no_match "syslog: no device code, no token" "DAQAB|eyJ0eX" "$(cat "$NS/syslog")"
+echo "  (sign-in took $((t1 - t0)) s; transcript:)"
+sed -e 's/^/    /' "$NS/askpass.log"
+grep -v 'Warning: Permanently added' "$NS/ssh.err" | sed -e 's/^/    /'
+printf '$ id; pwd\n%s\n' "$SSH_OUT" | sed 's/^/    /'
+
+ssh_kbd bob@tailspintoys.com alice@fabrikam.com id
+expect "ssh: bob's code approved by alice: refused" refused "$(refused $SSH_RC)"
+expect_match "syslog: signed in as a different account" \
+	"auth guest bob@tailspintoys.com .*sign-in other-account: Sign-in refused: signed in as a different account" \
+	"$(cat "$NS/syslog")"
+codes1=$(ncodes)
+ssh_kbd frank@litware.com frank@litware.com id
+expect "ssh keyboard-interactive: departed frank cannot sign in" refused "$(refused $SSH_RC)"
+expect_no_match "…nothing ran for him" "uid=" "$SSH_OUT"
+expect "…no device code was requested for him" "$codes1" "$(ncodes)"
+expect_no_match "…and he was never shown a code" "enter the code" "$(cat "$NS/askpass.log")"
+expect_match "syslog: frank refused in auth as departed" \
+	"auth guest frank@litware.com \(object a6f8ab6c-3e1d-45c7-9b6d-5145921ea987\) state=departed: refused .*service=sshd" \
+	"$(cat "$NS/syslog")"
+ssh_kbd $LOCAL "" id
+expect "ssh keyboard-interactive: a local user gets no code (PAM_IGNORE, then pam_deny)" refused "$(refused $SSH_RC)"
+expect_no_match "…and was shown none" "enter the code" "$(cat "$NS/askpass.log")"
+expect "device codes requested in this section: 2 (bob twice)" 2 "$(($(ncodes) - codes0))"
+
 echo "== the snapshot is corrupt (truncated to 100 bytes)"
 truncate -s 100 "$DB"
 ssh_as $LOCAL id

@@ -48,6 +48,14 @@ expect_match "common-account has pam_aadguest" "pam_aadguest.so" "$acct"
 order=$(printf '%s\n' "$acct" | grep -nE 'pam_unix.so|pam_aadguest.so' | cut -d: -f2 | awk '{print $NF}' | tr '\n' ' ')
 expect_match "…after pam_unix (the Primary block decides first)" "pam_unix.so .*pam_aadguest.so" "$order"
 expect_match "common-session has pam_aadguest" "pam_aadguest.so" "$(grep -v '^#' /etc/pam.d/common-session)"
+expect_match "common-session creates a guest's home on first sign-in (pam_mkhomedir, optional)" \
+	"^session[[:space:]]+optional[[:space:]]+pam_mkhomedir.so" "$(grep -v '^#' /etc/pam.d/common-session)"
+auth=$(grep -v '^#' /etc/pam.d/common-auth | grep -v '^$')
+order=$(printf '%s\n' "$auth" | grep -oE 'pam_(unix|aadguest)\.so' | tr '\n' ' ')
+expect_match "common-auth has pam_aadguest before pam_unix (a guest is never asked for a password)" \
+	"pam_aadguest.so .*pam_unix.so" "$order"
+expect_match "…its success jumps past the Primary block, a refusal ends the stack, others go on" \
+	"^auth[[:space:]]+\[success=[0-9]+ ignore=ignore default=die\][[:space:]]+pam_aadguest.so" "$auth"
 
 pt() { # pt SERVICE USER: pamtester's account result, through the installed stacks
 	nssw pamtester "$1" "$2" acct_mgmt >"$W/pt.out" 2>&1

@@ -53,7 +53,9 @@ static void test_defaults_and_all_keys(void **st)
 		"allowed_groups = 11111111-0000-0000-0000-000000000001, 11111111-0000-0000-0000-000000000002\n"
 		"allow_pending = yes\nretention_days = 14\nmax_staleness = 2h\n"
 		"stale_policy = allow\nonline_check = true\nonline_timeout_ms = 500\n"
-		"lockout = none\non_change = /usr/local/bin/hook\nsync_interval = 1m\n",
+		"lockout = none\non_change = /usr/local/bin/hook\nsync_interval = 1m\n"
+		"sign_in = device_code\nsign_in_client_id = 99999999-8888-7777-6666-555555555555\n"
+		"sign_in_timeout = 2m\n",
 		0600);
 	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
 	assert_string_equal(c.organization, "Contoso Ltd");
@@ -70,6 +72,9 @@ static void test_defaults_and_all_keys(void **st)
 	assert_int_equal(c.lockout, LOCKOUT_NONE);
 	assert_int_equal(c.online_timeout_ms, 500);
 	assert_int_equal(c.sync_interval, 60);
+	assert_int_equal(c.sign_in, SIGN_IN_DEVICE_CODE);
+	assert_string_equal(c.sign_in_client_id, "99999999-8888-7777-6666-555555555555");
+	assert_int_equal(c.sign_in_timeout, 120);
 	char home[256];
 	assert_int_equal(ag_config_home(&c, "alice@x.com", 7, "oid", home, sizeof(home)), 0);
 	assert_string_equal(home, "/home/alice@x.com");
@@ -92,6 +97,9 @@ static void test_defaults_and_all_keys(void **st)
 	assert_int_equal(c.stale_policy, STALE_DENY);
 	assert_int_equal(c.lockout, LOCKOUT_TERMINATE);
 	assert_int_equal(c.sync_interval, 300);
+	assert_int_equal(c.sign_in, SIGN_IN_NONE);
+	assert_string_equal(c.sign_in_client_id, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+	assert_int_equal(c.sign_in_timeout, 300);
 	assert_false(c.allow_pending);
 	assert_string_equal(c.home, "/home/guests/%u");
 	assert_string_equal(c.locked_shell, "/usr/sbin/nologin");
@@ -142,6 +150,11 @@ static void test_errors_name_line_and_key(void **st)
 		  "client_certificate: give either" },
 		{ GOOD_HEAD "uid_min = 5000\nuid_max = 5000\n", "uid_min: the guest range needs" },
 		{ GOOD_HEAD "uid_min = 0\nuid_max = 100\n", "uid_min: the guest range needs" },
+		{ GOOD_HEAD "sign_in = password\n", ":4: sign_in: expected none or device_code" },
+		{ GOOD_HEAD "sign_in_client_id = sign-in-app\n",
+		  ":4: sign_in_client_id: expected a GUID" },
+		{ GOOD_HEAD "sign_in_timeout = 0\n",
+		  ":4: sign_in_timeout: expected a positive duration" },
 	};
 	struct ag_config c;
 	char err[512];

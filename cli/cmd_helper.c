@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_helper.c: `aadguest pam-helper`, the child pam_aadguest runs so that
  * libcurl and json-c never load into the program that called PAM. One request
  * line on stdin, answer lines on stdout (common/helperproto.h): a guest's live

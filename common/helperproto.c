@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* helperproto.c: writer and reader of the module ↔ tool lines (helperproto.h). */
 #include "helperproto.h"
 #include "clock.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* helperproto.h: the one line protocol between pam_aadguest and its helper
  * child, the aadguest tool (libcurl and json-c stay out of the PAM caller).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* idtoken.c: parse an Entra ID token once, verify its RS256 signature with
  * OpenSSL EVP against the tenant's JWKS, and check its claims (SPEC §10). */
 #include "idtoken.h"

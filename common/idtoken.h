@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* idtoken.h: the one place an ID token (JWT) from Entra is parsed and checked:
  * an RS256 signature by a key of the tenant's key set (JWKS), then the claims
  * (SPEC §10). Tool only: json-c and OpenSSL, never in NSS or PAM. */

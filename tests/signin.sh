@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # signin.sh: guests sign in through Entra's device code flow (SPEC §10), through
 # the real libpam (tests/pamcheck.c) against the Graph emulator over HTTPS.
 # The emulator speaks the device code flow of the Microsoft identity platform

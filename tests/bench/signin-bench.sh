@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # signin-bench.sh: what the guest sign-in (SPEC §10) costs the host, from
 # pam_authenticate to PAM_SUCCESS: CPU of the process that called PAM (module,
 # libpam) and of the module's helper child (the aadguest tool: TLS, the device

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_helperproto.c: the line protocol between pam_aadguest and its helper
  * (common/helperproto.h): every line written is read back the same, and
  * anything else is refused. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test_idtoken.c: the ID token check (common/idtoken.c) on hostile input: a
  * JWT that is not one is refused without a crash, an RS256 signature made here
  * with OpenSSL verifies against its JWK and nothing else does, and every claim

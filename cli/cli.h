@@ -20,6 +20,7 @@ struct cli {
 	bool json;
 	int64_t now;
 	char db_path[4096];
+	bool uid_range_kept; /* the snapshot's range, not the default (keep_uid_range) */
 };
 
 int cmd_sync(struct cli *c, int argc, char **argv);

@@ -197,6 +197,12 @@ static void check_uid_range(struct cli *c, struct cli_checks *k)
 	struct snapshot s;
 	bool have = cli_open_snapshot(c, &s, true) == 0;
 	unsigned before = k->warnings;
+	if (c->uid_range_kept)
+		cli_check_line(
+			k, "warning",
+			"uid_min and uid_max are not set: this host keeps the range %u…%u its "
+			"guests already have (the default is now %u…%u); set them to say so",
+			c->cfg.uid_min, c->cfg.uid_max, AG_DEFAULT_UID_MIN, AG_DEFAULT_UID_MAX);
 	idrange_check_sssd(c->cfg.uid_min, c->cfg.uid_max, range_warning, k);
 	idrange_check_nss(c->cfg.uid_min, c->cfg.uid_max, have ? &s : NULL, c->cfg.group_name,
 			  range_warning, k);

@@ -50,6 +50,23 @@ static void usage(FILE *f)
 		AG_DEFAULT_CONFIG);
 }
 
+/* The default guest range moved above SSSD's ID mapping (2013265920…). A
+ * host set up before, whose configuration names no range, keeps the range its
+ * guests already have: a guest's UID, and so the owner of its files, never
+ * changes. */
+static void keep_uid_range(struct cli *c)
+{
+	struct snapshot s;
+	if (c->cfg.uid_range_set || snapshot_open(&s, c->db_path, 0) != 0)
+		return;
+	if (s.hdr->uid_min != c->cfg.uid_min || s.hdr->uid_max != c->cfg.uid_max) {
+		c->cfg.uid_min = s.hdr->uid_min;
+		c->cfg.uid_max = s.hdr->uid_max;
+		c->uid_range_kept = true;
+	}
+	snapshot_close(&s);
+}
+
 static int run_command(struct cli *c, const char *name, int argc, char **argv)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
@@ -68,6 +85,7 @@ static int run_command(struct cli *c, const char *name, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		ag_config_state_path(&c->cfg, "guests.db", c->db_path, sizeof(c->db_path));
+		keep_uid_range(c);
 		optind++;
 		int rc = commands[i].fn(c, argc - optind + 1, argv + optind - 1);
 		ag_config_free(&c->cfg);

@@ -464,6 +464,8 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 			goto out;
 		}
 		seen[ki] = true;
+		if (strcmp(key, "uid_min") == 0 || strcmp(key, "uid_max") == 0)
+			c->uid_range_set = true;
 		const char *why = "bad value";
 		r = apply_key(c, &keys[ki], val, &why);
 		if (r == -ENOMEM) {

@@ -31,6 +31,7 @@ struct ag_config {
 	char *allowed_groups[AG_MAX_ALLOWED_GROUPS];
 	size_t n_allowed_groups;
 	uint32_t uid_min, uid_max;
+	bool uid_range_set; /* uid_min or uid_max given in the file */
 	bool allow_pending, online_check;
 	unsigned retention_days, online_timeout_ms;
 	int64_t max_staleness, sync_interval;

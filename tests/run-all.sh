@@ -73,6 +73,7 @@ emulator_selftest() {
 run emulator emulator_selftest
 run integration sh tests/integration.sh
 run graph-budget sh tests/graph-budget.sh
+run upgrade sh tests/upgrade.sh
 run hardening sh tests/hardening.sh
 run resilience sh tests/resilience.sh
 run fulldisk sh tests/fulldisk.sh

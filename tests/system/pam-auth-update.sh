@@ -55,7 +55,7 @@ order=$(printf '%s\n' "$auth" | grep -oE 'pam_(unix|aadguest)\.so' | tr '\n' ' '
 expect_match "common-auth has pam_aadguest before pam_unix (a guest is never asked for a password)" \
 	"pam_aadguest.so .*pam_unix.so" "$order"
 expect_match "…its success jumps past the Primary block, a refusal ends the stack, others go on" \
-	"^auth[[:space:]]+\[success=[0-9]+ ignore=ignore default=die\][[:space:]]+pam_aadguest.so" "$auth"
+	"^auth[[:space:]]+\[success=[0-9]+ ignore=ignore user_unknown=ignore default=die\][[:space:]]+pam_aadguest.so" "$auth"
 
 pt() { # pt SERVICE USER: pamtester's account result, through the installed stacks
 	nssw pamtester "$1" "$2" acct_mgmt >"$W/pt.out" 2>&1

@@ -29,7 +29,8 @@ enum key_type {
 	K_GUID_LIST,
 	K_STALE,
 	K_LOCKOUT,
-	K_TEXT
+	K_TEXT,
+	K_SOURCE
 };
 
 struct key_def {
@@ -66,6 +67,10 @@ static const struct key_def keys[] = {
 	{ "lockout", K_LOCKOUT, F(lockout) },
 	{ "on_change", K_PATH, F(on_change) },
 	{ "sync_interval", K_DURATION, F(sync_interval) },
+	{ "publish_dir", K_PATH, F(publish_dir) },
+	{ "publish_key", K_PATH, F(publish_key) },
+	{ "source", K_SOURCE, F(source) },
+	{ "source_key", K_PATH, F(source_key) },
 };
 #undef F
 
@@ -115,7 +120,11 @@ void ag_config_free(struct ag_config *c)
 			  &c->shell,
 			  &c->locked_shell,
 			  &c->group_name,
-			  &c->on_change };
+			  &c->on_change,
+			  &c->publish_dir,
+			  &c->publish_key,
+			  &c->source,
+			  &c->source_key };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -232,6 +241,23 @@ static int apply_key(struct ag_config *c, const struct key_def *k, const char *v
 	case K_URL: {
 		if (strncmp(v, "https://", 8) != 0 || !v[8] || strpbrk(v, " ?#")) {
 			*why = "expected an https:// URL (TLS is always used)";
+			return -EINVAL;
+		}
+		int r = set_str(field, v);
+		char *s = *(char **)field;
+		size_t len = strlen(s);
+		while (r == 0 && len > 8 && s[len - 1] == '/')
+			s[--len] = '\0';
+		return r;
+	}
+	case K_SOURCE: {
+		if (strcmp(v, "graph") == 0) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return 0;
+		}
+		if (strncmp(v, "https://", 8) != 0 || !v[8] || v[8] == '/' || strpbrk(v, " ?#")) {
+			*why = "expected graph or an https:// URL of a publication directory";
 			return -EINVAL;
 		}
 		int r = set_str(field, v);
@@ -463,33 +489,73 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 		r = fail(err, errlen, -EIO, "%s: read error", path);
 		goto out;
 	}
-	if (!c->tenant_id) {
-		r = fail(err, errlen, -EINVAL, "%s: tenant_id: required key is missing", path);
-		goto out;
-	}
-	if (!c->client_id) {
-		r = fail(err, errlen, -EINVAL, "%s: client_id: required key is missing", path);
-		goto out;
-	}
-	if (!c->client_secret_file && !c->client_certificate) {
-		r = fail(err, errlen, -EINVAL,
-			 "%s: client_secret_file: no credentials (set client_secret_file, or "
-			 "client_certificate and client_key)",
-			 path);
-		goto out;
-	}
-	if (c->client_secret_file && c->client_certificate) {
-		r = fail(err, errlen, -EINVAL,
-			 "%s: client_certificate: give either client_secret_file or a "
-			 "certificate, not both",
-			 path);
-		goto out;
-	}
-	if (!!c->client_certificate != !!c->client_key) {
-		r = fail(err, errlen, -EINVAL,
-			 "%s: %s: client_certificate and client_key go together", path,
-			 c->client_key ? "client_certificate" : "client_key");
-		goto out;
+	if (c->source) {
+		/* A follower: no Graph credential; the publication is checked with source_key. */
+		if (!c->source_key) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: source_key: required with an https source (the publisher's "
+				 "Ed25519 public key)",
+				 path);
+			goto out;
+		}
+		if (c->publish_dir || c->publish_key) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: publish_dir: only a host that reads Graph (source = graph) "
+				 "publishes",
+				 path);
+			goto out;
+		}
+		if (c->n_allowed_groups) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: allowed_groups: the publisher decides who is exposed; set it "
+				 "there",
+				 path);
+			goto out;
+		}
+		if (c->online_check) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: online_check: a follower holds no Graph credential", path);
+			goto out;
+		}
+	} else {
+		if (c->source_key) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: source_key: only for a follower (source = https://…)", path);
+			goto out;
+		}
+		if (!!c->publish_dir != !!c->publish_key) {
+			r = fail(err, errlen, -EINVAL, "%s: %s: publish_dir and publish_key go together",
+				 path, c->publish_dir ? "publish_key" : "publish_dir");
+			goto out;
+		}
+		if (!c->tenant_id) {
+			r = fail(err, errlen, -EINVAL, "%s: tenant_id: required key is missing", path);
+			goto out;
+		}
+		if (!c->client_id) {
+			r = fail(err, errlen, -EINVAL, "%s: client_id: required key is missing", path);
+			goto out;
+		}
+		if (!c->client_secret_file && !c->client_certificate) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: client_secret_file: no credentials (set client_secret_file, or "
+				 "client_certificate and client_key)",
+				 path);
+			goto out;
+		}
+		if (c->client_secret_file && c->client_certificate) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: client_certificate: give either client_secret_file or a "
+				 "certificate, not both",
+				 path);
+			goto out;
+		}
+		if (!!c->client_certificate != !!c->client_key) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: %s: client_certificate and client_key go together", path,
+				 c->client_key ? "client_certificate" : "client_key");
+			goto out;
+		}
 	}
 	if (c->uid_min < 1000 || c->uid_max <= c->uid_min) {
 		r = fail(err, errlen, -EINVAL,
@@ -497,7 +563,7 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 			 path, c->uid_min, c->uid_max);
 		goto out;
 	}
-	if (!c->organization && set_str(&c->organization, c->tenant_id)) {
+	if (!c->organization && c->tenant_id && set_str(&c->organization, c->tenant_id)) {
 		r = fail(err, errlen, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
@@ -570,6 +636,22 @@ int ag_config_check_credential(const struct ag_config *c, char *err, size_t errl
 			"(mode %04o); chmod 600 it",
 			path, (unsigned)(st.st_mode & 07777));
 	return check_owner(path, &st, true, err, errlen);
+}
+
+int ag_config_check_publish_key(const struct ag_config *c, char *err, size_t errlen)
+{
+	struct stat st;
+	if (!c->publish_key)
+		return 0;
+	if (stat(c->publish_key, &st) < 0)
+		return fail(err, errlen, -errno, "%s: %s", c->publish_key, strerror(errno));
+	if ((st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid()))
+		return fail(err, errlen, -EPERM,
+			    "%s: holds the publisher's private key but is readable by others or not "
+			    "owned by root (mode %04o); chmod 600 it",
+			    c->publish_key, (unsigned)(st.st_mode & 07777));
+	return 0;
 }
 
 int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secret, char *err,

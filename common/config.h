@@ -26,6 +26,9 @@ struct ag_config {
 	char *client_secret_file, *client_certificate, *client_key;
 	char *authority, *graph_url, *ca_file, *state_dir;
 	char *home, *shell, *locked_shell, *group_name, *on_change;
+	/* Fleets (SPEC §11): source NULL means Graph; otherwise the https:// URL
+	 * of a publication directory (no trailing slash). */
+	char *publish_dir, *publish_key, *source, *source_key;
 	char *allowed_groups[AG_MAX_ALLOWED_GROUPS];
 	size_t n_allowed_groups;
 	uint32_t uid_min, uid_max;
@@ -58,6 +61,8 @@ int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid, co
  * cached token means the file is not read. */
 int ag_config_check_credential(const struct ag_config *c, char *err, size_t errlen);
 /* Read the client secret (first line, trimmed) into a malloc'd string. */
+/* publish_key: owned by root, readable by no one else (as the client secret). */
+int ag_config_check_publish_key(const struct ag_config *c, char *err, size_t errlen);
 int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secret, char *err,
 			  size_t errlen);
 

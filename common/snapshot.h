@@ -158,6 +158,9 @@ struct snap_settings {
  * error the old file is untouched and err says why. */
 int snapshot_write(const char *path, const struct snap_settings *set,
 		   const struct snap_guest_in *guests, size_t n, char *err, size_t errlen);
+/* Rename a complete, synced temporary file over path (same directory), sync
+ * the directory, then mark the replaced file superseded. */
+int snapshot_replace(const char *tmp, const char *path, char *err, size_t errlen);
 /* Publish a new overlay on the file at path, which cur maps: guests are every
  * guest changed since the base (the previous overlay's included), mask the
  * base records they replace or remove. The segment is appended and synced,

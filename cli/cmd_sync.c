@@ -1804,9 +1804,9 @@ static int clean_temp_files(const char *state_dir)
  * a file someone else may write is refused with its reason. */
 static int check_state_files(const char *state_dir)
 {
-	static const char *const names[] = { "guests.db",   "state.json", "state.json.journal",
-					     "sync.status", "sync.lock",  "token.cache",
-					     "delta.link",  "source.state", "source.manifest",
+	static const char *const names[] = { "guests.db",    "state.json",   "state.json.journal",
+					     "sync.status",  "sync.lock",    "token.cache",
+					     "delta.link",   "source.state", "source.manifest",
 					     "publish.state" };
 	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (dfd < 0) {

@@ -88,8 +88,9 @@ static int sha256_hex(const void *a, size_t na, const void *b, size_t nb, char o
 	unsigned char d[32];
 	unsigned dl = 0;
 	EVP_MD_CTX *x = EVP_MD_CTX_new();
-	int ok = x && EVP_DigestInit_ex(x, EVP_sha256(), NULL) && (!na || EVP_DigestUpdate(x, a, na)) &&
-		 (!nb || EVP_DigestUpdate(x, b, nb)) && EVP_DigestFinal_ex(x, d, &dl);
+	int ok = x && EVP_DigestInit_ex(x, EVP_sha256(), NULL) &&
+		 (!na || EVP_DigestUpdate(x, a, na)) && (!nb || EVP_DigestUpdate(x, b, nb)) &&
+		 EVP_DigestFinal_ex(x, d, &dl);
 	EVP_MD_CTX_free(x);
 	if (!ok)
 		return -EIO;
@@ -165,19 +166,21 @@ static int load_public_keys(const char *path, struct keyring *r, char *err, size
 			EVP_PKEY_free(k);
 			fclose(f);
 			keyring_free(r);
-			return fail(err, errlen, -EINVAL,
-				    "source_key %s: holds a key that is not Ed25519 (or more than %d)",
-				    path, MAX_KEYS);
+			return fail(
+				err, errlen, -EINVAL,
+				"source_key %s: holds a key that is not Ed25519 (or more than %d)",
+				path, MAX_KEYS);
 		}
 		r->k[r->n++] = k;
 	}
 	ERR_clear_error();
 	fclose(f);
 	if (!r->n)
-		return fail(err, errlen, -EINVAL,
-			    "source_key %s: no PEM public key in it (the publisher's: 'openssl pkey "
-			    "-in publish.key -pubout')",
-			    path);
+		return fail(
+			err, errlen, -EINVAL,
+			"source_key %s: no PEM public key in it (the publisher's: 'openssl pkey "
+			"-in publish.key -pubout')",
+			path);
 	return 0;
 }
 
@@ -193,11 +196,11 @@ struct manifest {
 	size_t signed_len;
 };
 
-static const char *const manifest_keys[] = { "format",	    "tenant",	   "publisher",
-					     "generation",  "generated_at", "snapshot",
-					     "size",	    "sha256",	   "base_id",
-					     "base_size",   "base_sha256", "tail_sha256",
-					     "header",	    "key_id",	   "signature" };
+static const char *const manifest_keys[] = { "format",	   "tenant",	   "publisher",
+					     "generation", "generated_at", "snapshot",
+					     "size",	   "sha256",	   "base_id",
+					     "base_size",  "base_sha256",  "tail_sha256",
+					     "header",	   "key_id",	   "signature" };
 
 static bool is_hash(const char *s)
 {
@@ -216,7 +219,8 @@ static bool safe_file_name(const char *s)
 }
 
 /* Parse and check a manifest's syntax (not its signature). */
-static int manifest_parse(const char *text, size_t len, struct manifest *m, char *err, size_t errlen)
+static int manifest_parse(const char *text, size_t len, struct manifest *m, char *err,
+			  size_t errlen)
 {
 	static const char first[] = "aadguest-publication 1\n";
 	unsigned seen = 0;
@@ -237,7 +241,8 @@ static int manifest_parse(const char *text, size_t len, struct manifest *m, char
 		p = nl + 1;
 		char *sp = strchr(line, ' ');
 		if (!sp)
-			return fail(err, errlen, -EBADMSG, "the manifest has a line without a value");
+			return fail(err, errlen, -EBADMSG,
+				    "the manifest has a line without a value");
 		*sp = '\0';
 		const char *k = line, *v = sp + 1;
 		size_t ki;
@@ -273,7 +278,8 @@ static int manifest_parse(const char *text, size_t len, struct manifest *m, char
 		} else if (strcmp(k, "size") == 0) {
 			bad = ag_parse_u64(v, MAX_SNAPSHOT, &m->size) || m->size < HDR_SIZE;
 		} else if (strcmp(k, "base_size") == 0) {
-			bad = ag_parse_u64(v, MAX_SNAPSHOT, &m->base_size) || m->base_size < HDR_SIZE;
+			bad = ag_parse_u64(v, MAX_SNAPSHOT, &m->base_size) ||
+			      m->base_size < HDR_SIZE;
 		} else if (strcmp(k, "base_id") == 0) {
 			unsigned char b[8];
 			bad = from_hex(v, b, 8);
@@ -284,7 +290,7 @@ static int manifest_parse(const char *text, size_t len, struct manifest *m, char
 		} else if (strcmp(k, "header") == 0) {
 			bad = from_hex(v, m->header, HDR_SIZE);
 		} else {
-			char *dst = strcmp(k, "sha256") == 0	   ? m->sha256
+			char *dst = strcmp(k, "sha256") == 0	    ? m->sha256
 				    : strcmp(k, "base_sha256") == 0 ? m->base_sha256
 								    : m->tail_sha256;
 			bad = !is_hash(v) || ag_strlcpy(dst, v, 65);
@@ -295,7 +301,8 @@ static int manifest_parse(const char *text, size_t len, struct manifest *m, char
 	if (seen != (1u << ARRAY_SIZE(manifest_keys)) - 1)
 		return fail(err, errlen, -EBADMSG, "the manifest lacks a field (or its signature)");
 	if (m->base_size > m->size)
-		return fail(err, errlen, -EBADMSG, "the manifest's base is larger than the snapshot");
+		return fail(err, errlen, -EBADMSG,
+			    "the manifest's base is larger than the snapshot");
 	return 0;
 }
 
@@ -387,8 +394,8 @@ static uint64_t kv_u64(const struct kv *kv, int n, const char *key)
 
 /* ---- publishing ---- */
 
-static int write_snapshot_file(const char *path, const unsigned char *hdr, const unsigned char *rest,
-			       size_t restlen, char *err, size_t errlen)
+static int write_snapshot_file(const char *path, const unsigned char *hdr,
+			       const unsigned char *rest, size_t restlen, char *err, size_t errlen)
 {
 	char tmp[4200];
 	int fd, r = 0;
@@ -439,8 +446,8 @@ static void prune_snapshots(const char *dir, uint64_t current)
 	while ((e = readdir(d))) {
 		unsigned long long g;
 		char tail[8];
-		if (sscanf(e->d_name, "guests-%llu.%7s", &g, tail) != 2 || strcmp(tail, "db") != 0 ||
-		    g >= current)
+		if (sscanf(e->d_name, "guests-%llu.%7s", &g, tail) != 2 ||
+		    strcmp(tail, "db") != 0 || g >= current)
 			continue;
 		if (nkeep < KEEP_SNAPSHOTS) {
 			keep[nkeep++] = g;
@@ -564,12 +571,13 @@ int fleet_publish(struct cli *c, char *err, size_t errlen)
 	ag_format_rfc3339(generated_at, when, sizeof(when));
 	char hhex[2 * HDR_SIZE + 1];
 	to_hex(hdr, HDR_SIZE, hhex);
-	if (asprintf(&text,
-		     "aadguest-publication 1\nformat %s\ntenant %s\npublisher %s\ngeneration %llu\n"
-		     "generated_at %s\nsnapshot %s\nsize %zu\nsha256 %s\nbase_id %s\nbase_size %llu\n"
-		     "base_sha256 %s\ntail_sha256 %s\nheader %s\nkey_id %s\n",
-		     SNAP_FORMAT, c->cfg.tenant_id, host, (unsigned long long)gen, when, name, size,
-		     sha, bid, (unsigned long long)base_size, base_sha, tail_sha, hhex, kid) < 0) {
+	if (asprintf(
+		    &text,
+		    "aadguest-publication 1\nformat %s\ntenant %s\npublisher %s\ngeneration %llu\n"
+		    "generated_at %s\nsnapshot %s\nsize %zu\nsha256 %s\nbase_id %s\nbase_size %llu\n"
+		    "base_sha256 %s\ntail_sha256 %s\nheader %s\nkey_id %s\n",
+		    SNAP_FORMAT, c->cfg.tenant_id, host, (unsigned long long)gen, when, name, size,
+		    sha, bid, (unsigned long long)base_size, base_sha, tail_sha, hhex, kid) < 0) {
 		text = NULL;
 		r = -ENOMEM;
 		goto out;
@@ -596,8 +604,8 @@ int fleet_publish(struct cli *c, char *err, size_t errlen)
 		goto out;
 	prune_snapshots(c->cfg.publish_dir, gen);
 	if (!c->json)
-		printf("published generation %llu (%zu bytes) in %s\n", (unsigned long long)gen, size,
-		       c->cfg.publish_dir);
+		printf("published generation %llu (%zu bytes) in %s\n", (unsigned long long)gen,
+		       size, c->cfg.publish_dir);
 	r = 0;
 	goto out;
 ssl:
@@ -785,7 +793,7 @@ static int source_state_load(struct cli *c, struct source_state *s)
 	s->local_overlay = kv_u64(kv, n, "local_overlay") != 0;
 	if ((v = kv_get(kv, n, "base_id")))
 		s->base_id = strtoull(v, NULL, 16);
-#define CP(f)                                                        \
+#define CP(f)                                               \
 	if ((v = kv_get(kv, n, #f)) && strcmp(v, "-") != 0) \
 		ag_strlcpy(s->f, v, sizeof(s->f));
 	CP(url)
@@ -803,16 +811,17 @@ static int source_state_save(struct cli *c, const struct source_state *s, int64_
 {
 	char path[4096], *text = NULL;
 	ag_config_state_path(&c->cfg, "source.state", path, sizeof(path));
-	if (asprintf(&text,
-		     "aadguest-source 1\nurl %s\ngeneration %llu\nsha256 %s\nsize %llu\n"
-		     "base_id %016llx\nbase_size %llu\nbase_sha256 %s\ninstalled %llu\n"
-		     "local_overlay %d\netag %s\nlast_modified %s\npasswd_key %s\nfetched_at %lld\n",
-		     s->url, (unsigned long long)s->generation, s->sha256,
-		     (unsigned long long)s->size, (unsigned long long)s->base_id,
-		     (unsigned long long)s->base_size, s->base_sha256,
-		     (unsigned long long)s->installed, s->local_overlay, s->etag[0] ? s->etag : "-",
-		     s->last_modified[0] ? s->last_modified : "-",
-		     s->passwd_key[0] ? s->passwd_key : "-", (long long)fetched_at) < 0)
+	if (asprintf(
+		    &text,
+		    "aadguest-source 1\nurl %s\ngeneration %llu\nsha256 %s\nsize %llu\n"
+		    "base_id %016llx\nbase_size %llu\nbase_sha256 %s\ninstalled %llu\n"
+		    "local_overlay %d\netag %s\nlast_modified %s\npasswd_key %s\nfetched_at %lld\n",
+		    s->url, (unsigned long long)s->generation, s->sha256,
+		    (unsigned long long)s->size, (unsigned long long)s->base_id,
+		    (unsigned long long)s->base_size, s->base_sha256,
+		    (unsigned long long)s->installed, s->local_overlay, s->etag[0] ? s->etag : "-",
+		    s->last_modified[0] ? s->last_modified : "-",
+		    s->passwd_key[0] ? s->passwd_key : "-", (long long)fetched_at) < 0)
 		return -ENOMEM;
 	int r = ag_write_file_atomic(path, text, strlen(text), 0600, err, errlen);
 	free(text);
@@ -881,11 +890,12 @@ static int find_hides(const struct snapshot *s, struct hides *hs)
 			}
 			struct hide *h = &hs->h[hs->n];
 			h->uid = r->uid;
-			if (asprintf(&h->why,
-				     "guest %s (uid %u) is not exposed on this host: the local account "
-				     "%s (uid %u) holds its %s",
-				     gn ? gn : "?", r->uid, pw->pw_name, (unsigned)pw->pw_uid,
-				     k == 0 ? "name" : "UID") < 0) {
+			if (asprintf(
+				    &h->why,
+				    "guest %s (uid %u) is not exposed on this host: the local account "
+				    "%s (uid %u) holds its %s",
+				    gn ? gn : "?", r->uid, pw->pw_name, (unsigned)pw->pw_uid,
+				    k == 0 ? "name" : "UID") < 0) {
 				fclose(f);
 				return -ENOMEM;
 			}
@@ -945,8 +955,8 @@ static int append_local_overlay(const char *path, const struct hides *hs, char *
 	}
 	for (uint32_t i = 0; i < ov->n_records; i++) {
 		const struct snap_record *rec = &ov->records[i];
-		in[n_in++] = rec_in(&t, rec,
-				    hidden_uid(hs, rec->uid) ? rec->flags & ~hide_flags : rec->flags);
+		in[n_in++] = rec_in(
+			&t, rec, hidden_uid(hs, rec->uid) ? rec->flags & ~hide_flags : rec->flags);
 	}
 	for (uint32_t i = 0; t.mask && i < nb; i++)
 		if ((t.mask[i >> 6] >> (i & 63)) & 1)
@@ -1158,9 +1168,9 @@ static int compare_one(struct follow_result *res, const struct snapshot *os,
 	if (o->state == n->state)
 		return 0;
 	enum event_kind k = o->state == GS_DEPARTED && is_live(n->state) ? EV_RESTORED
-			    : n->state == GS_DEPARTED			   ? EV_DEPARTED
-			    : n->state == GS_ACTIVE			   ? EV_ENABLED
-									   : EV_DISABLED;
+			    : n->state == GS_DEPARTED			 ? EV_DEPARTED
+			    : n->state == GS_ACTIVE			 ? EV_ENABLED
+									 : EV_DISABLED;
 	return push_event(&res->m, k, ns, n, n->uid, o->state, n->state);
 }
 
@@ -1339,7 +1349,8 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 		next = prev;
 		if (mr.status == 200) {
 			ag_strlcpy(next.etag, mr.etag, sizeof(next.etag));
-			ag_strlcpy(next.last_modified, mr.last_modified, sizeof(next.last_modified));
+			ag_strlcpy(next.last_modified, mr.last_modified,
+				   sizeof(next.last_modified));
 		}
 		r = source_state_save(c, &next, c->now, err, errlen);
 		goto out;
@@ -1356,7 +1367,8 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 		if (tail_len) {
 			char range[64];
 			snprintf(range, sizeof(range), "%llu-%llu",
-				 (unsigned long long)prev.installed, (unsigned long long)m.size - 1);
+				 (unsigned long long)prev.installed,
+				 (unsigned long long)m.size - 1);
 			r = http_get(&h, surl, range, NULL, NULL, tail_len, &sr, err, errlen);
 			if (r)
 				goto out;
@@ -1381,21 +1393,24 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 		char tail_sha[65];
 		if (sha256_hex(im.p + m.base_size, m.size - m.base_size, NULL, 0, tail_sha) ||
 		    strcmp(tail_sha, m.tail_sha256) != 0) {
-			r = fail(err, errlen, -EBADMSG,
-				 "the appended bytes of %s do not match the manifest's tail_sha256: "
-				 "refused (run sync --full to fetch it whole)",
-				 m.snapshot);
+			r = fail(
+				err, errlen, -EBADMSG,
+				"the appended bytes of %s do not match the manifest's tail_sha256: "
+				"refused (run sync --full to fetch it whole)",
+				m.snapshot);
 			goto out;
 		}
-		snprintf(res->mode, sizeof(res->mode), "follower (generation %llu, %zu bytes appended)",
+		snprintf(res->mode, sizeof(res->mode),
+			 "follower (generation %llu, %zu bytes appended)",
 			 (unsigned long long)m.generation, tail_len);
 	} else {
 		r = http_get(&h, surl, NULL, NULL, NULL, (size_t)m.size, &sr, err, errlen);
 		if (r)
 			goto out;
 		if (sr.status != 200 || sr.len != m.size) {
-			r = fail(err, errlen, -EIO, "%s: HTTP %ld, %zu bytes (the manifest says %llu)",
-				 surl, sr.status, sr.len, (unsigned long long)m.size);
+			r = fail(err, errlen, -EIO,
+				 "%s: HTTP %ld, %zu bytes (the manifest says %llu)", surl,
+				 sr.status, sr.len, (unsigned long long)m.size);
 			goto out;
 		}
 		char sha[65];
@@ -1491,7 +1506,8 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 			 c->db_path);
 		goto out;
 	}
-	r = diff_snapshots(res, have_old ? &oldv : NULL, &nowv);
+	/* Events are changes against this host's previous snapshot: none on the first. */
+	r = have_old ? diff_snapshots(res, &oldv, &nowv) : 0;
 	if (r)
 		r = fail(err, errlen, r, "out of memory");
 out:
@@ -1551,10 +1567,12 @@ void fleet_status(struct cli *c, struct json_object *o)
 						    : NULL);
 			if (have_m) {
 				ag_format_rfc3339(m.generated_at, t, sizeof(t));
-				json_object_object_add(x, "generated_at", json_object_new_string(t));
+				json_object_object_add(x, "generated_at",
+						       json_object_new_string(t));
 				json_object_object_add(x, "publisher",
 						       json_object_new_string(m.publisher));
-				json_object_object_add(x, "key_id", json_object_new_string(m.key_id));
+				json_object_object_add(x, "key_id",
+						       json_object_new_string(m.key_id));
 			}
 			if (fetched != AG_TIME_UNKNOWN && fetched > 0) {
 				ag_format_rfc3339(fetched, t, sizeof(t));
@@ -1600,8 +1618,8 @@ void fleet_status(struct cli *c, struct json_object *o)
 		printf("publishes:  %s (nothing published yet)\n", c->cfg.publish_dir);
 }
 
-int fleet_config_check(struct cli *c, bool offline, void (*line)(void *, const char *, const char *),
-		       void *ctx)
+int fleet_config_check(struct cli *c, bool offline,
+		       void (*line)(void *, const char *, const char *), void *ctx)
 {
 	char err[1024], msg[2048];
 	if (c->cfg.publish_key) {
@@ -1629,7 +1647,7 @@ int fleet_config_check(struct cli *c, bool offline, void (*line)(void *, const c
 		}
 		snprintf(msg, sizeof(msg), "publish_dir %s: %s", c->cfg.publish_dir,
 			 access(c->cfg.publish_dir, W_OK) == 0 ? "writable"
-								: "created by the first sync");
+							       : "created by the first sync");
 		line(ctx, "ok", msg);
 		return EXIT_OK;
 	}
@@ -1666,11 +1684,12 @@ int fleet_config_check(struct cli *c, bool offline, void (*line)(void *, const c
 		} else {
 			char t[AG_RFC3339_LEN];
 			ag_format_rfc3339(m.generated_at, t, sizeof(t));
-			snprintf(msg, sizeof(msg),
-				 "source %s: generation %llu of tenant %s, published %s by %s, signed "
-				 "by key %s",
-				 c->cfg.source, (unsigned long long)m.generation, m.tenant, t,
-				 m.publisher, m.key_id);
+			snprintf(
+				msg, sizeof(msg),
+				"source %s: generation %llu of tenant %s, published %s by %s, signed "
+				"by key %s",
+				c->cfg.source, (unsigned long long)m.generation, m.tenant, t,
+				m.publisher, m.key_id);
 			line(ctx, "ok", msg);
 		}
 		free(rp.body);

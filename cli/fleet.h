@@ -38,7 +38,7 @@ void follow_result_free(struct follow_result *res);
  * o is a JSON object to add "source"/"publication" to, or NULL to print. */
 void fleet_status(struct cli *c, struct json_object *o);
 /* config-check: check the keys, and the source unless offline. line(result, text). */
-int fleet_config_check(struct cli *c, bool offline, void (*line)(void *, const char *, const char *),
-		       void *ctx);
+int fleet_config_check(struct cli *c, bool offline,
+		       void (*line)(void *, const char *, const char *), void *ctx);
 
 #endif

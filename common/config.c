@@ -524,23 +524,27 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 			goto out;
 		}
 		if (!!c->publish_dir != !!c->publish_key) {
-			r = fail(err, errlen, -EINVAL, "%s: %s: publish_dir and publish_key go together",
-				 path, c->publish_dir ? "publish_key" : "publish_dir");
+			r = fail(err, errlen, -EINVAL,
+				 "%s: %s: publish_dir and publish_key go together", path,
+				 c->publish_dir ? "publish_key" : "publish_dir");
 			goto out;
 		}
 		if (!c->tenant_id) {
-			r = fail(err, errlen, -EINVAL, "%s: tenant_id: required key is missing", path);
+			r = fail(err, errlen, -EINVAL, "%s: tenant_id: required key is missing",
+				 path);
 			goto out;
 		}
 		if (!c->client_id) {
-			r = fail(err, errlen, -EINVAL, "%s: client_id: required key is missing", path);
+			r = fail(err, errlen, -EINVAL, "%s: client_id: required key is missing",
+				 path);
 			goto out;
 		}
 		if (!c->client_secret_file && !c->client_certificate) {
-			r = fail(err, errlen, -EINVAL,
-				 "%s: client_secret_file: no credentials (set client_secret_file, or "
-				 "client_certificate and client_key)",
-				 path);
+			r = fail(
+				err, errlen, -EINVAL,
+				"%s: client_secret_file: no credentials (set client_secret_file, or "
+				"client_certificate and client_key)",
+				path);
 			goto out;
 		}
 		if (c->client_secret_file && c->client_certificate) {
@@ -647,10 +651,11 @@ int ag_config_check_publish_key(const struct ag_config *c, char *err, size_t err
 		return fail(err, errlen, -errno, "%s: %s", c->publish_key, strerror(errno));
 	if ((st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) ||
 	    (st.st_uid != 0 && st.st_uid != geteuid()))
-		return fail(err, errlen, -EPERM,
-			    "%s: holds the publisher's private key but is readable by others or not "
-			    "owned by root (mode %04o); chmod 600 it",
-			    c->publish_key, (unsigned)(st.st_mode & 07777));
+		return fail(
+			err, errlen, -EPERM,
+			"%s: holds the publisher's private key but is readable by others or not "
+			"owned by root (mode %04o); chmod 600 it",
+			c->publish_key, (unsigned)(st.st_mode & 07777));
 	return 0;
 }
 

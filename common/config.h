@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AG_DEFAULT_CONFIG     "/etc/aadguest/aadguest.conf"
-#define AG_DEFAULT_STATE_DIR  "/var/lib/aadguest"
-#define AG_DEFAULT_DB	      AG_DEFAULT_STATE_DIR "/guests.db"
+#define AG_DEFAULT_CONFIG    "/etc/aadguest/aadguest.conf"
+#define AG_DEFAULT_STATE_DIR "/var/lib/aadguest"
+#define AG_DEFAULT_DB	     AG_DEFAULT_STATE_DIR "/guests.db"
 /* Above SSSD's default ID-mapping range (200000–2000200000) and systemd's
  * container range (524288–1879048191), below 2^31 and below systemd's
  * 0x7FFE0000 range: 134 million UIDs that no common allocator hands out. */

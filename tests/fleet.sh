@@ -293,6 +293,7 @@ echo "== a purge"
 ctl purge frank@litware.com >/dev/null
 psync
 GEN5=$(manifest_field generation)
+cp "$PUB/manifest.txt" "$W/manifest.old"
 for f in 1 2; do
 	fsync $f
 	expect "follower $f: sync exits 0" 0 "$rc"
@@ -329,7 +330,6 @@ expect_match "…and still hides bob" "guest bob@tailspintoys.com .* holds its n
 fsync 1
 
 echo "== tampering with the published files"
-cp "$PUB/manifest.txt" "$W/manifest.good"
 ctl enable grace.hopper@fabrikam.com >/dev/null
 psync
 GEN7=$(manifest_field generation)
@@ -396,7 +396,7 @@ cp "$W/evil/"guests-*.db "$PUB/"
 cp "$W/evil/manifest.txt" "$PUB/manifest.txt"
 refused "a publication signed by another key" "does not verify with source_key"
 rm -f "$PUB/guests-$(sed -n 's/^generation //p' "$W/evil/manifest.txt").db"
-cp "$W/manifest.good" "$PUB/manifest.txt"
+cp "$W/manifest.old" "$PUB/manifest.txt"
 refused "an older manifest (rollback)" "older than the one installed .*no rollback"
 restore_pub
 SYNC_ARGS= fsync 1

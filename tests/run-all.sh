@@ -72,6 +72,7 @@ emulator_selftest() {
 run emulator emulator_selftest
 run integration sh tests/integration.sh
 run graph-budget sh tests/graph-budget.sh
+run fleet sh tests/fleet.sh
 run hardening sh tests/hardening.sh
 run resilience sh tests/resilience.sh
 run faults sh tests/faults.sh

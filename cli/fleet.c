@@ -150,30 +150,56 @@ static void keyring_free(struct keyring *r)
 	r->n = 0;
 }
 
+/* An Ed25519 SubjectPublicKeyInfo is always these 12 bytes and the 32-byte
+ * key (RFC 8410 §4): parsed here, so a follower's sync does not start
+ * OpenSSL's decoders for it (milliseconds of CPU on every run). */
+static const unsigned char ed25519_spki[12] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+						0x2b, 0x65, 0x70, 0x03, 0x21, 0x00 };
+
 /* source_key: one or more PEM public keys (several during a key rotation). */
 static int load_public_keys(const char *path, struct keyring *r, char *err, size_t errlen)
 {
+	char line[256], b64[256];
+	size_t blen = 0;
+	bool in = false;
 	memset(r, 0, sizeof(*r));
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return fail(err, errlen, -errno, "source_key %s: %s", path, strerror(errno));
-	for (;;) {
-		EVP_PKEY *k = PEM_read_PUBKEY(f, NULL, no_passphrase, NULL);
-		if (!k)
-			break;
-		if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519 || r->n == MAX_KEYS ||
-		    key_id(k, r->id[r->n])) {
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (!in) {
+			if (strcmp(line, "-----BEGIN PUBLIC KEY-----") == 0) {
+				in = true;
+				blen = 0;
+			}
+			continue;
+		}
+		if (strcmp(line, "-----END PUBLIC KEY-----") != 0) {
+			size_t n = strlen(line);
+			if (blen + n >= sizeof(b64))
+				goto bad;
+			memcpy(b64 + blen, line, n);
+			blen += n;
+			continue;
+		}
+		in = false;
+		unsigned char der[192];
+		b64[blen] = '\0';
+		int n = blen % 4 == 0 && blen <= 4 * (sizeof(der) / 3)
+				? EVP_DecodeBlock(der, (unsigned char *)b64, (int)blen)
+				: -1;
+		/* 44 bytes: EVP_DecodeBlock counts the padding of "...=" as one byte. */
+		if (n < 44 || n > 45 || memcmp(der, ed25519_spki, sizeof(ed25519_spki)) != 0 ||
+		    r->n == MAX_KEYS)
+			goto bad;
+		EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der + 12, 32);
+		if (!k || key_id(k, r->id[r->n])) {
 			EVP_PKEY_free(k);
-			fclose(f);
-			keyring_free(r);
-			return fail(
-				err, errlen, -EINVAL,
-				"source_key %s: holds a key that is not Ed25519 (or more than %d)",
-				path, MAX_KEYS);
+			goto bad;
 		}
 		r->k[r->n++] = k;
 	}
-	ERR_clear_error();
 	fclose(f);
 	if (!r->n)
 		return fail(
@@ -182,6 +208,13 @@ static int load_public_keys(const char *path, struct keyring *r, char *err, size
 			"-in publish.key -pubout')",
 			path);
 	return 0;
+bad:
+	fclose(f);
+	keyring_free(r);
+	ERR_clear_error();
+	return fail(err, errlen, -EINVAL,
+		    "source_key %s: holds a public key that is not Ed25519 (or more than %d keys)",
+		    path, MAX_KEYS);
 }
 
 /* ---- the manifest ---- */
@@ -464,6 +497,12 @@ static void prune_snapshots(const char *dir, uint64_t current)
 	while ((e = readdir(d))) {
 		unsigned long long g;
 		char tail[8];
+		const char *t = strstr(e->d_name, ".tmp.");
+		/* A publisher killed while writing left it (we hold the sync lock). */
+		if (t && strlen(t) == 11) {
+			unlinkat(dirfd(d), e->d_name, 0);
+			continue;
+		}
 		if (sscanf(e->d_name, "guests-%llu.%7s", &g, tail) != 2 || strcmp(tail, "db") != 0)
 			continue;
 		bool kept = false;
@@ -773,6 +812,7 @@ struct source_state {
 	char passwd_key[32];
 	uint64_t generation, size, base_id, base_size, installed;
 	bool local_overlay;
+	char totals[128]; /* "guests exposed active pending disabled departed" */
 };
 
 static int source_state_load(struct cli *c, struct source_state *s)
@@ -802,6 +842,7 @@ static int source_state_load(struct cli *c, struct source_state *s)
 	CP(etag)
 	CP(last_modified)
 	CP(passwd_key)
+	CP(totals)
 #undef CP
 	return 0;
 }
@@ -811,21 +852,52 @@ static int source_state_save(struct cli *c, const struct source_state *s, int64_
 {
 	char path[4096], *text = NULL;
 	ag_config_state_path(&c->cfg, "source.state", path, sizeof(path));
-	if (asprintf(
-		    &text,
-		    "aadguest-source 1\nurl %s\ngeneration %llu\nsha256 %s\nsize %llu\n"
-		    "base_id %016llx\nbase_size %llu\nbase_sha256 %s\ninstalled %llu\n"
-		    "local_overlay %d\netag %s\nlast_modified %s\npasswd_key %s\nfetched_at %lld\n",
-		    s->url, (unsigned long long)s->generation, s->sha256,
-		    (unsigned long long)s->size, (unsigned long long)s->base_id,
-		    (unsigned long long)s->base_size, s->base_sha256,
-		    (unsigned long long)s->installed, s->local_overlay, s->etag[0] ? s->etag : "-",
-		    s->last_modified[0] ? s->last_modified : "-",
-		    s->passwd_key[0] ? s->passwd_key : "-", (long long)fetched_at) < 0)
+	if (asprintf(&text,
+		     "aadguest-source 1\nurl %s\ngeneration %llu\nsha256 %s\nsize %llu\n"
+		     "base_id %016llx\nbase_size %llu\nbase_sha256 %s\ninstalled %llu\n"
+		     "local_overlay %d\netag %s\nlast_modified %s\npasswd_key %s\ntotals %s\n"
+		     "fetched_at %lld\n",
+		     s->url, (unsigned long long)s->generation, s->sha256,
+		     (unsigned long long)s->size, (unsigned long long)s->base_id,
+		     (unsigned long long)s->base_size, s->base_sha256,
+		     (unsigned long long)s->installed, s->local_overlay, s->etag[0] ? s->etag : "-",
+		     s->last_modified[0] ? s->last_modified : "-",
+		     s->passwd_key[0] ? s->passwd_key : "-", s->totals[0] ? s->totals : "-",
+		     (long long)fetched_at) < 0)
 		return -ENOMEM;
 	int r = ag_write_file_atomic(path, text, strlen(text), 0600, err, errlen);
 	free(text);
 	return r;
+}
+
+static void totals_of(const struct snapshot *s, struct follow_result *res)
+{
+	memset(res->counts, 0, sizeof(res->counts));
+	res->guests = res->exposed = 0;
+	for (uint32_t i = 0; i < snapshot_count(s); i++) {
+		const struct snap_record *r = snapshot_record(s, i);
+		if (!r)
+			continue;
+		res->guests++;
+		res->counts[r->state < GS_COUNT ? r->state : GS_PURGED]++;
+		res->exposed += !!(r->flags & SNAP_REC_NSS);
+	}
+	res->have_totals = true;
+}
+
+static void totals_save(const struct follow_result *res, struct source_state *st)
+{
+	snprintf(st->totals, sizeof(st->totals), "%u,%u,%u,%u,%u,%u", res->guests, res->exposed,
+		 res->counts[GS_ACTIVE], res->counts[GS_PENDING], res->counts[GS_DISABLED],
+		 res->counts[GS_DEPARTED]);
+}
+
+static void totals_load(const struct source_state *st, struct follow_result *res)
+{
+	memset(res->counts, 0, sizeof(res->counts));
+	res->have_totals = sscanf(st->totals, "%u,%u,%u,%u,%u,%u", &res->guests, &res->exposed,
+				  &res->counts[GS_ACTIVE], &res->counts[GS_PENDING],
+				  &res->counts[GS_DISABLED], &res->counts[GS_DEPARTED]) == 6;
 }
 
 static const char *passwd_path(void)
@@ -1298,11 +1370,15 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 	bool consistent = prev.present && db_there && strcmp(prev.url, c->cfg.source) == 0 &&
 			  (uint64_t)dbst.st_size >= prev.installed && prev.installed >= HDR_SIZE &&
 			  (prev.local_overlay || (uint64_t)dbst.st_size == prev.installed);
+	/* Only the header now: the whole file is mapped once something is new. */
+	unsigned char disk_hdr[HDR_SIZE];
 	if (consistent) {
-		have_old = snapshot_open(&oldv, c->db_path, 0) == 0;
-		consistent = have_old && oldv.hdr->base_id == prev.base_id;
-	} else if (db_there) {
-		have_old = snapshot_open(&oldv, c->db_path, 0) == 0;
+		int fd = open(c->db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		consistent = fd >= 0 && pread(fd, disk_hdr, HDR_SIZE, 0) == (ssize_t)HDR_SIZE &&
+			     memcmp(disk_hdr, SNAP_MAGIC, 8) == 0 &&
+			     hdr_base_id(disk_hdr) == prev.base_id;
+		if (fd >= 0)
+			close(fd);
 	}
 	r = http_init(&h, &c->cfg, err, errlen);
 	if (r)
@@ -1352,9 +1428,13 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 			ag_strlcpy(next.last_modified, mr.last_modified,
 				   sizeof(next.last_modified));
 		}
+		totals_load(&next, res);
 		r = source_state_save(c, &next, c->now, err, errlen);
 		goto out;
 	}
+	if (db_there)
+		have_old = snapshot_open(&oldv, c->db_path,
+					 consistent ? SNAP_OPEN_BASE_CHECKED : 0) == 0;
 
 	/* The new publication's bytes. */
 	bool same_base = consistent && !full && m.base_id == prev.base_id &&
@@ -1431,7 +1511,9 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 			 (unsigned long long)m.generation);
 	}
 	res->bytes = h.bytes;
-	if (snapshot_open_memory(&newv, im.p, im.len, 0)) {
+	/* Appended to a base checked whole when it was installed: the new overlay
+	 * is checked, the base's 100,000 records are not scanned again. */
+	if (snapshot_open_memory(&newv, im.p, im.len, same_base ? SNAP_OPEN_BASE_CHECKED : 0)) {
 		r = fail(err, errlen, -EBADMSG, "the publication is not a readable snapshot");
 		goto out;
 	}
@@ -1451,7 +1533,7 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 	/* Install: append in place when this host shows the publication as is. */
 	bool in_place = same_base && !hs.n && !prev.local_overlay &&
 			(uint64_t)dbst.st_size == prev.installed && have_old &&
-			header_appendable((const unsigned char *)oldv.base, m.header);
+			header_appendable(disk_hdr, m.header);
 	if (in_place) {
 		r = append_in_place(c->db_path, prev.installed, sr.body, sr.len, &m, err, errlen);
 	} else {
@@ -1483,6 +1565,40 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 		ag_strlcpy(next.etag, prev.etag, sizeof(next.etag));
 		ag_strlcpy(next.last_modified, prev.last_modified, sizeof(next.last_modified));
 	}
+	/* What is installed: the image itself, unless this host added its overlay. */
+	const struct snapshot *now = &newv;
+	if (hs.n) {
+		have_now = snapshot_open(&nowv, c->db_path, 0) == 0;
+		if (!have_now) {
+			r = fail(err, errlen, -EBADMSG, "%s: cannot read what was just installed",
+				 c->db_path);
+			goto out;
+		}
+		now = &nowv;
+	}
+	/* Events are changes against this host's previous snapshot: none on the first. */
+	int rdiff = have_old ? diff_snapshots(res, &oldv, now) : 0;
+	struct follow_result before = { 0 };
+	totals_load(&prev, &before);
+	if (!rdiff && have_old && consistent && before.have_totals &&
+	    oldv.hdr->base_id == now->hdr->base_id) {
+		/* Same base: the diff holds every guest that may differ, before and after. */
+		res->have_totals = true;
+		res->guests = before.guests - (unsigned)res->old.n + (unsigned)res->m.db.n;
+		res->exposed = before.exposed;
+		memcpy(res->counts, before.counts, sizeof(res->counts));
+		for (size_t i = 0; i < res->old.n; i++) {
+			res->counts[res->old.g[i].state]--;
+			res->exposed -= !!(res->old.g[i].flags & SNAP_REC_NSS);
+		}
+		for (size_t i = 0; i < res->m.db.n; i++) {
+			res->counts[res->m.db.g[i].state]++;
+			res->exposed += !!(res->m.db.g[i].flags & SNAP_REC_NSS);
+		}
+	} else {
+		totals_of(now, res);
+	}
+	totals_save(res, &next);
 	/* The manifest first: the state names what it describes. */
 	if (mr.status == 200)
 		r = ag_write_file_atomic(mpath, text, text_len, 0600, err, errlen);
@@ -1500,16 +1616,8 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 			hs.h[i].why = NULL;
 		}
 	}
-	have_now = snapshot_open(&nowv, c->db_path, 0) == 0;
-	if (!have_now) {
-		r = fail(err, errlen, -EBADMSG, "%s: cannot read what was just installed",
-			 c->db_path);
-		goto out;
-	}
-	/* Events are changes against this host's previous snapshot: none on the first. */
-	r = have_old ? diff_snapshots(res, &oldv, &nowv) : 0;
-	if (r)
-		r = fail(err, errlen, r, "out of memory");
+	if (rdiff)
+		r = fail(err, errlen, rdiff, "out of memory");
 out:
 	res->requests = h.requests;
 	res->bytes = h.bytes;

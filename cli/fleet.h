@@ -30,6 +30,10 @@ struct follow_result {
 	char mode[128];
 	char **hidden; /* "guest NAME (uid U) is not exposed here: ..." */
 	size_t n_hidden;
+	/* What the installed snapshot holds (kept from the last install when
+	 * nothing was new): guests, NSS-visible ones, per state. */
+	bool have_totals;
+	unsigned guests, exposed, counts[GS_COUNT];
 };
 int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err, size_t errlen);
 void follow_result_free(struct follow_result *res);

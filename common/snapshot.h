@@ -111,6 +111,10 @@ struct snapshot {
 
 enum {
 	SNAP_OPEN_VERIFY = 1 << 0, /* check the checksum of the whole file */
+	/* The tool, for a base it checked whole before (a follower's installed
+	 * base, the same base_sha256): its records' UID range is not scanned
+	 * again. Every other check, and the overlay's, still applies. */
+	SNAP_OPEN_BASE_CHECKED = 1 << 1,
 };
 
 /* 0, -ENOENT (missing), -EACCES, -EBADMSG (corrupt or truncated), ... */

@@ -19,7 +19,11 @@ if [ ! -x "$NGINX" ]; then
 fi
 
 W=$(mktemp -d /tmp/aadguest-fleetbench.XXXXXX)
-trap 'stop_nginx; teardown_world; rm -rf "$W"' EXIT INT TERM
+if [ -n "${FLEET_BENCH_KEEP:-}" ]; then
+	echo "keeping $W (nginx and the emulator keep running)" >&2
+else
+	trap 'stop_nginx; teardown_world; rm -rf "$W"' EXIT INT TERM
+fi
 echo "starting the emulator with $N generated guests…" >&2
 EMULATOR_ARGS="--generate $N" setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
 PUB=$W/pub

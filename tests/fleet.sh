@@ -120,9 +120,11 @@ expect "the published files are world-readable (a web server serves them)" "644 
 	"$(stat -c %a "$PUB/manifest.txt") $(stat -c %a "$PUB/$SNAP1")"
 expect_no_match "no temporary file left in publish_dir" "tmp" "$(ls "$PUB")"
 expect_match "status names the publication" "publishes: +$PUB, generation $GEN1" "$(ag status)"
+touch "$PUB/guests-1.db.tmp.AbCdEf"
 psync
 GEN2=$(manifest_field generation)
 expect "a sync with nothing new publishes a newer generation (the time moves on)" 1 "$([ "$GEN2" -gt "$GEN1" ] && echo 1)"
+expect "…and removes a temporary file a killed publication left" "" "$(ls "$PUB" | grep tmp)"
 expect_match "config-check on the publisher checks the key" "ok +publish_key .*Ed25519, key [0-9a-f]{16}" "$(ag config-check --offline)"
 
 echo "== configuration of fleets"
@@ -185,6 +187,22 @@ expect "PAM on follower 2: alice may sign in" PAM_SUCCESS "$(fpam 2 alice@fabrik
 expect "PAM on follower 1: frank departed" PAM_ACCT_EXPIRED "$(fpam 1 frank@litware.com)"
 expect "PAM on follower 1: a local user is left alone" PAM_SUCCESS "$(fpam 1 localuser)"
 expect "the first sync on a host fires no event" "" "$(cat "$W/hook-f1.log" 2>/dev/null)"
+expect_match "check --online on a follower: it holds no Graph credential" "holds no Graph credential" \
+	"$(fag 1 check alice@fabrikam.com --online --json 2>&1)"
+out=$(fag 1 sync --json 2>/dev/null)
+expect "sync --json on a follower: ok, its mode, no Graph request" "True follower 1" \
+	"$(printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["ok"], d["mode"].split()[0], d["requests"])')"
+openssl genpkey -algorithm ed25519 2>/dev/null | openssl pkey -pubout >"$W/etc/other.pub" 2>/dev/null
+sed -e "s#^source_key = .*#source_key = $W/etc/other.pub#" "$W/etc/f1.conf" >"$W/etc/other.conf"
+chmod 600 "$W/etc/other.conf"
+out=$("$B/aadguest" -c "$W/etc/other.conf" config-check 2>&1); rc=$?
+expect "config-check with another key than the publisher's exits 1" 1 "$rc"
+expect_match "…and says the signature does not verify" "FAILED +source .*does not verify with source_key" "$out"
+cat "$W/etc/other.pub" "$W/etc/publish.pub" >"$W/etc/both.pub"
+sed -e "s#^source_key = .*#source_key = $W/etc/both.pub#" "$W/etc/f1.conf" >"$W/etc/other.conf"
+out=$("$B/aadguest" -c "$W/etc/other.conf" config-check 2>&1); rc=$?
+expect "a source_key with two keys (a rotation) accepts the publisher's" 0 "$rc"
+expect_match "…and lists both" "2 Ed25519 public keys" "$out"
 
 echo "== NFS-shared homes keep their owner across hosts (one UID map for the fleet)"
 mkdir -p "$W/nfs/home"

@@ -1473,17 +1473,22 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 		char tail_sha[65];
 		if (sha256_hex(im.p + m.base_size, m.size - m.base_size, NULL, 0, tail_sha) ||
 		    strcmp(tail_sha, m.tail_sha256) != 0) {
-			r = fail(
-				err, errlen, -EBADMSG,
-				"the appended bytes of %s do not match the manifest's tail_sha256: "
-				"refused (run sync --full to fetch it whole)",
+			/* This host's copy and the publication went apart (or the
+			 * bytes were tampered with): the whole file decides. */
+			cli_err("warning: the appended bytes of %s do not match the manifest's "
+				"tail_sha256; fetching it whole",
 				m.snapshot);
-			goto out;
+			image_free(&im);
+			free(sr.body);
+			sr.body = NULL;
+			same_base = false;
+		} else {
+			snprintf(res->mode, sizeof(res->mode),
+				 "follower (generation %llu, %zu bytes appended)",
+				 (unsigned long long)m.generation, tail_len);
 		}
-		snprintf(res->mode, sizeof(res->mode),
-			 "follower (generation %llu, %zu bytes appended)",
-			 (unsigned long long)m.generation, tail_len);
-	} else {
+	}
+	if (!same_base) {
 		r = http_get(&h, surl, NULL, NULL, NULL, (size_t)m.size, &sr, err, errlen);
 		if (r)
 			goto out;

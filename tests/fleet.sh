@@ -338,7 +338,8 @@ p = sys.argv[1]; b = bytearray(open(p, "rb").read())
 b[-9] ^= 0x40
 open(p, "wb").write(b)
 EOP
-refused "a flipped byte in the snapshot's appended part" "do not match the manifest's tail_sha256"
+refused "a flipped byte in the snapshot's appended part" "do not match the manifest's tail_sha256; fetching it whole"
+expect_match "…and the whole file is refused too" "does not match the manifest's sha256" "$out"
 SYNC_ARGS=--full refused "the same, fetched whole" "does not match the manifest's sha256"
 python3 - "$SNAP7" "$W/snap.7" <<'EOP'
 import sys

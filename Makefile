@@ -167,6 +167,7 @@ bench: deps
 	@sh tests/bench/sync-bench.sh
 	@sh tests/bench/month-run.sh
 	@sh tests/bench/lockout-latency.sh
+	@sh tests/bench/fleet-bench.sh
 
 install: all install-extra
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR)

@@ -60,6 +60,11 @@ int cli_online_state(struct cli *c, const char *object_id, enum guest_state *st,
 	int r;
 
 	*deleted_at = AG_TIME_UNKNOWN;
+	if (c->cfg.source) {
+		snprintf(err, errlen, "this host follows %s and holds no Graph credential",
+			 c->cfg.source);
+		return -EPERM;
+	}
 	r = graph_init(&g, &c->cfg);
 	if (r) {
 		snprintf(err, errlen, "%s", g.err);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_status.c: `aadguest status` and `aadguest config-check`. */
 #include "cli.h"
+#include "fleet.h"
 #include "idrange.h"
 #include "../common/clock.h"
 #include "../common/graph.h"
@@ -103,11 +104,13 @@ int cmd_status(struct cli *c, int argc, char **argv)
 		json_object_object_add(o, "max_staleness_seconds", json_object_new_int64(max));
 		json_object_object_add(o, "stale",
 				       json_object_new_boolean(sr || (max > 0 && age > max)));
+		fleet_status(c, o);
 		print_json(o);
 		json_object_put(o);
 	} else {
 		char t[32], a[32], m[32];
 		printf("snapshot:   %s\n", c->db_path);
+		fleet_status(c, NULL);
 		if (sr) {
 			printf("last sync:  never (%s)\n",
 			       sr == -ENOENT ? "no snapshot" : "snapshot unreadable or corrupt");
@@ -214,6 +217,11 @@ static void check_uid_range(struct cli *c, struct cli_checks *k)
 			       c->cfg.uid_min, c->cfg.uid_max);
 }
 
+static void fleet_line(void *ctx, const char *result, const char *text)
+{
+	cli_check_line(ctx, result, "%s", text);
+}
+
 int cmd_config_check(struct cli *c, int argc, char **argv)
 {
 	bool offline = false;
@@ -234,6 +242,19 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 	if (k.json)
 		k.arr = json_object_new_array();
 	cli_check_line(&k, "ok", "%s: syntax, keys and permissions", c->cfg.path);
+	if (c->cfg.source || c->cfg.publish_key) {
+		rc = fleet_config_check(c, offline, fleet_line, &k);
+		if (rc != EXIT_OK || c->cfg.source) {
+			if (rc == EXIT_OK && c->cfg.ca_file && access(c->cfg.ca_file, R_OK) != 0) {
+				cli_check_line(&k, "failed", "ca_file %s: %s", c->cfg.ca_file,
+					       strerror(errno));
+				rc = EXIT_USAGE;
+			}
+			if (rc == EXIT_OK)
+				check_uid_range(c, &k);
+			return checks_done(c, &k, rc);
+		}
+	}
 	if (c->cfg.client_secret_file) {
 		char *secret = NULL;
 		if (ag_config_read_secret(&c->cfg, AG_CONFIG_CHECK_PERMS, &secret, err,

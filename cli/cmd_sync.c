@@ -9,6 +9,7 @@
 #include "../common/guestdb.h"
 #include "../common/names.h"
 #include "../common/util.h"
+#include "fleet.h"
 #include "lockout.h"
 #include "nscd.h"
 
@@ -1815,9 +1816,10 @@ static int clean_temp_files(const char *state_dir)
  * a file someone else may write is refused with its reason. */
 static int check_state_files(const char *state_dir)
 {
-	static const char *const names[] = { "guests.db",   "state.json", "state.json.journal",
-					     "sync.status", "sync.lock",  "token.cache",
-					     "delta.link" };
+	static const char *const names[] = { "guests.db",    "state.json",   "state.json.journal",
+					     "sync.status",  "sync.lock",    "token.cache",
+					     "delta.link",   "source.state", "source.manifest",
+					     "publish.state" };
 	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (dfd < 0) {
 		cli_err("%s: %s", state_dir, strerror(errno));
@@ -1846,6 +1848,61 @@ static int check_state_files(const char *state_dir)
 	}
 	close(dfd);
 	return r;
+}
+
+/* A follower's sync: the publication is fetched, verified and installed
+ * (fleet.c); then what a Graph sync does on this host. */
+static int follow_once(struct cli *c, bool full, const struct timespec *t0)
+{
+	struct follow_result res;
+	char err[1024], status_path[4096];
+	struct timespec t1;
+
+	if (fleet_follow(c, full, &res, err, sizeof(err))) {
+		follow_result_free(&res);
+		return fail(c, "%s", err);
+	}
+	ag_config_state_path(&c->cfg, "sync.status", status_path, sizeof(status_path));
+	record_success(status_path, c->now, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
+	for (size_t i = 0; i < res.n_hidden; i++) {
+		cli_err("warning: %s", res.hidden[i]);
+		syslog(LOG_AUTHPRIV | LOG_WARNING, "%s", res.hidden[i]);
+	}
+	audit_events(c, &res.m);
+	flush_name_caches(&res.m);
+	struct json_object *lockouts = json_object_new_array();
+	if (c->cfg.lockout == LOCKOUT_TERMINATE)
+		run_lockouts(c, &res.old, &res.m.db, lockouts);
+	/* From the install (or the last one): no second pass over 100,000 records. */
+	struct sync_totals totals = { .purged = -1, .guests = res.guests, .exposed = res.exposed };
+	memcpy(totals.counts, res.counts, sizeof(totals.counts));
+	struct graph_client g = { .requests = res.requests };
+	print_summary(c, &totals, &res.m, &g, res.mode, lockouts,
+		      (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9);
+	json_object_put(lockouts);
+	fflush(stdout);
+	if (c->cfg.on_change)
+		for (size_t i = 0; i < res.m.n_events; i++)
+			run_hook(c, &res.m.events[i]);
+	closelog();
+	follow_result_free(&res);
+	return EXIT_OK;
+}
+
+/* After a Graph sync that wrote the snapshot: the publication, under the sync
+ * lock. One that cannot be written fails the sync; the snapshot stays. */
+static int publish_and_unlock(struct cli *c, int lockfd, int rc)
+{
+	char err[1024];
+	if (rc == EXIT_OK && c->cfg.publish_dir && fleet_publish(c, err, sizeof(err))) {
+		cli_err("sync: the snapshot is in place, but the publication failed: %s", err);
+		record_failure(c, err);
+		rc = EXIT_FAIL;
+	}
+	close(lockfd);
+	return rc;
 }
 
 static int sync_once(struct cli *c, bool full)
@@ -1905,6 +1962,10 @@ static int sync_once(struct cli *c, bool full)
 		return EXIT_FAIL;
 	}
 	clean_temp_files(c->cfg.state_dir);
+	if (c->cfg.source) {
+		rc = follow_once(c, full, &t0);
+		goto out_lock;
+	}
 	if (graph_init(&g, &c->cfg)) {
 		rc = fail(c, "%s", g.err);
 		graph_free(&g);
@@ -1965,8 +2026,7 @@ static int sync_once(struct cli *c, bool full)
 				free(link);
 				delta_free(&dl);
 				graph_free(&g);
-				close(lockfd);
-				return EXIT_OK;
+				return publish_and_unlock(c, lockfd, EXIT_OK);
 			}
 			snapshot_close(&snap);
 		}
@@ -1979,8 +2039,7 @@ static int sync_once(struct cli *c, bool full)
 			free(link);
 			delta_free(&dl);
 			graph_free(&g);
-			close(lockfd);
-			return frc;
+			return publish_and_unlock(c, lockfd, frc);
 		}
 		g.err[0] = '\0';
 	}
@@ -2138,6 +2197,7 @@ out_graph:
 	free(f.u);
 	local_names_free(&local);
 	guestdb_free(&old);
+	return publish_and_unlock(c, lockfd, rc);
 out_lock:
 	close(lockfd);
 	return rc;

@@ -30,7 +30,8 @@ enum key_type {
 	K_STALE,
 	K_LOCKOUT,
 	K_SIGN_IN,
-	K_TEXT
+	K_TEXT,
+	K_SOURCE
 };
 
 struct key_def {
@@ -40,37 +41,39 @@ struct key_def {
 };
 
 #define F(field) offsetof(struct ag_config, field)
-static const struct key_def keys[] = {
-	{ "tenant_id", K_TENANT, F(tenant_id) },
-	{ "organization", K_TEXT, F(organization) },
-	{ "client_id", K_GUID, F(client_id) },
-	{ "client_secret_file", K_PATH, F(client_secret_file) },
-	{ "client_certificate", K_PATH, F(client_certificate) },
-	{ "client_key", K_PATH, F(client_key) },
-	{ "authority", K_URL, F(authority) },
-	{ "graph_url", K_URL, F(graph_url) },
-	{ "ca_file", K_PATH, F(ca_file) },
-	{ "state_dir", K_PATH, F(state_dir) },
-	{ "uid_min", K_UID, F(uid_min) },
-	{ "uid_max", K_UID, F(uid_max) },
-	{ "home", K_HOME, F(home) },
-	{ "shell", K_PATH, F(shell) },
-	{ "locked_shell", K_PATH, F(locked_shell) },
-	{ "group_name", K_GROUP, F(group_name) },
-	{ "allowed_groups", K_GUID_LIST, 0 },
-	{ "allow_pending", K_BOOL, F(allow_pending) },
-	{ "retention_days", K_DAYS, F(retention_days) },
-	{ "max_staleness", K_DURATION, F(max_staleness) },
-	{ "stale_policy", K_STALE, F(stale_policy) },
-	{ "online_check", K_BOOL, F(online_check) },
-	{ "online_timeout_ms", K_MS, F(online_timeout_ms) },
-	{ "lockout", K_LOCKOUT, F(lockout) },
-	{ "on_change", K_PATH, F(on_change) },
-	{ "sync_interval", K_DURATION, F(sync_interval) },
-	{ "sign_in", K_SIGN_IN, F(sign_in) },
-	{ "sign_in_client_id", K_GUID, F(sign_in_client_id) },
-	{ "sign_in_timeout", K_DURATION, F(sign_in_timeout) },
-};
+static const struct key_def keys[] = { { "tenant_id", K_TENANT, F(tenant_id) },
+				       { "organization", K_TEXT, F(organization) },
+				       { "client_id", K_GUID, F(client_id) },
+				       { "client_secret_file", K_PATH, F(client_secret_file) },
+				       { "client_certificate", K_PATH, F(client_certificate) },
+				       { "client_key", K_PATH, F(client_key) },
+				       { "authority", K_URL, F(authority) },
+				       { "graph_url", K_URL, F(graph_url) },
+				       { "ca_file", K_PATH, F(ca_file) },
+				       { "state_dir", K_PATH, F(state_dir) },
+				       { "uid_min", K_UID, F(uid_min) },
+				       { "uid_max", K_UID, F(uid_max) },
+				       { "home", K_HOME, F(home) },
+				       { "shell", K_PATH, F(shell) },
+				       { "locked_shell", K_PATH, F(locked_shell) },
+				       { "group_name", K_GROUP, F(group_name) },
+				       { "allowed_groups", K_GUID_LIST, 0 },
+				       { "allow_pending", K_BOOL, F(allow_pending) },
+				       { "retention_days", K_DAYS, F(retention_days) },
+				       { "max_staleness", K_DURATION, F(max_staleness) },
+				       { "stale_policy", K_STALE, F(stale_policy) },
+				       { "online_check", K_BOOL, F(online_check) },
+				       { "online_timeout_ms", K_MS, F(online_timeout_ms) },
+				       { "lockout", K_LOCKOUT, F(lockout) },
+				       { "on_change", K_PATH, F(on_change) },
+				       { "sync_interval", K_DURATION, F(sync_interval) },
+				       { "sign_in", K_SIGN_IN, F(sign_in) },
+				       { "sign_in_client_id", K_GUID, F(sign_in_client_id) },
+				       { "sign_in_timeout", K_DURATION, F(sign_in_timeout) },
+				       { "publish_dir", K_PATH, F(publish_dir) },
+				       { "publish_key", K_PATH, F(publish_key) },
+				       { "source", K_SOURCE, F(source) },
+				       { "source_key", K_PATH, F(source_key) } };
 #undef F
 
 static int set_str(char **dst, const char *v)
@@ -122,7 +125,11 @@ void ag_config_free(struct ag_config *c)
 			  &c->locked_shell,
 			  &c->group_name,
 			  &c->on_change,
-			  &c->sign_in_client_id };
+			  &c->sign_in_client_id,
+			  &c->publish_dir,
+			  &c->publish_key,
+			  &c->source,
+			  &c->source_key };
 	for (size_t i = 0; i < ARRAY_SIZE(strs); i++) {
 		free(*strs[i]);
 		*strs[i] = NULL;
@@ -239,6 +246,23 @@ static int apply_key(struct ag_config *c, const struct key_def *k, const char *v
 	case K_URL: {
 		if (strncmp(v, "https://", 8) != 0 || !v[8] || strpbrk(v, " ?#")) {
 			*why = "expected an https:// URL (TLS is always used)";
+			return -EINVAL;
+		}
+		int r = set_str(field, v);
+		char *s = *(char **)field;
+		size_t len = strlen(s);
+		while (r == 0 && len > 8 && s[len - 1] == '/')
+			s[--len] = '\0';
+		return r;
+	}
+	case K_SOURCE: {
+		if (strcmp(v, "graph") == 0) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return 0;
+		}
+		if (strncmp(v, "https://", 8) != 0 || !v[8] || v[8] == '/' || strpbrk(v, " ?#")) {
+			*why = "expected graph or an https:// URL of a publication directory";
 			return -EINVAL;
 		}
 		int r = set_str(field, v);
@@ -482,33 +506,77 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 		r = fail(err, errlen, -EIO, "%s: read error", path);
 		goto out;
 	}
-	if (!c->tenant_id) {
-		r = fail(err, errlen, -EINVAL, "%s: tenant_id: required key is missing", path);
-		goto out;
-	}
-	if (!c->client_id) {
-		r = fail(err, errlen, -EINVAL, "%s: client_id: required key is missing", path);
-		goto out;
-	}
-	if (!c->client_secret_file && !c->client_certificate) {
-		r = fail(err, errlen, -EINVAL,
-			 "%s: client_secret_file: no credentials (set client_secret_file, or "
-			 "client_certificate and client_key)",
-			 path);
-		goto out;
-	}
-	if (c->client_secret_file && c->client_certificate) {
-		r = fail(err, errlen, -EINVAL,
-			 "%s: client_certificate: give either client_secret_file or a "
-			 "certificate, not both",
-			 path);
-		goto out;
-	}
-	if (!!c->client_certificate != !!c->client_key) {
-		r = fail(err, errlen, -EINVAL,
-			 "%s: %s: client_certificate and client_key go together", path,
-			 c->client_key ? "client_certificate" : "client_key");
-		goto out;
+	if (c->source) {
+		/* A follower: no Graph credential; the publication is checked with source_key. */
+		if (!c->source_key) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: source_key: required with an https source (the publisher's "
+				 "Ed25519 public key)",
+				 path);
+			goto out;
+		}
+		if (c->publish_dir || c->publish_key) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: publish_dir: only a host that reads Graph (source = graph) "
+				 "publishes",
+				 path);
+			goto out;
+		}
+		if (c->n_allowed_groups) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: allowed_groups: the publisher decides who is exposed; set it "
+				 "there",
+				 path);
+			goto out;
+		}
+		if (c->online_check) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: online_check: a follower holds no Graph credential", path);
+			goto out;
+		}
+	} else {
+		if (c->source_key) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: source_key: only for a follower (source = https://…)", path);
+			goto out;
+		}
+		if (!!c->publish_dir != !!c->publish_key) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: %s: publish_dir and publish_key go together", path,
+				 c->publish_dir ? "publish_key" : "publish_dir");
+			goto out;
+		}
+		if (!c->tenant_id) {
+			r = fail(err, errlen, -EINVAL, "%s: tenant_id: required key is missing",
+				 path);
+			goto out;
+		}
+		if (!c->client_id) {
+			r = fail(err, errlen, -EINVAL, "%s: client_id: required key is missing",
+				 path);
+			goto out;
+		}
+		if (!c->client_secret_file && !c->client_certificate) {
+			r = fail(
+				err, errlen, -EINVAL,
+				"%s: client_secret_file: no credentials (set client_secret_file, or "
+				"client_certificate and client_key)",
+				path);
+			goto out;
+		}
+		if (c->client_secret_file && c->client_certificate) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: client_certificate: give either client_secret_file or a "
+				 "certificate, not both",
+				 path);
+			goto out;
+		}
+		if (!!c->client_certificate != !!c->client_key) {
+			r = fail(err, errlen, -EINVAL,
+				 "%s: %s: client_certificate and client_key go together", path,
+				 c->client_key ? "client_certificate" : "client_key");
+			goto out;
+		}
 	}
 	if (c->uid_min < 1000 || c->uid_max <= c->uid_min) {
 		r = fail(err, errlen, -EINVAL,
@@ -516,11 +584,18 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 			 path, c->uid_min, c->uid_max);
 		goto out;
 	}
-	if (!c->sign_in_client_id && set_str(&c->sign_in_client_id, c->client_id)) {
+	if (!c->sign_in_client_id && c->client_id && set_str(&c->sign_in_client_id, c->client_id)) {
 		r = fail(err, errlen, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
-	if (!c->organization && set_str(&c->organization, c->tenant_id)) {
+	if (c->sign_in == SIGN_IN_DEVICE_CODE && (!c->sign_in_client_id || !c->tenant_id)) {
+		r = fail(err, errlen, -EINVAL,
+			 "%s: sign_in: device_code needs tenant_id and sign_in_client_id (or "
+			 "client_id)",
+			 path);
+		goto out;
+	}
+	if (!c->organization && c->tenant_id && set_str(&c->organization, c->tenant_id)) {
 		r = fail(err, errlen, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
@@ -593,6 +668,23 @@ int ag_config_check_credential(const struct ag_config *c, char *err, size_t errl
 			"(mode %04o); chmod 600 it",
 			path, (unsigned)(st.st_mode & 07777));
 	return check_owner(path, &st, true, err, errlen);
+}
+
+int ag_config_check_publish_key(const struct ag_config *c, char *err, size_t errlen)
+{
+	struct stat st;
+	if (!c->publish_key)
+		return 0;
+	if (stat(c->publish_key, &st) < 0)
+		return fail(err, errlen, -errno, "%s: %s", c->publish_key, strerror(errno));
+	if ((st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid()))
+		return fail(
+			err, errlen, -EPERM,
+			"%s: holds the publisher's private key but is readable by others or not "
+			"owned by root (mode %04o); chmod 600 it",
+			c->publish_key, (unsigned)(st.st_mode & 07777));
+	return 0;
 }
 
 int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secret, char *err,

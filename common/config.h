@@ -28,6 +28,9 @@ struct ag_config {
 	char *authority, *graph_url, *ca_file, *state_dir;
 	char *home, *shell, *locked_shell, *group_name, *on_change;
 	char *sign_in_client_id; /* NULL: client_id (SPEC §10) */
+	/* Fleets (SPEC §11): source NULL means Graph; otherwise the https:// URL
+	 * of a publication directory (no trailing slash). */
+	char *publish_dir, *publish_key, *source, *source_key;
 	char *allowed_groups[AG_MAX_ALLOWED_GROUPS];
 	size_t n_allowed_groups;
 	uint32_t uid_min, uid_max;
@@ -63,6 +66,8 @@ int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid, co
  * cached token means the file is not read. */
 int ag_config_check_credential(const struct ag_config *c, char *err, size_t errlen);
 /* Read the client secret (first line, trimmed) into a malloc'd string. */
+/* publish_key: owned by root, readable by no one else (as the client secret). */
+int ag_config_check_publish_key(const struct ag_config *c, char *err, size_t errlen);
 int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secret, char *err,
 			  size_t errlen);
 

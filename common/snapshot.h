@@ -111,6 +111,10 @@ struct snapshot {
 
 enum {
 	SNAP_OPEN_VERIFY = 1 << 0, /* check the checksum of the whole file */
+	/* The tool, for a base it checked whole before (a follower's installed
+	 * base, the same base_sha256): its records' UID range is not scanned
+	 * again. Every other check, and the overlay's, still applies. */
+	SNAP_OPEN_BASE_CHECKED = 1 << 1,
 };
 
 /* 0, -ENOENT (missing), -EACCES, -EBADMSG (corrupt or truncated), ... */
@@ -158,6 +162,9 @@ struct snap_settings {
  * error the old file is untouched and err says why. */
 int snapshot_write(const char *path, const struct snap_settings *set,
 		   const struct snap_guest_in *guests, size_t n, char *err, size_t errlen);
+/* Rename a complete, synced temporary file over path (same directory), sync
+ * the directory, then mark the replaced file superseded. */
+int snapshot_replace(const char *tmp, const char *path, char *err, size_t errlen);
 /* Publish a new overlay on the file at path, which cur maps: guests are every
  * guest changed since the base (the previous overlay's included), mask the
  * base records they replace or remove. The segment is appended and synced,

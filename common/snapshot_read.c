@@ -154,7 +154,7 @@ static int validate(struct snapshot *s, unsigned flags)
 	if ((flags & SNAP_OPEN_VERIFY) &&
 	    snapshot_checksum(s->base + h->header_size, end - h->header_size) != h->checksum)
 		return -EBADMSG;
-	if ((flags & SNAP_OPEN_VERIFY) &&
+	if ((flags & SNAP_OPEN_VERIFY) && !(flags & SNAP_OPEN_BASE_CHECKED) &&
 	    !records_in_range((const void *)(s->base + h->records_off), h->n_records, h))
 		return -EBADMSG;
 	s->hdr = h;

@@ -412,10 +412,10 @@ int snapshot_append(const char *path, const struct snapshot *cur, const struct s
 int snapshot_write(const char *path, const struct snap_settings *set,
 		   const struct snap_guest_in *guests, size_t n, char *err, size_t errlen)
 {
-	char tmp[4096], dir[4096];
+	char tmp[4096];
 	unsigned char *img = NULL;
 	size_t len = 0;
-	int fd = -1, oldfd, dfd, r;
+	int fd = -1, r;
 
 	r = check_range(guests, n, set->uid_min, set->uid_max, err, errlen);
 	if (r)
@@ -425,8 +425,7 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 		return fail(err, errlen, r, "two guests share one UID; refusing to write");
 	if (r)
 		return fail(err, errlen, r, "cannot build the snapshot: %s", strerror(-r));
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
-	    ag_strlcpy(dir, path, sizeof(dir))) {
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
 		free(img);
 		return fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
 	}
@@ -448,6 +447,18 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 	if (r) {
 		unlink(tmp);
 		return fail(err, errlen, r, "%s: cannot write: %s", tmp, strerror(-r));
+	}
+	return snapshot_replace(tmp, path, err, errlen);
+}
+
+int snapshot_replace(const char *tmp, const char *path, char *err, size_t errlen)
+{
+	char dir[4096];
+	int oldfd, dfd, r;
+
+	if (ag_strlcpy(dir, path, sizeof(dir))) {
+		unlink(tmp);
+		return fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
 	}
 	/* Hold the old file so readers that map it can be told it is replaced. */
 	oldfd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);

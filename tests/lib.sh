@@ -171,3 +171,61 @@ guest_field() {
 
 # Date N days after an RFC 3339 time, as YYYY-MM-DD.
 date_plus() { date -u -d "$1 + $2 days" +%Y-%m-%d; }
+
+# nginx (Debian's) serving $PUB over HTTPS on 127.0.0.1:$NPORT (a free port,
+# or $NPORT kept with KEEP_PORT=1), with a private prefix in $W/nginx; its
+# access log ($W/nginx/access.log) names each request's status and bytes.
+NGINX=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
+stop_nginx() {
+	[ -s "$W/nginx/nginx.pid" ] || return 0
+	pid=$(cat "$W/nginx/nginx.pid")
+	kill "$pid" 2>/dev/null
+	wait_until 60 sh -c "! kill -0 $pid 2>/dev/null"
+	rm -f "$W/nginx/nginx.pid"
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start_nginx() {
+	mkdir -p "$W/nginx/tmp"
+	for attempt in 1 2 3 4 5; do
+		NPORT=${NPORT:-$(free_port)}
+		cat >"$W/nginx/nginx.conf" <<EON
+user root;
+worker_processes 1;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log;
+events { worker_connections 64; }
+http {
+	types { text/plain txt; application/octet-stream db; }
+	default_type application/octet-stream;
+	log_format fleet '\$remote_addr "\$request" \$status \$body_bytes_sent \$bytes_sent "\$http_range" "\$http_if_none_match"';
+	access_log $W/nginx/access.log fleet;
+	client_body_temp_path $W/nginx/tmp/body;
+	proxy_temp_path $W/nginx/tmp/proxy;
+	fastcgi_temp_path $W/nginx/tmp/fastcgi;
+	uwsgi_temp_path $W/nginx/tmp/uwsgi;
+	scgi_temp_path $W/nginx/tmp/scgi;
+	server {
+		listen 127.0.0.1:$NPORT ssl;
+		ssl_certificate $W/pki/server.pem;
+		ssl_certificate_key $W/pki/server.key;
+		root $PUB;
+		# The manifest is asked again every time; the snapshot files are
+		# never changed once written (docs/fleet.md).
+		location = /manifest.txt { add_header Cache-Control "no-cache"; }
+		location / { add_header Cache-Control "public, max-age=86400, immutable"; }
+	}
+}
+EON
+		if "$NGINX" -p "$W/nginx/" -c "$W/nginx/nginx.conf" -e "$W/nginx/error.log" 2>>"$W/nginx/start.log" &&
+			wait_until 60 curl -s -o /dev/null --cacert "$W/pki/ca.pem" "https://127.0.0.1:$NPORT/"; then
+			return 0
+		fi
+		stop_nginx
+		[ -z "${KEEP_PORT:-}" ] && NPORT=
+		sleep 1
+	done
+	echo "nginx did not start:" >&2
+	cat "$W/nginx/start.log" "$W/nginx/error.log" >&2
+	return 1
+}
+

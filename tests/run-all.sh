@@ -74,6 +74,7 @@ run emulator emulator_selftest
 run integration sh tests/integration.sh
 run graph-budget sh tests/graph-budget.sh
 run upgrade sh tests/upgrade.sh
+run fleet sh tests/fleet.sh
 run hardening sh tests/hardening.sh
 run resilience sh tests/resilience.sh
 run fulldisk sh tests/fulldisk.sh

@@ -215,12 +215,68 @@ static int teardown(void **st)
 	return system(cmd);
 }
 
+/* SPEC §11: a publisher (publish_dir + publish_key), a follower (an https
+ * source and its key, no Graph credential). */
+static void test_fleet_keys(void **st)
+{
+	(void)st;
+	struct ag_config c;
+	char err[512];
+	const char *p =
+		write_conf("pub.conf",
+			   GOOD_HEAD "publish_dir = /srv/aadguest\n"
+				     "publish_key = /etc/aadguest/publish.key\nsource = graph\n",
+			   0600);
+	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.publish_dir, "/srv/aadguest");
+	assert_null(c.source);
+	ag_config_free(&c);
+
+	p = write_conf("follow.conf",
+		       "source = https://cdn.example.com/aadguest/\n"
+		       "source_key = /etc/aadguest/publisher.pub\n",
+		       0600);
+	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.source, "https://cdn.example.com/aadguest");
+	assert_null(c.tenant_id);
+	assert_null(c.client_id);
+	ag_config_free(&c);
+
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "source = https://x.example\n", "source_key: required with an https source" },
+		{ "source = http://x.example\nsource_key = /k\n",
+		  "source: expected graph or an https://" },
+		{ "source = https://x.example\nsource_key = /k\npublish_dir = /p\npublish_key = /q\n",
+		  "publish_dir: only a host that reads Graph" },
+		{ "source = https://x.example\nsource_key = /k\nonline_check = yes\n",
+		  "online_check: a follower holds no Graph credential" },
+		{ "source = https://x.example\nsource_key = /k\n"
+		  "allowed_groups = 11111111-0000-0000-0000-000000000001\n",
+		  "allowed_groups: the publisher decides" },
+		{ GOOD_HEAD "publish_dir = /p\n",
+		  "publish_key: publish_dir and publish_key go together" },
+		{ GOOD_HEAD "source_key = /k\n", "source_key: only for a follower" },
+		{ "source = graph\n", "tenant_id: required key is missing" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p = write_conf("bad-fleet.conf", bad[i].text, 0600);
+		assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)),
+				 -EINVAL);
+		if (!strstr(err, bad[i].want))
+			fail_msg("case %zu: '%s' not in '%s'", i, bad[i].want, err);
+		ag_config_free(&c);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_all_keys),
 		cmocka_unit_test(test_errors_name_line_and_key),
 		cmocka_unit_test(test_permissions),
+		cmocka_unit_test(test_fleet_keys),
 	};
 	return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

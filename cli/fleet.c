@@ -1,0 +1,1813 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* fleet.c: one publisher reads Graph and publishes the snapshot with a signed
+ * manifest; followers fetch, verify and install it (SPEC §11, docs/fleet.md). */
+#include "fleet.h"
+#include "../common/clock.h"
+#include "../common/guestdb.h"
+#include "../common/util.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_MANIFEST   (64u * 1024)
+#define MAX_SNAPSHOT   (4ULL << 30)
+#define KEEP_SNAPSHOTS 3
+#define HDR_SIZE       sizeof(struct snap_header)
+#define MAX_KEYS       16
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SNAP_FORMAT "snapshot-v3-le"
+#else
+#define SNAP_FORMAT "snapshot-v3-be"
+#endif
+
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* ---- hashes, hex, keys ---- */
+
+static void to_hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int from_hex(const char *s, unsigned char *out, size_t n)
+{
+	if (strlen(s) != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = s[2 * i + k];
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= (unsigned)(c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v |= (unsigned)(c - 'a' + 10);
+			else
+				return -EINVAL;
+		}
+		out[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+/* SHA-256 of up to three pieces, as hex. */
+static int sha256_hex(const void *a, size_t na, const void *b, size_t nb, char out[65])
+{
+	unsigned char d[32];
+	unsigned dl = 0;
+	EVP_MD_CTX *x = EVP_MD_CTX_new();
+	int ok = x && EVP_DigestInit_ex(x, EVP_sha256(), NULL) &&
+		 (!na || EVP_DigestUpdate(x, a, na)) && (!nb || EVP_DigestUpdate(x, b, nb)) &&
+		 EVP_DigestFinal_ex(x, d, &dl);
+	EVP_MD_CTX_free(x);
+	if (!ok)
+		return -EIO;
+	to_hex(d, 32, out);
+	return 0;
+}
+
+static int key_id(EVP_PKEY *k, char out[17])
+{
+	unsigned char raw[32], d[32];
+	size_t len = sizeof(raw);
+	unsigned dl = 0;
+	if (EVP_PKEY_get_raw_public_key(k, raw, &len) != 1 ||
+	    !EVP_Digest(raw, len, d, &dl, EVP_sha256(), NULL))
+		return -EINVAL;
+	to_hex(d, 8, out);
+	return 0;
+}
+
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf, (void)size, (void)rwflag, (void)u;
+	return 0;
+}
+
+static EVP_PKEY *load_private_key(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		fail(err, errlen, -errno, "publish_key %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+	fclose(f);
+	if (!k || EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(k);
+		ERR_clear_error();
+		fail(err, errlen, -EINVAL,
+		     "publish_key %s: not an unencrypted Ed25519 private key in PEM (make one with "
+		     "'openssl genpkey -algorithm ed25519')",
+		     path);
+		return NULL;
+	}
+	return k;
+}
+
+struct keyring {
+	EVP_PKEY *k[MAX_KEYS];
+	char id[MAX_KEYS][17];
+	size_t n;
+};
+
+static void keyring_free(struct keyring *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		EVP_PKEY_free(r->k[i]);
+	r->n = 0;
+}
+
+/* An Ed25519 SubjectPublicKeyInfo is always these 12 bytes and the 32-byte
+ * key (RFC 8410 §4): parsed here, so a follower's sync does not start
+ * OpenSSL's decoders for it (milliseconds of CPU on every run). */
+static const unsigned char ed25519_spki[12] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
+						0x2b, 0x65, 0x70, 0x03, 0x21, 0x00 };
+
+/* source_key: one or more PEM public keys (several during a key rotation). */
+static int load_public_keys(const char *path, struct keyring *r, char *err, size_t errlen)
+{
+	char line[256], b64[256];
+	size_t blen = 0;
+	bool in = false;
+	memset(r, 0, sizeof(*r));
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return fail(err, errlen, -errno, "source_key %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (!in) {
+			if (strcmp(line, "-----BEGIN PUBLIC KEY-----") == 0) {
+				in = true;
+				blen = 0;
+			}
+			continue;
+		}
+		if (strcmp(line, "-----END PUBLIC KEY-----") != 0) {
+			size_t n = strlen(line);
+			if (blen + n >= sizeof(b64))
+				goto bad;
+			memcpy(b64 + blen, line, n);
+			blen += n;
+			continue;
+		}
+		in = false;
+		unsigned char der[192];
+		b64[blen] = '\0';
+		int n = blen % 4 == 0 && blen <= 4 * (sizeof(der) / 3)
+				? EVP_DecodeBlock(der, (unsigned char *)b64, (int)blen)
+				: -1;
+		/* 44 bytes: EVP_DecodeBlock counts the padding of "...=" as one byte. */
+		if (n < 44 || n > 45 || memcmp(der, ed25519_spki, sizeof(ed25519_spki)) != 0 ||
+		    r->n == MAX_KEYS)
+			goto bad;
+		EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, der + 12, 32);
+		if (!k || key_id(k, r->id[r->n])) {
+			EVP_PKEY_free(k);
+			goto bad;
+		}
+		r->k[r->n++] = k;
+	}
+	fclose(f);
+	if (!r->n)
+		return fail(
+			err, errlen, -EINVAL,
+			"source_key %s: no PEM public key in it (the publisher's: 'openssl pkey "
+			"-in publish.key -pubout')",
+			path);
+	return 0;
+bad:
+	fclose(f);
+	keyring_free(r);
+	ERR_clear_error();
+	return fail(err, errlen, -EINVAL,
+		    "source_key %s: holds a public key that is not Ed25519 (or more than %d keys)",
+		    path, MAX_KEYS);
+}
+
+/* ---- the manifest ---- */
+
+struct manifest {
+	char format[32], tenant[256], publisher[256], snapshot[128], key_id[17];
+	uint64_t generation, size, base_id, base_size;
+	int64_t generated_at;
+	char sha256[65], base_sha256[65], tail_sha256[65];
+	unsigned char header[HDR_SIZE];
+	unsigned char sig[64];
+	size_t signed_len;
+};
+
+static const char *const manifest_keys[] = { "format",	   "tenant",	   "publisher",
+					     "generation", "generated_at", "snapshot",
+					     "size",	   "sha256",	   "base_id",
+					     "base_size",  "base_sha256",  "tail_sha256",
+					     "header",	   "key_id",	   "signature" };
+
+static bool is_hash(const char *s)
+{
+	unsigned char tmp[32];
+	return from_hex(s, tmp, 32) == 0;
+}
+
+static bool safe_file_name(const char *s)
+{
+	if (!*s || *s == '.' || strlen(s) > 100)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '-' && *s != '_')
+			return false;
+	return true;
+}
+
+/* Parse and check a manifest's syntax (not its signature). */
+static int manifest_parse(const char *text, size_t len, struct manifest *m, char *err,
+			  size_t errlen)
+{
+	static const char first[] = "aadguest-publication 1\n";
+	unsigned seen = 0;
+	memset(m, 0, sizeof(*m));
+	if (len < sizeof(first) || memcmp(text, first, sizeof(first) - 1) != 0 ||
+	    memchr(text, '\0', len))
+		return fail(err, errlen, -EBADMSG,
+			    "the manifest is not an aadguest publication (version 1)");
+	const char *p = text + sizeof(first) - 1, *end = text + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		char line[1024];
+		if (!nl || (size_t)(nl - p) >= sizeof(line))
+			return fail(err, errlen, -EBADMSG, "the manifest has a bad or cut line");
+		memcpy(line, p, (size_t)(nl - p));
+		line[nl - p] = '\0';
+		const char *line_start = p;
+		p = nl + 1;
+		char *sp = strchr(line, ' ');
+		if (!sp)
+			return fail(err, errlen, -EBADMSG,
+				    "the manifest has a line without a value");
+		*sp = '\0';
+		const char *k = line, *v = sp + 1;
+		size_t ki;
+		for (ki = 0; ki < ARRAY_SIZE(manifest_keys); ki++)
+			if (strcmp(k, manifest_keys[ki]) == 0)
+				break;
+		if (ki == ARRAY_SIZE(manifest_keys))
+			continue; /* a later version's field: signed, not understood */
+		if (seen & (1u << ki))
+			return fail(err, errlen, -EBADMSG, "the manifest gives %s twice", k);
+		seen |= 1u << ki;
+		int bad = 0;
+		if (strcmp(k, "signature") == 0) {
+			unsigned char raw[72];
+			m->signed_len = (size_t)(line_start - text);
+			bad = p != end || strlen(v) != 88 ||
+			      EVP_DecodeBlock(raw, (const unsigned char *)v, 88) != 66;
+			if (!bad)
+				memcpy(m->sig, raw, 64);
+		} else if (strcmp(k, "format") == 0) {
+			bad = ag_strlcpy(m->format, v, sizeof(m->format));
+		} else if (strcmp(k, "tenant") == 0) {
+			bad = ag_strlcpy(m->tenant, v, sizeof(m->tenant));
+		} else if (strcmp(k, "publisher") == 0) {
+			bad = ag_strlcpy(m->publisher, v, sizeof(m->publisher));
+		} else if (strcmp(k, "snapshot") == 0) {
+			bad = ag_strlcpy(m->snapshot, v, sizeof(m->snapshot)) || !safe_file_name(v);
+		} else if (strcmp(k, "key_id") == 0) {
+			unsigned char tmp[8];
+			bad = from_hex(v, tmp, 8) || ag_strlcpy(m->key_id, v, sizeof(m->key_id));
+		} else if (strcmp(k, "generation") == 0) {
+			bad = ag_parse_u64(v, UINT64_MAX, &m->generation) || !m->generation;
+		} else if (strcmp(k, "size") == 0) {
+			bad = ag_parse_u64(v, MAX_SNAPSHOT, &m->size) || m->size < HDR_SIZE;
+		} else if (strcmp(k, "base_size") == 0) {
+			bad = ag_parse_u64(v, MAX_SNAPSHOT, &m->base_size) ||
+			      m->base_size < HDR_SIZE;
+		} else if (strcmp(k, "base_id") == 0) {
+			unsigned char b[8];
+			bad = from_hex(v, b, 8);
+			for (int i = 0; !bad && i < 8; i++)
+				m->base_id = m->base_id << 8 | b[i];
+		} else if (strcmp(k, "generated_at") == 0) {
+			bad = ag_parse_rfc3339(v, &m->generated_at) != 0;
+		} else if (strcmp(k, "header") == 0) {
+			bad = from_hex(v, m->header, HDR_SIZE);
+		} else {
+			char *dst = strcmp(k, "sha256") == 0	    ? m->sha256
+				    : strcmp(k, "base_sha256") == 0 ? m->base_sha256
+								    : m->tail_sha256;
+			bad = !is_hash(v) || ag_strlcpy(dst, v, 65);
+		}
+		if (bad)
+			return fail(err, errlen, -EBADMSG, "the manifest has a bad %s", k);
+	}
+	if (seen != (1u << ARRAY_SIZE(manifest_keys)) - 1)
+		return fail(err, errlen, -EBADMSG, "the manifest lacks a field (or its signature)");
+	if (m->base_size > m->size)
+		return fail(err, errlen, -EBADMSG,
+			    "the manifest's base is larger than the snapshot");
+	return 0;
+}
+
+/* Verify the signature with a key of the ring: -EPERM for another signer. */
+static int manifest_verify(const char *text, const struct manifest *m, const struct keyring *r,
+			   char *err, size_t errlen)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		EVP_MD_CTX *x = EVP_MD_CTX_new();
+		int ok = x && EVP_DigestVerifyInit(x, NULL, NULL, NULL, r->k[i]) == 1 &&
+			 EVP_DigestVerify(x, m->sig, 64, (const unsigned char *)text,
+					  m->signed_len) == 1;
+		EVP_MD_CTX_free(x);
+		ERR_clear_error();
+		if (ok) {
+			if (strcmp(m->key_id, r->id[i]) != 0)
+				return fail(err, errlen, -EPERM,
+					    "the manifest names key %s but is signed by key %s",
+					    m->key_id, r->id[i]);
+			return 0;
+		}
+	}
+	char ids[MAX_KEYS * 18 + 1] = "";
+	for (size_t i = 0; i < r->n; i++) {
+		ag_strlcat(ids, i ? "," : "", sizeof(ids));
+		ag_strlcat(ids, r->id[i], sizeof(ids));
+	}
+	return fail(err, errlen, -EPERM,
+		    "the manifest's signature does not verify with source_key (key %s; source_key "
+		    "holds %s): not the publisher's, or tampered with",
+		    m->key_id, ids);
+}
+
+static uint64_t hdr_base_id(const unsigned char *h)
+{
+	const struct snap_header *sh = (const void *)h;
+	return sh->base_id;
+}
+
+/* ---- state files in state_dir ---- */
+
+struct kv {
+	char key[32], val[512];
+};
+
+/* "key value" lines; unknown keys ignored. n found, or negative. */
+static int read_kv(const char *path, const char *magic, struct kv *out, size_t max)
+{
+	char line[600];
+	size_t n = 0;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (!fgets(line, sizeof(line), f) || strncmp(line, magic, strlen(magic)) != 0) {
+		fclose(f);
+		return -EBADMSG;
+	}
+	while (n < max && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *sp = strchr(line, ' ');
+		if (!sp)
+			continue;
+		*sp = '\0';
+		if (ag_strlcpy(out[n].key, line, sizeof(out[n].key)) ||
+		    ag_strlcpy(out[n].val, sp + 1, sizeof(out[n].val)))
+			continue;
+		n++;
+	}
+	fclose(f);
+	return (int)n;
+}
+
+static const char *kv_get(const struct kv *kv, int n, const char *key)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(kv[i].key, key) == 0)
+			return kv[i].val;
+	return NULL;
+}
+
+static uint64_t kv_u64(const struct kv *kv, int n, const char *key)
+{
+	uint64_t v = 0;
+	const char *s = kv_get(kv, n, key);
+	if (!s || ag_parse_u64(s, UINT64_MAX, &v))
+		return 0;
+	return v;
+}
+
+/* ---- publishing ---- */
+
+static int write_snapshot_file(const char *path, const unsigned char *hdr,
+			       const unsigned char *rest, size_t restlen, char *err, size_t errlen)
+{
+	char tmp[4200];
+	int fd, r = 0;
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+		return fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "%s: cannot create: %s", tmp, strerror(errno));
+	if (fchmod(fd, 0644) < 0)
+		r = -errno;
+	const unsigned char *parts[2] = { hdr, rest };
+	size_t lens[2] = { HDR_SIZE, restlen };
+	for (int k = 0; k < 2 && !r; k++) {
+		size_t done = 0;
+		while (!r && done < lens[k]) {
+			size_t want = lens[k] - done < 65536 ? lens[k] - done : 65536;
+			ssize_t w = write(fd, parts[k] + done, want);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				r = -errno;
+			else
+				done += (size_t)w;
+		}
+	}
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (r) {
+		unlink(tmp);
+		return fail(err, errlen, r, "%s: cannot write: %s", path, strerror(-r));
+	}
+	return ag_commit_temp(tmp, path, err, errlen);
+}
+
+/* Older snapshot files go; the newest KEEP_SNAPSHOTS stay for followers that
+ * read the manifest just before this publication. */
+static void prune_snapshots(const char *dir, uint64_t current)
+{
+	uint64_t keep[KEEP_SNAPSHOTS] = { current };
+	size_t nkeep = 1;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d)
+		return;
+	/* Find the newest ones below current first. */
+	while ((e = readdir(d))) {
+		unsigned long long g;
+		char tail[8];
+		if (sscanf(e->d_name, "guests-%llu.%7s", &g, tail) != 2 ||
+		    strcmp(tail, "db") != 0 || g >= current)
+			continue;
+		if (nkeep < KEEP_SNAPSHOTS) {
+			keep[nkeep++] = g;
+			continue;
+		}
+		size_t lo = 1;
+		for (size_t i = 2; i < nkeep; i++)
+			if (keep[i] < keep[lo])
+				lo = i;
+		if (g > keep[lo])
+			keep[lo] = g;
+	}
+	rewinddir(d);
+	while ((e = readdir(d))) {
+		unsigned long long g;
+		char tail[8];
+		const char *t = strstr(e->d_name, ".tmp.");
+		/* A publisher killed while writing left it (we hold the sync lock). */
+		if (t && strlen(t) == 11) {
+			unlinkat(dirfd(d), e->d_name, 0);
+			continue;
+		}
+		if (sscanf(e->d_name, "guests-%llu.%7s", &g, tail) != 2 || strcmp(tail, "db") != 0)
+			continue;
+		bool kept = false;
+		for (size_t i = 0; i < nkeep; i++)
+			kept |= keep[i] == g;
+		if (!kept)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+}
+
+int fleet_publish(struct cli *c, char *err, size_t errlen)
+{
+	char spath[4096], fpath[4200], host[256] = "unknown", when[AG_RFC3339_LEN];
+	char sha[65], base_sha[65], tail_sha[65], kid[17];
+	unsigned char *p = MAP_FAILED, sig[64];
+	struct snapshot s = { 0 };
+	struct stat st;
+	char *text = NULL;
+	size_t siglen = sizeof(sig), size = 0;
+	EVP_PKEY *key = NULL;
+	int fd = -1, r;
+
+	r = ag_config_check_publish_key(&c->cfg, err, errlen);
+	if (r)
+		return r;
+	key = load_private_key(c->cfg.publish_key, err, errlen);
+	if (!key)
+		return -EINVAL;
+	if (key_id(key, kid)) {
+		r = fail(err, errlen, -EINVAL, "publish_key: cannot read its public half");
+		goto out;
+	}
+	fd = open(c->db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size > MAX_SNAPSHOT ||
+	    (size_t)st.st_size < HDR_SIZE) {
+		r = fail(err, errlen, -EIO, "%s: cannot read the snapshot to publish", c->db_path);
+		goto out;
+	}
+	size = (size_t)st.st_size;
+	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED || snapshot_open_memory(&s, p, size, 0)) {
+		r = fail(err, errlen, -EBADMSG, "%s: not a readable snapshot; not published",
+			 c->db_path);
+		goto out;
+	}
+	unsigned char hdr[HDR_SIZE];
+	memcpy(hdr, p, HDR_SIZE);
+	((struct snap_header *)hdr)->superseded = 0;
+	uint64_t base_size = s.hdr->file_size, base_id = s.hdr->base_id;
+	int64_t generated_at = s.hdr->generated_at;
+
+	/* The generation: wall-clock milliseconds, and always above the last one,
+	 * so two publishers' generations compare by time. */
+	struct kv kv[8];
+	ag_config_state_path(&c->cfg, "publish.state", spath, sizeof(spath));
+	int nkv = read_kv(spath, "aadguest-publish 1", kv, ARRAY_SIZE(kv));
+	uint64_t last = nkv > 0 ? kv_u64(kv, nkv, "generation") : 0;
+	uint64_t gen = (uint64_t)(c->now > 0 ? c->now : 0) * 1000;
+	if (gen <= last)
+		gen = last + 1;
+	/* The base's hash is worked out once per base. */
+	const char *kb = nkv > 0 ? kv_get(kv, nkv, "base_id") : NULL;
+	const char *kh = nkv > 0 ? kv_get(kv, nkv, "base_sha256") : NULL;
+	char bid[17];
+	snprintf(bid, sizeof(bid), "%016llx", (unsigned long long)base_id);
+	if (kb && kh && strcmp(kb, bid) == 0 && is_hash(kh) &&
+	    kv_u64(kv, nkv, "base_size") == base_size)
+		ag_strlcpy(base_sha, kh, sizeof(base_sha));
+	else if (sha256_hex(p + HDR_SIZE, base_size - HDR_SIZE, NULL, 0, base_sha))
+		goto ssl;
+	if (sha256_hex(p + base_size, size - base_size, NULL, 0, tail_sha) ||
+	    sha256_hex(hdr, HDR_SIZE, p + HDR_SIZE, size - HDR_SIZE, sha))
+		goto ssl;
+	/* Kept before anything is published: a generation is never used twice. */
+	char *st_text = NULL;
+	if (asprintf(&st_text,
+		     "aadguest-publish 1\ngeneration %llu\nbase_id %s\nbase_size %llu\nbase_sha256 "
+		     "%s\npublished_at %lld\ndir %s\n",
+		     (unsigned long long)gen, bid, (unsigned long long)base_size, base_sha,
+		     (long long)c->now, c->cfg.publish_dir) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = ag_write_file_atomic(spath, st_text, strlen(st_text), 0600, err, errlen);
+	free(st_text);
+	if (r)
+		goto out;
+	if (mkdir(c->cfg.publish_dir, 0755) < 0 && errno != EEXIST) {
+		r = fail(err, errlen, -errno, "publish_dir %s: %s", c->cfg.publish_dir,
+			 strerror(errno));
+		goto out;
+	}
+	/* The snapshot first, the manifest that names it last. */
+	char name[64];
+	snprintf(name, sizeof(name), "guests-%llu.db", (unsigned long long)gen);
+	snprintf(fpath, sizeof(fpath), "%s/%s", c->cfg.publish_dir, name);
+	r = write_snapshot_file(fpath, hdr, p + HDR_SIZE, size - HDR_SIZE, err, errlen);
+	if (r)
+		goto out;
+	gethostname(host, sizeof(host) - 1);
+	for (char *h = host; *h; h++)
+		if ((unsigned char)*h <= ' ' || *h == 0x7f)
+			*h = '_';
+	ag_format_rfc3339(generated_at, when, sizeof(when));
+	char hhex[2 * HDR_SIZE + 1];
+	to_hex(hdr, HDR_SIZE, hhex);
+	if (asprintf(
+		    &text,
+		    "aadguest-publication 1\nformat %s\ntenant %s\npublisher %s\ngeneration %llu\n"
+		    "generated_at %s\nsnapshot %s\nsize %zu\nsha256 %s\nbase_id %s\nbase_size %llu\n"
+		    "base_sha256 %s\ntail_sha256 %s\nheader %s\nkey_id %s\n",
+		    SNAP_FORMAT, c->cfg.tenant_id, host, (unsigned long long)gen, when, name, size,
+		    sha, bid, (unsigned long long)base_size, base_sha, tail_sha, hhex, kid) < 0) {
+		text = NULL;
+		r = -ENOMEM;
+		goto out;
+	}
+	EVP_MD_CTX *x = EVP_MD_CTX_new();
+	int ok = x && EVP_DigestSignInit(x, NULL, NULL, NULL, key) == 1 &&
+		 EVP_DigestSign(x, sig, &siglen, (unsigned char *)text, strlen(text)) == 1 &&
+		 siglen == 64;
+	EVP_MD_CTX_free(x);
+	if (!ok)
+		goto ssl;
+	unsigned char b64[96];
+	EVP_EncodeBlock(b64, sig, 64);
+	char *full = NULL;
+	if (asprintf(&full, "%ssignature %s\n", text, b64) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	free(text);
+	text = full;
+	snprintf(fpath, sizeof(fpath), "%s/%s", c->cfg.publish_dir, FLEET_MANIFEST);
+	r = ag_write_file_atomic(fpath, text, strlen(text), 0644, err, errlen);
+	if (r)
+		goto out;
+	prune_snapshots(c->cfg.publish_dir, gen);
+	if (!c->json)
+		printf("published generation %llu (%zu bytes) in %s\n", (unsigned long long)gen,
+		       size, c->cfg.publish_dir);
+	r = 0;
+	goto out;
+ssl:
+	ERR_clear_error();
+	r = fail(err, errlen, -EIO, "OpenSSL failed while hashing or signing the publication");
+out:
+	if (s.base)
+		snapshot_close(&s);
+	if (p != MAP_FAILED)
+		munmap(p, size);
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	EVP_PKEY_free(key);
+	return r;
+}
+
+/* ---- HTTP (libcurl; TLS always verified) ---- */
+
+struct http {
+	CURL *curl;
+	const struct ag_config *cfg;
+	unsigned requests;
+	uint64_t bytes;
+};
+
+struct resp {
+	long status;
+	unsigned char *body;
+	size_t len, cap, max;
+	bool overflow;
+	char etag[256], last_modified[128], content_range[128];
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct resp *r = ctx;
+	size_t n = size * nmemb;
+	if (r->len + n > r->max) {
+		r->overflow = true;
+		return 0;
+	}
+	if (r->len + n > r->cap) {
+		size_t ncap = r->cap ? r->cap : 65536;
+		while (ncap < r->len + n)
+			ncap *= 2;
+		if (ncap > r->max)
+			ncap = r->max;
+		unsigned char *np = realloc(r->body, ncap);
+		if (!np)
+			return 0;
+		r->body = np;
+		r->cap = ncap;
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+	return n;
+}
+
+static void header_copy(const char *line, size_t n, const char *name, char *out, size_t outlen)
+{
+	size_t nl = strlen(name);
+	if (n <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+		return;
+	const char *v = line + nl + 1, *end = line + n;
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	size_t len = (size_t)(end - v) < outlen ? (size_t)(end - v) : outlen - 1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct resp *r = ctx;
+	size_t n = size * nmemb;
+	header_copy(data, n, "ETag", r->etag, sizeof(r->etag));
+	header_copy(data, n, "Last-Modified", r->last_modified, sizeof(r->last_modified));
+	header_copy(data, n, "Content-Range", r->content_range, sizeof(r->content_range));
+	return n;
+}
+
+static int http_init(struct http *h, const struct ag_config *cfg, char *err, size_t errlen)
+{
+	memset(h, 0, sizeof(*h));
+	h->cfg = cfg;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return fail(err, errlen, -EIO, "libcurl cannot start");
+	h->curl = curl_easy_init();
+	return h->curl ? 0 : fail(err, errlen, -ENOMEM, "libcurl: cannot create a handle");
+}
+
+static void http_free(struct http *h)
+{
+	if (h->curl)
+		curl_easy_cleanup(h->curl);
+	h->curl = NULL;
+}
+
+/* One GET (no retries: the next sync is the retry). range "a-b" or NULL. */
+static int http_get(struct http *h, const char *url, const char *range, const char *etag,
+		    const char *since, size_t max, struct resp *r, char *err, size_t errlen)
+{
+	struct curl_slist *hd = NULL;
+	char line[512];
+	CURL *c = h->curl;
+	memset(r, 0, sizeof(*r));
+	r->max = max;
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (h->cfg->ca_file) {
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->cfg->ca_file);
+		if (access("/etc/ssl/certs", R_OK) == 0)
+			curl_easy_setopt(c, CURLOPT_CAPATH, "/etc/ssl/certs");
+	}
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 300000L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "aadguest/" AG_VERSION " (follower)");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	if (range)
+		curl_easy_setopt(c, CURLOPT_RANGE, range);
+	if (etag && *etag) {
+		snprintf(line, sizeof(line), "If-None-Match: %s", etag);
+		hd = curl_slist_append(hd, line);
+	}
+	if (since && *since) {
+		snprintf(line, sizeof(line), "If-Modified-Since: %s", since);
+		hd = curl_slist_append(hd, line);
+	}
+	/* Caches between here and the publisher must ask it again. */
+	hd = curl_slist_append(hd, "Cache-Control: no-cache");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hd);
+	h->requests++;
+	CURLcode rc = curl_easy_perform(c);
+	curl_slist_free_all(hd);
+	if (rc != CURLE_OK) {
+		free(r->body);
+		r->body = NULL;
+		if (r->overflow)
+			return fail(err, errlen, -EFBIG, "%s: larger than expected", url);
+		return fail(err, errlen, -EIO, "%s: %s", url, curl_easy_strerror(rc));
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	h->bytes += r->len;
+	return 0;
+}
+
+/* ---- following ---- */
+
+struct source_state {
+	bool present;
+	char url[512], sha256[65], base_sha256[65], etag[256], last_modified[128];
+	char passwd_key[32];
+	uint64_t generation, size, base_id, base_size, installed;
+	bool local_overlay;
+	char totals[128]; /* "guests exposed active pending disabled departed" */
+};
+
+static int source_state_load(struct cli *c, struct source_state *s)
+{
+	char path[4096];
+	struct kv kv[20];
+	memset(s, 0, sizeof(*s));
+	ag_config_state_path(&c->cfg, "source.state", path, sizeof(path));
+	int n = read_kv(path, "aadguest-source 1", kv, ARRAY_SIZE(kv));
+	if (n <= 0)
+		return n ? n : -EBADMSG;
+	const char *v;
+	s->present = true;
+	s->generation = kv_u64(kv, n, "generation");
+	s->size = kv_u64(kv, n, "size");
+	s->base_size = kv_u64(kv, n, "base_size");
+	s->installed = kv_u64(kv, n, "installed");
+	s->local_overlay = kv_u64(kv, n, "local_overlay") != 0;
+	if ((v = kv_get(kv, n, "base_id")))
+		s->base_id = strtoull(v, NULL, 16);
+#define CP(f)                                               \
+	if ((v = kv_get(kv, n, #f)) && strcmp(v, "-") != 0) \
+		ag_strlcpy(s->f, v, sizeof(s->f));
+	CP(url)
+	CP(sha256)
+	CP(base_sha256)
+	CP(etag)
+	CP(last_modified)
+	CP(passwd_key)
+	CP(totals)
+#undef CP
+	return 0;
+}
+
+static int source_state_save(struct cli *c, const struct source_state *s, int64_t fetched_at,
+			     char *err, size_t errlen)
+{
+	char path[4096], *text = NULL;
+	ag_config_state_path(&c->cfg, "source.state", path, sizeof(path));
+	if (asprintf(&text,
+		     "aadguest-source 1\nurl %s\ngeneration %llu\nsha256 %s\nsize %llu\n"
+		     "base_id %016llx\nbase_size %llu\nbase_sha256 %s\ninstalled %llu\n"
+		     "local_overlay %d\netag %s\nlast_modified %s\npasswd_key %s\ntotals %s\n"
+		     "fetched_at %lld\n",
+		     s->url, (unsigned long long)s->generation, s->sha256,
+		     (unsigned long long)s->size, (unsigned long long)s->base_id,
+		     (unsigned long long)s->base_size, s->base_sha256,
+		     (unsigned long long)s->installed, s->local_overlay, s->etag[0] ? s->etag : "-",
+		     s->last_modified[0] ? s->last_modified : "-",
+		     s->passwd_key[0] ? s->passwd_key : "-", s->totals[0] ? s->totals : "-",
+		     (long long)fetched_at) < 0)
+		return -ENOMEM;
+	int r = ag_write_file_atomic(path, text, strlen(text), 0600, err, errlen);
+	free(text);
+	return r;
+}
+
+static void totals_of(const struct snapshot *s, struct follow_result *res)
+{
+	memset(res->counts, 0, sizeof(res->counts));
+	res->guests = res->exposed = 0;
+	for (uint32_t i = 0; i < snapshot_count(s); i++) {
+		const struct snap_record *r = snapshot_record(s, i);
+		if (!r)
+			continue;
+		res->guests++;
+		res->counts[r->state < GS_COUNT ? r->state : GS_PURGED]++;
+		res->exposed += !!(r->flags & SNAP_REC_NSS);
+	}
+	res->have_totals = true;
+}
+
+static void totals_save(const struct follow_result *res, struct source_state *st)
+{
+	snprintf(st->totals, sizeof(st->totals), "%u,%u,%u,%u,%u,%u", res->guests, res->exposed,
+		 res->counts[GS_ACTIVE], res->counts[GS_PENDING], res->counts[GS_DISABLED],
+		 res->counts[GS_DEPARTED]);
+}
+
+static void totals_load(const struct source_state *st, struct follow_result *res)
+{
+	memset(res->counts, 0, sizeof(res->counts));
+	res->have_totals = sscanf(st->totals, "%u,%u,%u,%u,%u,%u", &res->guests, &res->exposed,
+				  &res->counts[GS_ACTIVE], &res->counts[GS_PENDING],
+				  &res->counts[GS_DISABLED], &res->counts[GS_DEPARTED]) == 6;
+}
+
+static const char *passwd_path(void)
+{
+	const char *p = secure_getenv("AADGUEST_PASSWD_FILE");
+	return p && *p ? p : "/etc/passwd";
+}
+
+/* Local accounts change what this host shows: noticed by the file's identity. */
+static void passwd_key(char out[32])
+{
+	struct stat st;
+	memset(&st, 0, sizeof(st));
+	stat(passwd_path(), &st);
+	uint64_t h = 14695981039346656037ULL;
+	uint64_t v[5] = { (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+			  (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec };
+	const unsigned char *b = (const void *)v;
+	for (size_t i = 0; i < sizeof(v); i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	snprintf(out, 32, "%016llx", (unsigned long long)h);
+}
+
+/* A guest this host must not show: a local account holds its name or UID. */
+struct hide {
+	uint32_t uid;
+	char *why;
+};
+
+struct hides {
+	struct hide *h;
+	size_t n, cap;
+};
+
+static bool hidden_uid(const struct hides *hs, uint32_t uid)
+{
+	for (size_t i = 0; i < hs->n; i++)
+		if (hs->h[i].uid == uid)
+			return true;
+	return false;
+}
+
+static int find_hides(const struct snapshot *s, struct hides *hs)
+{
+	FILE *f = fopen(passwd_path(), "re");
+	struct passwd *pw;
+	if (!f)
+		return 0;
+	while ((pw = fgetpwent(f))) {
+		const struct snap_record *byname = snapshot_find_name(s, pw->pw_name);
+		const struct snap_record *byuid = snapshot_find_uid(s, pw->pw_uid);
+		const struct snap_record *rs[2] = { byname, byuid };
+		for (int k = 0; k < 2; k++) {
+			const struct snap_record *r = rs[k];
+			if (!r || !(r->flags & (SNAP_REC_NAMED | SNAP_REC_NSS)) ||
+			    hidden_uid(hs, r->uid))
+				continue;
+			const char *gn = snapshot_str(s, r->name);
+			if (ag_grow((void **)&hs->h, &hs->cap, hs->n + 1, sizeof(*hs->h), 8)) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			struct hide *h = &hs->h[hs->n];
+			h->uid = r->uid;
+			if (asprintf(
+				    &h->why,
+				    "guest %s (uid %u) is not exposed on this host: the local account "
+				    "%s (uid %u) holds its %s",
+				    gn ? gn : "?", r->uid, pw->pw_name, (unsigned)pw->pw_uid,
+				    k == 0 ? "name" : "UID") < 0) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			hs->n++;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+static void hides_free(struct hides *hs)
+{
+	for (size_t i = 0; i < hs->n; i++)
+		free(hs->h[i].why);
+	free(hs->h);
+	memset(hs, 0, sizeof(*hs));
+}
+
+static struct snap_guest_in rec_in(const struct snapshot *s, const struct snap_record *r,
+				   uint32_t flags)
+{
+	return (struct snap_guest_in){
+		.uid = r->uid,
+		.state = r->state,
+		.flags = flags,
+		.name = snapshot_str(s, r->name),
+		.object_id = snapshot_str(s, r->object_id),
+		.display_name = snapshot_str(s, r->display_name),
+		.upn = snapshot_str(s, r->upn),
+		.home = snapshot_str(s, r->home),
+		.shell = snapshot_str(s, r->shell),
+		.created_at = r->created_at,
+		.state_since = r->state_since,
+		.deleted_at = r->deleted_at,
+		.restorable_until = r->restorable_until,
+	};
+}
+
+/* Append to the (temporary) snapshot at path an overlay that shows the hidden
+ * guests without their name (NAMED) and to NSS: the publication's own overlay
+ * records, then the hidden base records. */
+static int append_local_overlay(const char *path, const struct hides *hs, char *err, size_t errlen)
+{
+	struct snapshot t;
+	int r = snapshot_open(&t, path, 0);
+	if (r)
+		return fail(err, errlen, r, "%s: cannot reopen the new snapshot", path);
+	uint32_t nb = t.part[0].n_records;
+	const struct snap_part *ov = &t.part[1];
+	struct snap_guest_in *in = calloc(ov->n_records + hs->n + 1, sizeof(*in));
+	uint32_t *mask = calloc((size_t)nb + 1, sizeof(*mask));
+	size_t n_in = 0, n_mask = 0;
+	const uint32_t hide_flags = SNAP_REC_NAMED | SNAP_REC_NSS;
+	if (!in || !mask) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < ov->n_records; i++) {
+		const struct snap_record *rec = &ov->records[i];
+		in[n_in++] = rec_in(
+			&t, rec, hidden_uid(hs, rec->uid) ? rec->flags & ~hide_flags : rec->flags);
+	}
+	for (uint32_t i = 0; t.mask && i < nb; i++)
+		if ((t.mask[i >> 6] >> (i & 63)) & 1)
+			mask[n_mask++] = i;
+	for (size_t k = 0; k < hs->n; k++) {
+		long b = snapshot_base_uid(&t, hs->h[k].uid);
+		if (b < 0 || (t.mask && ((t.mask[b >> 6] >> (b & 63)) & 1)))
+			continue; /* in the overlay already (handled above) */
+		const struct snap_record *rec = &t.part[0].records[b];
+		in[n_in++] = rec_in(&t, rec, rec->flags & ~hide_flags);
+		mask[n_mask++] = (uint32_t)b;
+	}
+	struct snap_overlay_in oi = { .seq = t.seq + 1,
+				      .generated_at = t.hdr->generated_at,
+				      .mask = mask,
+				      .n_mask = n_mask };
+	r = snapshot_append(path, &t, &oi, in, n_in, err, errlen);
+out:
+	free(in);
+	free(mask);
+	snapshot_close(&t);
+	return r;
+}
+
+/* The new publication as bytes: in memory (whole fetch), or the installed
+ * file mapped privately with the fetched tail and the new header on top. */
+struct image {
+	unsigned char *p;
+	size_t len, maplen;
+	bool mapped;
+};
+
+static void image_free(struct image *im)
+{
+	if (im->mapped && im->p)
+		munmap(im->p, im->maplen);
+	else
+		free(im->p);
+	memset(im, 0, sizeof(*im));
+}
+
+static int image_from_installed(const char *db, size_t installed, const struct manifest *m,
+				const unsigned char *tail, size_t tail_len, struct image *im)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t maplen = (m->size + page - 1) / page * page;
+	int fd = open(db, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	void *p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return -ENOMEM;
+	}
+	void *q = mmap(p, installed, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+	close(fd);
+	if (q == MAP_FAILED) {
+		munmap(p, maplen);
+		return -EIO;
+	}
+	memcpy((unsigned char *)p + installed, tail, tail_len);
+	memcpy(p, m->header, HDR_SIZE);
+	im->p = p;
+	im->len = m->size;
+	im->maplen = maplen;
+	im->mapped = true;
+	return 0;
+}
+
+static int write_image_temp(const char *db, const struct image *im, char *tmp, size_t tmplen,
+			    char *err, size_t errlen)
+{
+	return ag_write_temp(db, im->p, im->len, 0644, tmp, tmplen, err, errlen);
+}
+
+/* The installed file differs from the new publication only in the two header
+ * fields an append changes: then the tail can be appended in place. */
+static bool header_appendable(const unsigned char *disk, const unsigned char *next)
+{
+	struct snap_header a, b;
+	memcpy(&a, disk, HDR_SIZE);
+	memcpy(&b, next, HDR_SIZE);
+	a.overlay_off = b.overlay_off;
+	a.generated_at = b.generated_at;
+	a.superseded = b.superseded;
+	return memcmp(&a, &b, HDR_SIZE) == 0 && b.superseded == 0;
+}
+
+static int append_in_place(const char *db, uint64_t at, const unsigned char *tail, size_t n,
+			   const struct manifest *m, char *err, size_t errlen)
+{
+	const struct snap_header *nh = (const void *)m->header;
+	int fd = open(db, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY), r = 0;
+	if (fd < 0)
+		return fail(err, errlen, -errno, "%s: %s", db, strerror(errno));
+	size_t done = 0;
+	while (!r && done < n) {
+		ssize_t w = pwrite(fd, tail + done, n - done < 65536 ? n - done : 65536,
+				   (off_t)(at + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			r = -errno;
+		else
+			done += (size_t)w;
+	}
+	/* The segment is on disk before anyone is told where it is (as snapshot_append). */
+	if (!r && n && fdatasync(fd) < 0)
+		r = -errno;
+	if (!r && pwrite(fd, &nh->overlay_off, 8, offsetof(struct snap_header, overlay_off)) != 8)
+		r = -EIO;
+	if (!r && pwrite(fd, &nh->generated_at, 8, offsetof(struct snap_header, generated_at)) != 8)
+		r = -EIO;
+	if (!r && fdatasync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r ? fail(err, errlen, r, "%s: cannot append: %s", db, strerror(-r)) : 0;
+}
+
+static int guest_from(const struct snapshot *s, const struct snap_record *r, struct guest *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->object_id = ag_strdup_opt(snapshot_str(s, r->object_id));
+	g->name = ag_strdup_opt(snapshot_str(s, r->name));
+	g->display_name = ag_strdup_opt(snapshot_str(s, r->display_name));
+	g->upn = ag_strdup_opt(snapshot_str(s, r->upn));
+	g->uid = r->uid;
+	g->state = r->state < GS_COUNT ? r->state : GS_PURGED;
+	g->flags = r->flags;
+	g->created_at = r->created_at;
+	g->state_since = r->state_since;
+	g->deleted_at = r->deleted_at;
+	g->enabled = r->state != GS_DISABLED;
+	return g->object_id ? 0 : -ENOMEM;
+}
+
+static int push_guest(struct guestdb *db, const struct snapshot *s, const struct snap_record *r)
+{
+	if (ag_grow((void **)&db->g, &db->cap, db->n + 1, sizeof(*db->g), 16))
+		return -ENOMEM;
+	int e = guest_from(s, r, &db->g[db->n]);
+	if (e) {
+		guest_free(&db->g[db->n]);
+		return e;
+	}
+	db->n++;
+	return 0;
+}
+
+static int push_event(struct merge_output *m, enum event_kind k, const struct snapshot *s,
+		      const struct snap_record *name_rec, uint32_t uid, enum guest_state from,
+		      enum guest_state to)
+{
+	size_t cap = m->n_events;
+	if (ag_grow((void **)&m->events, &cap, m->n_events + 1, sizeof(*m->events), 1))
+		return -ENOMEM;
+	struct event *e = &m->events[m->n_events];
+	const char *oid = snapshot_str(s, name_rec->object_id);
+	const char *name = snapshot_str(s, name_rec->name);
+	e->kind = k;
+	e->name = ag_strdup_opt(name ? name : oid ? oid : "?");
+	e->object_id = ag_strdup_opt(oid ? oid : "?");
+	e->uid = uid;
+	e->old_state = from;
+	e->new_state = to;
+	if (!e->name || !e->object_id) {
+		free(e->name);
+		free(e->object_id);
+		return -ENOMEM;
+	}
+	m->n_events++;
+	return 0;
+}
+
+static bool is_live(uint32_t s)
+{
+	return s == GS_ACTIVE || s == GS_PENDING || s == GS_DISABLED;
+}
+
+static bool same_object(const struct snapshot *a, const struct snap_record *ra,
+			const struct snapshot *b, const struct snap_record *rb)
+{
+	const char *x = snapshot_str(a, ra->object_id), *y = snapshot_str(b, rb->object_id);
+	return x && y && ag_ascii_casecmp_eq(x, y);
+}
+
+static bool in_overlay(const struct snapshot *s, const struct snap_record *r)
+{
+	const struct snap_part *o = &s->part[1];
+	return o->n_records && r >= o->records && r < o->records + o->n_records;
+}
+
+/* One guest before (o) and after (n) this sync, as this host shows them. */
+static int compare_one(struct follow_result *res, const struct snapshot *os,
+		       const struct snap_record *o, const struct snapshot *ns,
+		       const struct snap_record *n)
+{
+	int r = 0;
+	if (o)
+		r = push_guest(&res->old, os, o);
+	if (!r && n)
+		r = push_guest(&res->m.db, ns, n);
+	if (r)
+		return r;
+	if (!o && n)
+		return push_event(&res->m, EV_ADDED, ns, n, n->uid, GS_COUNT, n->state);
+	if (o && !n)
+		return push_event(&res->m, EV_PURGED, os, o, o->uid, o->state, GS_PURGED);
+	if (o->state == n->state)
+		return 0;
+	enum event_kind k = o->state == GS_DEPARTED && is_live(n->state) ? EV_RESTORED
+			    : n->state == GS_DEPARTED			 ? EV_DEPARTED
+			    : n->state == GS_ACTIVE			 ? EV_ENABLED
+									 : EV_DISABLED;
+	return push_event(&res->m, k, ns, n, n->uid, o->state, n->state);
+}
+
+/* Events between the snapshot before and after: over the overlays only when
+ * the base stayed (an overlay holds every change since its base), over
+ * everything otherwise. */
+static int diff_snapshots(struct follow_result *res, const struct snapshot *os,
+			  const struct snapshot *ns)
+{
+	bool all = !os || os->hdr->base_id != ns->hdr->base_id;
+	int r = 0;
+	for (uint32_t i = 0; i < snapshot_count(ns) && !r; i++) {
+		const struct snap_record *n = snapshot_record(ns, i);
+		if (!n || (!all && !in_overlay(ns, n)))
+			continue;
+		const struct snap_record *o = os ? snapshot_find_uid(os, n->uid) : NULL;
+		if (o && !same_object(os, o, ns, n)) {
+			r = compare_one(res, os, o, ns, NULL); /* that UID was someone else's */
+			o = NULL;
+		}
+		if (!r && (!o || o->state != n->state || o->flags != n->flags || !all))
+			r = compare_one(res, os, o, ns, n);
+	}
+	for (uint32_t i = 0; os && i < snapshot_count(os) && !r; i++) {
+		const struct snap_record *o = snapshot_record(os, i);
+		if (!o || (!all && !in_overlay(os, o)))
+			continue;
+		const struct snap_record *n = snapshot_find_uid(ns, o->uid);
+		if (n && same_object(os, o, ns, n)) {
+			if (all || in_overlay(ns, n))
+				continue; /* seen above */
+			r = compare_one(res, os, o, ns, n);
+		} else {
+			r = compare_one(res, os, o, ns, NULL);
+		}
+	}
+	return r;
+}
+
+static void url_join(char *out, size_t n, const char *base, const char *file)
+{
+	snprintf(out, n, "%s/%s", base, file);
+}
+
+/* Fetch the manifest; *resp->status 304 leaves m unset. */
+static int fetch_manifest(struct http *h, struct cli *c, const struct source_state *prev,
+			  bool conditional, struct resp *rp, char *err, size_t errlen)
+{
+	char url[1024];
+	url_join(url, sizeof(url), c->cfg.source, FLEET_MANIFEST);
+	int r = http_get(h, url, NULL, conditional ? prev->etag : NULL,
+			 conditional ? prev->last_modified : NULL, MAX_MANIFEST, rp, err, errlen);
+	if (r)
+		return r;
+	if (rp->status == 304 && conditional)
+		return 0;
+	if (rp->status != 200)
+		return fail(err, errlen, -EIO, "%s: HTTP %ld", url, rp->status);
+	return 0;
+}
+
+static int check_manifest(struct cli *c, const char *text, size_t len, const struct keyring *keys,
+			  struct manifest *m, char *err, size_t errlen)
+{
+	int r = manifest_parse(text, len, m, err, errlen);
+	if (!r)
+		r = manifest_verify(text, m, keys, err, errlen);
+	if (r)
+		return r;
+	if (strcmp(m->format, SNAP_FORMAT) != 0)
+		return fail(err, errlen, -EPROTO,
+			    "the publication is in format %s; this host reads %s", m->format,
+			    SNAP_FORMAT);
+	if (c->cfg.tenant_id && !ag_ascii_casecmp_eq(c->cfg.tenant_id, m->tenant))
+		return fail(err, errlen, -EPERM,
+			    "the publication is of tenant %s, not of tenant_id %s", m->tenant,
+			    c->cfg.tenant_id);
+	if (hdr_base_id(m->header) != m->base_id)
+		return fail(err, errlen, -EBADMSG, "the manifest's header and base_id disagree");
+	return 0;
+}
+
+static int read_file_text(const char *path, char **out, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char *buf = malloc(MAX_MANIFEST + 1);
+	size_t n = buf ? fread(buf, 1, MAX_MANIFEST, f) : 0;
+	fclose(f);
+	if (!buf)
+		return -ENOMEM;
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err, size_t errlen)
+{
+	char mpath[4096], pk[32];
+	struct keyring keys = { 0 };
+	struct source_state prev, next;
+	struct manifest m;
+	struct resp mr = { 0 }, sr = { 0 };
+	struct http h = { 0 };
+	struct image im = { 0 };
+	struct hides hs = { 0 };
+	struct snapshot oldv = { 0 }, newv = { 0 }, nowv = { 0 };
+	char *text = NULL, tmp[4200] = "";
+	size_t text_len = 0;
+	bool have_old = false, have_new = false, have_now = false;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->old.last_sync = res->m.db.last_sync = AG_TIME_UNKNOWN;
+	r = load_public_keys(c->cfg.source_key, &keys, err, errlen);
+	if (r)
+		return r;
+	source_state_load(c, &prev);
+	ag_config_state_path(&c->cfg, "source.manifest", mpath, sizeof(mpath));
+	struct stat dbst;
+	bool db_there = stat(c->db_path, &dbst) == 0;
+	/* What this host installed is still in place (nobody replaced guests.db). */
+	bool consistent = prev.present && db_there && strcmp(prev.url, c->cfg.source) == 0 &&
+			  (uint64_t)dbst.st_size >= prev.installed && prev.installed >= HDR_SIZE &&
+			  (prev.local_overlay || (uint64_t)dbst.st_size == prev.installed);
+	/* Only the header now: the whole file is mapped once something is new. */
+	unsigned char disk_hdr[HDR_SIZE];
+	if (consistent) {
+		int fd = open(c->db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		consistent = fd >= 0 && pread(fd, disk_hdr, HDR_SIZE, 0) == (ssize_t)HDR_SIZE &&
+			     memcmp(disk_hdr, SNAP_MAGIC, 8) == 0 &&
+			     hdr_base_id(disk_hdr) == prev.base_id;
+		if (fd >= 0)
+			close(fd);
+	}
+	r = http_init(&h, &c->cfg, err, errlen);
+	if (r)
+		goto out;
+	r = fetch_manifest(&h, c, &prev, consistent && !full, &mr, err, errlen);
+	if (r)
+		goto out;
+	if (mr.status == 304) {
+		r = read_file_text(mpath, &text, &text_len);
+		if (r) {
+			r = fail(err, errlen, r, "%s: the last manifest is gone; run sync --full",
+				 mpath);
+			goto out;
+		}
+	} else {
+		text = (char *)mr.body;
+		text_len = mr.len;
+		mr.body = NULL;
+	}
+	r = check_manifest(c, text, text_len, &keys, &m, err, errlen);
+	if (r)
+		goto out;
+	res->generation = m.generation;
+	if (prev.present && m.generation < prev.generation) {
+		r = fail(err, errlen, -EPERM,
+			 "the publication's generation %llu is older than the one installed "
+			 "(%llu): refused (no rollback)",
+			 (unsigned long long)m.generation, (unsigned long long)prev.generation);
+		goto out;
+	}
+	if (prev.present && m.generation == prev.generation && strcmp(m.sha256, prev.sha256) != 0) {
+		r = fail(err, errlen, -EPERM,
+			 "another publication with the installed generation %llu: refused",
+			 (unsigned long long)m.generation);
+		goto out;
+	}
+	passwd_key(pk);
+	bool same_gen = consistent && !full && prev.present && m.generation == prev.generation;
+	if (same_gen && strcmp(pk, prev.passwd_key) == 0) {
+		res->nothing_new = true;
+		snprintf(res->mode, sizeof(res->mode), "follower (generation %llu, %s)",
+			 (unsigned long long)m.generation,
+			 mr.status == 304 ? "not modified" : "unchanged");
+		next = prev;
+		if (mr.status == 200) {
+			ag_strlcpy(next.etag, mr.etag, sizeof(next.etag));
+			ag_strlcpy(next.last_modified, mr.last_modified,
+				   sizeof(next.last_modified));
+		}
+		totals_load(&next, res);
+		r = source_state_save(c, &next, c->now, err, errlen);
+		goto out;
+	}
+	if (db_there)
+		have_old = snapshot_open(&oldv, c->db_path,
+					 consistent ? SNAP_OPEN_BASE_CHECKED : 0) == 0;
+
+	/* The new publication's bytes. */
+	bool same_base = consistent && !full && m.base_id == prev.base_id &&
+			 m.base_size == prev.base_size &&
+			 strcmp(m.base_sha256, prev.base_sha256) == 0 && m.size >= prev.installed;
+	char surl[1024];
+	url_join(surl, sizeof(surl), c->cfg.source, m.snapshot);
+	if (same_base) {
+		size_t tail_len = (size_t)(m.size - prev.installed);
+		if (tail_len) {
+			char range[64];
+			snprintf(range, sizeof(range), "%llu-%llu",
+				 (unsigned long long)prev.installed,
+				 (unsigned long long)m.size - 1);
+			r = http_get(&h, surl, range, NULL, NULL, tail_len, &sr, err, errlen);
+			if (r)
+				goto out;
+			char want[128];
+			snprintf(want, sizeof(want), "bytes %llu-%llu/%llu",
+				 (unsigned long long)prev.installed, (unsigned long long)m.size - 1,
+				 (unsigned long long)m.size);
+			if (sr.status != 206 || sr.len != tail_len ||
+			    strcmp(sr.content_range, want) != 0) {
+				r = fail(err, errlen, -EIO,
+					 "%s: HTTP %ld (%s) for the appended bytes %s", surl,
+					 sr.status, sr.content_range, range);
+				goto out;
+			}
+		}
+		r = image_from_installed(c->db_path, (size_t)prev.installed, &m, sr.body, sr.len,
+					 &im);
+		if (r) {
+			r = fail(err, errlen, r, "%s: cannot map it: %s", c->db_path, strerror(-r));
+			goto out;
+		}
+		char tail_sha[65];
+		if (sha256_hex(im.p + m.base_size, m.size - m.base_size, NULL, 0, tail_sha) ||
+		    strcmp(tail_sha, m.tail_sha256) != 0) {
+			/* This host's copy and the publication went apart (or the
+			 * bytes were tampered with): the whole file decides. */
+			cli_err("warning: the appended bytes of %s do not match the manifest's "
+				"tail_sha256; fetching it whole",
+				m.snapshot);
+			image_free(&im);
+			free(sr.body);
+			sr.body = NULL;
+			same_base = false;
+		} else {
+			snprintf(res->mode, sizeof(res->mode),
+				 "follower (generation %llu, %zu bytes appended)",
+				 (unsigned long long)m.generation, tail_len);
+		}
+	}
+	if (!same_base) {
+		r = http_get(&h, surl, NULL, NULL, NULL, (size_t)m.size, &sr, err, errlen);
+		if (r)
+			goto out;
+		if (sr.status != 200 || sr.len != m.size) {
+			r = fail(err, errlen, -EIO,
+				 "%s: HTTP %ld, %zu bytes (the manifest says %llu)", surl,
+				 sr.status, sr.len, (unsigned long long)m.size);
+			goto out;
+		}
+		char sha[65];
+		if (sha256_hex(sr.body, sr.len, NULL, 0, sha) || strcmp(sha, m.sha256) != 0) {
+			r = fail(err, errlen, -EBADMSG,
+				 "%s does not match the manifest's sha256: refused", m.snapshot);
+			goto out;
+		}
+		if (memcmp(sr.body, m.header, HDR_SIZE) != 0) {
+			r = fail(err, errlen, -EBADMSG, "%s: its header is not the manifest's",
+				 m.snapshot);
+			goto out;
+		}
+		im.p = sr.body;
+		im.len = sr.len;
+		sr.body = NULL;
+		snprintf(res->mode, sizeof(res->mode), "follower (generation %llu, whole snapshot)",
+			 (unsigned long long)m.generation);
+	}
+	res->bytes = h.bytes;
+	/* Appended to a base checked whole when it was installed: the new overlay
+	 * is checked, the base's 100,000 records are not scanned again. */
+	if (snapshot_open_memory(&newv, im.p, im.len, same_base ? SNAP_OPEN_BASE_CHECKED : 0)) {
+		r = fail(err, errlen, -EBADMSG, "the publication is not a readable snapshot");
+		goto out;
+	}
+	have_new = true;
+	if (newv.hdr->generated_at != m.generated_at) {
+		r = fail(err, errlen, -EBADMSG, "the snapshot's time is not the manifest's");
+		goto out;
+	}
+	if (newv.hdr->uid_min != c->cfg.uid_min || newv.hdr->uid_max != c->cfg.uid_max)
+		cli_err("warning: the publisher's guest range is %u…%u, this host's uid_min/uid_max "
+			"%u…%u: set them alike (PAM tells guests by this host's range)",
+			newv.hdr->uid_min, newv.hdr->uid_max, c->cfg.uid_min, c->cfg.uid_max);
+	r = find_hides(&newv, &hs);
+	if (r)
+		goto out;
+
+	/* Install: append in place when this host shows the publication as is. */
+	bool in_place = same_base && !hs.n && !prev.local_overlay &&
+			(uint64_t)dbst.st_size == prev.installed && have_old &&
+			header_appendable(disk_hdr, m.header);
+	if (in_place) {
+		r = append_in_place(c->db_path, prev.installed, sr.body, sr.len, &m, err, errlen);
+	} else {
+		r = write_image_temp(c->db_path, &im, tmp, sizeof(tmp), err, errlen);
+		if (!r && hs.n)
+			r = append_local_overlay(tmp, &hs, err, errlen);
+		if (!r)
+			r = snapshot_replace(tmp, c->db_path, err, errlen);
+		else
+			unlink(tmp);
+	}
+	if (r)
+		goto out;
+	next = (struct source_state){ .present = true,
+				      .generation = m.generation,
+				      .size = m.size,
+				      .base_id = m.base_id,
+				      .base_size = m.base_size,
+				      .installed = m.size,
+				      .local_overlay = hs.n > 0 };
+	ag_strlcpy(next.url, c->cfg.source, sizeof(next.url));
+	ag_strlcpy(next.sha256, m.sha256, sizeof(next.sha256));
+	ag_strlcpy(next.base_sha256, m.base_sha256, sizeof(next.base_sha256));
+	ag_strlcpy(next.passwd_key, pk, sizeof(next.passwd_key));
+	if (mr.status == 200) {
+		ag_strlcpy(next.etag, mr.etag, sizeof(next.etag));
+		ag_strlcpy(next.last_modified, mr.last_modified, sizeof(next.last_modified));
+	} else {
+		ag_strlcpy(next.etag, prev.etag, sizeof(next.etag));
+		ag_strlcpy(next.last_modified, prev.last_modified, sizeof(next.last_modified));
+	}
+	/* What is installed: the image itself, unless this host added its overlay. */
+	const struct snapshot *now = &newv;
+	if (hs.n) {
+		have_now = snapshot_open(&nowv, c->db_path, 0) == 0;
+		if (!have_now) {
+			r = fail(err, errlen, -EBADMSG, "%s: cannot read what was just installed",
+				 c->db_path);
+			goto out;
+		}
+		now = &nowv;
+	}
+	/* Events are changes against this host's previous snapshot: none on the first. */
+	int rdiff = have_old ? diff_snapshots(res, &oldv, now) : 0;
+	struct follow_result before = { 0 };
+	totals_load(&prev, &before);
+	if (!rdiff && have_old && consistent && before.have_totals &&
+	    oldv.hdr->base_id == now->hdr->base_id) {
+		/* Same base: the diff holds every guest that may differ, before and after. */
+		res->have_totals = true;
+		res->guests = before.guests - (unsigned)res->old.n + (unsigned)res->m.db.n;
+		res->exposed = before.exposed;
+		memcpy(res->counts, before.counts, sizeof(res->counts));
+		for (size_t i = 0; i < res->old.n; i++) {
+			res->counts[res->old.g[i].state]--;
+			res->exposed -= !!(res->old.g[i].flags & SNAP_REC_NSS);
+		}
+		for (size_t i = 0; i < res->m.db.n; i++) {
+			res->counts[res->m.db.g[i].state]++;
+			res->exposed += !!(res->m.db.g[i].flags & SNAP_REC_NSS);
+		}
+	} else {
+		totals_of(now, res);
+	}
+	totals_save(res, &next);
+	/* The manifest first: the state names what it describes. */
+	if (mr.status == 200)
+		r = ag_write_file_atomic(mpath, text, text_len, 0600, err, errlen);
+	if (!r)
+		r = source_state_save(c, &next, c->now, err, errlen);
+	if (r) {
+		cli_err("sync: the new snapshot is in place, but %s", err);
+		r = 0; /* the next sync fetches it whole again: harmless */
+		unlink(mpath);
+	}
+	for (size_t i = 0; i < hs.n; i++) {
+		if (ag_grow((void **)&res->hidden, &(size_t){ res->n_hidden }, res->n_hidden + 1,
+			    sizeof(char *), 1) == 0) {
+			res->hidden[res->n_hidden++] = hs.h[i].why;
+			hs.h[i].why = NULL;
+		}
+	}
+	if (rdiff)
+		r = fail(err, errlen, rdiff, "out of memory");
+out:
+	res->requests = h.requests;
+	res->bytes = h.bytes;
+	if (have_new)
+		snapshot_close(&newv);
+	if (have_old)
+		snapshot_close(&oldv);
+	if (have_now)
+		snapshot_close(&nowv);
+	image_free(&im);
+	hides_free(&hs);
+	free(mr.body);
+	free(sr.body);
+	free(text);
+	http_free(&h);
+	keyring_free(&keys);
+	return r;
+}
+
+void follow_result_free(struct follow_result *res)
+{
+	guestdb_free(&res->old);
+	merge_output_free(&res->m);
+	for (size_t i = 0; i < res->n_hidden; i++)
+		free(res->hidden[i]);
+	free(res->hidden);
+	memset(res, 0, sizeof(*res));
+}
+
+/* ---- status and config-check ---- */
+
+void fleet_status(struct cli *c, struct json_object *o)
+{
+	char path[4096], t[AG_RFC3339_LEN];
+	struct kv kv[20];
+	if (c->cfg.source) {
+		struct source_state s;
+		char *text = NULL;
+		size_t len = 0;
+		struct manifest m;
+		char e[256];
+		bool have = source_state_load(c, &s) == 0;
+		ag_config_state_path(&c->cfg, "source.manifest", path, sizeof(path));
+		bool have_m = have && read_file_text(path, &text, &len) == 0 &&
+			      manifest_parse(text, len, &m, e, sizeof(e)) == 0;
+		free(text);
+		ag_config_state_path(&c->cfg, "source.state", path, sizeof(path));
+		int n = read_kv(path, "aadguest-source 1", kv, ARRAY_SIZE(kv));
+		int64_t fetched = n > 0 ? (int64_t)kv_u64(kv, n, "fetched_at") : AG_TIME_UNKNOWN;
+		if (o) {
+			struct json_object *x = json_object_new_object();
+			json_object_object_add(x, "url", json_object_new_string(c->cfg.source));
+			json_object_object_add(x, "generation",
+					       have ? json_object_new_int64((int64_t)s.generation)
+						    : NULL);
+			if (have_m) {
+				ag_format_rfc3339(m.generated_at, t, sizeof(t));
+				json_object_object_add(x, "generated_at",
+						       json_object_new_string(t));
+				json_object_object_add(x, "publisher",
+						       json_object_new_string(m.publisher));
+				json_object_object_add(x, "key_id",
+						       json_object_new_string(m.key_id));
+			}
+			if (fetched != AG_TIME_UNKNOWN && fetched > 0) {
+				ag_format_rfc3339(fetched, t, sizeof(t));
+				json_object_object_add(x, "checked_at", json_object_new_string(t));
+			}
+			json_object_object_add(o, "source", x);
+			return;
+		}
+		if (!have) {
+			printf("source:     %s (nothing installed from it yet)\n", c->cfg.source);
+			return;
+		}
+		printf("source:     %s, generation %llu", c->cfg.source,
+		       (unsigned long long)s.generation);
+		if (have_m) {
+			ag_format_rfc3339(m.generated_at, t, sizeof(t));
+			printf(" (published %s by %s, key %s)", t, m.publisher, m.key_id);
+		}
+		printf("\n");
+		if (fetched > 0) {
+			ag_format_rfc3339(fetched, t, sizeof(t));
+			printf("checked:    %s\n", t);
+		}
+		return;
+	}
+	if (!c->cfg.publish_dir)
+		return;
+	ag_config_state_path(&c->cfg, "publish.state", path, sizeof(path));
+	int n = read_kv(path, "aadguest-publish 1", kv, ARRAY_SIZE(kv));
+	uint64_t gen = n > 0 ? kv_u64(kv, n, "generation") : 0;
+	if (o) {
+		struct json_object *x = json_object_new_object();
+		json_object_object_add(x, "dir", json_object_new_string(c->cfg.publish_dir));
+		json_object_object_add(x, "generation",
+				       gen ? json_object_new_int64((int64_t)gen) : NULL);
+		json_object_object_add(o, "publication", x);
+		return;
+	}
+	if (gen)
+		printf("publishes:  %s, generation %llu\n", c->cfg.publish_dir,
+		       (unsigned long long)gen);
+	else
+		printf("publishes:  %s (nothing published yet)\n", c->cfg.publish_dir);
+}
+
+int fleet_config_check(struct cli *c, bool offline,
+		       void (*line)(void *, const char *, const char *), void *ctx)
+{
+	char err[1024], msg[2048];
+	if (c->cfg.publish_key) {
+		char kid[17];
+		EVP_PKEY *k = NULL;
+		if (ag_config_check_publish_key(&c->cfg, err, sizeof(err)) == 0)
+			k = load_private_key(c->cfg.publish_key, err, sizeof(err));
+		if (!k || key_id(k, kid)) {
+			line(ctx, "failed", err);
+			EVP_PKEY_free(k);
+			return EXIT_USAGE;
+		}
+		EVP_PKEY_free(k);
+		snprintf(msg, sizeof(msg),
+			 "publish_key %s: Ed25519, key %s, readable by root only (followers' "
+			 "source_key is its public half: openssl pkey -in %s -pubout)",
+			 c->cfg.publish_key, kid, c->cfg.publish_key);
+		line(ctx, "ok", msg);
+		struct stat st;
+		if (stat(c->cfg.publish_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			snprintf(msg, sizeof(msg), "publish_dir %s: not a directory",
+				 c->cfg.publish_dir);
+			line(ctx, "failed", msg);
+			return EXIT_USAGE;
+		}
+		snprintf(msg, sizeof(msg), "publish_dir %s: %s", c->cfg.publish_dir,
+			 access(c->cfg.publish_dir, W_OK) == 0 ? "writable"
+							       : "created by the first sync");
+		line(ctx, "ok", msg);
+		return EXIT_OK;
+	}
+	if (!c->cfg.source)
+		return EXIT_OK;
+	struct keyring keys;
+	if (load_public_keys(c->cfg.source_key, &keys, err, sizeof(err))) {
+		line(ctx, "failed", err);
+		return EXIT_USAGE;
+	}
+	char ids[MAX_KEYS * 18 + 1] = "";
+	for (size_t i = 0; i < keys.n; i++) {
+		ag_strlcat(ids, i ? ", " : "", sizeof(ids));
+		ag_strlcat(ids, keys.id[i], sizeof(ids));
+	}
+	snprintf(msg, sizeof(msg), "source_key %s: %zu Ed25519 public key%s (%s)",
+		 c->cfg.source_key, keys.n, keys.n == 1 ? "" : "s", ids);
+	line(ctx, "ok", msg);
+	int rc = EXIT_OK;
+	if (!offline) {
+		struct http h;
+		struct resp rp = { 0 };
+		struct manifest m;
+		struct source_state none = { 0 };
+		int r = http_init(&h, &c->cfg, err, sizeof(err));
+		if (!r)
+			r = fetch_manifest(&h, c, &none, false, &rp, err, sizeof(err));
+		if (!r)
+			r = check_manifest(c, (char *)rp.body, rp.len, &keys, &m, err, sizeof(err));
+		if (r) {
+			snprintf(msg, sizeof(msg), "source %s: %s", c->cfg.source, err);
+			line(ctx, "failed", msg);
+			rc = EXIT_FAIL;
+		} else {
+			char t[AG_RFC3339_LEN];
+			ag_format_rfc3339(m.generated_at, t, sizeof(t));
+			snprintf(
+				msg, sizeof(msg),
+				"source %s: generation %llu of tenant %s, published %s by %s, signed "
+				"by key %s",
+				c->cfg.source, (unsigned long long)m.generation, m.tenant, t,
+				m.publisher, m.key_id);
+			line(ctx, "ok", msg);
+		}
+		free(rp.body);
+		http_free(&h);
+	}
+	keyring_free(&keys);
+	return rc;
+}

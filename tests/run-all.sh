@@ -76,7 +76,8 @@ run graph-budget sh tests/graph-budget.sh
 run upgrade sh tests/upgrade.sh
 run fleet sh tests/fleet.sh
 run hardening sh tests/hardening.sh
-run resilience sh tests/resilience.sh
+# 25 kills per scenario here (75 in all); `sh tests/resilience.sh` alone makes 210.
+run resilience env KILLS="${RESILIENCE_KILLS:-25}" ROUNDS="${RESILIENCE_ROUNDS:-8}" sh tests/resilience.sh
 run fulldisk sh tests/fulldisk.sh
 run hostile sh tests/hostile.sh
 run signin sh tests/signin.sh

@@ -134,14 +134,15 @@ FUZZ_B = build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
-FUZZ_NAMES = config snapshot state graph dates names pam
+FUZZ_NAMES = config snapshot state graph dates names pam helper idtoken
 FUZZ_BIN = $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(B)/libcore.a $(B)/common/guestdb.o \
-		$(B)/common/credential.o
+		$(B)/common/credential.o $(B)/common/idtoken.o
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(WARN) -Wno-missing-prototypes -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" $(CFLAGS) -fsanitize=fuzzer \
-		$(CURL_CFLAGS) -o $@ $< $(B)/common/guestdb.o $(B)/common/credential.o $(B)/libcore.a \
+		$(CURL_CFLAGS) -o $@ $< $(B)/common/guestdb.o $(B)/common/credential.o $(B)/common/idtoken.o \
+		$(B)/libcore.a \
 		$(CURL_LIBS) -lpam
 
 fuzz-targets: $(FUZZ_BIN)

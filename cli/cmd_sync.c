@@ -516,13 +516,19 @@ static bool may_sign_in(const struct guest *g)
 	return g->state == GS_ACTIVE && (g->flags & SNAP_REC_NSS);
 }
 
-/* Guests who could sign in before this sync and cannot now. */
+/* Guests who could sign in before this sync and cannot now: locked out all
+ * at once (one scan of /proc, one grace period). */
 static void run_lockouts(struct cli *c, const struct guestdb *old, const struct guestdb *now,
 			 struct json_object *out)
 {
 	struct guest_index ix;
-	if (guest_index_build(&ix, now)) {
+	struct lockout_target *t = calloc(old->n ? old->n : 1, sizeof(*t));
+	size_t *from = calloc(old->n ? old->n : 1, sizeof(*from));
+	size_t n = 0;
+	if (!t || !from || guest_index_build(&ix, now)) {
 		cli_err("lockout: out of memory");
+		free(t);
+		free(from);
 		return;
 	}
 	for (size_t i = 0; i < old->n; i++) {
@@ -532,35 +538,43 @@ static void run_lockouts(struct cli *c, const struct guestdb *old, const struct 
 		long j = guest_index_find(&ix, o->object_id);
 		if (j >= 0 && may_sign_in(&now->g[j]))
 			continue;
-		struct lockout_result res;
+		t[n] = (struct lockout_target){ .uid = o->uid,
+						.name = o->name,
+						.new_name = j >= 0 ? now->g[j].name : NULL };
+		from[n++] = i;
+	}
+	lockout_uids(&c->cfg, t, n);
+	for (size_t k = 0; k < n; k++) {
+		const struct guest *o = &old->g[from[k]];
+		const struct lockout_result *res = &t[k].res;
 		const char *name = o->name ? o->name : o->object_id;
-		int lr =
-			lockout_uid(&c->cfg, o->uid, o->name, j >= 0 ? now->g[j].name : NULL, &res);
-		if (lr) {
+		if (t[k].refused) {
+			const char *why = t[k].refused == -EEXIST
+						  ? "belongs to another account by NSS"
+						  : "is outside the guest range";
 			cli_err("lockout of %s: uid %u %s; its processes are not touched", name,
-				o->uid,
-				lr == -EEXIST ? "belongs to another account by NSS"
-					      : "is outside the guest range");
+				o->uid, why);
 			syslog(LOG_AUTHPRIV | LOG_WARNING,
 			       "lockout of guest %s (uid %u) skipped: the UID %s", name, o->uid,
-			       lr == -EEXIST ? "belongs to another account by NSS"
-					     : "is outside the guest range");
+			       why);
 			continue;
 		}
 		syslog(LOG_AUTHPRIV | LOG_NOTICE,
 		       "lockout: guest %s (object %s, uid %u) may no longer sign in: %u processes "
 		       "ended (%u killed)%s",
-		       name, o->object_id, o->uid, res.signalled, res.killed,
-		       res.logind == 1 ? ", logind sessions terminated" : "");
+		       name, o->object_id, o->uid, res->signalled, res->killed,
+		       res->logind == 1 ? ", logind sessions terminated" : "");
 		struct json_object *x = json_object_new_object();
 		json_object_object_add(x, "user", json_object_new_string(name));
 		json_object_object_add(x, "uid", json_object_new_int64(o->uid));
-		json_object_object_add(x, "signalled", json_object_new_int((int)res.signalled));
-		json_object_object_add(x, "killed", json_object_new_int((int)res.killed));
-		json_object_object_add(x, "logind", json_object_new_boolean(res.logind == 1));
+		json_object_object_add(x, "signalled", json_object_new_int((int)res->signalled));
+		json_object_object_add(x, "killed", json_object_new_int((int)res->killed));
+		json_object_object_add(x, "logind", json_object_new_boolean(res->logind == 1));
 		json_object_array_add(out, x);
 	}
 	guest_index_free(&ix);
+	free(t);
+	free(from);
 }
 
 /* One audit line per transition, with the dates. */
@@ -1699,13 +1713,13 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 		record_success(status_path, c->now, NULL);
 	}
 	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
 	audit_events(c, &m);
 	flush_name_caches(&m);
 	struct json_object *lockouts = json_object_new_array();
 	if (c->cfg.lockout == LOCKOUT_TERMINATE)
 		run_lockouts(c, &old, &m.db, lockouts);
+	clock_gettime(CLOCK_MONOTONIC, &t1); /* the summary's time covers the lockouts */
 	struct sync_totals totals = { .purged = -1 };
 	struct snapshot now;
 	if (snapshot_open(&now, c->db_path, 0) == 0) {
@@ -2093,7 +2107,6 @@ static int sync_once(struct cli *c, bool full)
 	if (!state_failed) {
 		record_success(status_path, c->now, resync);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
 	audit_events(c, &m);
 	flush_name_caches(&m);
@@ -2101,6 +2114,7 @@ static int sync_once(struct cli *c, bool full)
 	struct json_object *lockouts = json_object_new_array();
 	if (c->cfg.lockout == LOCKOUT_TERMINATE)
 		run_lockouts(c, &old, &m.db, lockouts);
+	clock_gettime(CLOCK_MONOTONIC, &t1); /* the summary's time covers the lockouts */
 	struct sync_totals totals = { .guests = m.db.n, .purged = (long)m.db.nt };
 	for (size_t i = 0; i < m.db.n; i++) {
 		totals.counts[m.db.g[i].state]++;

@@ -158,6 +158,7 @@ bench: deps
 	@sh tests/bench/nss-bench.sh
 	@sh tests/bench/pam-bench.sh
 	@sh tests/bench/sync-bench.sh
+	@sh tests/bench/bulk-bench.sh
 	@sh tests/bench/month-run.sh
 	@sh tests/bench/lockout-latency.sh
 

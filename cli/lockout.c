@@ -386,14 +386,16 @@ out:
 	free(idx);
 }
 
-/* Let one process hold a descriptor for every process it may wait on. */
-static void raise_fd_limit(void)
+/* Let one process hold a descriptor for every process it may wait on; the
+ * limit as it was is put back afterwards (the hooks run later inherit it). */
+static bool raise_fd_limit(struct rlimit *was)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	if (getrlimit(RLIMIT_NOFILE, was) != 0 || was->rlim_cur >= was->rlim_max)
+		return false;
+	rl = *was;
+	rl.rlim_cur = rl.rlim_max;
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0;
 }
 
 void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t n)
@@ -402,6 +404,8 @@ void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t 
 	struct victim *v = NULL;
 	size_t ns = 0, nv = 0, cap = 0;
 	unsigned signalled = 0;
+	struct rlimit fd_limit;
+	bool raised = false;
 	for (size_t i = 0; i < n; i++) {
 		memset(&t[i].res, 0, sizeof(t[i].res));
 		t[i].refused = 0;
@@ -423,7 +427,7 @@ void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t 
 	if (!ns)
 		goto out;
 	qsort(s, ns, sizeof(*s), slot_cmp);
-	raise_fd_limit();
+	raised = raise_fd_limit(&fd_limit);
 	logind_terminate(t, s, ns);
 	for (size_t i = 0; i < ns; i++) {
 		char path[128];
@@ -457,4 +461,6 @@ out:
 			close(v[i].fd);
 	free(v);
 	free(s);
+	if (raised)
+		setrlimit(RLIMIT_NOFILE, &fd_limit);
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -165,11 +166,10 @@ static int loginctl_terminate(char **uids, size_t n)
 	return wait_child(pid, now_ms() + LOGIND_TIMEOUT_MS);
 }
 
-/* Ask logind to end the sessions of the UIDs it has a user for. */
-static void logind_terminate(struct lockout_target *t, const struct uid_slot *s, size_t n)
+/* Ask logind to end the sessions of the UIDs it has a user for (want[target]). */
+static void logind_terminate(struct lockout_target *t, const struct uid_slot *s, size_t n,
+			     const bool *want)
 {
-	if (!n || !logind_running())
-		return;
 	char **args = calloc(LOGIND_BATCH, sizeof(*args));
 	size_t *who = calloc(LOGIND_BATCH, sizeof(*who));
 	size_t k = 0;
@@ -177,10 +177,7 @@ static void logind_terminate(struct lockout_target *t, const struct uid_slot *s,
 		goto out;
 	for (size_t i = 0; i <= n; i++) {
 		if (i < n) {
-			char path[64];
-			struct stat st;
-			snprintf(path, sizeof(path), "/run/systemd/users/%u", s[i].uid);
-			if (stat(path, &st) != 0)
+			if (!want[s[i].target])
 				continue;
 			char *a = malloc(16);
 			if (!a)
@@ -252,9 +249,9 @@ static bool signal_checked(pid_t pid, uint32_t uid, int sig, int *fd)
 	if (*fd < 0) {
 		/* No pidfds here (old kernel, seccomp, no descriptor left): check,
 		 * then kill(2); the window for a reused PID is two system calls. */
-		return errno != ESRCH && runs_as(pid, uid) && kill(pid, sig) == 0;
+		return errno != ESRCH && runs_as(pid, uid) && (sig == 0 || kill(pid, sig) == 0);
 	}
-	if (runs_as(pid, uid) && pidfd_send_signal(*fd, sig, NULL, 0) == 0)
+	if (runs_as(pid, uid) && (sig == 0 || pidfd_send_signal(*fd, sig, NULL, 0) == 0))
 		return true;
 	close(*fd);
 	*fd = -1;
@@ -269,7 +266,7 @@ static int victim_cmp(const void *a, const void *b)
 
 /* One pass over /proc: sig to every process running as one of the UIDs but
  * those in known (sorted by PID); with v, each one signalled is appended to
- * *v (pidfd kept open). */
+ * *v (pidfd kept open). Signal 0 only finds them. */
 static void scan_and_signal(struct lockout_target *t, const struct uid_slot *s, size_t n, int sig,
 			    struct victim **v, size_t *nv, size_t *cap, const struct victim *known,
 			    size_t nknown)
@@ -301,7 +298,7 @@ static void scan_and_signal(struct lockout_target *t, const struct uid_slot *s, 
 		struct lockout_result *res = &t[hit->target].res;
 		if (sig == SIGKILL)
 			res->killed++;
-		else
+		else if (sig)
 			res->signalled++;
 		if (!v) {
 			if (fd >= 0)
@@ -327,63 +324,86 @@ static void scan_and_signal(struct lockout_target *t, const struct uid_slot *s, 
 	closedir(d);
 }
 
-/* Until every process signalled has ended or the grace period is over: poll
- * their pidfds; those without one are re-checked whenever a poll returns. */
+/* A victim without a pidfd yet: open one now (descriptors may be free) and
+ * watch it, or find it gone; false while it runs with none to wait on. */
+static bool watch_again(int ep, struct victim *x, size_t i)
+{
+	x->fd = pidfd_open(x->pid, 0);
+	if (x->fd < 0) {
+		x->gone = errno == ESRCH || !runs_as(x->pid, x->uid);
+		return x->gone;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i };
+	if (!runs_as(x->pid, x->uid)) {
+		close(x->fd);
+		x->fd = -1;
+		x->gone = true;
+	} else if (epoll_ctl(ep, EPOLL_CTL_ADD, x->fd, &ev) < 0) {
+		close(x->fd);
+		x->fd = -1;
+		return false;
+	}
+	return true;
+}
+
+/* Until every process signalled has ended or the grace period is over: their
+ * pidfds in one epoll set, each ending reported once (no pass over all of
+ * them per wake-up); those without a pidfd are looked at again only while
+ * nothing else is left to wait on. */
 static void wait_grace(struct victim *v, size_t nv)
 {
-	struct pollfd *p = calloc(nv ? nv : 1, sizeof(*p));
-	size_t *idx = calloc(nv ? nv : 1, sizeof(*idx));
 	long long deadline = now_ms() + GRACE_MS;
-	if (!p || !idx)
-		goto out;
-	for (;;) {
-		size_t np = 0, nofd = 0;
-		for (size_t i = 0; i < nv; i++) {
-			if (v[i].gone)
-				continue;
-			if (v[i].fd < 0) {
-				/* A descriptor may be free now. */
-				v[i].fd = pidfd_open(v[i].pid, 0);
-				if (v[i].fd < 0 && errno == ESRCH) {
-					v[i].gone = true;
-					continue;
-				}
-				if (v[i].fd >= 0 && !runs_as(v[i].pid, v[i].uid)) {
-					close(v[i].fd);
-					v[i].fd = -1;
-					v[i].gone = true;
-					continue;
-				}
-				if (v[i].fd < 0) {
-					if (runs_as(v[i].pid, v[i].uid))
-						nofd++;
-					else
-						v[i].gone = true;
-					continue;
-				}
-			}
-			p[np] = (struct pollfd){ .fd = v[i].fd, .events = POLLIN };
-			idx[np++] = i;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	size_t watched = 0, nofd = 0;
+	struct epoll_event evs[256];
+	for (size_t i = 0; i < nv; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i };
+		if (v[i].gone)
+			continue;
+		if (v[i].fd >= 0 && ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, v[i].fd, &ev) == 0) {
+			watched++;
+			continue;
 		}
+		if (v[i].fd >= 0) {
+			close(v[i].fd);
+			v[i].fd = -1;
+		}
+		nofd++;
+	}
+	for (;;) {
 		long long left = deadline - now_ms();
-		if ((!np && !nofd) || left <= 0)
+		if ((!watched && !nofd) || left <= 0)
 			break;
-		/* Without a descriptor to wait on, look again in a moment. */
-		int r = poll(p, np, np ? (int)left : (int)(left < 20 ? left : 20));
+		if (!watched) {
+			/* Only processes without a pidfd left: look again in a moment. */
+			nofd = 0;
+			for (size_t i = 0; i < nv; i++) {
+				if (v[i].gone || v[i].fd >= 0)
+					continue;
+				if (ep >= 0 && watch_again(ep, &v[i], i))
+					watched += !v[i].gone;
+				else if (ep < 0 && !runs_as(v[i].pid, v[i].uid))
+					v[i].gone = true;
+				else
+					nofd++;
+			}
+			if (!watched && nofd)
+				poll(NULL, 0, (int)(left < 20 ? left : 20));
+			continue;
+		}
+		int r = epoll_wait(ep, evs, 256, (int)left);
 		if (r < 0 && errno != EINTR)
 			break;
-		for (size_t j = 0; r > 0 && j < np; j++) {
-			if (!p[j].revents)
-				continue;
-			struct victim *x = &v[idx[j]];
-			close(x->fd);
+		for (int j = 0; j < r; j++) {
+			struct victim *x = &v[evs[j].data.u64];
+			close(x->fd); /* leaves the epoll set with it */
 			x->fd = -1;
 			x->gone = true;
+			watched--;
 		}
 	}
-out:
-	free(p);
-	free(idx);
+	if (ep >= 0)
+		close(ep);
 }
 
 /* Let one process hold a descriptor for every process it may wait on; the
@@ -398,9 +418,33 @@ static bool raise_fd_limit(struct rlimit *was)
 	return setrlimit(RLIMIT_NOFILE, &rl) == 0;
 }
 
+/* Mark the targets with a numeric entry (a UID) in dir: their sessions
+ * recorded by pam_aadguest, or logind's users. One pass over the directory. */
+static void mark_listed(const char *dir, const struct uid_slot *s, size_t n, bool *mark)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	for (;;) {
+		struct dirent *de = readdir(d);
+		if (!de)
+			break;
+		char *end;
+		unsigned long uid = strtoul(de->d_name, &end, 10);
+		if (*end || end == de->d_name || uid > UINT32_MAX)
+			continue;
+		const struct uid_slot *hit = slot_find(s, n, (uint32_t)uid);
+		if (hit)
+			mark[hit->target] = true;
+	}
+	closedir(d);
+}
+
 void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t n)
 {
 	struct uid_slot *s = calloc(n ? n : 1, sizeof(*s));
+	bool *busy = calloc(n ? n : 1, sizeof(*busy)), *sess = calloc(n ? n : 1, sizeof(*sess)),
+	     *lgd = calloc(n ? n : 1, sizeof(*lgd));
 	struct victim *v = NULL;
 	size_t ns = 0, nv = 0, cap = 0;
 	unsigned signalled = 0;
@@ -409,34 +453,68 @@ void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t 
 	for (size_t i = 0; i < n; i++) {
 		memset(&t[i].res, 0, sizeof(t[i].res));
 		t[i].refused = 0;
-		if (t[i].uid == 0 || t[i].uid <= cfg->uid_min || t[i].uid > cfg->uid_max) {
+		if (t[i].uid == 0 || t[i].uid <= cfg->uid_min || t[i].uid > cfg->uid_max)
 			t[i].refused = -EPERM;
-			continue;
-		}
-		/* The UID must still be the guest's, for every name service of the
-		 * host (the guest may have been renamed by this very sync). */
-		struct passwd *pw = getpwuid((uid_t)t[i].uid);
-		if (pw && !(t[i].name && strcmp(pw->pw_name, t[i].name) == 0) &&
-		    !(t[i].new_name && strcmp(pw->pw_name, t[i].new_name) == 0)) {
-			t[i].refused = -EEXIST;
-			continue;
-		}
-		if (s)
+		else if (s)
 			s[ns++] = (struct uid_slot){ .uid = t[i].uid, .target = i };
 	}
-	if (!ns)
+	if (!ns || !busy || !sess || !lgd)
 		goto out;
 	qsort(s, ns, sizeof(*s), slot_cmp);
 	raised = raise_fd_limit(&fd_limit);
-	logind_terminate(t, s, ns);
+	/* What there is to end: processes (one pass over /proc, each held by a
+	 * pidfd from now on), recorded sessions, logind users. */
+	scan_and_signal(t, s, ns, 0, &v, &nv, &cap, NULL, 0);
+	mark_listed(AG_SESSION_DIR, s, ns, sess);
+	if (logind_running())
+		mark_listed("/run/systemd/users", s, ns, lgd);
+	for (size_t i = 0; i < nv; i++)
+		busy[v[i].target] = true;
+	/* The UID must still be the guest's, for every name service of the host
+	 * (the guest may have been renamed by this very sync): asked where there
+	 * is something to end, so a guest with nothing left costs no lookup. */
+	size_t kept = 0;
+	for (size_t i = 0; i < ns; i++) {
+		struct lockout_target *x = &t[s[i].target];
+		if (busy[s[i].target] || sess[s[i].target] || lgd[s[i].target]) {
+			struct passwd *pw = getpwuid((uid_t)x->uid);
+			if (pw && !(x->name && strcmp(pw->pw_name, x->name) == 0) &&
+			    !(x->new_name && strcmp(pw->pw_name, x->new_name) == 0)) {
+				x->refused = -EEXIST;
+				continue;
+			}
+		}
+		s[kept++] = s[i];
+	}
+	ns = kept;
+	logind_terminate(t, s, ns, lgd);
 	for (size_t i = 0; i < ns; i++) {
 		char path[128];
+		if (!sess[s[i].target])
+			continue;
 		snprintf(path, sizeof(path), "%s/%u", AG_SESSION_DIR, s[i].uid);
 		t[s[i].target].res.sessions = end_recorded_sessions(path);
 	}
-	scan_and_signal(t, s, ns, SIGTERM, &v, &nv, &cap, NULL, 0);
-	for (size_t i = 0; i < ns; i++)
-		signalled += t[s[i].target].res.signalled;
+	for (size_t i = 0; i < nv; i++) {
+		struct victim *x = &v[i];
+		bool sent = false;
+		if (!t[x->target].refused) {
+			if (x->fd >= 0)
+				sent = runs_as(x->pid, x->uid) &&
+				       pidfd_send_signal(x->fd, SIGTERM, NULL, 0) == 0;
+			else
+				sent = runs_as(x->pid, x->uid) && kill(x->pid, SIGTERM) == 0;
+		}
+		if (!sent) {
+			if (x->fd >= 0)
+				close(x->fd);
+			x->fd = -1;
+			x->gone = true;
+			continue;
+		}
+		t[x->target].res.signalled++;
+		signalled++;
+	}
 	if (!signalled)
 		goto out;
 	wait_grace(v, nv);
@@ -461,6 +539,9 @@ out:
 			close(v[i].fd);
 	free(v);
 	free(s);
+	free(busy);
+	free(sess);
+	free(lgd);
 	if (raised)
 		setrlimit(RLIMIT_NOFILE, &fd_limit);
 }

@@ -22,15 +22,18 @@ struct lockout_target {
 	uint32_t uid;
 	const char *name, *new_name;
 	int refused; /* 0, -EPERM: outside the guest range, -EEXIST: NSS gives the UID
-		      * to a name that is neither of the guest's */
+		      * to a name that is neither of the guest's (asked only for a UID
+		      * with something to end: a process, a session, a logind user) */
 	struct lockout_result res;
 };
 
-/* Locks out every target at once: logind is asked (once, for the UIDs it has a
- * user for) only when it runs, every recorded session is ended, /proc is
- * scanned once for all the UIDs, TERM goes to every process whose real or
- * effective UID is one of them, and one grace period (pidfds polled, no fixed
- * steps) precedes the KILL of those left. Root is never touched. */
+/* Locks out every target at once: /proc is scanned once for all the UIDs
+ * (every process whose real or effective UID is one of them, held by a
+ * pidfd), NSS is asked about the UIDs with something to end, logind (only
+ * when it runs, for the UIDs it has a user for) and the recorded sessions are
+ * ended, TERM goes to the processes, and one grace period (pidfds in one
+ * epoll set, no fixed steps) precedes the KILL of those left. Root is never
+ * touched. */
 void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t n);
 
 #endif

@@ -53,26 +53,32 @@ static long long now_ms(void)
 }
 
 /* The real and effective UIDs of a live process (not a zombie): false when it
- * has ended or cannot be read. */
+ * has ended or cannot be read. One read(2) of its status, no stdio: this runs
+ * for every process of the host. */
 static bool proc_uids(pid_t pid, unsigned *r, unsigned *e)
 {
-	char path[64], line[256];
-	bool ok = false;
+	char path[64], buf[2048];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return false;
-	while (fgets(line, sizeof(line), f)) {
-		/* A zombie has ended already: its parent only has to reap it. */
-		if (strncmp(line, "State:", 6) == 0 && strchr(line, 'Z'))
-			break;
-		if (strncmp(line, "Uid:", 4) != 0)
-			continue;
-		ok = sscanf(line + 4, "%u %u", r, e) == 2;
-		break;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	const char *st = strstr(buf, "\nState:"), *uid = strstr(buf, "\nUid:");
+	if (!uid)
+		return false;
+	/* A zombie has ended already: its parent only has to reap it. */
+	if (st) {
+		st += 7;
+		while (*st == ' ' || *st == '\t')
+			st++;
+		if (*st == 'Z')
+			return false;
 	}
-	fclose(f);
-	return ok;
+	return sscanf(uid + 5, "%u %u", r, e) == 2;
 }
 
 /* True when a live process has uid as its real or effective UID: the guest's
@@ -499,9 +505,9 @@ void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t 
 		struct victim *x = &v[i];
 		bool sent = false;
 		if (!t[x->target].refused) {
+			/* The pidfd was taken after the UID was seen: the same process. */
 			if (x->fd >= 0)
-				sent = runs_as(x->pid, x->uid) &&
-				       pidfd_send_signal(x->fd, SIGTERM, NULL, 0) == 0;
+				sent = pidfd_send_signal(x->fd, SIGTERM, NULL, 0) == 0;
 			else
 				sent = runs_as(x->pid, x->uid) && kill(x->pid, SIGTERM) == 0;
 		}

@@ -15,6 +15,9 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
 # Private PID and mount namespaces (as root): the lockouts see only our processes.
 isolate "$0" "$@"
+# As on many hosts where logind does not run (containers, or systemd not PID 1):
+# /run/systemd/seats exists, /run/systemd/system and the system bus do not.
+[ -n "${AADGUEST_TEST_ISOLATED:-}" ] && mkdir -p /run/systemd/seats
 SIZES=${BULK_SIZES:-25000 50000 100000 200000}
 PURGE=${BULK_PURGE:-50000}
 PURGE_TENANT=${BULK_PURGE_TENANT:-100000}

@@ -166,6 +166,7 @@ bench: deps
 	@sh tests/bench/pam-bench.sh
 	@sh tests/bench/signin-bench.sh
 	@sh tests/bench/sync-bench.sh
+	@sh tests/bench/bulk-bench.sh
 	@sh tests/bench/month-run.sh
 	@sh tests/bench/lockout-latency.sh
 	@sh tests/bench/fleet-bench.sh

@@ -105,14 +105,33 @@ struct answer {
 struct answers {
 	struct answer *a;
 	size_t n, cap;
+	struct guest_index live, deleted; /* by object id, one for each collection */
 };
 
-static const struct answer *answer_find(const struct answers *as, const char *id, bool deleted)
+static const char *answer_live_key(const void *ctx, size_t i)
 {
-	for (size_t i = 0; as && i < as->n; i++)
-		if (as->a[i].deleted == deleted && ag_ascii_casecmp_eq(as->a[i].id, id))
-			return &as->a[i];
-	return NULL;
+	const struct answer *a = &((const struct answers *)ctx)->a[i];
+	return a->deleted ? NULL : a->id;
+}
+
+static const char *answer_deleted_key(const void *ctx, size_t i)
+{
+	const struct answer *a = &((const struct answers *)ctx)->a[i];
+	return a->deleted ? a->id : NULL;
+}
+
+static const struct answer *answer_find(struct answers *as, const char *id, bool deleted)
+{
+	if (!as || !as->n)
+		return NULL;
+	struct guest_index *ix = deleted ? &as->deleted : &as->live;
+	if (!ix->slot &&
+	    guest_index_init(ix, deleted ? answer_deleted_key : answer_live_key, as, as->n))
+		return NULL; /* out of memory: asked again, nothing worse */
+	if (guest_index_extend(ix, as->n))
+		return NULL;
+	long i = guest_index_lookup(ix, id);
+	return i >= 0 ? &as->a[i] : NULL;
 }
 
 /* Keep what Graph said of one user: only a body (200) or "not there" (404). */
@@ -140,6 +159,8 @@ static void answers_free(struct answers *as)
 		json_object_put(as->a[i].body);
 	}
 	free(as->a);
+	guest_index_free(&as->live);
+	guest_index_free(&as->deleted);
 	memset(as, 0, sizeof(*as));
 }
 
@@ -152,6 +173,8 @@ struct fetch {
 	bool progress;
 	bool incomplete; /* a user could not be read whole: replay this delta next time */
 	const struct guestdb *known;
+	const struct guest_index *known_ix; /* over known */
+	struct guest_index view_ix;	    /* over u, by object id: built on first use */
 	struct answers *answers; /* this sync's answers for users fetched whole, or NULL */
 };
 
@@ -170,7 +193,9 @@ static bool is_guest(const struct fetch *f, const struct graph_user *gu)
 		return strcmp(gu->user_type, "Guest") == 0;
 	if (!f->deleted)
 		return true;
-	return contains_ext(gu->upn) || (f->known && guestdb_find(f->known, gu->id) >= 0);
+	return contains_ext(gu->upn) ||
+	       (f->known && (f->known_ix ? guest_index_find(f->known_ix, gu->id)
+					 : guestdb_find(f->known, gu->id)) >= 0);
 }
 
 static int on_user(struct json_object *item, void *ctx)
@@ -248,49 +273,38 @@ struct local_names {
 	const struct fast_ctx *fast; /* a sync that changes a few guests */
 	bool live_built;
 	struct snapshot live;
-	uint32_t *live_slot; /* record number + 1 */
-	size_t live_cap;
+	struct guest_index live_ix;
 };
+
+/* A snapshot record's object id (NULL for a record that cannot be read). */
+static const char *snapshot_oid_key(const void *ctx, size_t i)
+{
+	const struct snapshot *s = ctx;
+	const struct snap_record *r = snapshot_record(s, (uint32_t)i);
+	return r ? snapshot_str(s, r->object_id) : NULL;
+}
 
 static uint32_t live_uid_of(const char *object_id, void *ctx)
 {
 	struct local_names *l = ctx;
 	if (!l->live_built) {
 		l->live_built = true;
-		if (snapshot_open(&l->live, l->db_path, SNAP_OPEN_VERIFY) == 0) {
-			l->live_cap = 16;
-			while (l->live_cap < (size_t)snapshot_count(&l->live) * 2 + 1)
-				l->live_cap *= 2;
-			l->live_slot = calloc(l->live_cap, sizeof(*l->live_slot));
-			for (uint32_t i = 0; l->live_slot && i < snapshot_count(&l->live); i++) {
-				const struct snap_record *r = snapshot_record(&l->live, i);
-				const char *oid = r ? snapshot_str(&l->live, r->object_id) : NULL;
-				if (!oid)
-					continue;
-				size_t j = ag_name_hash(oid) & (l->live_cap - 1);
-				while (l->live_slot[j])
-					j = (j + 1) & (l->live_cap - 1);
-				l->live_slot[j] = i + 1;
-			}
-		}
+		if (snapshot_open(&l->live, l->db_path, SNAP_OPEN_VERIFY) == 0 &&
+		    guest_index_init(&l->live_ix, snapshot_oid_key, &l->live,
+				     snapshot_count(&l->live)))
+			guest_index_free(&l->live_ix);
 	}
-	if (!l->live_slot)
+	if (!l->live_ix.slot)
 		return 0;
-	for (size_t j = ag_name_hash(object_id) & (l->live_cap - 1); l->live_slot[j];
-	     j = (j + 1) & (l->live_cap - 1)) {
-		const struct snap_record *r = snapshot_record(&l->live, l->live_slot[j] - 1);
-		const char *oid = snapshot_str(&l->live, r->object_id);
-		if (oid && ag_ascii_casecmp_eq(oid, object_id))
-			return r->uid;
-	}
-	return 0;
+	long i = guest_index_lookup(&l->live_ix, object_id);
+	return i >= 0 ? snapshot_record(&l->live, (uint32_t)i)->uid : 0;
 }
 
 static void local_names_free(struct local_names *l)
 {
 	strset_free(&l->names);
 	uidset_free(&l->uids);
-	free(l->live_slot);
+	guest_index_free(&l->live_ix);
 	if (l->live.base)
 		snapshot_close(&l->live);
 	memset(l, 0, sizeof(*l));
@@ -517,13 +531,19 @@ static bool may_sign_in(const struct guest *g)
 	return g->state == GS_ACTIVE && (g->flags & SNAP_REC_NSS);
 }
 
-/* Guests who could sign in before this sync and cannot now. */
+/* Guests who could sign in before this sync and cannot now: locked out all
+ * at once (one scan of /proc, one grace period). */
 static void run_lockouts(struct cli *c, const struct guestdb *old, const struct guestdb *now,
 			 struct json_object *out)
 {
 	struct guest_index ix;
-	if (guest_index_build(&ix, now)) {
+	struct lockout_target *t = calloc(old->n ? old->n : 1, sizeof(*t));
+	size_t *from = calloc(old->n ? old->n : 1, sizeof(*from));
+	size_t n = 0;
+	if (!t || !from || guest_index_build(&ix, now)) {
 		cli_err("lockout: out of memory");
+		free(t);
+		free(from);
 		return;
 	}
 	for (size_t i = 0; i < old->n; i++) {
@@ -533,44 +553,55 @@ static void run_lockouts(struct cli *c, const struct guestdb *old, const struct 
 		long j = guest_index_find(&ix, o->object_id);
 		if (j >= 0 && may_sign_in(&now->g[j]))
 			continue;
-		struct lockout_result res;
+		t[n] = (struct lockout_target){ .uid = o->uid,
+						.name = o->name,
+						.new_name = j >= 0 ? now->g[j].name : NULL };
+		from[n++] = i;
+	}
+	lockout_uids(&c->cfg, t, n);
+	for (size_t k = 0; k < n; k++) {
+		const struct guest *o = &old->g[from[k]];
+		const struct lockout_result *res = &t[k].res;
 		const char *name = o->name ? o->name : o->object_id;
-		int lr =
-			lockout_uid(&c->cfg, o->uid, o->name, j >= 0 ? now->g[j].name : NULL, &res);
-		if (lr) {
+		if (t[k].refused) {
+			const char *why = t[k].refused == -EEXIST
+						  ? "belongs to another account by NSS"
+						  : "is outside the guest range";
 			cli_err("lockout of %s: uid %u %s; its processes are not touched", name,
-				o->uid,
-				lr == -EEXIST ? "belongs to another account by NSS"
-					      : "is outside the guest range");
+				o->uid, why);
 			syslog(LOG_AUTHPRIV | LOG_WARNING,
 			       "lockout of guest %s (uid %u) skipped: the UID %s", name, o->uid,
-			       lr == -EEXIST ? "belongs to another account by NSS"
-					     : "is outside the guest range");
+			       why);
 			continue;
 		}
 		syslog(LOG_AUTHPRIV | LOG_NOTICE,
 		       "lockout: guest %s (object %s, uid %u) may no longer sign in: %u processes "
 		       "ended (%u killed)%s",
-		       name, o->object_id, o->uid, res.signalled, res.killed,
-		       res.logind == 1 ? ", logind sessions terminated" : "");
+		       name, o->object_id, o->uid, res->signalled, res->killed,
+		       res->logind == 1 ? ", logind sessions terminated" : "");
 		struct json_object *x = json_object_new_object();
 		json_object_object_add(x, "user", json_object_new_string(name));
 		json_object_object_add(x, "uid", json_object_new_int64(o->uid));
-		json_object_object_add(x, "signalled", json_object_new_int((int)res.signalled));
-		json_object_object_add(x, "killed", json_object_new_int((int)res.killed));
-		json_object_object_add(x, "logind", json_object_new_boolean(res.logind == 1));
+		json_object_object_add(x, "signalled", json_object_new_int((int)res->signalled));
+		json_object_object_add(x, "killed", json_object_new_int((int)res->killed));
+		json_object_object_add(x, "logind", json_object_new_boolean(res->logind == 1));
 		json_object_array_add(out, x);
 	}
 	guest_index_free(&ix);
+	free(t);
+	free(from);
 }
 
 /* One audit line per transition, with the dates. */
 static void audit_events(struct cli *c, const struct merge_output *m)
 {
+	struct guest_index ix;
+	bool indexed = m->n_events && guest_index_build(&ix, &m->db) == 0;
 	for (size_t i = 0; i < m->n_events; i++) {
 		const struct event *e = &m->events[i];
 		char extra[128] = "";
-		long j = guestdb_find(&m->db, e->object_id);
+		long j = indexed ? guest_index_find(&ix, e->object_id)
+				 : guestdb_find(&m->db, e->object_id);
 		if (j >= 0 && m->db.g[j].state == GS_DEPARTED) {
 			char d1[32], d2[32];
 			fmt_time(m->db.g[j].deleted_at, d1, sizeof(d1));
@@ -583,6 +614,8 @@ static void audit_events(struct cli *c, const struct merge_output *m)
 		       e->old_state < GS_COUNT ? guest_state_name(e->old_state) : "new",
 		       guest_state_name(e->new_state), extra);
 	}
+	if (indexed)
+		guest_index_free(&ix);
 }
 
 static void record_failure(struct cli *c, const char *msg)
@@ -656,11 +689,12 @@ static int refresh_groups(struct cli *c, struct graph_client *g, struct fetch *f
 	/* Deleted users are in no group any more: a departed guest keeps what it
 	 * had, so it still resolves (as departed) through its restore window. */
 	struct guest_index known = { 0 };
-	if (!r && f->known && guest_index_build(&known, f->known))
+	if (!r && f->known && !f->known_ix && guest_index_build(&known, f->known))
 		r = -ENOMEM;
+	const struct guest_index *kix = f->known_ix ? f->known_ix : &known;
 	for (size_t i = 0; i < f->n && !r; i++) {
 		if (f->u[i].deleted) {
-			long k = known.slot ? guest_index_find(&known, f->u[i].id) : -1;
+			long k = f->known ? guest_index_find(kix, f->u[i].id) : -1;
 			f->u[i].permitted = k >= 0 && (f->known->g[k].flags & SNAP_REC_PERMITTED);
 		} else {
 			f->u[i].permitted = strset_has(&allowed, f->u[i].id);
@@ -705,9 +739,17 @@ struct wanted {
 	char *id;
 	bool deleted;
 };
+/* Users to fetch whole, each once, indexed by id. */
+struct wanted_set {
+	struct wanted *w;
+	size_t n;
+	struct guest_index ix;
+};
 static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
 		       const struct wanted *w, size_t n, bool keep_if_missing);
-static int want(struct wanted **w, size_t *n, const char *id, bool deleted);
+static int want(struct wanted_set *ws, const char *id, bool deleted);
+static void wanted_free(struct wanted_set *ws);
+static long view_find(struct fetch *f, const char *id);
 
 static int fetch_full(struct cli *c, struct graph_client *g, struct fetch *f, char **link)
 {
@@ -732,20 +774,13 @@ static int fetch_full(struct cli *c, struct graph_client *g, struct fetch *f, ch
 	/* A guest known here but in neither list may have moved between the two
 	 * reads (restored, or deleted): ask for it by id before calling it purged. */
 	if (f->known && f->known->n) {
-		struct strset listed = { 0 };
-		struct wanted *missing = NULL;
-		size_t n_missing = 0;
-		for (size_t i = 0; i < f->n && !r; i++)
-			r = strset_add(&listed, f->u[i].id);
+		struct wanted_set missing = { 0 };
 		for (size_t i = 0; i < f->known->n && !r; i++)
-			if (!strset_has(&listed, f->known->g[i].object_id))
-				r = want(&missing, &n_missing, f->known->g[i].object_id, false);
-		strset_free(&listed);
-		if (!r && n_missing)
-			r = refetch_all(c, g, f, missing, n_missing, false);
-		for (size_t i = 0; i < n_missing; i++)
-			free(missing[i].id);
-		free(missing);
+			if (view_find(f, f->known->g[i].object_id) < 0)
+				r = want(&missing, f->known->g[i].object_id, false);
+		if (!r && missing.n)
+			r = refetch_all(c, g, f, missing.w, missing.n, false);
+		wanted_free(&missing);
 		if (r)
 			return r;
 	}
@@ -831,9 +866,23 @@ static int apply_props(struct dir_user *v, const struct change *c)
 	return 0;
 }
 
-static long view_find(const struct fetch *f, const char *id)
+static const char *view_key(const void *ctx, size_t i)
 {
-	for (size_t i = 0; i < f->n; i++)
+	return ((const struct fetch *)ctx)->u[i].id;
+}
+
+/* The view's index follows appends; view_forget() after any other change. */
+static void view_forget(struct fetch *f)
+{
+	guest_index_free(&f->view_ix);
+}
+
+static long view_find(struct fetch *f, const char *id)
+{
+	if ((f->view_ix.slot || !guest_index_init(&f->view_ix, view_key, f, f->n)) &&
+	    !guest_index_extend(&f->view_ix, f->n))
+		return guest_index_lookup(&f->view_ix, id);
+	for (size_t i = 0; i < f->n; i++) /* out of memory: the long way */
 		if (f->u[i].id && ag_ascii_casecmp_eq(f->u[i].id, id))
 			return (long)i;
 	return -1;
@@ -870,7 +919,7 @@ static void one_path(const char *id, bool deleted, char *buf, size_t n)
 /* Put one user's whole current state (o; NULL when Graph says 404) into the view. */
 static int apply_whole(struct fetch *f, const char *id, bool deleted, struct json_object *o)
 {
-	struct fetch one = { .known = f->known, .deleted = deleted };
+	struct fetch one = { .known = f->known, .known_ix = f->known_ix, .deleted = deleted };
 	long i = view_find(f, id);
 	struct json_object *oid;
 	if (o && (!json_object_object_get_ex(o, "id", &oid) ||
@@ -972,15 +1021,14 @@ static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
 	char *paths[20];
 	struct json_object *bodies[20];
 	long status[20];
-	struct wanted *again = NULL;
-	size_t n_again = 0;
+	struct wanted_set again = { 0 };
 	int r = 0;
 
 	if (n == 1)
 		return refetch(c, g, f, w[0].id, w[0].deleted, keep_if_missing);
 	for (int round = 0; round < 2 && !r; round++) {
-		const struct wanted *list = round == 0 ? w : again;
-		size_t count = round == 0 ? n : n_again;
+		const struct wanted *list = round == 0 ? w : again.w;
+		size_t count = round == 0 ? n : again.n;
 		for (size_t at = 0; at < count && !r; at += 20) {
 			size_t k = count - at < 20 ? count - at : 20;
 			struct json_object *asked_bodies[20];
@@ -1018,7 +1066,7 @@ static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
 				if (status[i] == 200 && bodies[i])
 					r = apply_whole(f, x->id, x->deleted, bodies[i]);
 				else if (status[i] == 404 && round == 0)
-					r = want(&again, &n_again, x->id, !x->deleted);
+					r = want(&again, x->id, !x->deleted);
 				else if (status[i] == 404 && !keep_if_missing)
 					r = apply_whole(f, x->id, x->deleted,
 							NULL); /* in neither: gone */
@@ -1033,38 +1081,59 @@ static int refetch_all(struct cli *c, struct graph_client *g, struct fetch *f,
 			}
 		}
 	}
-	for (size_t i = 0; i < n_again; i++)
-		free(again[i].id);
-	free(again);
+	wanted_free(&again);
 	return r;
 }
 
-static bool is_wanted(const struct wanted *w, size_t n, const char *id)
+static const char *wanted_key(const void *ctx, size_t i)
 {
-	for (size_t i = 0; i < n; i++)
-		if (ag_ascii_casecmp_eq(w[i].id, id))
-			return true;
-	return false;
+	return ((const struct wanted_set *)ctx)->w[i].id;
 }
 
-static int want(struct wanted **w, size_t *n, const char *id, bool deleted)
+static long wanted_find(struct wanted_set *ws, const char *id)
 {
-	for (size_t i = 0; i < *n; i++) {
-		if (ag_ascii_casecmp_eq((*w)[i].id, id)) {
-			(*w)[i].deleted = deleted; /* the later change knows better */
-			return 0;
-		}
+	if (!ws->n)
+		return -1;
+	if (!ws->ix.slot && guest_index_init(&ws->ix, wanted_key, ws, ws->n))
+		return -2;
+	if (guest_index_extend(&ws->ix, ws->n))
+		return -2;
+	return guest_index_lookup(&ws->ix, id);
+}
+
+static bool is_wanted(struct wanted_set *ws, const char *id)
+{
+	return wanted_find(ws, id) >= 0;
+}
+
+static int want(struct wanted_set *ws, const char *id, bool deleted)
+{
+	long i = wanted_find(ws, id);
+	if (i < -1)
+		return -ENOMEM;
+	if (i >= 0) {
+		ws->w[i].deleted = deleted; /* the later change knows better */
+		return 0;
 	}
-	struct wanted *nw = realloc(*w, (*n + 1) * sizeof(**w));
+	struct wanted *nw = realloc(ws->w, (ws->n + 1) * sizeof(*nw));
 	if (!nw)
 		return -ENOMEM;
-	*w = nw;
-	nw[*n].id = strdup(id);
-	nw[*n].deleted = deleted;
-	if (!nw[*n].id)
+	ws->w = nw;
+	nw[ws->n].id = strdup(id);
+	nw[ws->n].deleted = deleted;
+	if (!nw[ws->n].id)
 		return -ENOMEM;
-	(*n)++;
+	ws->n++;
 	return 0;
+}
+
+static void wanted_free(struct wanted_set *ws)
+{
+	for (size_t i = 0; i < ws->n; i++)
+		free(ws->w[i].id);
+	free(ws->w);
+	guest_index_free(&ws->ix);
+	memset(ws, 0, sizeof(*ws));
 }
 
 static void delta_free(struct delta *d)
@@ -1104,8 +1173,7 @@ static int read_delta(struct graph_client *g, const char *link, struct delta *d,
 static int apply_delta(struct cli *c, struct graph_client *g, const struct guestdb *old,
 		       struct fetch *f, struct delta *d)
 {
-	struct wanted *wanted = NULL;
-	size_t n_wanted = 0;
+	struct wanted_set wanted = { 0 };
 	int r = 0;
 
 	f->answers = &d->answers;
@@ -1131,13 +1199,13 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 			/* Soft-deleted: Deleted users has its deletedDateTime. The feed
 			 * carries every user of the tenant: one this host never knew as a
 			 * guest (nor saw earlier in this delta) costs no request. */
-			if (i >= 0 || is_wanted(wanted, n_wanted, ch->id))
-				r = want(&wanted, &n_wanted, ch->id, true);
+			if (i >= 0 || is_wanted(&wanted, ch->id))
+				r = want(&wanted, ch->id, true);
 		} else if (ch->type_known && !ch->is_guest) {
 			if (i >= 0)
 				dir_user_free(&f->u[i]); /* converted to a member: out of scope */
 		} else if (i >= 0 && f->u[i].deleted) {
-			r = want(&wanted, &n_wanted, ch->id, false); /* restored: take it whole */
+			r = want(&wanted, ch->id, false); /* restored: take it whole */
 		} else if (i >= 0) {
 			r = apply_props(&f->u[i], ch);
 		} else if (ch->is_guest &&
@@ -1153,11 +1221,11 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 			v->enabled = ch->u.enabled;
 		} else {
 			/* New to this host (invited, or converted to a guest), partial: whole. */
-			r = want(&wanted, &n_wanted, ch->id, false);
+			r = want(&wanted, ch->id, false);
 		}
 	}
-	if (!r && n_wanted)
-		r = refetch_all(c, g, f, wanted, n_wanted, true);
+	if (!r && wanted.n)
+		r = refetch_all(c, g, f, wanted.w, wanted.n, true);
 	if (r)
 		goto out;
 	/* Drop the holes left by removals. */
@@ -1166,11 +1234,10 @@ static int apply_delta(struct cli *c, struct graph_client *g, const struct guest
 		if (f->u[i].id)
 			f->u[w++] = f->u[i];
 	f->n = w;
+	view_forget(f);
 	r = refresh_groups(c, g, f);
 out:
-	for (size_t k = 0; k < n_wanted; k++)
-		free(wanted[k].id);
-	free(wanted);
+	wanted_free(&wanted);
 	return r;
 }
 
@@ -1351,17 +1418,6 @@ static int delta_link_save(struct cli *c, int64_t last_sync, const char *link)
 	return r;
 }
 
-static bool snapshot_has_object(const struct snapshot *s, const char *id)
-{
-	for (uint32_t i = 0; i < snapshot_count(s); i++) {
-		const struct snap_record *r = snapshot_record(s, i);
-		const char *oid = r ? snapshot_str(s, r->object_id) : NULL;
-		if (oid && ag_ascii_casecmp_eq(oid, id))
-			return true;
-	}
-	return false;
-}
-
 /* True when this delta changes nothing on this host: no change concerns a
  * guest it knows (or a new guest), no restore window ends now, the settings
  * are those the snapshot was built with, and no allowed_groups to refresh. */
@@ -1378,12 +1434,17 @@ static bool nothing_to_do(struct cli *c, const struct snapshot *s, const struct 
 	}
 	for (size_t k = 0; k < d->n; k++) {
 		const struct change *ch = &d->ch[k];
-		if (snapshot_has_object(s, ch->id))
-			return false;
 		if (!ch->removed && !(ch->type_known && !ch->is_guest))
 			return false; /* maybe a new guest */
 	}
-	return true;
+	struct guest_index ix;
+	if (guest_index_init(&ix, snapshot_oid_key, s, snapshot_count(s)))
+		return false;
+	bool none = true;
+	for (size_t k = 0; k < d->n && none; k++)
+		none = guest_index_lookup(&ix, d->ch[k].id) < 0;
+	guest_index_free(&ix);
+	return none;
 }
 
 /* The private state is the one the snapshot was written with (same base,
@@ -1487,12 +1548,9 @@ static bool name_is_free_for(const struct snapshot *snap, const struct state_vie
 	return !r || (oid && ag_ascii_casecmp_eq(oid, id));
 }
 
-static bool in_ids(char *const *ids, size_t n, const char *id)
+static const char *ids_key(const void *ctx, size_t i)
 {
-	for (size_t i = 0; i < n; i++)
-		if (ag_ascii_casecmp_eq(ids[i], id))
-			return true;
-	return false;
+	return ((char *const *)ctx)[i];
 }
 
 enum { FAST_NO = 0, FAST_DONE = 1 };
@@ -1512,6 +1570,9 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 	struct fetch f = { 0 };
 	struct local_names local = { 0 };
 	struct merge_output m = { 0 };
+	/* by object id: the ids concerned, old, m.db; by id hash: their tombstones */
+	struct guest_index ids_ix = { 0 }, old_ix = { 0 }, new_ix = { 0 }, oldt_ix = { 0 },
+			   newt_ix = { 0 };
 	struct snap_guest_in *in = NULL;
 	char **homes = NULL, **gecos = NULL, **ids = NULL, **gone = NULL;
 	struct tombstone *added = NULL;
@@ -1541,16 +1602,23 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 		goto oom;
 	old.cap = old.tcap = d->n + 1;
 	old.last_sync = sv.last_sync;
+	if (guest_index_init(&ids_ix, ids_key, ids, 0))
+		goto oom;
 	for (size_t k = 0; k < d->n; k++) {
-		if (in_ids(ids, n_ids, d->ch[k].id))
+		if (guest_index_lookup(&ids_ix, d->ch[k].id) >= 0)
 			continue;
 		ids[n_ids++] = d->ch[k].id;
+		if (guest_index_extend(&ids_ix, n_ids))
+			goto oom;
 		r = state_view_guest(&sv, d->ch[k].id, &old.g[old.n]);
 		if (r < 0)
 			goto out;
 		old.n += r;
 	}
 	f.known = &old;
+	if (guest_index_build(&old_ix, &old))
+		goto oom;
+	f.known_ix = &old_ix;
 	r = apply_delta(c, g, &old, &f, d);
 	if (r == -ESTALE)
 		goto out;
@@ -1562,7 +1630,7 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 	/* Guests coming back under an object id purged here take their UID back. */
 	for (size_t i = 0; i < f.n; i++) {
 		char hash[65];
-		if (guestdb_find(&old, f.u[i].id) >= 0)
+		if (guest_index_find(&old_ix, f.u[i].id) >= 0)
 			continue;
 		guestdb_hash_id(f.u[i].id, hash);
 		r = state_view_tombstone(&sv, hash, &old.t[old.nt]);
@@ -1612,29 +1680,22 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 	gone = calloc(old.n + 1, sizeof(char *));
 	added = calloc(m.db.nt + 1, sizeof(*added));
 	back = calloc(old.nt + 1, sizeof(*back));
-	if (!gone || !added || !back)
+	if (!gone || !added || !back || guest_index_build(&new_ix, &m.db) ||
+	    guest_index_tombstones(&oldt_ix, &old) || guest_index_tombstones(&newt_ix, &m.db))
 		goto oom;
 	for (size_t i = 0; i < old.n; i++)
-		if (guestdb_find(&m.db, old.g[i].object_id) < 0)
+		if (guest_index_find(&new_ix, old.g[i].object_id) < 0)
 			gone[n_gone++] = old.g[i].object_id;
 	/* A purge forgets a guest's personal data: both files are written whole,
 	 * so no older journal line or overlay keeps it. */
 	if (n_gone)
 		goto out;
-	for (size_t i = 0; i < m.db.nt; i++) {
-		bool had = false;
-		for (size_t k = 0; k < old.nt && !had; k++)
-			had = strcmp(old.t[k].id_hash, m.db.t[i].id_hash) == 0;
-		if (!had)
+	for (size_t i = 0; i < m.db.nt; i++)
+		if (guest_index_lookup(&oldt_ix, m.db.t[i].id_hash) < 0)
 			added[n_added++] = m.db.t[i];
-	}
-	for (size_t k = 0; k < old.nt; k++) {
-		bool kept = false;
-		for (size_t i = 0; i < m.db.nt && !kept; i++)
-			kept = strcmp(old.t[k].id_hash, m.db.t[i].id_hash) == 0;
-		if (!kept)
+	for (size_t k = 0; k < old.nt; k++)
+		if (guest_index_lookup(&newt_ix, old.t[k].id_hash) < 0)
 			memcpy(back[n_back++], old.t[k].id_hash, 65);
-	}
 
 	/* The overlay: the previous one's records not touched now, then these. */
 	const struct snap_part *ov = &snap.part[1];
@@ -1647,7 +1708,8 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 	for (uint32_t i = 0; i < ov->n_records; i++) {
 		const struct snap_record *rec = &ov->records[i];
 		const char *oid = snapshot_str(&snap, rec->object_id);
-		if (!oid || in_ids(ids, n_ids, oid) || guestdb_find(&m.db, oid) >= 0)
+		if (!oid || guest_index_lookup(&ids_ix, oid) >= 0 ||
+		    guest_index_find(&new_ix, oid) >= 0)
 			continue;
 		in[n_in++] = (struct snap_guest_in){
 			.uid = rec->uid,
@@ -1712,13 +1774,13 @@ static int sync_incremental(struct cli *c, struct graph_client *g, struct delta 
 		record_success(status_path, c->now, NULL);
 	}
 	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
 	audit_events(c, &m);
 	flush_name_caches(&m);
 	struct json_object *lockouts = json_object_new_array();
 	if (c->cfg.lockout == LOCKOUT_TERMINATE)
 		run_lockouts(c, &old, &m.db, lockouts);
+	clock_gettime(CLOCK_MONOTONIC, &t1); /* the summary's time covers the lockouts */
 	struct sync_totals totals = { .purged = -1 };
 	struct snapshot now;
 	if (snapshot_open(&now, c->db_path, 0) == 0) {
@@ -1758,10 +1820,16 @@ out:
 	free(added);
 	free(back);
 	free(ids);
+	guest_index_free(&ids_ix);
+	guest_index_free(&old_ix);
+	guest_index_free(&new_ix);
+	guest_index_free(&oldt_ix);
+	guest_index_free(&newt_ix);
 	merge_output_free(&m);
 	for (size_t i = 0; i < f.n; i++)
 		dir_user_free(&f.u[i]);
 	free(f.u);
+	view_forget(&f);
 	local_names_free(&local);
 	guestdb_free(&old);
 	state_view_close(&sv);
@@ -1910,6 +1978,7 @@ static int sync_once(struct cli *c, bool full)
 	char state_path[4096], status_path[4096], lock_path[4096], err[1024];
 	struct guestdb old;
 	struct fetch f = { 0 };
+	struct guest_index known_ix = { 0 };
 	struct local_names local = { 0 };
 	struct merge_output m = { 0 };
 	struct graph_client g;
@@ -2060,6 +2129,11 @@ static int sync_once(struct cli *c, bool full)
 		link = NULL;
 	}
 	f.known = &old;
+	if (guest_index_build(&known_ix, &old)) {
+		rc = fail(c, "out of memory");
+		goto out_graph;
+	}
+	f.known_ix = &known_ix;
 	f.progress = !c->json && isatty(STDERR_FILENO);
 	r = -ESTALE;
 	/* The feed was read above; it is applied when the state it continues is here. */
@@ -2071,6 +2145,7 @@ static int sync_once(struct cli *c, bool full)
 			for (size_t i = 0; i < f.n; i++)
 				dir_user_free(&f.u[i]);
 			f.n = 0;
+			view_forget(&f);
 			free(link);
 			link = NULL;
 			g.err[0] = f.err[0] = '\0';
@@ -2116,6 +2191,7 @@ static int sync_once(struct cli *c, bool full)
 	free(f.u);
 	f.u = NULL;
 	f.n = f.cap = 0;
+	view_forget(&f);
 	if (f.incomplete) {
 		/* Keep the feed where it was: the next sync reads these changes again. */
 		free(link);
@@ -2164,7 +2240,6 @@ static int sync_once(struct cli *c, bool full)
 	if (!state_failed) {
 		record_success(status_path, c->now, resync);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	openlog("aadguest", LOG_PID, LOG_AUTHPRIV);
 	audit_events(c, &m);
 	flush_name_caches(&m);
@@ -2172,6 +2247,7 @@ static int sync_once(struct cli *c, bool full)
 	struct json_object *lockouts = json_object_new_array();
 	if (c->cfg.lockout == LOCKOUT_TERMINATE)
 		run_lockouts(c, &old, &m.db, lockouts);
+	clock_gettime(CLOCK_MONOTONIC, &t1); /* the summary's time covers the lockouts */
 	struct sync_totals totals = { .guests = m.db.n, .purged = (long)m.db.nt };
 	for (size_t i = 0; i < m.db.n; i++) {
 		totals.counts[m.db.g[i].state]++;
@@ -2195,6 +2271,8 @@ out_graph:
 	for (size_t i = 0; i < f.n; i++)
 		dir_user_free(&f.u[i]);
 	free(f.u);
+	view_forget(&f);
+	guest_index_free(&known_ix);
 	local_names_free(&local);
 	guestdb_free(&old);
 	return publish_and_unlock(c, lockfd, rc);

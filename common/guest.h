@@ -111,16 +111,34 @@ int64_t guest_restorable_until(const struct guest *g, unsigned retention_days);
 /* The directory's view of a known guest, rebuilt from the private state
  * (for delta syncs, which only carry what changed). Strings are copies. */
 int guest_to_dir_user(const struct guest *g, struct dir_user *u);
-/* An object-id index over a guestdb (the db must outlive it, unchanged). */
+/* The project's one hash index: record number by string key (object id, or
+ * a tombstone's id hash; ASCII case-insensitive), open addressing over any
+ * array, which is read through key(ctx, i) at lookup time, so the array may
+ * move (realloc) and grow. Records without a key (NULL) are skipped: a hole
+ * left by a removal is never found. A record's key must not change while it
+ * is indexed. */
+typedef const char *(*guest_index_key)(const void *ctx, size_t i);
 struct guest_index {
-	long *slot; /* index + 1, 0 = empty */
-	size_t cap;
-	const struct guestdb *db;
+	long *slot;    /* record number + 1, 0 = empty */
+	size_t cap, n; /* slots; records 0..n-1 have been added */
+	guest_index_key key;
+	const void *ctx;
 };
+/* Index records 0..n-1 (and room for as many more). */
+int guest_index_init(struct guest_index *ix, guest_index_key key, const void *ctx, size_t n);
+/* Add records ix->n..n-1 (those appended since), growing the table. */
+int guest_index_extend(struct guest_index *ix, size_t n);
+/* The lowest record number with this key (of those added), or -1. */
+long guest_index_lookup(const struct guest_index *ix, const char *key);
+/* An object-id index over a guestdb (the db may grow; extend it then). */
 int guest_index_build(struct guest_index *ix, const struct guestdb *db);
 long guest_index_find(const struct guest_index *ix, const char *object_id);
+/* An id-hash index over a guestdb's tombstones; one whose id_hash is set to ""
+ * is a hole (taken back), never found. */
+int guest_index_tombstones(struct guest_index *ix, const struct guestdb *db);
 void guest_index_free(struct guest_index *ix);
-/* Index of the guest with this object id (case-insensitive), or -1; linear. */
+/* Index of the guest with this object id (case-insensitive), or -1; linear:
+ * for tests and one-off lookups; a loop builds a guest_index. */
 long guestdb_find(const struct guestdb *db, const char *object_id);
 
 #endif

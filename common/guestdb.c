@@ -669,64 +669,53 @@ static int journal_apply(struct guestdb *db, struct journal *j)
 	if (ag_grow((void **)&db->g, &db->cap, db->n + extra + 1, sizeof(struct guest), 64) ||
 	    ag_grow((void **)&db->t, &db->tcap, db->nt + j->n + 1, sizeof(struct tombstone), 64))
 		return -ENOMEM;
-	/* Indexed once, for the base and every guest the journal may add. */
-	size_t keep_n = db->n;
-	db->n += extra; /* the index is built over the room the journal may fill */
-	for (size_t i = keep_n; i < db->n; i++)
-		memset(&db->g[i], 0, sizeof(db->g[i]));
-	db->n = keep_n;
-	ix.cap = 16;
-	while (ix.cap < (keep_n + extra) * 2 + 1)
-		ix.cap *= 2;
-	ix.slot = calloc(ix.cap, sizeof(long));
-	ix.db = db;
-	if (!ix.slot)
+	/* Indexed once, the base and then every guest and tombstone the journal adds. */
+	struct guest_index tix = { 0 };
+	if (guest_index_build(&ix, db) || guest_index_tombstones(&tix, db)) {
+		guest_index_free(&ix);
 		return -ENOMEM;
-	for (size_t i = 0; i < db->n; i++) {
-		size_t k = ag_name_hash(db->g[i].object_id) & (ix.cap - 1);
-		while (ix.slot[k])
-			k = (k + 1) & (ix.cap - 1);
-		ix.slot[k] = (long)i + 1;
 	}
-	for (size_t i = 0; i < j->n; i++) {
+	for (size_t i = 0; i < j->n && !r; i++) {
 		struct jop *op = &j->op[i];
 		if (op->kind == 'G' || op->kind == 'X') {
-			/* Find the slot by id (removed guests keep their id until the end). */
-			size_t k = ag_name_hash(op->g.object_id) & (ix.cap - 1);
-			long at = -1;
-			for (; ix.slot[k]; k = (k + 1) & (ix.cap - 1))
-				if (ag_ascii_casecmp_eq(db->g[ix.slot[k] - 1].object_id,
-							op->g.object_id)) {
-					at = ix.slot[k] - 1;
-					break;
-				}
+			/* Removed guests keep their id until the end. */
+			long at = guest_index_find(&ix, op->g.object_id);
 			if (op->kind == 'X') {
 				if (at >= 0)
 					db->g[at].state = GS_PURGED; /* removed at the end */
 				continue;
 			}
 			if (at < 0) {
-				at = (long)db->n++;
-				ix.slot[k] = at + 1;
+				at = (long)db->n;
 			} else {
 				guest_free(&db->g[at]);
 			}
 			db->g[at] = op->g;
 			memset(&op->g, 0, sizeof(op->g));
+			if ((size_t)at == db->n)
+				r = guest_index_extend(&ix, ++db->n);
 		} else {
-			/* T adds (or replaces), t takes a tombstone back. */
-			size_t t = 0;
-			while (t < db->nt && strcmp(db->t[t].id_hash, op->t.id_hash) != 0)
-				t++;
+			/* T adds (or replaces), t takes a tombstone back (a hole, removed
+			 * at the end). */
+			long t = guest_index_lookup(&tix, op->t.id_hash);
 			if (op->kind == 'T') {
-				db->t[t] = op->t;
-				if (t == db->nt)
-					db->nt++;
-			} else if (t < db->nt) {
-				db->t[t] = db->t[--db->nt];
+				if (t < 0) {
+					db->t[db->nt++] = op->t;
+					r = guest_index_extend(&tix, db->nt);
+				} else {
+					db->t[t] = op->t;
+				}
+			} else if (t >= 0) {
+				db->t[t].id_hash[0] = '\0';
 			}
 		}
 	}
+	size_t nt = 0;
+	for (size_t t = 0; t < db->nt; t++)
+		if (db->t[t].id_hash[0])
+			db->t[nt++] = db->t[t];
+	db->nt = nt;
+	guest_index_free(&tix);
 	size_t w = 0;
 	for (size_t i = 0; i < db->n; i++) {
 		if (db->g[i].state == GS_PURGED)
@@ -735,7 +724,7 @@ static int journal_apply(struct guestdb *db, struct journal *j)
 			db->g[w++] = db->g[i];
 	}
 	db->n = w;
-	free(ix.slot);
+	guest_index_free(&ix);
 	db->seq = j->seq;
 	if (j->seq) {
 		db->last_sync = j->last_sync;

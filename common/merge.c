@@ -76,41 +76,102 @@ int64_t guest_restorable_until(const struct guest *g, unsigned retention_days)
 	return g->deleted_at + (int64_t)retention_days * 86400;
 }
 
-/* ---- an object-id → index map ---- */
+/* ---- the hash index: record number by key ---- */
 
-int guest_index_build(struct guest_index *m, const struct guestdb *db)
+static int index_put(struct guest_index *m, size_t i)
 {
-	m->db = db;
+	const char *k = m->key(m->ctx, i);
+	if (!k)
+		return 0;
+	size_t j = ag_name_hash(k) & (m->cap - 1);
+	while (m->slot[j])
+		j = (j + 1) & (m->cap - 1);
+	m->slot[j] = (long)i + 1;
+	return 0;
+}
+
+int guest_index_init(struct guest_index *m, guest_index_key key, const void *ctx, size_t n)
+{
+	m->key = key;
+	m->ctx = ctx;
+	m->n = 0;
 	m->cap = 16;
-	while (m->cap < db->n * 2 + 1)
+	while (m->cap < n * 4 + 1)
 		m->cap *= 2;
 	m->slot = calloc(m->cap, sizeof(long));
 	if (!m->slot)
 		return -ENOMEM;
-	for (size_t i = 0; i < db->n; i++) {
-		size_t j = ag_name_hash(db->g[i].object_id) & (m->cap - 1);
-		while (m->slot[j])
-			j = (j + 1) & (m->cap - 1);
-		m->slot[j] = (long)i + 1;
+	return guest_index_extend(m, n);
+}
+
+int guest_index_extend(struct guest_index *m, size_t n)
+{
+	if (n <= m->n)
+		return 0;
+	if (n * 2 + 1 > m->cap) {
+		/* Rehash in record order, so the lowest record number stays first. */
+		size_t cap = m->cap;
+		while (cap < n * 4 + 1)
+			cap *= 2;
+		long *slot = calloc(cap, sizeof(long));
+		if (!slot)
+			return -ENOMEM;
+		free(m->slot);
+		m->slot = slot;
+		m->cap = cap;
+		for (size_t i = 0; i < m->n; i++)
+			index_put(m, i);
 	}
+	for (size_t i = m->n; i < n; i++)
+		index_put(m, i);
+	m->n = n;
 	return 0;
+}
+
+long guest_index_lookup(const struct guest_index *m, const char *key)
+{
+	if (!m->slot)
+		return -1;
+	for (size_t j = ag_name_hash(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+		if (!m->slot[j])
+			return -1;
+		const char *k = m->key(m->ctx, (size_t)m->slot[j] - 1);
+		if (k && ag_ascii_casecmp_eq(k, key))
+			return m->slot[j] - 1;
+	}
+}
+
+static const char *guestdb_key(const void *ctx, size_t i)
+{
+	return ((const struct guestdb *)ctx)->g[i].object_id;
+}
+
+/* A tombstone's id hash; none once it has been taken back. */
+static const char *tombstone_key(const void *ctx, size_t i)
+{
+	const struct tombstone *t = &((const struct guestdb *)ctx)->t[i];
+	return t->id_hash[0] ? t->id_hash : NULL;
+}
+
+int guest_index_build(struct guest_index *m, const struct guestdb *db)
+{
+	return guest_index_init(m, guestdb_key, db, db->n);
+}
+
+int guest_index_tombstones(struct guest_index *m, const struct guestdb *db)
+{
+	return guest_index_init(m, tombstone_key, db, db->nt);
 }
 
 long guest_index_find(const struct guest_index *m, const char *id)
 {
-	for (size_t j = ag_name_hash(id) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
-		if (!m->slot[j])
-			return -1;
-		if (ag_ascii_casecmp_eq(m->db->g[m->slot[j] - 1].object_id, id))
-			return m->slot[j] - 1;
-	}
+	return guest_index_lookup(m, id);
 }
 
 void guest_index_free(struct guest_index *m)
 {
 	free(m->slot);
-	m->slot = NULL;
-	m->cap = 0;
+	memset(m, 0, sizeof(*m));
 }
 
 /* Object ids seen in this merge: the directory may list one object twice (live
@@ -295,7 +356,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 	const struct ag_config *cfg = in->cfg;
 	const struct guestdb *old = in->old;
 	bool first = old->last_sync == AG_TIME_UNKNOWN;
-	struct guest_index oldidx = { 0 };
+	struct guest_index oldidx = { 0 }, tombidx = { 0 };
 	struct uidset taken = { 0 };
 	bool *seen = NULL;
 	struct guest **order = NULL;
@@ -306,7 +367,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 
 	memset(out, 0, sizeof(*out));
 	out->db.last_sync = in->now;
-	if (guest_index_build(&oldidx, old))
+	if (guest_index_build(&oldidx, old) || guest_index_tombstones(&tombidx, &out->db))
 		goto fail;
 	seen = calloc(old->n + 1, sizeof(bool));
 	if (!seen || idset_init(&ids, in->n_users) ||
@@ -412,12 +473,12 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 			/* Reappearing under the same object id (converted back to guest): the
 			 * tombstone's UID is this identity's own. */
 			in->hash_id(u->id, hash);
-			for (size_t t = 0; t < out->db.nt; t++) {
-				if (strcmp(out->db.t[t].id_hash, hash) == 0) {
-					g->uid = out->db.t[t].uid;
-					out->db.t[t] = out->db.t[--out->db.nt];
-					break;
-				}
+			if (guest_index_extend(&tombidx, out->db.nt))
+				goto fail;
+			long t = guest_index_lookup(&tombidx, hash);
+			if (t >= 0) {
+				g->uid = out->db.t[t].uid;
+				out->db.t[t].id_hash[0] = '\0'; /* taken back: removed below */
 			}
 		}
 		enum event_kind k;
@@ -440,6 +501,12 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 			       old->g[i].uid, old->g[i].state, GS_PURGED)))
 			goto fail;
 	}
+
+	size_t nt = 0;
+	for (size_t t = 0; t < out->db.nt; t++)
+		if (out->db.t[t].id_hash[0])
+			out->db.t[nt++] = out->db.t[t];
+	out->db.nt = nt;
 
 	/* New guests take UIDs oldest first, so every host agrees on collisions. */
 	order = calloc(out->db.n + 1, sizeof(*order));
@@ -471,12 +538,16 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		if (r)
 			goto fail;
 	}
+	struct guest_index outidx;
+	if (guest_index_build(&outidx, &out->db))
+		goto fail;
 	for (size_t i = 0; i < out->n_events; i++)
 		if (out->events[i].kind == EV_ADDED) {
-			long gi = guestdb_find(&out->db, out->events[i].object_id);
+			long gi = guest_index_find(&outidx, out->events[i].object_id);
 			if (gi >= 0)
 				out->events[i].uid = out->db.g[gi].uid;
-		} /* linear, but only for the few guests added by this sync */
+		}
+	guest_index_free(&outidx);
 
 	/* Name ownership: local accounts first, then live over departed, then oldest. */
 	norder = 0;
@@ -510,6 +581,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 	free(order);
 	free(seen);
 	guest_index_free(&oldidx);
+	guest_index_free(&tombidx);
 	uidset_free(&taken);
 	return 0;
 
@@ -521,6 +593,7 @@ fail_keep_r:
 	free(order);
 	free(seen);
 	guest_index_free(&oldidx);
+	guest_index_free(&tombidx);
 	uidset_free(&taken);
 	merge_output_free(out);
 	return r;

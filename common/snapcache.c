@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* snapcache.c: a replaced file is noticed without a system call per call: the
- * writer flags the old file as superseded (seen through the shared mapping),
- * and a stat at most once a second catches any other replacement. */
+/* snapcache.c: the current mapping is taken with an atomic load and held by a
+ * reader count (no lock on a hit); a replaced file is noticed without a
+ * system call per call: the writer flags the old file as superseded (seen
+ * through the shared mapping), and a stat at most once a second catches any
+ * other replacement. Remapping takes the mutex. */
 #include "snapcache.h"
 #include "util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,54 +20,167 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int refresh(struct snapcache *c, const char *path)
+static unsigned shard_of_thread(void)
 {
-	int64_t now = mono_ns();
+	uint64_t t = (uint64_t)(uintptr_t)pthread_self();
+	return (unsigned)((t * 0x9e3779b97f4a7c15ULL) >> 60) & (SNAPCACHE_SHARDS - 1);
+}
 
-	if (c->snap.base && strcmp(c->path, path) == 0 && !snapshot_superseded(&c->snap)) {
+/* Hold g when it is (still) the current mapping. The count is raised before
+ * cur is read again (both sequentially consistent): a remap that retires g
+ * either sees this reader or this reader sees the new cur and backs off. */
+static bool hold(struct snapcache *c, struct snapgen *g, unsigned shard)
+{
+	__atomic_add_fetch(&g->readers[shard].n, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&c->cur, __ATOMIC_SEQ_CST) == g)
+		return true;
+	__atomic_sub_fetch(&g->readers[shard].n, 1, __ATOMIC_SEQ_CST);
+	return false;
+}
+
+static bool unused(struct snapgen *g)
+{
+	long n = 0;
+	for (unsigned i = 0; i < SNAPCACHE_SHARDS; i++)
+		n += __atomic_load_n(&g->readers[i].n, __ATOMIC_SEQ_CST);
+	return n == 0;
+}
+
+/* Unmap the retired generations no reader holds; under the lock. */
+static void reclaim(struct snapcache *c)
+{
+	__atomic_store_n(&c->busy, 1, __ATOMIC_SEQ_CST);
+	for (struct snapgen **p = &c->retired; *p;) {
+		struct snapgen *g = *p;
+		if (!unused(g)) {
+			p = &g->next;
+			continue;
+		}
+		*p = g->next;
+		snapshot_close(&g->snap);
+		g->next = c->spare;
+		c->spare = g;
+	}
+	__atomic_store_n(&c->busy, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Whether g, held, is still good for path: same path, not replaced. */
+static bool fresh(struct snapcache *c, struct snapgen *g, const char *path, int64_t now)
+{
+	if (strcmp(g->path, path) != 0 || snapshot_superseded(&g->snap))
+		return false;
+	return now - __atomic_load_n(&c->last_check_ns, __ATOMIC_RELAXED) < 1000000000;
+}
+
+/* Under the lock: make cur a mapping of path that is not replaced. */
+static int refresh(struct snapcache *c, const char *path, int64_t now)
+{
+	struct snapgen *g = c->cur;
+	if (g && strcmp(g->path, path) == 0 && !snapshot_superseded(&g->snap)) {
 		if (now - c->last_check_ns < 1000000000)
 			return 0;
 		struct stat st;
-		c->last_check_ns = now;
-		if (stat(path, &st) == 0 && st.st_dev == c->snap.dev && st.st_ino == c->snap.ino)
+		__atomic_store_n(&c->last_check_ns, now, __ATOMIC_RELAXED);
+		if (stat(path, &st) == 0 && st.st_dev == g->snap.dev && st.st_ino == g->snap.ino)
 			return 0;
 	}
-	__atomic_store_n(&c->busy, 1, __ATOMIC_SEQ_CST);
-	snapshot_close(&c->snap);
-	c->last_check_ns = now;
-	int r = ag_strlcpy(c->path, path, sizeof(c->path)) ? -ENAMETOOLONG
-							   : snapshot_open(&c->snap, path, 0);
-	__atomic_store_n(&c->busy, 0, __ATOMIC_SEQ_CST);
-	return r;
+	if (strlen(path) >= sizeof(g->path))
+		return -ENAMETOOLONG;
+	struct snapgen *n = c->spare;
+	if (n) {
+		c->spare = n->next;
+	} else {
+		n = aligned_alloc(64, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		memset(n, 0, sizeof(*n));
+	}
+	n->next = NULL;
+	memcpy(n->path, path, strlen(path) + 1);
+	int r = snapshot_open(&n->snap, path, 0);
+	if (r) {
+		n->next = c->spare;
+		c->spare = n;
+		return r;
+	}
+	__atomic_store_n(&c->last_check_ns, now, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->cur, n, __ATOMIC_SEQ_CST);
+	if (g) {
+		__atomic_store_n(&c->busy, 1, __ATOMIC_SEQ_CST);
+		g->next = c->retired;
+		c->retired = g;
+		__atomic_store_n(&c->busy, 0, __ATOMIC_SEQ_CST);
+	}
+	reclaim(c);
+	return 0;
 }
 
 int snapcache_get(struct snapcache *c, const char *path, const struct snapshot **snap)
 {
+	unsigned shard = shard_of_thread();
+	int64_t now = mono_ns();
+	struct snapgen *g = __atomic_load_n(&c->cur, __ATOMIC_SEQ_CST);
+	if (g && hold(c, g, shard)) {
+		if (fresh(c, g, path, now)) {
+			*snap = &g->snap;
+			return 0;
+		}
+		snapcache_put(c, &g->snap);
+	}
 	int saved = errno, r;
 	pthread_mutex_lock(&c->lock);
-	r = refresh(c, path);
+	r = refresh(c, path, now);
 	errno = saved;
-	if (r) {
-		pthread_mutex_unlock(&c->lock);
-		return r;
+	if (r == 0) {
+		/* cur changes only under the lock: this hold succeeds. */
+		g = c->cur;
+		hold(c, g, shard);
+		*snap = &g->snap;
 	}
-	*snap = &c->snap;
-	return 0;
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }
 
-void snapcache_put(struct snapcache *c)
+void snapcache_put(struct snapcache *c, const struct snapshot *snap)
 {
-	pthread_mutex_unlock(&c->lock);
+	struct snapgen *g = (struct snapgen *)(uintptr_t)snap; /* snap is its first member */
+	__atomic_sub_fetch(&g->readers[shard_of_thread()].n, 1, __ATOMIC_SEQ_CST);
+	/* The last reader of a replaced mapping lets it go, if nobody remaps now. */
+	if (__atomic_load_n(&c->cur, __ATOMIC_SEQ_CST) != g &&
+	    pthread_mutex_trylock(&c->lock) == 0) {
+		reclaim(c);
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+void snapcache_drop(struct snapcache *c)
+{
+	struct snapgen *g = c->cur;
+	if (g && unused(g)) {
+		__atomic_store_n(&c->cur, NULL, __ATOMIC_SEQ_CST);
+		if (unused(g)) {
+			snapshot_close(&g->snap);
+			free(g);
+		} else {
+			g->next = c->retired; /* taken meanwhile: its reader lets it go */
+			c->retired = g;
+		}
+	}
+	reclaim(c);
+	while (c->spare) {
+		g = c->spare;
+		c->spare = g->next;
+		free(g);
+	}
 }
 
 void snapcache_after_fork(struct snapcache *c)
 {
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-	c->lock = fresh;
+	pthread_mutex_t fresh_lock = PTHREAD_MUTEX_INITIALIZER;
+	c->lock = fresh_lock;
 	if (__atomic_load_n(&c->busy, __ATOMIC_SEQ_CST)) {
-		/* Half replaced: forget it (its pages are the parent's business). */
-		memset(&c->snap, 0, sizeof(c->snap));
-		c->path[0] = '\0';
+		/* Half changed: forget both lists (their mappings stay, unused). */
+		c->retired = c->spare = NULL;
 		c->busy = 0;
 	}
 }

@@ -103,7 +103,7 @@ enum nss_status _nss_aadguest_getgrnam_r(const char *name, struct group *gr, cha
 		else
 			st = notfound(errnop);
 	}
-	snapcache_release();
+	snapcache_release(s);
 	return st;
 }
 
@@ -128,7 +128,7 @@ enum nss_status _nss_aadguest_getgrgid_r(gid_t gid, struct group *gr, char *buf,
 		else
 			st = notfound(errnop);
 	}
-	snapcache_release();
+	snapcache_release(s);
 	return st;
 }
 
@@ -281,6 +281,6 @@ enum nss_status _nss_aadguest_initgroups_dyn(const char *user, gid_t skipgroup, 
 	} else {
 		*errnop = ENOENT;
 	}
-	snapcache_release();
+	snapcache_release(s);
 	return st;
 }

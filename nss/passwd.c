@@ -73,7 +73,7 @@ enum nss_status _nss_aadguest_getpwnam_r(const char *name, struct passwd *pw, ch
 		*errnop = ENOENT;
 		st = NSS_STATUS_NOTFOUND;
 	}
-	snapcache_release();
+	snapcache_release(s);
 	return st;
 }
 
@@ -94,7 +94,7 @@ enum nss_status _nss_aadguest_getpwuid_r(uid_t uid, struct passwd *pw, char *buf
 		*errnop = ENOENT;
 		st = NSS_STATUS_NOTFOUND;
 	}
-	snapcache_release();
+	snapcache_release(s);
 	return st;
 }
 

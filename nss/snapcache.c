@@ -29,9 +29,9 @@ int snapcache_acquire(const struct snapshot **snap)
 	return snapcache_get(&cache, db_path, snap);
 }
 
-void snapcache_release(void)
+void snapcache_release(const struct snapshot *snap)
 {
-	snapcache_put(&cache);
+	snapcache_put(&cache, snap);
 }
 
 bool snapcache_visible(const struct snap_record *r)

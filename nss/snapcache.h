@@ -8,10 +8,10 @@
 
 #include "../common/snapshot.h"
 
-/* Locks the cache and returns the current snapshot (remapped if it was
- * replaced); 0, or a negative errno with the lock released. */
+/* Holds the current snapshot (remapped if it was replaced), without a lock
+ * on a hit; 0, or a negative errno with nothing held. */
 int snapcache_acquire(const struct snapshot **snap);
-void snapcache_release(void);
+void snapcache_release(const struct snapshot *snap);
 /* True when the record may be shown by NSS now (visible and not purged). */
 bool snapcache_visible(const struct snap_record *r);
 

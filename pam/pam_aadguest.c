@@ -144,7 +144,7 @@ __attribute__((destructor)) static void module_unload(void)
 	if (pthread_mutex_trylock(&cfgcache.lock) != 0)
 		return;
 	if (pthread_mutex_trylock(&cache.lock) == 0) {
-		snapshot_close(&cache.snap);
+		snapcache_drop(&cache);
 		if (cfgcache.valid)
 			ag_config_free(&cfgcache.cfg);
 		cfgcache.valid = false;
@@ -632,7 +632,7 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 	if (!r) {
 		const char *o = snapshot_str(snap, snap->hdr->organization);
 		ag_strlcpy(org, o ? o : "", sizeof(org));
-		snapcache_put(&cache);
+		snapcache_put(&cache, snap);
 	} else if (a.have_cfg && a.cfg.organization) {
 		ag_strlcpy(org, a.cfg.organization, sizeof(org));
 	}
@@ -702,7 +702,7 @@ int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (a.have_cfg && snapcache_get(&cache, a.db, &snap) == 0) {
 		if (strlen(user) <= AG_NAME_MAX && snapshot_find_name(snap, user))
 			ret = PAM_SUCCESS;
-		snapcache_put(&cache);
+		snapcache_put(&cache, snap);
 	}
 	args_free(&a);
 	return ret;
@@ -734,7 +734,7 @@ int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **a
 		const struct snap_record *r = snapshot_find_name(snap, user);
 		if (r)
 			session_record(pamh, r->uid, false);
-		snapcache_put(&cache);
+		snapcache_put(&cache, snap);
 	}
 	args_free(&a);
 	return PAM_IGNORE;

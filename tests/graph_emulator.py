@@ -713,6 +713,47 @@ class Emulator:
             self._touch(uid)
             self._record(uid, "upd", changed)
 
+    def bulk(self, action, ids):
+        """One control call for many users (benchmarks): ids are exact object ids.
+        Restores check the UPN against the live users once, not once per user."""
+        live = None
+        if action == "restore":
+            live = {(u.get("userPrincipalName") or "").lower()
+                    for oid, u in self.users.items() if oid not in self.deleted}
+        done = 0
+        for ref in ids:
+            uid = ref.lower()
+            if uid not in self.users:
+                raise CtlError(404, "no user %s" % ref)
+            if action == "disable":
+                self.update(uid, {"accountEnabled": False})
+            elif action == "enable":
+                self.update(uid, {"accountEnabled": True})
+            elif action == "depart":
+                if uid in self.deleted:
+                    raise CtlError(409, "user %s is already departed" % uid)
+                self._soft_delete(uid, self.clock.now())
+            elif action == "restore":
+                if uid not in self.deleted:
+                    raise CtlError(409, "user %s is not deleted" % uid)
+                upn = (self.orig_upn.get(uid) or self.users[uid].get("userPrincipalName") or "")
+                if upn.lower() in live:
+                    raise CtlError(409, "the UPN of %s is taken" % uid)
+                u = self.users[uid]
+                u["userPrincipalName"] = upn
+                u.pop("deletedDateTime", None)
+                del self.deleted[uid]
+                self.orig_upn.pop(uid, None)
+                live.add(upn.lower())
+                self._touch(uid)
+                self._record(uid, "rst")
+            elif action == "purge":
+                self.purge(uid)
+            else:
+                raise CtlError(404, "unknown bulk action %r" % action)
+            done += 1
+        return done
+
     def auto_purge(self):
         """Lazily purge soft-deleted users past the retention window."""
         now = self.clock.now()
@@ -2551,6 +2592,11 @@ class Handler(BaseHTTPRequestHandler):
         n = len(segs)
         with emu.lock:
             emu.auto_purge()
+            if n == 2 and segs[1] == "_bulk" and m == "POST":
+                if not isinstance(data, dict) or not isinstance(data.get("ids"), list):
+                    raise CtlError(400, 'POST /_emulator/users/_bulk takes {"action", "ids"}')
+                return {"action": data.get("action"),
+                        "done": emu.bulk(data.get("action"), data["ids"])}
             if n == 1:
                 if m == "POST":
                     if not isinstance(data, dict):

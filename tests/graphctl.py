@@ -16,6 +16,8 @@ Actions:
   restore USER              restore from Deleted users
   purge USER                permanent delete
   accept|pending USER       set externalUserState
+  bulk ACTION FILE          disable|enable|depart|restore|purge every object id in FILE
+                            (whitespace-separated), in one call
   add JSON|@FILE            add a user (Graph user object; userType defaults to Guest)
   patch USER JSON|@FILE     change properties (mail, userType, deletedDateTime, ...)
   clock [TIME]              show or set the emulator clock (RFC 3339)
@@ -184,6 +186,14 @@ def main(argv=None):
         need(1, "USER [TIME]")
         out = ctl.call("POST", "/users/%s/depart" % u(args[0]),
                        {"at": args[1]} if len(args) > 1 else {})
+    elif action == "bulk":
+        need(2, "ACTION FILE")
+        try:
+            with open(args[1], encoding="utf-8") as f:
+                ids = f.read().split()
+        except OSError as e:
+            die("cannot read %s: %s" % (args[1], e), 2)
+        out = ctl.call("POST", "/users/_bulk", {"action": args[0], "ids": ids})
     elif action == "add":
         need(1, "JSON|@FILE")
         out = ctl.call("POST", "/users", load_json(args[0]))

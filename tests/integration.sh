@@ -231,6 +231,26 @@ expect "bob refused" PAM_PERM_DENIED "$(pam_result bob@tailspintoys.com)"
 ctl enable bob@tailspintoys.com >/dev/null
 expect_match "enabled event" "enabled +bob@tailspintoys.com" "$(ag sync 2>&1)"
 
+echo "== two guests locked out by one sync: one scan of /proc, one grace period"
+# bob's process ends on TERM; grace's shell and its child ignore TERM and are
+# KILLed when the one grace period (3 s) is over; the summary's time covers it.
+sh -c "setpriv --reuid=$BOB_UID --regid=$BOB_UID --clear-groups sleep 300 >/dev/null 2>&1 & echo \$! >$W/bob.pid"
+sh -c "setpriv --reuid=$GRACE_UID --regid=$GRACE_UID --clear-groups sh -c 'trap \"\" TERM; sleep 300; :' >/dev/null 2>&1 & echo \$! >$W/grace.pid"
+wait_until 30 pgrep -u "$GRACE_UID" -x sleep >/dev/null
+ctl disable bob@tailspintoys.com >/dev/null
+ctl disable grace.hopper@fabrikam.com >/dev/null
+out=$(ag sync 2>&1)
+expect_match "bob's process ended by TERM" "lockout +bob@tailspintoys.com \(uid $BOB_UID\): 1 process ended" "$out"
+expect_match "grace's two processes ended, KILLed after the grace period" "lockout +grace.hopper@fabrikam.com \(uid $GRACE_UID\): 2 processes ended \(some needed KILL\)" "$out"
+secs=$(printf '%s\n' "$out" | sed -n 's/.* in \([0-9.]*\) s$/\1/p' | tail -n 1)
+if awk -v s="${secs:-0}" 'BEGIN { exit !(s >= 3.0) }'; then ok "the summary's time covers the grace period (${secs} s)"; else not_ok "the summary says ${secs:-nothing} s for a sync that waited a 3 s grace period"; fi
+dead "$(cat "$W/bob.pid")"; expect "bob's process is gone when the sync returns" 0 $?
+dead "$(cat "$W/grace.pid")"; expect "grace's shell is gone when the sync returns" 0 $?
+pgrep -u "$GRACE_UID" >/dev/null; expect "no process of grace's is left" 1 $?
+ctl enable bob@tailspintoys.com >/dev/null
+ctl enable grace.hopper@fabrikam.com >/dev/null
+ag sync >/dev/null 2>&1
+
 echo "== online check: Graph's live state decides at sign-in"
 write_config "online_check = yes
 online_timeout_ms = 2000"

@@ -372,10 +372,65 @@ static int teardown(void **st)
 	return 0;
 }
 
+/* The one hash index over a growing array: appends followed, holes (NULL
+ * keys) never found, the lowest record of a key first, case-insensitive, and
+ * the same answers as a linear search through every growth of the table. */
+struct keyed {
+	char **k;
+	size_t n;
+};
+
+static const char *keyed_key(const void *ctx, size_t i)
+{
+	return ((const struct keyed *)ctx)->k[i];
+}
+
+static void test_index(void **state)
+{
+	(void)state;
+	struct keyed a = { calloc(5000, sizeof(char *)), 0 };
+	struct guest_index ix;
+	char buf[32];
+	assert_non_null(a.k);
+	assert_int_equal(guest_index_init(&ix, keyed_key, &a, 0), 0);
+	assert_int_equal(guest_index_lookup(&ix, "nobody"), -1);
+	for (size_t i = 0; i < 5000; i++) {
+		snprintf(buf, sizeof(buf), "ID-%zu", i % 4000); /* 1000 keys twice */
+		a.k[a.n++] = strdup(buf);
+		assert_int_equal(guest_index_extend(&ix, a.n), 0);
+		if (i % 499 == 0) {
+			for (size_t j = 0; j <= i; j++) {
+				snprintf(buf, sizeof(buf), "id-%zu", j % 4000);
+				assert_int_equal(guest_index_lookup(&ix, buf), (long)(j % 4000));
+			}
+		}
+	}
+	assert_int_equal(guest_index_lookup(&ix, "id-4000"), -1);
+	/* A hole: the key's second record is found instead, then none. */
+	free(a.k[7]);
+	a.k[7] = NULL;
+	assert_int_equal(guest_index_lookup(&ix, "ID-7"), 4007);
+	free(a.k[4007]);
+	a.k[4007] = NULL;
+	assert_int_equal(guest_index_lookup(&ix, "ID-7"), -1);
+	free(a.k[4001]);
+	a.k[4001] = NULL;
+	assert_int_equal(guest_index_lookup(&ix, "ID-1"), 1);
+	free(a.k[1]);
+	a.k[1] = NULL;
+	assert_int_equal(guest_index_lookup(&ix, "ID-1"), -1);
+	guest_index_free(&ix);
+	assert_int_equal(guest_index_lookup(&ix, "ID-2"), -1);
+	for (size_t i = 0; i < a.n; i++)
+		free(a.k[i]);
+	free(a.k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_index),
 		cmocka_unit_test(test_states_from_directory),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_same_object_listed_twice),

@@ -134,7 +134,7 @@ FUZZ_B = build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
-FUZZ_NAMES = config snapshot state graph dates names pam helper idtoken
+FUZZ_NAMES = config snapshot state graph dates names pam helper idtoken manifest
 FUZZ_BIN = $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(B)/libcore.a $(B)/common/guestdb.o \
@@ -144,6 +144,16 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(B)/libcore.a 
 		$(CURL_CFLAGS) -o $@ $< $(B)/common/guestdb.o $(B)/common/credential.o $(B)/common/idtoken.o \
 		$(B)/libcore.a \
 		$(CURL_LIBS) -lpam
+
+# The manifest's parser is static in cli/fleet.c: the target compiles that file
+# in, and links the rest of the tool (not its main) around it.
+FUZZ_TOOL_OBJ = $(filter-out $(B)/cli/main.o $(B)/cli/fleet.o,$(CLI_OBJ))
+$(B)/fuzz/fuzz_manifest: tests/fuzz/fuzz_manifest.c cli/fleet.c $(wildcard tests/fuzz/*.h cli/*.h) \
+		$(FUZZ_TOOL_OBJ) $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(WARN) -Wno-missing-prototypes -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" \
+		-DAG_VERSION=\"$(VERSION)\" $(CFLAGS) \
+		-fsanitize=fuzzer $(CURL_CFLAGS) -o $@ $< $(FUZZ_TOOL_OBJ) $(B)/libcore.a $(CURL_LIBS) -lpam
 
 fuzz-targets: $(FUZZ_BIN)
 

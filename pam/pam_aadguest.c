@@ -479,7 +479,7 @@ static int sign_in(pam_handle_t *pamh, const struct pam_args *a, const char *nam
 {
 	struct ag_helper_msg req = { .kind = AGH_SIGN_IN }, m;
 	struct helper h;
-	char host[256] = "this host", text[1024];
+	char host[256] = "this host", text[2048];
 	int r;
 
 	*outcome = AGO_UNAVAILABLE;

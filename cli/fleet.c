@@ -441,19 +441,8 @@ static int write_snapshot_file(const char *path, const unsigned char *hdr,
 		r = -errno;
 	const unsigned char *parts[2] = { hdr, rest };
 	size_t lens[2] = { HDR_SIZE, restlen };
-	for (int k = 0; k < 2 && !r; k++) {
-		size_t done = 0;
-		while (!r && done < lens[k]) {
-			size_t want = lens[k] - done < 65536 ? lens[k] - done : 65536;
-			ssize_t w = write(fd, parts[k] + done, want);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0)
-				r = -errno;
-			else
-				done += (size_t)w;
-		}
-	}
+	for (int k = 0; k < 2 && !r; k++)
+		r = ag_write_all(fd, parts[k], lens[k], -1);
 	if (!r && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && !r)
@@ -1124,17 +1113,7 @@ static int append_in_place(const char *db, uint64_t at, const unsigned char *tai
 	int fd = open(db, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY), r = 0;
 	if (fd < 0)
 		return fail(err, errlen, -errno, "%s: %s", db, strerror(errno));
-	size_t done = 0;
-	while (!r && done < n) {
-		ssize_t w = pwrite(fd, tail + done, n - done < 65536 ? n - done : 65536,
-				   (off_t)(at + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			r = -errno;
-		else
-			done += (size_t)w;
-	}
+	r = ag_write_all(fd, tail, n, (int64_t)at);
 	/* The segment is on disk before anyone is told where it is (as snapshot_append). */
 	if (!r && n && fdatasync(fd) < 0)
 		r = -errno;
@@ -1183,24 +1162,13 @@ static int push_event(struct merge_output *m, enum event_kind k, const struct sn
 		      enum guest_state to)
 {
 	size_t cap = m->n_events;
-	if (ag_grow((void **)&m->events, &cap, m->n_events + 1, sizeof(*m->events), 1))
-		return -ENOMEM;
-	struct event *e = &m->events[m->n_events];
 	const char *oid = snapshot_str(s, name_rec->object_id);
 	const char *name = snapshot_str(s, name_rec->name);
-	e->kind = k;
-	e->name = ag_strdup_opt(name ? name : oid ? oid : "?");
-	e->object_id = ag_strdup_opt(oid ? oid : "?");
-	e->uid = uid;
-	e->old_state = from;
-	e->new_state = to;
-	if (!e->name || !e->object_id) {
-		free(e->name);
-		free(e->object_id);
-		return -ENOMEM;
-	}
-	m->n_events++;
-	return 0;
+	return merge_add_event(m, &cap, k,
+			       name  ? name
+			       : oid ? oid
+				     : "?",
+			       oid ? oid : "?", uid, from, to);
 }
 
 static bool is_live(uint32_t s)

@@ -103,6 +103,11 @@ const char *event_kind_name(enum event_kind k);
 /* 0, or a negative errno with err set (-ENOSPC: the UID range is full). */
 int guest_merge(const struct merge_input *in, struct merge_output *out, char *err, size_t errlen);
 void merge_output_free(struct merge_output *out);
+/* Append one event (name NULL: the object id stands for it); *cap is the
+ * events array's capacity. 0 or -ENOMEM. */
+int merge_add_event(struct merge_output *out, size_t *cap, enum event_kind k, const char *name,
+		    const char *object_id, uint32_t uid, enum guest_state from,
+		    enum guest_state to);
 void guestdb_free(struct guestdb *db);
 /* Frees a guest's strings and zeroes it. */
 void guest_free(struct guest *g);

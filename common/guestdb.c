@@ -46,17 +46,8 @@ int ag_write_temp(const char *path, const void *data, size_t len, unsigned mode,
 	}
 	if (fchmod(fd, mode) < 0)
 		r = -errno;
-	while (!r && len) {
-		ssize_t w = write(fd, p, len < 65536 ? len : 65536);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			r = -errno;
-			break;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
+	if (!r)
+		r = ag_write_all(fd, p, len, -1);
 	if (!r && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && !r)
@@ -1136,15 +1127,8 @@ int state_journal_write(const char *state_path, const struct state_view *v, cons
 		r = -ENOMEM;
 	if (!r && (fchmod(fd, 0600) < 0 || ftruncate(fd, at) < 0))
 		r = -errno;
-	for (size_t done = 0; !r && done < o.len;) {
-		ssize_t w = pwrite(fd, o.p + done, o.len - done, at + (off_t)done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			r = -errno;
-		else
-			done += (size_t)w;
-	}
+	if (!r)
+		r = ag_write_all(fd, o.p, o.len, (int64_t)at);
 	if (!r && fdatasync(fd) < 0)
 		r = -errno;
 	close(fd);

@@ -251,9 +251,8 @@ static int warn(struct warning_list *w, const char *fmt, ...)
 	return 0;
 }
 
-static int add_event(struct merge_output *out, size_t *cap, enum event_kind k, const char *name,
-		     const char *object_id, uint32_t uid, enum guest_state from,
-		     enum guest_state to)
+int merge_add_event(struct merge_output *out, size_t *cap, enum event_kind k, const char *name,
+		    const char *object_id, uint32_t uid, enum guest_state from, enum guest_state to)
 {
 	if (ag_grow((void **)&out->events, cap, out->n_events + 1, sizeof(struct event), 64))
 		return -ENOMEM;
@@ -412,9 +411,10 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 				if (og) {
 					in->hash_id(og->object_id, hash);
 					if (add_tombstone(&out->db, hash, og->uid, in->now) ||
-					    (!first && add_event(out, &evcap, EV_PURGED, og->name,
-								 og->object_id, og->uid, og->state,
-								 GS_PURGED)))
+					    (!first &&
+					     merge_add_event(out, &evcap, EV_PURGED, og->name,
+							     og->object_id, og->uid, og->state,
+							     GS_PURGED)))
 						goto fail;
 				}
 				continue;
@@ -483,11 +483,11 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		}
 		enum event_kind k;
 		if (!first && !og &&
-		    add_event(out, &evcap, EV_ADDED, g->name, g->object_id, 0, GS_COUNT, st))
+		    merge_add_event(out, &evcap, EV_ADDED, g->name, g->object_id, 0, GS_COUNT, st))
 			goto fail;
 		if (!first && og && transition_event(og->state, st, &k) &&
-		    add_event(out, &evcap, k, g->name ? g->name : og->name, g->object_id, og->uid,
-			      og->state, st))
+		    merge_add_event(out, &evcap, k, g->name ? g->name : og->name, g->object_id,
+				    og->uid, og->state, st))
 			goto fail;
 	}
 	/* Known before, gone from the directory now: purged for good. */
@@ -497,8 +497,8 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 		in->hash_id(old->g[i].object_id, hash);
 		if (add_tombstone(&out->db, hash, old->g[i].uid, in->now) ||
 		    (!first &&
-		     add_event(out, &evcap, EV_PURGED, old->g[i].name, old->g[i].object_id,
-			       old->g[i].uid, old->g[i].state, GS_PURGED)))
+		     merge_add_event(out, &evcap, EV_PURGED, old->g[i].name, old->g[i].object_id,
+				     old->g[i].uid, old->g[i].state, GS_PURGED)))
 			goto fail;
 	}
 

@@ -63,24 +63,6 @@ static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
 	return r;
 }
 
-/* In 64 KiB writes: the page cache then holds the file in small folios, and a
- * process that looks up one guest maps a few pages, not megabytes of it. */
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t w = write(fd, c, n < 65536 ? n : 65536);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Records, indexes and members of a set of guests, strings in st. A record's
  * string offsets are bias + the offset in st. */
 struct body {
@@ -369,17 +351,7 @@ int snapshot_append(const char *path, const struct snapshot *cur, const struct s
 			return fail(err, errlen, r, "two guests share one UID; refusing to write");
 		return fail(err, errlen, r, "cannot build the overlay: %s", strerror(-r));
 	}
-	size_t done = 0;
-	while (!r && done < len) {
-		ssize_t w = pwrite(fd, img + done, len - done < 65536 ? len - done : 65536,
-				   (off_t)(at + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			r = -errno;
-		else
-			done += (size_t)w;
-	}
+	r = ag_write_all(fd, img, len, (int64_t)at);
 	free(img);
 	/* The segment is on disk before anyone is told where it is. */
 	if (!r && fdatasync(fd) < 0)
@@ -438,7 +410,7 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 	}
 	r = fchmod(fd, 0644) < 0 ? -errno : 0;
 	if (!r)
-		r = write_all(fd, img, len);
+		r = ag_write_all(fd, img, len, -1);
 	if (!r && fsync(fd) < 0)
 		r = -errno;
 	free(img);

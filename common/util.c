@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int ag_strlcpy(char *dst, const char *src, size_t n)
 {
@@ -135,5 +136,24 @@ int ag_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 		return -ENOMEM;
 	*p = n;
 	*cap = ncap;
+	return 0;
+}
+
+int ag_write_all(int fd, const void *p, size_t n, int64_t off)
+{
+	const char *c = p;
+	while (n) {
+		size_t want = n < 65536 ? n : 65536;
+		ssize_t w = off < 0 ? write(fd, c, want) : pwrite(fd, c, want, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += w;
+		n -= (size_t)w;
+		if (off >= 0)
+			off += w;
+	}
 	return 0;
 }

@@ -53,6 +53,12 @@ int ag_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
  * to tell it from a later process with the same PID; 0 when unknown. */
 unsigned long long ag_proc_start_time(int pid);
 
+/* Write all n bytes of p, at off (pwrite) or, with off < 0, at the file's
+ * position, through EINTR, in writes of at most 64 KiB: the page cache then
+ * holds a snapshot in small folios, and a process that looks up one guest maps
+ * a few pages of it, not megabytes. 0 or a negative errno. */
+int ag_write_all(int fd, const void *p, size_t n, int64_t off);
+
 /* Constant-time-free zeroing that the compiler may not drop. */
 void ag_wipe(void *p, size_t n);
 

@@ -38,17 +38,6 @@
 #define SNAP_FORMAT "snapshot-v3-be"
 #endif
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 /* ---- hashes, hex, keys ---- */
 
 static void to_hex(const unsigned char *p, size_t n, char *out)
@@ -120,7 +109,7 @@ static EVP_PKEY *load_private_key(const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "re");
 	if (!f) {
-		fail(err, errlen, -errno, "publish_key %s: %s", path, strerror(errno));
+		ag_fail(err, errlen, -errno, "publish_key %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
@@ -128,10 +117,10 @@ static EVP_PKEY *load_private_key(const char *path, char *err, size_t errlen)
 	if (!k || EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
 		EVP_PKEY_free(k);
 		ERR_clear_error();
-		fail(err, errlen, -EINVAL,
-		     "publish_key %s: not an unencrypted Ed25519 private key in PEM (make one with "
-		     "'openssl genpkey -algorithm ed25519')",
-		     path);
+		ag_fail(err, errlen, -EINVAL,
+			"publish_key %s: not an unencrypted Ed25519 private key in PEM (make one with "
+			"'openssl genpkey -algorithm ed25519')",
+			path);
 		return NULL;
 	}
 	return k;
@@ -165,7 +154,7 @@ static int load_public_keys(const char *path, struct keyring *r, char *err, size
 	memset(r, 0, sizeof(*r));
 	FILE *f = fopen(path, "re");
 	if (!f)
-		return fail(err, errlen, -errno, "source_key %s: %s", path, strerror(errno));
+		return ag_fail(err, errlen, -errno, "source_key %s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\r\n")] = '\0';
 		if (!in) {
@@ -202,7 +191,7 @@ static int load_public_keys(const char *path, struct keyring *r, char *err, size
 	}
 	fclose(f);
 	if (!r->n)
-		return fail(
+		return ag_fail(
 			err, errlen, -EINVAL,
 			"source_key %s: no PEM public key in it (the publisher's: 'openssl pkey "
 			"-in publish.key -pubout')",
@@ -212,9 +201,10 @@ bad:
 	fclose(f);
 	keyring_free(r);
 	ERR_clear_error();
-	return fail(err, errlen, -EINVAL,
-		    "source_key %s: holds a public key that is not Ed25519 (or more than %d keys)",
-		    path, MAX_KEYS);
+	return ag_fail(
+		err, errlen, -EINVAL,
+		"source_key %s: holds a public key that is not Ed25519 (or more than %d keys)",
+		path, MAX_KEYS);
 }
 
 /* ---- the manifest ---- */
@@ -260,22 +250,22 @@ static int manifest_parse(const char *text, size_t len, struct manifest *m, char
 	memset(m, 0, sizeof(*m));
 	if (len < sizeof(first) || memcmp(text, first, sizeof(first) - 1) != 0 ||
 	    memchr(text, '\0', len))
-		return fail(err, errlen, -EBADMSG,
-			    "the manifest is not an aadguest publication (version 1)");
+		return ag_fail(err, errlen, -EBADMSG,
+			       "the manifest is not an aadguest publication (version 1)");
 	const char *p = text + sizeof(first) - 1, *end = text + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		char line[1024];
 		if (!nl || (size_t)(nl - p) >= sizeof(line))
-			return fail(err, errlen, -EBADMSG, "the manifest has a bad or cut line");
+			return ag_fail(err, errlen, -EBADMSG, "the manifest has a bad or cut line");
 		memcpy(line, p, (size_t)(nl - p));
 		line[nl - p] = '\0';
 		const char *line_start = p;
 		p = nl + 1;
 		char *sp = strchr(line, ' ');
 		if (!sp)
-			return fail(err, errlen, -EBADMSG,
-				    "the manifest has a line without a value");
+			return ag_fail(err, errlen, -EBADMSG,
+				       "the manifest has a line without a value");
 		*sp = '\0';
 		const char *k = line, *v = sp + 1;
 		size_t ki;
@@ -285,7 +275,7 @@ static int manifest_parse(const char *text, size_t len, struct manifest *m, char
 		if (ki == ARRAY_SIZE(manifest_keys))
 			continue; /* a later version's field: signed, not understood */
 		if (seen & (1u << ki))
-			return fail(err, errlen, -EBADMSG, "the manifest gives %s twice", k);
+			return ag_fail(err, errlen, -EBADMSG, "the manifest gives %s twice", k);
 		seen |= 1u << ki;
 		int bad = 0;
 		if (strcmp(k, "signature") == 0) {
@@ -329,13 +319,14 @@ static int manifest_parse(const char *text, size_t len, struct manifest *m, char
 			bad = !is_hash(v) || ag_strlcpy(dst, v, 65);
 		}
 		if (bad)
-			return fail(err, errlen, -EBADMSG, "the manifest has a bad %s", k);
+			return ag_fail(err, errlen, -EBADMSG, "the manifest has a bad %s", k);
 	}
 	if (seen != (1u << ARRAY_SIZE(manifest_keys)) - 1)
-		return fail(err, errlen, -EBADMSG, "the manifest lacks a field (or its signature)");
+		return ag_fail(err, errlen, -EBADMSG,
+			       "the manifest lacks a field (or its signature)");
 	if (m->base_size > m->size)
-		return fail(err, errlen, -EBADMSG,
-			    "the manifest's base is larger than the snapshot");
+		return ag_fail(err, errlen, -EBADMSG,
+			       "the manifest's base is larger than the snapshot");
 	return 0;
 }
 
@@ -352,9 +343,9 @@ static int manifest_verify(const char *text, const struct manifest *m, const str
 		ERR_clear_error();
 		if (ok) {
 			if (strcmp(m->key_id, r->id[i]) != 0)
-				return fail(err, errlen, -EPERM,
-					    "the manifest names key %s but is signed by key %s",
-					    m->key_id, r->id[i]);
+				return ag_fail(err, errlen, -EPERM,
+					       "the manifest names key %s but is signed by key %s",
+					       m->key_id, r->id[i]);
 			return 0;
 		}
 	}
@@ -363,10 +354,11 @@ static int manifest_verify(const char *text, const struct manifest *m, const str
 		ag_strlcat(ids, i ? "," : "", sizeof(ids));
 		ag_strlcat(ids, r->id[i], sizeof(ids));
 	}
-	return fail(err, errlen, -EPERM,
-		    "the manifest's signature does not verify with source_key (key %s; source_key "
-		    "holds %s): not the publisher's, or tampered with",
-		    m->key_id, ids);
+	return ag_fail(
+		err, errlen, -EPERM,
+		"the manifest's signature does not verify with source_key (key %s; source_key "
+		"holds %s): not the publisher's, or tampered with",
+		m->key_id, ids);
 }
 
 static uint64_t hdr_base_id(const unsigned char *h)
@@ -433,10 +425,10 @@ static int write_snapshot_file(const char *path, const unsigned char *hdr,
 	char tmp[4200];
 	int fd, r = 0;
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-		return fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
+		return ag_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "%s: cannot create: %s", tmp, strerror(errno));
+		return ag_fail(err, errlen, -errno, "%s: cannot create: %s", tmp, strerror(errno));
 	if (fchmod(fd, 0644) < 0)
 		r = -errno;
 	const unsigned char *parts[2] = { hdr, rest };
@@ -449,7 +441,7 @@ static int write_snapshot_file(const char *path, const unsigned char *hdr,
 		r = -errno;
 	if (r) {
 		unlink(tmp);
-		return fail(err, errlen, r, "%s: cannot write: %s", path, strerror(-r));
+		return ag_fail(err, errlen, r, "%s: cannot write: %s", path, strerror(-r));
 	}
 	return ag_commit_temp(tmp, path, err, errlen);
 }
@@ -522,20 +514,21 @@ int fleet_publish(struct cli *c, char *err, size_t errlen)
 	if (!key)
 		return -EINVAL;
 	if (key_id(key, kid)) {
-		r = fail(err, errlen, -EINVAL, "publish_key: cannot read its public half");
+		r = ag_fail(err, errlen, -EINVAL, "publish_key: cannot read its public half");
 		goto out;
 	}
 	fd = open(c->db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size > MAX_SNAPSHOT ||
 	    (size_t)st.st_size < HDR_SIZE) {
-		r = fail(err, errlen, -EIO, "%s: cannot read the snapshot to publish", c->db_path);
+		r = ag_fail(err, errlen, -EIO, "%s: cannot read the snapshot to publish",
+			    c->db_path);
 		goto out;
 	}
 	size = (size_t)st.st_size;
 	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (p == MAP_FAILED || snapshot_open_memory(&s, p, size, 0)) {
-		r = fail(err, errlen, -EBADMSG, "%s: not a readable snapshot; not published",
-			 c->db_path);
+		r = ag_fail(err, errlen, -EBADMSG, "%s: not a readable snapshot; not published",
+			    c->db_path);
 		goto out;
 	}
 	unsigned char hdr[HDR_SIZE];
@@ -581,8 +574,8 @@ int fleet_publish(struct cli *c, char *err, size_t errlen)
 	if (r)
 		goto out;
 	if (mkdir(c->cfg.publish_dir, 0755) < 0 && errno != EEXIST) {
-		r = fail(err, errlen, -errno, "publish_dir %s: %s", c->cfg.publish_dir,
-			 strerror(errno));
+		r = ag_fail(err, errlen, -errno, "publish_dir %s: %s", c->cfg.publish_dir,
+			    strerror(errno));
 		goto out;
 	}
 	/* The snapshot first, the manifest that names it last. */
@@ -638,7 +631,7 @@ int fleet_publish(struct cli *c, char *err, size_t errlen)
 	goto out;
 ssl:
 	ERR_clear_error();
-	r = fail(err, errlen, -EIO, "OpenSSL failed while hashing or signing the publication");
+	r = ag_fail(err, errlen, -EIO, "OpenSSL failed while hashing or signing the publication");
 out:
 	if (s.base)
 		snapshot_close(&s);
@@ -723,9 +716,9 @@ static int http_init(struct http *h, const struct ag_config *cfg, char *err, siz
 	memset(h, 0, sizeof(*h));
 	h->cfg = cfg;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return fail(err, errlen, -EIO, "libcurl cannot start");
+		return ag_fail(err, errlen, -EIO, "libcurl cannot start");
 	h->curl = curl_easy_init();
-	return h->curl ? 0 : fail(err, errlen, -ENOMEM, "libcurl: cannot create a handle");
+	return h->curl ? 0 : ag_fail(err, errlen, -ENOMEM, "libcurl: cannot create a handle");
 }
 
 static void http_free(struct http *h)
@@ -785,8 +778,8 @@ static int http_get(struct http *h, const char *url, const char *range, const ch
 		free(r->body);
 		r->body = NULL;
 		if (r->overflow)
-			return fail(err, errlen, -EFBIG, "%s: larger than expected", url);
-		return fail(err, errlen, -EIO, "%s: %s", url, curl_easy_strerror(rc));
+			return ag_fail(err, errlen, -EFBIG, "%s: larger than expected", url);
+		return ag_fail(err, errlen, -EIO, "%s: %s", url, curl_easy_strerror(rc));
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	h->bytes += r->len;
@@ -1003,7 +996,7 @@ static int append_local_overlay(const char *path, const struct hides *hs, char *
 	struct snapshot t;
 	int r = snapshot_open(&t, path, 0);
 	if (r)
-		return fail(err, errlen, r, "%s: cannot reopen the new snapshot", path);
+		return ag_fail(err, errlen, r, "%s: cannot reopen the new snapshot", path);
 	uint32_t nb = t.part[0].n_records;
 	const struct snap_part *ov = &t.part[1];
 	struct snap_guest_in *in = calloc(ov->n_records + hs->n + 1, sizeof(*in));
@@ -1112,7 +1105,7 @@ static int append_in_place(const char *db, uint64_t at, const unsigned char *tai
 	const struct snap_header *nh = (const void *)m->header;
 	int fd = open(db, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY), r = 0;
 	if (fd < 0)
-		return fail(err, errlen, -errno, "%s: %s", db, strerror(errno));
+		return ag_fail(err, errlen, -errno, "%s: %s", db, strerror(errno));
 	r = ag_write_all(fd, tail, n, (int64_t)at);
 	/* The segment is on disk before anyone is told where it is (as snapshot_append). */
 	if (!r && n && fdatasync(fd) < 0)
@@ -1124,7 +1117,7 @@ static int append_in_place(const char *db, uint64_t at, const unsigned char *tai
 	if (!r && fdatasync(fd) < 0)
 		r = -errno;
 	close(fd);
-	return r ? fail(err, errlen, r, "%s: cannot append: %s", db, strerror(-r)) : 0;
+	return r ? ag_fail(err, errlen, r, "%s: cannot append: %s", db, strerror(-r)) : 0;
 }
 
 static int guest_from(const struct snapshot *s, const struct snap_record *r, struct guest *g)
@@ -1268,7 +1261,7 @@ static int fetch_manifest(struct http *h, struct cli *c, const struct source_sta
 	if (rp->status == 304 && conditional)
 		return 0;
 	if (rp->status != 200)
-		return fail(err, errlen, -EIO, "%s: HTTP %ld", url, rp->status);
+		return ag_fail(err, errlen, -EIO, "%s: HTTP %ld", url, rp->status);
 	return 0;
 }
 
@@ -1281,15 +1274,15 @@ static int check_manifest(struct cli *c, const char *text, size_t len, const str
 	if (r)
 		return r;
 	if (strcmp(m->format, SNAP_FORMAT) != 0)
-		return fail(err, errlen, -EPROTO,
-			    "the publication is in format %s; this host reads %s", m->format,
-			    SNAP_FORMAT);
+		return ag_fail(err, errlen, -EPROTO,
+			       "the publication is in format %s; this host reads %s", m->format,
+			       SNAP_FORMAT);
 	if (c->cfg.tenant_id && !ag_ascii_casecmp_eq(c->cfg.tenant_id, m->tenant))
-		return fail(err, errlen, -EPERM,
-			    "the publication is of tenant %s, not of tenant_id %s", m->tenant,
-			    c->cfg.tenant_id);
+		return ag_fail(err, errlen, -EPERM,
+			       "the publication is of tenant %s, not of tenant_id %s", m->tenant,
+			       c->cfg.tenant_id);
 	if (hdr_base_id(m->header) != m->base_id)
-		return fail(err, errlen, -EBADMSG, "the manifest's header and base_id disagree");
+		return ag_fail(err, errlen, -EBADMSG, "the manifest's header and base_id disagree");
 	return 0;
 }
 
@@ -1357,8 +1350,8 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 	if (mr.status == 304) {
 		r = read_file_text(mpath, &text, &text_len);
 		if (r) {
-			r = fail(err, errlen, r, "%s: the last manifest is gone; run sync --full",
-				 mpath);
+			r = ag_fail(err, errlen, r,
+				    "%s: the last manifest is gone; run sync --full", mpath);
 			goto out;
 		}
 	} else {
@@ -1371,16 +1364,16 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 		goto out;
 	res->generation = m.generation;
 	if (prev.present && m.generation < prev.generation) {
-		r = fail(err, errlen, -EPERM,
-			 "the publication's generation %llu is older than the one installed "
-			 "(%llu): refused (no rollback)",
-			 (unsigned long long)m.generation, (unsigned long long)prev.generation);
+		r = ag_fail(err, errlen, -EPERM,
+			    "the publication's generation %llu is older than the one installed "
+			    "(%llu): refused (no rollback)",
+			    (unsigned long long)m.generation, (unsigned long long)prev.generation);
 		goto out;
 	}
 	if (prev.present && m.generation == prev.generation && strcmp(m.sha256, prev.sha256) != 0) {
-		r = fail(err, errlen, -EPERM,
-			 "another publication with the installed generation %llu: refused",
-			 (unsigned long long)m.generation);
+		r = ag_fail(err, errlen, -EPERM,
+			    "another publication with the installed generation %llu: refused",
+			    (unsigned long long)m.generation);
 		goto out;
 	}
 	passwd_key(pk);
@@ -1426,16 +1419,17 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 				 (unsigned long long)m.size);
 			if (sr.status != 206 || sr.len != tail_len ||
 			    strcmp(sr.content_range, want) != 0) {
-				r = fail(err, errlen, -EIO,
-					 "%s: HTTP %ld (%s) for the appended bytes %s", surl,
-					 sr.status, sr.content_range, range);
+				r = ag_fail(err, errlen, -EIO,
+					    "%s: HTTP %ld (%s) for the appended bytes %s", surl,
+					    sr.status, sr.content_range, range);
 				goto out;
 			}
 		}
 		r = image_from_installed(c->db_path, (size_t)prev.installed, &m, sr.body, sr.len,
 					 &im);
 		if (r) {
-			r = fail(err, errlen, r, "%s: cannot map it: %s", c->db_path, strerror(-r));
+			r = ag_fail(err, errlen, r, "%s: cannot map it: %s", c->db_path,
+				    strerror(-r));
 			goto out;
 		}
 		char tail_sha[65];
@@ -1461,20 +1455,20 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 		if (r)
 			goto out;
 		if (sr.status != 200 || sr.len != m.size) {
-			r = fail(err, errlen, -EIO,
-				 "%s: HTTP %ld, %zu bytes (the manifest says %llu)", surl,
-				 sr.status, sr.len, (unsigned long long)m.size);
+			r = ag_fail(err, errlen, -EIO,
+				    "%s: HTTP %ld, %zu bytes (the manifest says %llu)", surl,
+				    sr.status, sr.len, (unsigned long long)m.size);
 			goto out;
 		}
 		char sha[65];
 		if (sha256_hex(sr.body, sr.len, NULL, 0, sha) || strcmp(sha, m.sha256) != 0) {
-			r = fail(err, errlen, -EBADMSG,
-				 "%s does not match the manifest's sha256: refused", m.snapshot);
+			r = ag_fail(err, errlen, -EBADMSG,
+				    "%s does not match the manifest's sha256: refused", m.snapshot);
 			goto out;
 		}
 		if (memcmp(sr.body, m.header, HDR_SIZE) != 0) {
-			r = fail(err, errlen, -EBADMSG, "%s: its header is not the manifest's",
-				 m.snapshot);
+			r = ag_fail(err, errlen, -EBADMSG, "%s: its header is not the manifest's",
+				    m.snapshot);
 			goto out;
 		}
 		im.p = sr.body;
@@ -1487,12 +1481,12 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 	/* Appended to a base checked whole when it was installed: the new overlay
 	 * is checked, the base's 100,000 records are not scanned again. */
 	if (snapshot_open_memory(&newv, im.p, im.len, same_base ? SNAP_OPEN_BASE_CHECKED : 0)) {
-		r = fail(err, errlen, -EBADMSG, "the publication is not a readable snapshot");
+		r = ag_fail(err, errlen, -EBADMSG, "the publication is not a readable snapshot");
 		goto out;
 	}
 	have_new = true;
 	if (newv.hdr->generated_at != m.generated_at) {
-		r = fail(err, errlen, -EBADMSG, "the snapshot's time is not the manifest's");
+		r = ag_fail(err, errlen, -EBADMSG, "the snapshot's time is not the manifest's");
 		goto out;
 	}
 	if (newv.hdr->uid_min != c->cfg.uid_min || newv.hdr->uid_max != c->cfg.uid_max)
@@ -1543,8 +1537,8 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 	if (hs.n) {
 		have_now = snapshot_open(&nowv, c->db_path, 0) == 0;
 		if (!have_now) {
-			r = fail(err, errlen, -EBADMSG, "%s: cannot read what was just installed",
-				 c->db_path);
+			r = ag_fail(err, errlen, -EBADMSG,
+				    "%s: cannot read what was just installed", c->db_path);
 			goto out;
 		}
 		now = &nowv;
@@ -1590,7 +1584,7 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 		}
 	}
 	if (rdiff)
-		r = fail(err, errlen, rdiff, "out of memory");
+		r = ag_fail(err, errlen, rdiff, "out of memory");
 out:
 	res->requests = h.requests;
 	res->bytes = h.bytes;

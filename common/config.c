@@ -405,33 +405,21 @@ static int apply_key(struct ag_config *c, const struct key_def *k, const char *v
 	return -EINVAL;
 }
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (err && errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 static int check_owner(const char *path, const struct stat *st, bool secret, char *err,
 		       size_t errlen)
 {
 	if (st->st_uid != 0 && st->st_uid != geteuid())
-		return fail(err, errlen, -EPERM, "%s: must be owned by root (owner is uid %u)",
-			    path, (unsigned)st->st_uid);
+		return ag_fail(err, errlen, -EPERM, "%s: must be owned by root (owner is uid %u)",
+			       path, (unsigned)st->st_uid);
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return fail(err, errlen, -EPERM,
-			    "%s: must not be writable by group or others (mode %04o)", path,
-			    (unsigned)(st->st_mode & 07777));
+		return ag_fail(err, errlen, -EPERM,
+			       "%s: must not be writable by group or others (mode %04o)", path,
+			       (unsigned)(st->st_mode & 07777));
 	if (secret && (st->st_mode & (S_IRGRP | S_IROTH)))
-		return fail(err, errlen, -EPERM,
-			    "%s: holds a secret but is readable by group or others (mode %04o); "
-			    "chmod 600 it",
-			    path, (unsigned)(st->st_mode & 07777));
+		return ag_fail(err, errlen, -EPERM,
+			       "%s: holds a secret but is readable by group or others (mode %04o); "
+			       "chmod 600 it",
+			       path, (unsigned)(st->st_mode & 07777));
 	return 0;
 }
 
@@ -446,11 +434,11 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 
 	r = ag_config_defaults(c);
 	if (r)
-		return fail(err, errlen, r, "%s: out of memory", path);
+		return ag_fail(err, errlen, r, "%s: out of memory", path);
 	ag_strlcpy(c->path, path, sizeof(c->path));
 	f = fopen(path, "re");
 	if (!f)
-		return fail(err, errlen, -errno, "%s: cannot open: %s", path, strerror(errno));
+		return ag_fail(err, errlen, -errno, "%s: cannot open: %s", path, strerror(errno));
 	if (fstat(fileno(f), &st) == 0 && (flags & AG_CONFIG_CHECK_PERMS)) {
 		r = check_owner(path, &st, false, err, errlen);
 		if (r)
@@ -462,7 +450,7 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 		if (len && line[len - 1] == '\n')
 			line[--len] = '\0';
 		else if (!feof(f)) {
-			r = fail(err, errlen, -EINVAL, "%s:%u: line too long", path, lineno);
+			r = ag_fail(err, errlen, -EINVAL, "%s:%u: line too long", path, lineno);
 			goto out;
 		}
 		char *s = trim(line);
@@ -470,8 +458,8 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 			continue;
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			r = fail(err, errlen, -EINVAL, "%s:%u: expected 'key = value', got '%.80s'",
-				 path, lineno, s);
+			r = ag_fail(err, errlen, -EINVAL,
+				    "%s:%u: expected 'key = value', got '%.80s'", path, lineno, s);
 			goto out;
 		}
 		*eq = '\0';
@@ -481,12 +469,13 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 			if (strcmp(keys[ki].name, key) == 0)
 				break;
 		if (ki == ARRAY_SIZE(keys)) {
-			r = fail(err, errlen, -EINVAL, "%s:%u: %.80s: unknown key", path, lineno,
-				 key);
+			r = ag_fail(err, errlen, -EINVAL, "%s:%u: %.80s: unknown key", path, lineno,
+				    key);
 			goto out;
 		}
 		if (seen[ki]) {
-			r = fail(err, errlen, -EINVAL, "%s:%u: %s: given twice", path, lineno, key);
+			r = ag_fail(err, errlen, -EINVAL, "%s:%u: %s: given twice", path, lineno,
+				    key);
 			goto out;
 		}
 		seen[ki] = true;
@@ -495,71 +484,75 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 		const char *why = "bad value";
 		r = apply_key(c, &keys[ki], val, &why);
 		if (r == -ENOMEM) {
-			r = fail(err, errlen, r, "%s:%u: %s: out of memory", path, lineno, key);
+			r = ag_fail(err, errlen, r, "%s:%u: %s: out of memory", path, lineno, key);
 			goto out;
 		}
 		if (r) {
-			r = fail(err, errlen, r, "%s:%u: %s: %s (got '%.80s')", path, lineno, key,
-				 why, val);
+			r = ag_fail(err, errlen, r, "%s:%u: %s: %s (got '%.80s')", path, lineno,
+				    key, why, val);
 			goto out;
 		}
 	}
 	if (ferror(f)) {
-		r = fail(err, errlen, -EIO, "%s: read error", path);
+		r = ag_fail(err, errlen, -EIO, "%s: read error", path);
 		goto out;
 	}
 	if (c->source) {
 		/* A follower: no Graph credential; the publication is checked with source_key. */
 		if (!c->source_key) {
-			r = fail(err, errlen, -EINVAL,
-				 "%s: source_key: required with an https source (the publisher's "
-				 "Ed25519 public key)",
-				 path);
+			r = ag_fail(
+				err, errlen, -EINVAL,
+				"%s: source_key: required with an https source (the publisher's "
+				"Ed25519 public key)",
+				path);
 			goto out;
 		}
 		if (c->publish_dir || c->publish_key) {
-			r = fail(err, errlen, -EINVAL,
-				 "%s: publish_dir: only a host that reads Graph (source = graph) "
-				 "publishes",
-				 path);
+			r = ag_fail(
+				err, errlen, -EINVAL,
+				"%s: publish_dir: only a host that reads Graph (source = graph) "
+				"publishes",
+				path);
 			goto out;
 		}
 		if (c->n_allowed_groups) {
-			r = fail(err, errlen, -EINVAL,
-				 "%s: allowed_groups: the publisher decides who is exposed; set it "
-				 "there",
-				 path);
+			r = ag_fail(
+				err, errlen, -EINVAL,
+				"%s: allowed_groups: the publisher decides who is exposed; set it "
+				"there",
+				path);
 			goto out;
 		}
 		if (c->online_check) {
-			r = fail(err, errlen, -EINVAL,
-				 "%s: online_check: a follower holds no Graph credential", path);
+			r = ag_fail(err, errlen, -EINVAL,
+				    "%s: online_check: a follower holds no Graph credential", path);
 			goto out;
 		}
 	} else {
 		if (c->source_key) {
-			r = fail(err, errlen, -EINVAL,
-				 "%s: source_key: only for a follower (source = https://…)", path);
+			r = ag_fail(err, errlen, -EINVAL,
+				    "%s: source_key: only for a follower (source = https://…)",
+				    path);
 			goto out;
 		}
 		if (!!c->publish_dir != !!c->publish_key) {
-			r = fail(err, errlen, -EINVAL,
-				 "%s: %s: publish_dir and publish_key go together", path,
-				 c->publish_dir ? "publish_key" : "publish_dir");
+			r = ag_fail(err, errlen, -EINVAL,
+				    "%s: %s: publish_dir and publish_key go together", path,
+				    c->publish_dir ? "publish_key" : "publish_dir");
 			goto out;
 		}
 		if (!c->tenant_id) {
-			r = fail(err, errlen, -EINVAL, "%s: tenant_id: required key is missing",
-				 path);
+			r = ag_fail(err, errlen, -EINVAL, "%s: tenant_id: required key is missing",
+				    path);
 			goto out;
 		}
 		if (!c->client_id) {
-			r = fail(err, errlen, -EINVAL, "%s: client_id: required key is missing",
-				 path);
+			r = ag_fail(err, errlen, -EINVAL, "%s: client_id: required key is missing",
+				    path);
 			goto out;
 		}
 		if (!c->client_secret_file && !c->client_certificate) {
-			r = fail(
+			r = ag_fail(
 				err, errlen, -EINVAL,
 				"%s: client_secret_file: no credentials (set client_secret_file, or "
 				"client_certificate and client_key)",
@@ -567,38 +560,39 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 			goto out;
 		}
 		if (c->client_secret_file && c->client_certificate) {
-			r = fail(err, errlen, -EINVAL,
-				 "%s: client_certificate: give either client_secret_file or a "
-				 "certificate, not both",
-				 path);
+			r = ag_fail(err, errlen, -EINVAL,
+				    "%s: client_certificate: give either client_secret_file or a "
+				    "certificate, not both",
+				    path);
 			goto out;
 		}
 		if (!!c->client_certificate != !!c->client_key) {
-			r = fail(err, errlen, -EINVAL,
-				 "%s: %s: client_certificate and client_key go together", path,
-				 c->client_key ? "client_certificate" : "client_key");
+			r = ag_fail(err, errlen, -EINVAL,
+				    "%s: %s: client_certificate and client_key go together", path,
+				    c->client_key ? "client_certificate" : "client_key");
 			goto out;
 		}
 	}
 	if (c->uid_min < 1000 || c->uid_max <= c->uid_min) {
-		r = fail(err, errlen, -EINVAL,
-			 "%s: uid_min: the guest range needs 1000 <= uid_min < uid_max (got %u…%u)",
-			 path, c->uid_min, c->uid_max);
+		r = ag_fail(
+			err, errlen, -EINVAL,
+			"%s: uid_min: the guest range needs 1000 <= uid_min < uid_max (got %u…%u)",
+			path, c->uid_min, c->uid_max);
 		goto out;
 	}
 	if (!c->sign_in_client_id && c->client_id && set_str(&c->sign_in_client_id, c->client_id)) {
-		r = fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+		r = ag_fail(err, errlen, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
 	if (c->sign_in == SIGN_IN_DEVICE_CODE && (!c->sign_in_client_id || !c->tenant_id)) {
-		r = fail(err, errlen, -EINVAL,
-			 "%s: sign_in: device_code needs tenant_id and sign_in_client_id (or "
-			 "client_id)",
-			 path);
+		r = ag_fail(err, errlen, -EINVAL,
+			    "%s: sign_in: device_code needs tenant_id and sign_in_client_id (or "
+			    "client_id)",
+			    path);
 		goto out;
 	}
 	if (!c->organization && c->tenant_id && set_str(&c->organization, c->tenant_id)) {
-		r = fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+		r = ag_fail(err, errlen, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
 	r = 0;
@@ -661,10 +655,10 @@ int ag_config_check_credential(const struct ag_config *c, char *err, size_t errl
 	if (!path)
 		return 0; /* config validation names the missing key */
 	if (stat(path, &st) < 0)
-		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return ag_fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	if (c->client_certificate && ((st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) ||
 				      (st.st_uid != 0 && st.st_uid != geteuid())))
-		return fail(
+		return ag_fail(
 			err, errlen, -EPERM,
 			"%s: holds a private key but is readable by others or not owned by root "
 			"(mode %04o); chmod 600 it",
@@ -678,10 +672,10 @@ int ag_config_check_publish_key(const struct ag_config *c, char *err, size_t err
 	if (!c->publish_key)
 		return 0;
 	if (stat(c->publish_key, &st) < 0)
-		return fail(err, errlen, -errno, "%s: %s", c->publish_key, strerror(errno));
+		return ag_fail(err, errlen, -errno, "%s: %s", c->publish_key, strerror(errno));
 	if ((st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) ||
 	    (st.st_uid != 0 && st.st_uid != geteuid()))
-		return fail(
+		return ag_fail(
 			err, errlen, -EPERM,
 			"%s: holds the publisher's private key but is readable by others or not "
 			"owned by root (mode %04o); chmod 600 it",
@@ -700,8 +694,8 @@ int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secr
 	*secret = NULL;
 	fd = open(c->client_secret_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "%s: cannot read the client secret: %s",
-			    c->client_secret_file, strerror(errno));
+		return ag_fail(err, errlen, -errno, "%s: cannot read the client secret: %s",
+			       c->client_secret_file, strerror(errno));
 	if (fstat(fd, &st) == 0 && (flags & AG_CONFIG_CHECK_PERMS))
 		r = check_owner(c->client_secret_file, &st, true, err, errlen);
 	if (r) {
@@ -711,14 +705,14 @@ int ag_config_read_secret(const struct ag_config *c, unsigned flags, char **secr
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0)
-		return fail(err, errlen, -EIO, "%s: read error", c->client_secret_file);
+		return ag_fail(err, errlen, -EIO, "%s: read error", c->client_secret_file);
 	buf[n] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
 	char *t = trim(buf);
 	if (!*t) {
 		ag_wipe(buf, sizeof(buf));
-		return fail(err, errlen, -EINVAL, "%s: the client secret file is empty",
-			    c->client_secret_file);
+		return ag_fail(err, errlen, -EINVAL, "%s: the client secret file is empty",
+			       c->client_secret_file);
 	}
 	*secret = strdup(t);
 	ag_wipe(buf, sizeof(buf));

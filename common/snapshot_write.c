@@ -51,18 +51,6 @@ static uint64_t align8(uint64_t x)
 	return (x + 7) & ~(uint64_t)7;
 }
 
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (err && errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
 /* Records, indexes and members of a set of guests, strings in st. A record's
  * string offsets are bias + the offset in st. */
 struct body {
@@ -311,10 +299,11 @@ static int check_range(const struct snap_guest_in *g, size_t n, uint32_t lo, uin
 		       size_t errlen)
 {
 	if (lo < 1000 || hi <= lo)
-		return fail(err, errlen, -ERANGE, "the guest UID range %u…%u is invalid", lo, hi);
+		return ag_fail(err, errlen, -ERANGE, "the guest UID range %u…%u is invalid", lo,
+			       hi);
 	for (size_t i = 0; i < n; i++)
 		if (g[i].uid <= lo || g[i].uid > hi)
-			return fail(
+			return ag_fail(
 				err, errlen, -ERANGE,
 				"guest %s has UID %u, outside the guest range %u…%u (uid_min/uid_max changed?); refusing to write",
 				g[i].name ? g[i].name : "?", g[i].uid, lo + 1, hi);
@@ -335,12 +324,12 @@ int snapshot_append(const char *path, const struct snapshot *cur, const struct s
 		return r;
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "%s: cannot open: %s", path, strerror(errno));
+		return ag_fail(err, errlen, -errno, "%s: cannot open: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || st.st_dev != cur->dev || st.st_ino != cur->ino ||
 	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.base_id != cur->hdr->base_id ||
 	    h.overlay_off != cur->overlay_off || (uint64_t)st.st_size < h.file_size) {
 		close(fd);
-		return fail(err, errlen, -ESTALE, "%s: changed under this sync", path);
+		return ag_fail(err, errlen, -ESTALE, "%s: changed under this sync", path);
 	}
 	/* After whatever is there: a segment never overwrites one a reader may map. */
 	uint64_t at = align8((uint64_t)st.st_size);
@@ -348,8 +337,9 @@ int snapshot_append(const char *path, const struct snapshot *cur, const struct s
 	if (r) {
 		close(fd);
 		if (r == -EEXIST)
-			return fail(err, errlen, r, "two guests share one UID; refusing to write");
-		return fail(err, errlen, r, "cannot build the overlay: %s", strerror(-r));
+			return ag_fail(err, errlen, r,
+				       "two guests share one UID; refusing to write");
+		return ag_fail(err, errlen, r, "cannot build the overlay: %s", strerror(-r));
 	}
 	r = ag_write_all(fd, img, len, (int64_t)at);
 	free(img);
@@ -377,7 +367,7 @@ int snapshot_append(const char *path, const struct snapshot *cur, const struct s
 	}
 	close(fd);
 	if (r)
-		return fail(err, errlen, r, "%s: cannot append: %s", path, strerror(-r));
+		return ag_fail(err, errlen, r, "%s: cannot append: %s", path, strerror(-r));
 	return 0;
 }
 
@@ -394,19 +384,19 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 		return r;
 	r = build(set, guests, n, &img, &len);
 	if (r == -EEXIST)
-		return fail(err, errlen, r, "two guests share one UID; refusing to write");
+		return ag_fail(err, errlen, r, "two guests share one UID; refusing to write");
 	if (r)
-		return fail(err, errlen, r, "cannot build the snapshot: %s", strerror(-r));
+		return ag_fail(err, errlen, r, "cannot build the snapshot: %s", strerror(-r));
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
 		free(img);
-		return fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
+		return ag_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
 	}
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
 		free(img);
-		return fail(err, errlen, r, "%s: cannot create a temporary file: %s", tmp,
-			    strerror(-r));
+		return ag_fail(err, errlen, r, "%s: cannot create a temporary file: %s", tmp,
+			       strerror(-r));
 	}
 	r = fchmod(fd, 0644) < 0 ? -errno : 0;
 	if (!r)
@@ -418,7 +408,7 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 		r = -errno;
 	if (r) {
 		unlink(tmp);
-		return fail(err, errlen, r, "%s: cannot write: %s", tmp, strerror(-r));
+		return ag_fail(err, errlen, r, "%s: cannot write: %s", tmp, strerror(-r));
 	}
 	return snapshot_replace(tmp, path, err, errlen);
 }
@@ -430,7 +420,7 @@ int snapshot_replace(const char *tmp, const char *path, char *err, size_t errlen
 
 	if (ag_strlcpy(dir, path, sizeof(dir))) {
 		unlink(tmp);
-		return fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
+		return ag_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
 	}
 	/* Hold the old file so readers that map it can be told it is replaced. */
 	oldfd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -439,7 +429,7 @@ int snapshot_replace(const char *tmp, const char *path, char *err, size_t errlen
 		unlink(tmp);
 		if (oldfd >= 0)
 			close(oldfd);
-		return fail(err, errlen, r, "%s: cannot replace: %s", path, strerror(-r));
+		return ag_fail(err, errlen, r, "%s: cannot replace: %s", path, strerror(-r));
 	}
 	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,16 @@ unsigned long long ag_proc_start_time(int pid)
 		p += strcspn(p, " ");
 	}
 	return start;
+}
+
+int ag_fail(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 char *ag_strdup_opt(const char *s)

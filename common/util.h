@@ -43,6 +43,11 @@ static inline uint32_t ag_uid_hash(uint32_t uid)
 	return (uint32_t)x;
 }
 
+/* Write the formatted reason into err (size errlen; nothing when err is NULL
+ * or errlen is 0) and return r: `return ag_fail(err, errlen, -EINVAL, ...)`. */
+int ag_fail(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* strdup that passes NULL through. */
 char *ag_strdup_opt(const char *s);
 /* Make room for `need` elements of `elem` bytes in *p (capacity *cap),

@@ -3,6 +3,7 @@
  * when logind runs, then TERM to every process still running as one of the
  * UIDs (one scan of /proc for all of them), then KILL after one grace period. */
 #include "lockout.h"
+#include "../common/sessions.h"
 #include "../common/util.h"
 
 #include <dirent.h>
@@ -206,44 +207,18 @@ out:
 	free(who);
 }
 
-/* The sessions pam_aadguest recorded for uid: their (root-owned) session
- * processes are ended too, e.g. sshd's, which outlive the guest's shell. */
-static unsigned end_recorded_sessions(const char *dir)
+/* A session pam_aadguest recorded (sessions.h): its (root-owned) session
+ * process is ended too, e.g. sshd's, which outlives the guest's shell. */
+static bool end_session(const struct ag_session *s, void *ctx)
 {
-	DIR *d = opendir(dir);
-	unsigned n = 0;
-	if (!d)
-		return 0;
-	for (;;) {
-		struct dirent *de = readdir(d);
-		if (!de)
-			break;
-		if (de->d_name[0] == '.')
-			continue;
-		char line[512];
-		int pid = 0;
-		unsigned long long start = 0;
-		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd >= 0) {
-			ssize_t len = read(fd, line, sizeof(line) - 1);
-			close(fd);
-			line[len > 0 ? len : 0] = '\0';
-			if (sscanf(line, "pid=%d start=%llu", &pid, &start) == 2 && pid > 1 &&
-			    start && ag_proc_start_time(pid) == start) {
-				int pfd = pidfd_open(pid, 0);
-				/* Re-check on the pidfd's process: still the one recorded. */
-				if (pfd >= 0 && ag_proc_start_time(pid) == start &&
-				    pidfd_send_signal(pfd, SIGTERM, NULL, 0) == 0)
-					n++;
-				if (pfd >= 0)
-					close(pfd);
-			}
-		}
-		unlinkat(dirfd(d), de->d_name, 0);
-	}
-	closedir(d);
-	rmdir(dir);
-	return n;
+	(void)ctx;
+	int pfd = pidfd_open(s->pid, 0);
+	if (pfd < 0)
+		return false;
+	/* Re-check on the pidfd's process: still the one recorded. */
+	bool sent = ag_session_current(s) && pidfd_send_signal(pfd, SIGTERM, NULL, 0) == 0;
+	close(pfd);
+	return sent;
 }
 
 /* Signal pid, found running as uid, with sig. Through a pidfd taken before a
@@ -494,13 +469,10 @@ void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t 
 	}
 	ns = kept;
 	logind_terminate(t, s, ns, lgd);
-	for (size_t i = 0; i < ns; i++) {
-		char path[128];
-		if (!sess[s[i].target])
-			continue;
-		snprintf(path, sizeof(path), "%s/%u", AG_SESSION_DIR, s[i].uid);
-		t[s[i].target].res.sessions = end_recorded_sessions(path);
-	}
+	for (size_t i = 0; i < ns; i++)
+		if (sess[s[i].target])
+			t[s[i].target].res.sessions =
+				ag_sessions_take(AG_SESSION_DIR, s[i].uid, end_session, NULL);
 	for (size_t i = 0; i < nv; i++) {
 		struct victim *x = &v[i];
 		bool sent = false;

@@ -27,6 +27,7 @@
 #include "../common/decide.h"
 #include "../common/helperproto.h"
 #include "../common/names.h"
+#include "../common/sessions.h"
 #include "../common/snapcache.h"
 #include "../common/snapshot.h"
 #include "../common/util.h"
@@ -541,26 +542,16 @@ out:
 /* Sessions of guests are recorded so a later lockout can end them. */
 static void session_record(pam_handle_t *pamh, uint32_t uid, bool open_it)
 {
-	char dir[128], path[160];
-	snprintf(dir, sizeof(dir), "/run/aadguest/sessions/%u", uid);
-	snprintf(path, sizeof(path), "%s/%d", dir, (int)getpid());
+	struct ag_session s;
 	if (!open_it) {
-		unlink(path);
-		rmdir(dir); /* fails while other sessions remain: fine */
+		ag_session_remove(AG_SESSION_DIR, uid, (int)getpid());
 		return;
 	}
 	if (geteuid() != 0)
 		return;
-	mkdir("/run/aadguest", 0755);
-	mkdir("/run/aadguest/sessions", 0700);
-	mkdir(dir, 0700);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return;
-	dprintf(fd, "pid=%d start=%llu service=%s tty=%s rhost=%s\n", (int)getpid(),
-		ag_proc_start_time(getpid()), item_str(pamh, PAM_SERVICE), item_str(pamh, PAM_TTY),
-		item_str(pamh, PAM_RHOST));
-	close(fd);
+	ag_session_self(&s, item_str(pamh, PAM_SERVICE), item_str(pamh, PAM_TTY),
+			item_str(pamh, PAM_RHOST));
+	ag_session_write(AG_SESSION_DIR, uid, &s);
 }
 
 /* A host where aadguest was installed but never set up: no configuration and

@@ -21,6 +21,53 @@ static void set(struct verdict *v, enum verdict_kind k, const char *reason)
 	ag_strlcpy(v->reason, reason, sizeof(v->reason));
 }
 
+/* What each state of a guest says, by where the state came from. */
+struct state_reasons {
+	const char *active, *pending, *disabled, *departed, *other;
+};
+
+static const struct state_reasons from_snapshot = {
+	.active = "active",
+	.pending = "invitation not accepted yet",
+	.disabled = "disabled by an administrator",
+	.departed = "left the organization (soft-deleted)",
+	.other = "invalid state in the snapshot",
+};
+
+static const struct state_reasons from_graph = {
+	.active = "active (live state from Graph)",
+	.pending = "invitation not accepted yet (live state from Graph)",
+	.disabled = "disabled by an administrator (live state from Graph)",
+	.departed = "left the organization (live state from Graph)",
+	.other = "deleted for good (live state from Graph)",
+};
+
+/* The verdict of v->state for a guest whose record has these flags. */
+static void set_by_state(struct verdict *v, uint32_t flags, const struct state_reasons *why)
+{
+	switch (v->state) {
+	case GS_ACTIVE:
+		if (!(flags & SNAP_REC_PERMITTED))
+			set(v, V_DENY, "not a member of any allowed group");
+		else
+			set(v, V_ALLOW,
+			    v->stale_allowed ? "active (stale snapshot trusted)" : why->active);
+		return;
+	case GS_PENDING:
+		set(v, V_DENY, why->pending);
+		return;
+	case GS_DISABLED:
+		set(v, V_DENY, why->disabled);
+		return;
+	case GS_DEPARTED:
+		set(v, V_EXPIRED, why->departed);
+		return;
+	default:
+		set(v, V_UNKNOWN, why->other);
+		return;
+	}
+}
+
 static bool in_range(uint32_t uid, uint32_t lo, uint32_t hi)
 {
 	return uid >= lo && uid <= hi;
@@ -97,27 +144,7 @@ void decide_with(const struct snapshot *snap, const char *user, const struct nss
 		}
 		v->stale_allowed = true;
 	}
-	switch (v->state) {
-	case GS_ACTIVE:
-		if (!(r->flags & SNAP_REC_PERMITTED))
-			set(v, V_DENY, "not a member of any allowed group");
-		else
-			set(v, V_ALLOW,
-			    v->stale_allowed ? "active (stale snapshot trusted)" : "active");
-		return;
-	case GS_PENDING:
-		set(v, V_DENY, "invitation not accepted yet");
-		return;
-	case GS_DISABLED:
-		set(v, V_DENY, "disabled by an administrator");
-		return;
-	case GS_DEPARTED:
-		set(v, V_EXPIRED, "left the organization (soft-deleted)");
-		return;
-	default:
-		set(v, V_UNKNOWN, "invalid state in the snapshot");
-		return;
-	}
+	set_by_state(v, r->flags, &from_snapshot);
 }
 
 void verdict_apply_live(struct verdict *v, enum guest_state live, int64_t deleted_at,
@@ -134,26 +161,7 @@ void verdict_apply_live(struct verdict *v, enum guest_state live, int64_t delete
 	}
 	v->state = live;
 	v->stale_allowed = false;
-	switch (live) {
-	case GS_ACTIVE:
-		if (!(v->rec->flags & SNAP_REC_PERMITTED))
-			set(v, V_DENY, "not a member of any allowed group");
-		else
-			set(v, V_ALLOW, "active (live state from Graph)");
-		return;
-	case GS_PENDING:
-		set(v, V_DENY, "invitation not accepted yet (live state from Graph)");
-		return;
-	case GS_DISABLED:
-		set(v, V_DENY, "disabled by an administrator (live state from Graph)");
-		return;
-	case GS_DEPARTED:
-		set(v, V_EXPIRED, "left the organization (live state from Graph)");
-		return;
-	default:
-		set(v, V_UNKNOWN, "deleted for good (live state from Graph)");
-		return;
-	}
+	set_by_state(v, v->rec->flags, &from_graph);
 }
 
 void verdict_message(const struct verdict *v, const struct snapshot *snap, const char *organization,

@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../common/clock.h"
 #include "../../common/decide.h"
 #include "../../common/idmap.h"
 #include "../../common/names.h"
+#include "../../common/snapshot.h"
 #include "../../common/state.h"
 
 static void test_rfc3339(void **st)
@@ -213,6 +215,88 @@ static void test_idmap_collisions_fill_range(void **st)
 	uidset_free(&taken);
 }
 
+/* Every reason decide() and the live state give, whole: `check` and the logs
+ * print them. */
+static void test_decide_reasons(void **st)
+{
+	(void)st;
+	const uint32_t all = SNAP_REC_NAMED | SNAP_REC_PERMITTED | SNAP_REC_NSS;
+	const struct snap_guest_in g[] = {
+		{ 2000001, GS_ACTIVE, all, "a@x.com", "oid-a", "A", NULL, "/h/a", "/bin/sh", 100,
+		  100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+		{ 2000002, GS_PENDING, all, "p@x.com", "oid-p", "P", NULL, "/h/p", "/bin/sh", 100,
+		  100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+		{ 2000003, GS_DISABLED, all, "d@x.com", "oid-d", "D", NULL, "/h/d", "/bin/sh", 100,
+		  100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+		{ 2000004, GS_DEPARTED, all, "f@x.com", "oid-f", "F", NULL, "/h/f", "/bin/sh", 100,
+		  300, 1000, 1000 + 30 * 86400 },
+		{ 2000005, GS_ACTIVE, SNAP_REC_NAMED, "n@x.com", "oid-n", "N", NULL, "/h/n",
+		  "/bin/sh", 100, 100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	};
+	const struct snap_settings set = { .generated_at = 5000,
+					   .max_staleness = 86400,
+					   .uid_min = 2000000,
+					   .uid_max = 2100000,
+					   .organization = "Contoso",
+					   .group_name = "aadguests" };
+	char dir[] = "/tmp/test_core.XXXXXX", path[64], err[256];
+	struct snapshot s;
+	struct verdict v;
+	struct nss_probe none = { 0 };
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/guests.db", dir);
+	assert_int_equal(snapshot_write(path, &set, g, 5, err, sizeof(err)), 0);
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	const struct {
+		const char *user;
+		enum verdict_kind kind;
+		const char *reason;
+	} snap[] = {
+		{ "a@x.com", V_ALLOW, "active" },
+		{ "p@x.com", V_DENY, "invitation not accepted yet" },
+		{ "d@x.com", V_DENY, "disabled by an administrator" },
+		{ "f@x.com", V_EXPIRED, "left the organization (soft-deleted)" },
+		{ "n@x.com", V_DENY, "not a member of any allowed group" },
+	};
+	for (size_t i = 0; i < sizeof(snap) / sizeof(snap[0]); i++) {
+		decide(&s, snap[i].user, &none, 6000, 0, 0, &v);
+		assert_int_equal(v.kind, snap[i].kind);
+		assert_string_equal(v.reason, snap[i].reason);
+	}
+	struct staleness_rule allow = { .max_staleness = 60, .stale_policy = 1 };
+	decide_with(&s, "a@x.com", &none, 6000, 0, 0, &allow, &v);
+	assert_int_equal(v.kind, V_ALLOW);
+	assert_string_equal(v.reason, "active (stale snapshot trusted)");
+
+	const struct {
+		enum guest_state live;
+		const char *user;
+		enum verdict_kind kind;
+		const char *reason;
+	} live[] = {
+		{ GS_ACTIVE, "a@x.com", V_ALLOW, "active (live state from Graph)" },
+		{ GS_ACTIVE, "n@x.com", V_DENY, "not a member of any allowed group" },
+		{ GS_PENDING, "a@x.com", V_DENY,
+		  "invitation not accepted yet (live state from Graph)" },
+		{ GS_DISABLED, "a@x.com", V_DENY,
+		  "disabled by an administrator (live state from Graph)" },
+		{ GS_DEPARTED, "a@x.com", V_EXPIRED,
+		  "left the organization (live state from Graph)" },
+		{ GS_PURGED, "a@x.com", V_UNKNOWN, "deleted for good (live state from Graph)" },
+	};
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		decide_with(&s, live[i].user, &none, 6000, 0, 0, &allow, &v);
+		verdict_apply_live(&v, live[i].live, AG_TIME_UNKNOWN, 30, 6000);
+		assert_true(v.online);
+		assert_false(v.stale_allowed);
+		assert_int_equal(v.kind, live[i].kind);
+		assert_string_equal(v.reason, live[i].reason);
+	}
+	snapshot_close(&s);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_idmap_range_and_determinism),
 		cmocka_unit_test(test_idmap_collisions_fill_range),
+		cmocka_unit_test(test_decide_reasons),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -207,6 +207,19 @@ out:
 	free(who);
 }
 
+/* The next entry of d whose name is a decimal number up to max (a PID in
+ * /proc, a UID in a directory of users); false at the end. */
+static bool next_number(DIR *d, uint64_t max, uint64_t *n)
+{
+	for (;;) {
+		struct dirent *de = readdir(d);
+		if (!de)
+			return false;
+		if (ag_parse_u64(de->d_name, max, n) == 0)
+			return true;
+	}
+}
+
 /* A session pam_aadguest recorded (sessions.h): its (root-owned) session
  * process is ended too, e.g. sshd's, which outlives the guest's shell. */
 static bool end_session(const struct ag_session *s, void *ctx)
@@ -254,16 +267,12 @@ static void scan_and_signal(struct lockout_target *t, const struct uid_slot *s, 
 {
 	DIR *d = opendir("/proc");
 	pid_t self = getpid();
+	uint64_t pid;
 	if (!d)
 		return;
-	for (;;) {
-		struct dirent *de = readdir(d);
-		if (!de)
-			break;
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
+	while (next_number(d, INT32_MAX, &pid)) {
 		unsigned r, e;
-		if (*end || pid <= 1 || pid == self || !proc_uids((pid_t)pid, &r, &e))
+		if (pid <= 1 || (pid_t)pid == self || !proc_uids((pid_t)pid, &r, &e))
 			continue;
 		const struct uid_slot *hit = slot_find(s, n, r);
 		if (!hit)
@@ -404,16 +413,10 @@ static bool raise_fd_limit(struct rlimit *was)
 static void mark_listed(const char *dir, const struct uid_slot *s, size_t n, bool *mark)
 {
 	DIR *d = opendir(dir);
+	uint64_t uid;
 	if (!d)
 		return;
-	for (;;) {
-		struct dirent *de = readdir(d);
-		if (!de)
-			break;
-		char *end;
-		unsigned long uid = strtoul(de->d_name, &end, 10);
-		if (*end || end == de->d_name || uid > UINT32_MAX)
-			continue;
+	while (next_number(d, UINT32_MAX, &uid)) {
 		const struct uid_slot *hit = slot_find(s, n, (uint32_t)uid);
 		if (hit)
 			mark[hit->target] = true;

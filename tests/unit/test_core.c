@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../common/clock.h"
@@ -18,6 +19,7 @@
 #include "../../common/names.h"
 #include "../../common/snapshot.h"
 #include "../../common/state.h"
+#include "../../common/util.h"
 
 static void test_rfc3339(void **st)
 {
@@ -297,6 +299,57 @@ static void test_decide_reasons(void **st)
 	rmdir(dir);
 }
 
+/* A file replaced whole: the new content and mode, no temporary file left,
+ * and the old file untouched when the replacement fails. */
+static void test_replace_file(void **st)
+{
+	(void)st;
+	char dir[] = "/tmp/test_core.XXXXXX", path[64], sub[64], err[256], buf[128];
+	struct stat s;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state", dir);
+	assert_int_equal(ag_replace_file(path, "one\n", 4, 0600, err, sizeof(err)), 0);
+	assert_int_equal(ag_replace_file(path, "two\n", 4, 0640, err, sizeof(err)), 0);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "two\n");
+	assert_int_equal(stat(path, &s), 0);
+	assert_int_equal(s.st_mode & 07777, 0640);
+
+	/* Two parts, then published in a second step. */
+	char tmp[128];
+	const struct ag_part parts[] = { { "thr", 3 }, { "ee\n", 3 } };
+	assert_int_equal(ag_temp_write(path, parts, 2, 0644, tmp, sizeof(tmp), err, sizeof(err)),
+			 0);
+	assert_int_equal(strncmp(tmp, path, strlen(path)), 0);
+	assert_int_equal(ag_temp_commit(tmp, path, err, sizeof(err)), 0);
+	assert_int_equal(stat(tmp, &s), -1);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "three\n");
+
+	/* A directory in the way: the rename fails, the temporary file goes. */
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(buf, sizeof(buf), "%s/x", sub);
+	assert_int_equal(mkdir(buf, 0700), 0);
+	assert_int_equal(ag_replace_file(sub, "x", 1, 0600, err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "cannot replace"));
+	/* No directory to put the file in. */
+	snprintf(buf, sizeof(buf), "%s/none/file", dir);
+	assert_int_equal(ag_replace_file(buf, "x", 1, 0600, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot create"));
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "find %s -name '*.tmp.*' | grep -q .", dir);
+	assert_int_not_equal(system(cmd), 0); /* no temporary file left */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_idmap_range_and_determinism),
 		cmocka_unit_test(test_idmap_collisions_fill_range),
 		cmocka_unit_test(test_decide_reasons),
+		cmocka_unit_test(test_replace_file),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -41,23 +41,6 @@ static int set_str(char **dst, const char *v)
 	return 0;
 }
 
-static bool is_guid(const char *s)
-{
-	static const char pat[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-	size_t i;
-	for (i = 0; pat[i]; i++) {
-		char c = s[i];
-		if (pat[i] == '-') {
-			if (c != '-')
-				return false;
-		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			     (c >= 'A' && c <= 'F'))) {
-			return false;
-		}
-	}
-	return s[i] == '\0';
-}
-
 static bool is_domain(const char *s)
 {
 	size_t len = strlen(s);
@@ -129,14 +112,14 @@ static int parse_tenant(const struct value_type *t, struct ag_config *c, void *f
 			const char **why)
 {
 	(void)t, (void)c, (void)why;
-	return store_if(is_guid(v) || is_domain(v), field, v);
+	return store_if(ag_is_guid(v) || is_domain(v), field, v);
 }
 
 static int parse_guid(const struct value_type *t, struct ag_config *c, void *field, const char *v,
 		      const char **why)
 {
 	(void)t, (void)c, (void)why;
-	return store_if(is_guid(v), field, v);
+	return store_if(ag_is_guid(v), field, v);
 }
 
 static int parse_path(const struct value_type *t, struct ag_config *c, void *field, const char *v,
@@ -287,7 +270,7 @@ static int parse_guid_list(const struct value_type *t, struct ag_config *c, void
 		if (next)
 			*next++ = '\0';
 		g = trim(g);
-		if (!is_guid(g))
+		if (!ag_is_guid(g))
 			return -EINVAL;
 		if (c->n_allowed_groups == AG_MAX_ALLOWED_GROUPS) {
 			*why = "too many groups (at most 64)";

@@ -74,26 +74,43 @@ static FILE *open_checked(const char *path, bool secret, char *err, size_t errle
 	return f;
 }
 
+static void *pem_certificate(FILE *f)
+{
+	return PEM_read_X509(f, NULL, NULL, NULL);
+}
+
+static void *pem_private_key(FILE *f)
+{
+	return PEM_read_PrivateKey(f, NULL, NULL, NULL);
+}
+
+/* One PEM object of path (a secret one is checked as such), read by rd: 0
+ * with *out, or an error that names the file (`bad`: what it is not). */
+static int read_pem(const char *path, bool secret, void *(*rd)(FILE *f), void **out,
+		    const char *bad, char *err, size_t errlen)
+{
+	FILE *f = open_checked(path, secret, err, errlen);
+	if (!f)
+		return -EACCES;
+	*out = rd(f);
+	fclose(f);
+	return *out ? 0 : ag_fail(err, errlen, -EINVAL, "%s: %s", path, bad);
+}
+
 /* The certificate and its private key, which must belong together (RSA). */
 static int load_pair(const struct ag_config *cfg, X509 **cert, EVP_PKEY **key, char *err,
 		     size_t errlen)
 {
-	FILE *f = open_checked(cfg->client_certificate, false, err, errlen);
-	if (!f)
-		return -EACCES;
-	*cert = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!*cert)
-		return ag_fail(err, errlen, -EINVAL, "%s: not a PEM certificate",
-			       cfg->client_certificate);
-	f = open_checked(cfg->client_key, true, err, errlen);
-	if (!f)
-		return -EACCES;
-	*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	if (!*key)
-		return ag_fail(err, errlen, -EINVAL, "%s: not a PEM private key (or encrypted)",
-			       cfg->client_key);
+	void *c = NULL, *k = NULL;
+	int r = read_pem(cfg->client_certificate, false, pem_certificate, &c,
+			 "not a PEM certificate", err, errlen);
+	*cert = c;
+	if (r == 0)
+		r = read_pem(cfg->client_key, true, pem_private_key, &k,
+			     "not a PEM private key (or encrypted)", err, errlen);
+	*key = k;
+	if (r)
+		return r;
 	if (EVP_PKEY_base_id(*key) != EVP_PKEY_RSA)
 		return ag_fail(err, errlen, -EINVAL, "%s: only RSA keys are supported (PS256)",
 			       cfg->client_key);

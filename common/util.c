@@ -232,3 +232,20 @@ int ag_replace_file(const char *path, const void *data, size_t len, unsigned mod
 	int r = ag_temp_write(path, &part, 1, mode, tmp, sizeof(tmp), err, errlen);
 	return r ? r : ag_temp_commit(tmp, path, err, errlen);
 }
+
+bool ag_is_guid(const char *s)
+{
+	static const char pat[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	size_t i;
+	for (i = 0; pat[i]; i++) {
+		char c = s[i];
+		if (pat[i] == '-') {
+			if (c != '-')
+				return false;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			     (c >= 'A' && c <= 'F'))) {
+			return false;
+		}
+	}
+	return s[i] == '\0';
+}

@@ -86,4 +86,8 @@ int ag_temp_commit(const char *tmp, const char *path, char *err, size_t errlen);
 int ag_replace_file(const char *path, const void *data, size_t len, unsigned mode, char *err,
 		    size_t errlen);
 
+/* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx in hex digits (either case): a tenant,
+ * an application, a group or a directory object id. */
+bool ag_is_guid(const char *s);
+
 #endif

@@ -235,12 +235,10 @@ static void test_decide_reasons(void **st)
 		{ 2000005, GS_ACTIVE, SNAP_REC_NAMED, "n@x.com", "oid-n", "N", NULL, "/h/n",
 		  "/bin/sh", 100, 100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
 	};
-	const struct snap_settings set = { .generated_at = 5000,
-					   .max_staleness = 86400,
-					   .uid_min = 2000000,
-					   .uid_max = 2100000,
-					   .organization = "Contoso",
-					   .group_name = "aadguests" };
+	/* generated_at, max_staleness, uid_min, uid_max, stale_policy, organization, group */
+	const struct snap_settings set = {
+		5000, 86400, 2000000, 2100000, 0, "Contoso", "aadguests"
+	};
 	char dir[] = "/tmp/test_core.XXXXXX", path[64], err[256];
 	struct snapshot s;
 	struct verdict v;

@@ -424,6 +424,75 @@ static void mark_listed(const char *dir, const struct uid_slot *s, size_t n, boo
 	closedir(d);
 }
 
+/* The UID must still be the guest's, for every name service of the host
+ * (the guest may have been renamed by this very sync): asked only where there
+ * is something to end (want), so a guest with nothing left costs no lookup.
+ * The slots of the others are dropped, their targets refused; the count kept. */
+static size_t keep_guests_uids(struct lockout_target *t, struct uid_slot *s, size_t ns,
+			       const bool *want)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < ns; i++) {
+		struct lockout_target *x = &t[s[i].target];
+		if (want[s[i].target]) {
+			struct passwd *pw = getpwuid((uid_t)x->uid);
+			if (pw && !(x->name && strcmp(pw->pw_name, x->name) == 0) &&
+			    !(x->new_name && strcmp(pw->pw_name, x->new_name) == 0)) {
+				x->refused = -EEXIST;
+				continue;
+			}
+		}
+		s[kept++] = s[i];
+	}
+	return kept;
+}
+
+/* TERM to every process found (but those of refused targets, which are let
+ * go): how many were sent one. */
+static unsigned term_victims(struct lockout_target *t, struct victim *v, size_t nv)
+{
+	unsigned signalled = 0;
+	for (size_t i = 0; i < nv; i++) {
+		struct victim *x = &v[i];
+		bool sent = false;
+		if (!t[x->target].refused) {
+			/* The pidfd was taken after the UID was seen: the same process. */
+			if (x->fd >= 0)
+				sent = pidfd_send_signal(x->fd, SIGTERM, NULL, 0) == 0;
+			else
+				sent = runs_as(x->pid, x->uid) && kill(x->pid, SIGTERM) == 0;
+		}
+		if (!sent) {
+			if (x->fd >= 0)
+				close(x->fd);
+			x->fd = -1;
+			x->gone = true;
+			continue;
+		}
+		t[x->target].res.signalled++;
+		signalled++;
+	}
+	return signalled;
+}
+
+/* KILL to those still running after the grace period. */
+static void kill_survivors(struct lockout_target *t, const struct victim *v, size_t nv)
+{
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].gone)
+			continue;
+		bool killed;
+		if (v[i].fd >= 0)
+			killed = runs_as(v[i].pid, v[i].uid) &&
+				 pidfd_send_signal(v[i].fd, SIGKILL, NULL, 0) == 0;
+		else
+			killed = runs_as(v[i].pid, v[i].uid) && kill(v[i].pid, SIGKILL) == 0;
+		t[v[i].target].res.killed += killed;
+	}
+}
+
+/* The targets → what each has to end → the UIDs still theirs → logind and
+ * the recorded sessions → TERM → the grace period → KILL. */
 void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t n)
 {
 	struct uid_slot *s = calloc(n ? n : 1, sizeof(*s));
@@ -431,7 +500,6 @@ void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t 
 	     *lgd = calloc(n ? n : 1, sizeof(*lgd));
 	struct victim *v = NULL;
 	size_t ns = 0, nv = 0, cap = 0;
-	unsigned signalled = 0;
 	struct rlimit fd_limit;
 	bool raised = false;
 	for (size_t i = 0; i < n; i++) {
@@ -454,62 +522,18 @@ void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t 
 		mark_listed("/run/systemd/users", s, ns, lgd);
 	for (size_t i = 0; i < nv; i++)
 		busy[v[i].target] = true;
-	/* The UID must still be the guest's, for every name service of the host
-	 * (the guest may have been renamed by this very sync): asked where there
-	 * is something to end, so a guest with nothing left costs no lookup. */
-	size_t kept = 0;
-	for (size_t i = 0; i < ns; i++) {
-		struct lockout_target *x = &t[s[i].target];
-		if (busy[s[i].target] || sess[s[i].target] || lgd[s[i].target]) {
-			struct passwd *pw = getpwuid((uid_t)x->uid);
-			if (pw && !(x->name && strcmp(pw->pw_name, x->name) == 0) &&
-			    !(x->new_name && strcmp(pw->pw_name, x->new_name) == 0)) {
-				x->refused = -EEXIST;
-				continue;
-			}
-		}
-		s[kept++] = s[i];
-	}
-	ns = kept;
+	for (size_t i = 0; i < n; i++)
+		busy[i] = busy[i] || sess[i] || lgd[i];
+	ns = keep_guests_uids(t, s, ns, busy);
 	logind_terminate(t, s, ns, lgd);
 	for (size_t i = 0; i < ns; i++)
 		if (sess[s[i].target])
 			t[s[i].target].res.sessions =
 				ag_sessions_take(AG_SESSION_DIR, s[i].uid, end_session, NULL);
-	for (size_t i = 0; i < nv; i++) {
-		struct victim *x = &v[i];
-		bool sent = false;
-		if (!t[x->target].refused) {
-			/* The pidfd was taken after the UID was seen: the same process. */
-			if (x->fd >= 0)
-				sent = pidfd_send_signal(x->fd, SIGTERM, NULL, 0) == 0;
-			else
-				sent = runs_as(x->pid, x->uid) && kill(x->pid, SIGTERM) == 0;
-		}
-		if (!sent) {
-			if (x->fd >= 0)
-				close(x->fd);
-			x->fd = -1;
-			x->gone = true;
-			continue;
-		}
-		t[x->target].res.signalled++;
-		signalled++;
-	}
-	if (!signalled)
+	if (!term_victims(t, v, nv))
 		goto out;
 	wait_grace(v, nv);
-	for (size_t i = 0; i < nv; i++) {
-		if (v[i].gone)
-			continue;
-		bool killed;
-		if (v[i].fd >= 0)
-			killed = runs_as(v[i].pid, v[i].uid) &&
-				 pidfd_send_signal(v[i].fd, SIGKILL, NULL, 0) == 0;
-		else
-			killed = runs_as(v[i].pid, v[i].uid) && kill(v[i].pid, SIGKILL) == 0;
-		t[v[i].target].res.killed += killed;
-	}
+	kill_survivors(t, v, nv);
 	/* Processes forked during the grace period by those signalled: KILL. */
 	if (nv)
 		qsort(v, nv, sizeof(*v), victim_cmp);

@@ -31,7 +31,8 @@ endif
 
 CORE_SRC = common/util.c common/clock.c common/names.c common/state.c common/idmap.c \
 	   common/config.c common/snapshot_read.c common/snapshot_write.c common/decide.c \
-	   common/merge.c common/snapcache.c common/helperproto.c
+	   common/guest.c common/merge.c common/snapcache.c common/helperproto.c \
+	   common/sessions.c
 NSS_SRC = nss/passwd.c nss/group.c nss/snapcache.c common/util.c common/clock.c \
 	  common/state.c common/snapshot_read.c common/snapcache.c
 PAM_SRC = pam/pam_aadguest.c

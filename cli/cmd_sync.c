@@ -5,7 +5,7 @@
 #include "cli.h"
 #include "../common/clock.h"
 #include "../common/graph.h"
-#include "../common/guest.h"
+#include "../common/merge.h"
 #include "../common/guestdb.h"
 #include "../common/names.h"
 #include "../common/util.h"

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "cli.h"
-#include "../common/guest.h"
+#include "../common/merge.h"
 
 #define FLEET_MANIFEST "manifest.txt"
 

@@ -3,6 +3,7 @@
  * when logind runs, then TERM to every process still running as one of the
  * UIDs (one scan of /proc for all of them), then KILL after one grace period. */
 #include "lockout.h"
+#include "../common/sessions.h"
 #include "../common/util.h"
 
 #include <dirent.h>
@@ -206,44 +207,31 @@ out:
 	free(who);
 }
 
-/* The sessions pam_aadguest recorded for uid: their (root-owned) session
- * processes are ended too, e.g. sshd's, which outlive the guest's shell. */
-static unsigned end_recorded_sessions(const char *dir)
+/* The next entry of d whose name is a decimal number up to max (a PID in
+ * /proc, a UID in a directory of users); false at the end. */
+static bool next_number(DIR *d, uint64_t max, uint64_t *n)
 {
-	DIR *d = opendir(dir);
-	unsigned n = 0;
-	if (!d)
-		return 0;
 	for (;;) {
 		struct dirent *de = readdir(d);
 		if (!de)
-			break;
-		if (de->d_name[0] == '.')
-			continue;
-		char line[512];
-		int pid = 0;
-		unsigned long long start = 0;
-		int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd >= 0) {
-			ssize_t len = read(fd, line, sizeof(line) - 1);
-			close(fd);
-			line[len > 0 ? len : 0] = '\0';
-			if (sscanf(line, "pid=%d start=%llu", &pid, &start) == 2 && pid > 1 &&
-			    start && ag_proc_start_time(pid) == start) {
-				int pfd = pidfd_open(pid, 0);
-				/* Re-check on the pidfd's process: still the one recorded. */
-				if (pfd >= 0 && ag_proc_start_time(pid) == start &&
-				    pidfd_send_signal(pfd, SIGTERM, NULL, 0) == 0)
-					n++;
-				if (pfd >= 0)
-					close(pfd);
-			}
-		}
-		unlinkat(dirfd(d), de->d_name, 0);
+			return false;
+		if (ag_parse_u64(de->d_name, max, n) == 0)
+			return true;
 	}
-	closedir(d);
-	rmdir(dir);
-	return n;
+}
+
+/* A session pam_aadguest recorded (sessions.h): its (root-owned) session
+ * process is ended too, e.g. sshd's, which outlives the guest's shell. */
+static bool end_session(const struct ag_session *s, void *ctx)
+{
+	(void)ctx;
+	int pfd = pidfd_open(s->pid, 0);
+	if (pfd < 0)
+		return false;
+	/* Re-check on the pidfd's process: still the one recorded. */
+	bool sent = ag_session_current(s) && pidfd_send_signal(pfd, SIGTERM, NULL, 0) == 0;
+	close(pfd);
+	return sent;
 }
 
 /* Signal pid, found running as uid, with sig. Through a pidfd taken before a
@@ -279,16 +267,12 @@ static void scan_and_signal(struct lockout_target *t, const struct uid_slot *s, 
 {
 	DIR *d = opendir("/proc");
 	pid_t self = getpid();
+	uint64_t pid;
 	if (!d)
 		return;
-	for (;;) {
-		struct dirent *de = readdir(d);
-		if (!de)
-			break;
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
+	while (next_number(d, INT32_MAX, &pid)) {
 		unsigned r, e;
-		if (*end || pid <= 1 || pid == self || !proc_uids((pid_t)pid, &r, &e))
+		if (pid <= 1 || (pid_t)pid == self || !proc_uids((pid_t)pid, &r, &e))
 			continue;
 		const struct uid_slot *hit = slot_find(s, n, r);
 		if (!hit)
@@ -429,16 +413,10 @@ static bool raise_fd_limit(struct rlimit *was)
 static void mark_listed(const char *dir, const struct uid_slot *s, size_t n, bool *mark)
 {
 	DIR *d = opendir(dir);
+	uint64_t uid;
 	if (!d)
 		return;
-	for (;;) {
-		struct dirent *de = readdir(d);
-		if (!de)
-			break;
-		char *end;
-		unsigned long uid = strtoul(de->d_name, &end, 10);
-		if (*end || end == de->d_name || uid > UINT32_MAX)
-			continue;
+	while (next_number(d, UINT32_MAX, &uid)) {
 		const struct uid_slot *hit = slot_find(s, n, (uint32_t)uid);
 		if (hit)
 			mark[hit->target] = true;
@@ -446,6 +424,75 @@ static void mark_listed(const char *dir, const struct uid_slot *s, size_t n, boo
 	closedir(d);
 }
 
+/* The UID must still be the guest's, for every name service of the host
+ * (the guest may have been renamed by this very sync): asked only where there
+ * is something to end (want), so a guest with nothing left costs no lookup.
+ * The slots of the others are dropped, their targets refused; the count kept. */
+static size_t keep_guests_uids(struct lockout_target *t, struct uid_slot *s, size_t ns,
+			       const bool *want)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < ns; i++) {
+		struct lockout_target *x = &t[s[i].target];
+		if (want[s[i].target]) {
+			struct passwd *pw = getpwuid((uid_t)x->uid);
+			if (pw && !(x->name && strcmp(pw->pw_name, x->name) == 0) &&
+			    !(x->new_name && strcmp(pw->pw_name, x->new_name) == 0)) {
+				x->refused = -EEXIST;
+				continue;
+			}
+		}
+		s[kept++] = s[i];
+	}
+	return kept;
+}
+
+/* TERM to every process found (but those of refused targets, which are let
+ * go): how many were sent one. */
+static unsigned term_victims(struct lockout_target *t, struct victim *v, size_t nv)
+{
+	unsigned signalled = 0;
+	for (size_t i = 0; i < nv; i++) {
+		struct victim *x = &v[i];
+		bool sent = false;
+		if (!t[x->target].refused) {
+			/* The pidfd was taken after the UID was seen: the same process. */
+			if (x->fd >= 0)
+				sent = pidfd_send_signal(x->fd, SIGTERM, NULL, 0) == 0;
+			else
+				sent = runs_as(x->pid, x->uid) && kill(x->pid, SIGTERM) == 0;
+		}
+		if (!sent) {
+			if (x->fd >= 0)
+				close(x->fd);
+			x->fd = -1;
+			x->gone = true;
+			continue;
+		}
+		t[x->target].res.signalled++;
+		signalled++;
+	}
+	return signalled;
+}
+
+/* KILL to those still running after the grace period. */
+static void kill_survivors(struct lockout_target *t, const struct victim *v, size_t nv)
+{
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].gone)
+			continue;
+		bool killed;
+		if (v[i].fd >= 0)
+			killed = runs_as(v[i].pid, v[i].uid) &&
+				 pidfd_send_signal(v[i].fd, SIGKILL, NULL, 0) == 0;
+		else
+			killed = runs_as(v[i].pid, v[i].uid) && kill(v[i].pid, SIGKILL) == 0;
+		t[v[i].target].res.killed += killed;
+	}
+}
+
+/* The targets → what each has to end → the UIDs still theirs → logind and
+ * the recorded sessions → TERM → the grace period → KILL. */
 void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t n)
 {
 	struct uid_slot *s = calloc(n ? n : 1, sizeof(*s));
@@ -453,7 +500,6 @@ void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t 
 	     *lgd = calloc(n ? n : 1, sizeof(*lgd));
 	struct victim *v = NULL;
 	size_t ns = 0, nv = 0, cap = 0;
-	unsigned signalled = 0;
 	struct rlimit fd_limit;
 	bool raised = false;
 	for (size_t i = 0; i < n; i++) {
@@ -476,65 +522,18 @@ void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t 
 		mark_listed("/run/systemd/users", s, ns, lgd);
 	for (size_t i = 0; i < nv; i++)
 		busy[v[i].target] = true;
-	/* The UID must still be the guest's, for every name service of the host
-	 * (the guest may have been renamed by this very sync): asked where there
-	 * is something to end, so a guest with nothing left costs no lookup. */
-	size_t kept = 0;
-	for (size_t i = 0; i < ns; i++) {
-		struct lockout_target *x = &t[s[i].target];
-		if (busy[s[i].target] || sess[s[i].target] || lgd[s[i].target]) {
-			struct passwd *pw = getpwuid((uid_t)x->uid);
-			if (pw && !(x->name && strcmp(pw->pw_name, x->name) == 0) &&
-			    !(x->new_name && strcmp(pw->pw_name, x->new_name) == 0)) {
-				x->refused = -EEXIST;
-				continue;
-			}
-		}
-		s[kept++] = s[i];
-	}
-	ns = kept;
+	for (size_t i = 0; i < n; i++)
+		busy[i] = busy[i] || sess[i] || lgd[i];
+	ns = keep_guests_uids(t, s, ns, busy);
 	logind_terminate(t, s, ns, lgd);
-	for (size_t i = 0; i < ns; i++) {
-		char path[128];
-		if (!sess[s[i].target])
-			continue;
-		snprintf(path, sizeof(path), "%s/%u", AG_SESSION_DIR, s[i].uid);
-		t[s[i].target].res.sessions = end_recorded_sessions(path);
-	}
-	for (size_t i = 0; i < nv; i++) {
-		struct victim *x = &v[i];
-		bool sent = false;
-		if (!t[x->target].refused) {
-			/* The pidfd was taken after the UID was seen: the same process. */
-			if (x->fd >= 0)
-				sent = pidfd_send_signal(x->fd, SIGTERM, NULL, 0) == 0;
-			else
-				sent = runs_as(x->pid, x->uid) && kill(x->pid, SIGTERM) == 0;
-		}
-		if (!sent) {
-			if (x->fd >= 0)
-				close(x->fd);
-			x->fd = -1;
-			x->gone = true;
-			continue;
-		}
-		t[x->target].res.signalled++;
-		signalled++;
-	}
-	if (!signalled)
+	for (size_t i = 0; i < ns; i++)
+		if (sess[s[i].target])
+			t[s[i].target].res.sessions =
+				ag_sessions_take(AG_SESSION_DIR, s[i].uid, end_session, NULL);
+	if (!term_victims(t, v, nv))
 		goto out;
 	wait_grace(v, nv);
-	for (size_t i = 0; i < nv; i++) {
-		if (v[i].gone)
-			continue;
-		bool killed;
-		if (v[i].fd >= 0)
-			killed = runs_as(v[i].pid, v[i].uid) &&
-				 pidfd_send_signal(v[i].fd, SIGKILL, NULL, 0) == 0;
-		else
-			killed = runs_as(v[i].pid, v[i].uid) && kill(v[i].pid, SIGKILL) == 0;
-		t[v[i].target].res.killed += killed;
-	}
+	kill_survivors(t, v, nv);
 	/* Processes forked during the grace period by those signalled: KILL. */
 	if (nv)
 		qsort(v, nv, sizeof(*v), victim_cmp);

@@ -8,8 +8,6 @@
 
 #include "../common/config.h"
 
-#define AG_SESSION_DIR "/run/aadguest/sessions"
-
 struct lockout_result {
 	unsigned signalled, killed; /* TERM sent to, KILL needed for */
 	unsigned sessions;	    /* recorded PAM sessions ended */

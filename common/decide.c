@@ -21,6 +21,47 @@ static void set(struct verdict *v, enum verdict_kind k, const char *reason)
 	ag_strlcpy(v->reason, reason, sizeof(v->reason));
 }
 
+/* What each state of a guest says, by where the state came from: the
+ * snapshot, or Graph's live state (online_check). The last row serves any
+ * other state. */
+enum { FROM_SNAPSHOT, FROM_GRAPH };
+static const char *const state_reasons[][2] = {
+	[GS_ACTIVE] = { "active", "active (live state from Graph)" },
+	[GS_PENDING] = { "invitation not accepted yet",
+			 "invitation not accepted yet (live state from Graph)" },
+	[GS_DISABLED] = { "disabled by an administrator",
+			  "disabled by an administrator (live state from Graph)" },
+	[GS_DEPARTED] = { "left the organization (soft-deleted)",
+			  "left the organization (live state from Graph)" },
+	[GS_PURGED] = { "invalid state in the snapshot",
+			"deleted for good (live state from Graph)" },
+};
+
+/* The verdict of v->state for a guest whose record has these flags. */
+static void set_by_state(struct verdict *v, uint32_t flags, int from)
+{
+	switch (v->state) {
+	case GS_ACTIVE:
+		if (!(flags & SNAP_REC_PERMITTED))
+			set(v, V_DENY, "not a member of any allowed group");
+		else
+			set(v, V_ALLOW,
+			    v->stale_allowed ? "active (stale snapshot trusted)"
+					     : state_reasons[GS_ACTIVE][from]);
+		return;
+	case GS_PENDING:
+	case GS_DISABLED:
+		set(v, V_DENY, state_reasons[v->state][from]);
+		return;
+	case GS_DEPARTED:
+		set(v, V_EXPIRED, state_reasons[GS_DEPARTED][from]);
+		return;
+	default:
+		set(v, V_UNKNOWN, state_reasons[GS_PURGED][from]);
+		return;
+	}
+}
+
 static bool in_range(uint32_t uid, uint32_t lo, uint32_t hi)
 {
 	return uid >= lo && uid <= hi;
@@ -97,27 +138,7 @@ void decide_with(const struct snapshot *snap, const char *user, const struct nss
 		}
 		v->stale_allowed = true;
 	}
-	switch (v->state) {
-	case GS_ACTIVE:
-		if (!(r->flags & SNAP_REC_PERMITTED))
-			set(v, V_DENY, "not a member of any allowed group");
-		else
-			set(v, V_ALLOW,
-			    v->stale_allowed ? "active (stale snapshot trusted)" : "active");
-		return;
-	case GS_PENDING:
-		set(v, V_DENY, "invitation not accepted yet");
-		return;
-	case GS_DISABLED:
-		set(v, V_DENY, "disabled by an administrator");
-		return;
-	case GS_DEPARTED:
-		set(v, V_EXPIRED, "left the organization (soft-deleted)");
-		return;
-	default:
-		set(v, V_UNKNOWN, "invalid state in the snapshot");
-		return;
-	}
+	set_by_state(v, r->flags, FROM_SNAPSHOT);
 }
 
 void verdict_apply_live(struct verdict *v, enum guest_state live, int64_t deleted_at,
@@ -134,26 +155,7 @@ void verdict_apply_live(struct verdict *v, enum guest_state live, int64_t delete
 	}
 	v->state = live;
 	v->stale_allowed = false;
-	switch (live) {
-	case GS_ACTIVE:
-		if (!(v->rec->flags & SNAP_REC_PERMITTED))
-			set(v, V_DENY, "not a member of any allowed group");
-		else
-			set(v, V_ALLOW, "active (live state from Graph)");
-		return;
-	case GS_PENDING:
-		set(v, V_DENY, "invitation not accepted yet (live state from Graph)");
-		return;
-	case GS_DISABLED:
-		set(v, V_DENY, "disabled by an administrator (live state from Graph)");
-		return;
-	case GS_DEPARTED:
-		set(v, V_EXPIRED, "left the organization (live state from Graph)");
-		return;
-	default:
-		set(v, V_UNKNOWN, "deleted for good (live state from Graph)");
-		return;
-	}
+	set_by_state(v, v->rec->flags, FROM_GRAPH);
 }
 
 void verdict_message(const struct verdict *v, const struct snapshot *snap, const char *organization,

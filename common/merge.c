@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* merge.c: what the directory says now + what this host knew → the next
  * state, its events and UIDs. Pure: no I/O, so it is tested directly. */
-#include "guest.h"
+#include "merge.h"
 #include "clock.h"
 #include "names.h"
 #include "snapshot.h"
@@ -20,41 +20,6 @@ const char *event_kind_name(enum event_kind k)
 	return (unsigned)k < ARRAY_SIZE(n) ? n[k] : "invalid";
 }
 
-void dir_user_free(struct dir_user *u)
-{
-	free(u->id);
-	free(u->display_name);
-	free(u->mail);
-	free(u->other_mail);
-	free(u->upn);
-	memset(u, 0, sizeof(*u));
-}
-
-void guest_free(struct guest *g)
-{
-	free(g->object_id);
-	free(g->name);
-	free(g->display_name);
-	free(g->upn);
-	free(g->mail);
-	free(g->other_mail);
-	memset(g, 0, sizeof(*g));
-}
-
-void guestdb_free(struct guestdb *db)
-{
-	for (size_t i = 0; i < db->n; i++)
-		guest_free(&db->g[i]);
-	free(db->g);
-	free(db->t);
-	free(db->delta_link);
-	for (size_t i = 0; i < db->n_contested; i++)
-		free(db->contested[i]);
-	free(db->contested);
-	memset(db, 0, sizeof(*db));
-	db->last_sync = AG_TIME_UNKNOWN;
-}
-
 void merge_output_free(struct merge_output *out)
 {
 	guestdb_free(&out->db);
@@ -67,111 +32,6 @@ void merge_output_free(struct merge_output *out)
 		free(out->warnings.msg[i]);
 	free(out->warnings.msg);
 	memset(out, 0, sizeof(*out));
-}
-
-int64_t guest_restorable_until(const struct guest *g, unsigned retention_days)
-{
-	if (g->state != GS_DEPARTED || g->deleted_at == AG_TIME_UNKNOWN)
-		return AG_TIME_UNKNOWN;
-	return g->deleted_at + (int64_t)retention_days * 86400;
-}
-
-/* ---- the hash index: record number by key ---- */
-
-static int index_put(struct guest_index *m, size_t i)
-{
-	const char *k = m->key(m->ctx, i);
-	if (!k)
-		return 0;
-	size_t j = ag_name_hash(k) & (m->cap - 1);
-	while (m->slot[j])
-		j = (j + 1) & (m->cap - 1);
-	m->slot[j] = (long)i + 1;
-	return 0;
-}
-
-int guest_index_init(struct guest_index *m, guest_index_key key, const void *ctx, size_t n)
-{
-	m->key = key;
-	m->ctx = ctx;
-	m->n = 0;
-	m->cap = 16;
-	while (m->cap < n * 4 + 1)
-		m->cap *= 2;
-	m->slot = calloc(m->cap, sizeof(long));
-	if (!m->slot)
-		return -ENOMEM;
-	return guest_index_extend(m, n);
-}
-
-int guest_index_extend(struct guest_index *m, size_t n)
-{
-	if (n <= m->n)
-		return 0;
-	if (n * 2 + 1 > m->cap) {
-		/* Rehash in record order, so the lowest record number stays first. */
-		size_t cap = m->cap;
-		while (cap < n * 4 + 1)
-			cap *= 2;
-		long *slot = calloc(cap, sizeof(long));
-		if (!slot)
-			return -ENOMEM;
-		free(m->slot);
-		m->slot = slot;
-		m->cap = cap;
-		for (size_t i = 0; i < m->n; i++)
-			index_put(m, i);
-	}
-	for (size_t i = m->n; i < n; i++)
-		index_put(m, i);
-	m->n = n;
-	return 0;
-}
-
-long guest_index_lookup(const struct guest_index *m, const char *key)
-{
-	if (!m->slot)
-		return -1;
-	for (size_t j = ag_name_hash(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
-		if (!m->slot[j])
-			return -1;
-		const char *k = m->key(m->ctx, (size_t)m->slot[j] - 1);
-		if (k && ag_ascii_casecmp_eq(k, key))
-			return m->slot[j] - 1;
-	}
-}
-
-static const char *guestdb_key(const void *ctx, size_t i)
-{
-	return ((const struct guestdb *)ctx)->g[i].object_id;
-}
-
-/* A tombstone's id hash; none once it has been taken back. */
-static const char *tombstone_key(const void *ctx, size_t i)
-{
-	const struct tombstone *t = &((const struct guestdb *)ctx)->t[i];
-	return t->id_hash[0] ? t->id_hash : NULL;
-}
-
-int guest_index_build(struct guest_index *m, const struct guestdb *db)
-{
-	return guest_index_init(m, guestdb_key, db, db->n);
-}
-
-int guest_index_tombstones(struct guest_index *m, const struct guestdb *db)
-{
-	return guest_index_init(m, tombstone_key, db, db->nt);
-}
-
-long guest_index_find(const struct guest_index *m, const char *id)
-{
-	return guest_index_lookup(m, id);
-}
-
-void guest_index_free(struct guest_index *m)
-{
-	free(m->slot);
-	memset(m, 0, sizeof(*m));
 }
 
 /* Object ids seen in this merge: the directory may list one object twice (live
@@ -199,36 +59,6 @@ static int idset_add(struct idset *s, const char *id)
 			return 1;
 	s->slot[j] = id;
 	return 0;
-}
-
-int guest_to_dir_user(const struct guest *g, struct dir_user *u)
-{
-	memset(u, 0, sizeof(*u));
-	u->id = strdup(g->object_id);
-	u->display_name = ag_strdup_opt(g->display_name);
-	u->mail = ag_strdup_opt(g->mail);
-	u->other_mail = ag_strdup_opt(g->other_mail);
-	u->upn = ag_strdup_opt(g->upn);
-	u->enabled = g->enabled;
-	u->pending = g->pending;
-	u->deleted = g->state == GS_DEPARTED;
-	u->permitted = !!(g->flags & SNAP_REC_PERMITTED);
-	u->created_at = g->created_at;
-	u->deleted_at = g->deleted_at;
-	if (!u->id || (g->display_name && !u->display_name) || (g->mail && !u->mail) ||
-	    (g->other_mail && !u->other_mail) || (g->upn && !u->upn)) {
-		dir_user_free(u);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-long guestdb_find(const struct guestdb *db, const char *object_id)
-{
-	for (size_t i = 0; i < db->n; i++)
-		if (ag_ascii_casecmp_eq(db->g[i].object_id, object_id))
-			return (long)i;
-	return -1;
 }
 
 /* ---- growing arrays ---- */
@@ -350,197 +180,271 @@ static enum guest_state live_state(const struct dir_user *u, const struct ag_con
 	return GS_ACTIVE;
 }
 
-int guest_merge(const struct merge_input *in, struct merge_output *out, char *err, size_t errlen)
+/* One merge: its input and output, and what it holds while it runs. */
+struct merge {
+	const struct merge_input *in;
+	struct merge_output *out;
+	bool first; /* this host's first sync: no events */
+	struct guest_index oldidx, tombidx;
+	struct uidset taken; /* UIDs no new guest may take */
+	bool *seen;	     /* old guests the directory still lists */
+	struct idset ids;    /* object ids of this merge so far */
+	struct guest **order;
+	size_t evcap;
+};
+
+static void merge_end(struct merge *m)
 {
-	const struct ag_config *cfg = in->cfg;
+	free(m->ids.slot);
+	free(m->order);
+	free(m->seen);
+	guest_index_free(&m->oldidx);
+	guest_index_free(&m->tombidx);
+	uidset_free(&m->taken);
+}
+
+/* Taken for good: every known guest, every tombstone, local accounts, the group. */
+static int reserve_uids(struct merge *m)
+{
+	const struct merge_input *in = m->in;
 	const struct guestdb *old = in->old;
-	bool first = old->last_sync == AG_TIME_UNKNOWN;
-	struct guest_index oldidx = { 0 }, tombidx = { 0 };
-	struct uidset taken = { 0 };
-	bool *seen = NULL;
-	struct guest **order = NULL;
-	struct idset ids = { 0 };
-	size_t evcap = 0, norder = 0;
-	char namebuf[1024], hash[65];
-	int r = -ENOMEM;
-
-	memset(out, 0, sizeof(*out));
-	out->db.last_sync = in->now;
-	if (guest_index_build(&oldidx, old) || guest_index_tombstones(&tombidx, &out->db))
-		goto fail;
-	seen = calloc(old->n + 1, sizeof(bool));
-	if (!seen || idset_init(&ids, in->n_users) ||
-	    ag_grow((void **)&out->db.g, &out->db.cap, in->n_users + 1, sizeof(struct guest), 64))
-		goto fail;
-	/* Taken for good: every known guest, every tombstone, local accounts, the group. */
-	if (uidset_add(&taken, cfg->uid_min))
-		goto fail;
+	if (uidset_add(&m->taken, in->cfg->uid_min))
+		return -ENOMEM;
 	for (size_t i = 0; i < old->n; i++)
-		if (old->g[i].uid && uidset_add(&taken, old->g[i].uid))
-			goto fail;
+		if (old->g[i].uid && uidset_add(&m->taken, old->g[i].uid))
+			return -ENOMEM;
 	for (size_t i = 0; i < old->nt; i++)
-		if (uidset_add(&taken, old->t[i].uid))
-			goto fail;
+		if (uidset_add(&m->taken, old->t[i].uid))
+			return -ENOMEM;
 	for (size_t i = 0; in->local_uids && i < in->local_uids->cap; i++)
-		if (in->local_uids->slots[i] && uidset_add(&taken, in->local_uids->slots[i] - 1))
-			goto fail;
+		if (in->local_uids->slots[i] && uidset_add(&m->taken, in->local_uids->slots[i] - 1))
+			return -ENOMEM;
+	return 0;
+}
+
+/* The indexes, the output's room and the old tombstones carried over. */
+static int merge_begin(struct merge *m)
+{
+	const struct merge_input *in = m->in;
+	const struct guestdb *old = in->old;
+	struct guestdb *db = &m->out->db;
+
+	memset(m->out, 0, sizeof(*m->out));
+	db->last_sync = in->now;
+	m->first = old->last_sync == AG_TIME_UNKNOWN;
+	if (guest_index_build(&m->oldidx, old) || guest_index_tombstones(&m->tombidx, db))
+		return -ENOMEM;
+	m->seen = calloc(old->n + 1, sizeof(bool));
+	if (!m->seen || idset_init(&m->ids, in->n_users) ||
+	    ag_grow((void **)&db->g, &db->cap, in->n_users + 1, sizeof(struct guest), 64) ||
+	    reserve_uids(m))
+		return -ENOMEM;
 	if (old->nt) {
-		out->db.t = malloc(old->nt * sizeof(struct tombstone));
-		if (!out->db.t)
-			goto fail;
-		memcpy(out->db.t, old->t, old->nt * sizeof(struct tombstone));
-		out->db.nt = out->db.tcap = old->nt;
+		db->t = malloc(old->nt * sizeof(struct tombstone));
+		if (!db->t)
+			return -ENOMEM;
+		memcpy(db->t, old->t, old->nt * sizeof(struct tombstone));
+		db->nt = db->tcap = old->nt;
 	}
+	return 0;
+}
 
-	for (size_t i = 0; i < in->n_users; i++) {
-		const struct dir_user *u = &in->users[i];
-		long oi = guest_index_find(&oldidx, u->id);
-		const struct guest *og = oi >= 0 ? &old->g[oi] : NULL;
-		enum guest_state st;
-		int64_t deleted_at = AG_TIME_UNKNOWN;
+/* A guest gone for good: a tombstone keeps its UID, and (after the first
+ * sync) an event says so. */
+static int purge(struct merge *m, const struct guest *og)
+{
+	const struct merge_input *in = m->in;
+	char hash[65];
+	in->hash_id(og->object_id, hash);
+	if (add_tombstone(&m->out->db, hash, og->uid, in->now) ||
+	    (!m->first && merge_add_event(m->out, &m->evcap, EV_PURGED, og->name, og->object_id,
+					  og->uid, og->state, GS_PURGED)))
+		return -ENOMEM;
+	return 0;
+}
 
-		if (idset_add(&ids, u->id))
-			continue; /* the same object twice (live and deleted): first wins */
-		if (og)
-			seen[oi] = true;
-		if (u->deleted) {
-			deleted_at = u->deleted_at != AG_TIME_UNKNOWN		 ? u->deleted_at
-				     : (og && og->deleted_at != AG_TIME_UNKNOWN) ? og->deleted_at
-										 : in->now;
-			if (in->now >= deleted_at + (int64_t)cfg->retention_days * 86400) {
-				if (og) {
-					in->hash_id(og->object_id, hash);
-					if (add_tombstone(&out->db, hash, og->uid, in->now) ||
-					    (!first &&
-					     merge_add_event(out, &evcap, EV_PURGED, og->name,
-							     og->object_id, og->uid, og->state,
-							     GS_PURGED)))
-						goto fail;
-				}
-				continue;
-			}
-			st = GS_DEPARTED;
-		} else {
-			st = live_state(u, cfg);
-		}
+/* When a soft-deleted user left: the directory's date, else what we knew,
+ * else now. */
+static int64_t departed_at(const struct merge *m, const struct dir_user *u, const struct guest *og)
+{
+	if (u->deleted_at != AG_TIME_UNKNOWN)
+		return u->deleted_at;
+	if (og && og->deleted_at != AG_TIME_UNKNOWN)
+		return og->deleted_at;
+	return m->in->now;
+}
 
-		struct guest *g = &out->db.g[out->db.n];
-		memset(g, 0, sizeof(*g));
-		g->object_id = strdup(u->id);
-		if (!g->object_id)
-			goto fail;
-		out->db.n++;
-		g->state = st;
-		g->deleted_at = deleted_at;
-		g->uid = og ? og->uid : 0;
-		g->created_at = u->created_at != AG_TIME_UNKNOWN ? u->created_at
-				: og				 ? og->created_at
-								 : AG_TIME_UNKNOWN;
-		/* A deleted user's UPN comes back altered: keep what we knew. */
-		g->upn = ag_strdup_opt(u->deleted && og && og->upn ? og->upn : u->upn);
-		g->display_name = ag_strdup_opt(u->display_name ? u->display_name
-						: og		? og->display_name
-								: NULL);
-		g->mail = ag_strdup_opt(u->deleted && og && og->name ? og->mail : u->mail);
-		g->other_mail = ag_strdup_opt(u->deleted && og && og->name ? og->other_mail
-									   : u->other_mail);
-		g->enabled = u->enabled;
-		g->pending = u->pending;
-		if (u->deleted && og && og->name) {
-			g->name = strdup(og->name);
-		} else if (ag_derive_name(u->id, u->mail, u->other_mail, u->upn, namebuf,
-					  sizeof(namebuf)) == 0 &&
-			   ag_name_valid(namebuf)) {
-			g->name = strdup(namebuf);
-		} else {
-			if (warn(&out->warnings,
-				 "guest %s: no usable login name (letters, digits and . _ @ + - only, "
-				 "not starting with -, at most 255 bytes); not exposed",
-				 u->id))
-				goto fail;
-		}
-		if (og && og->state == st)
-			g->state_since = og->state_since;
-		else if (st == GS_DEPARTED)
-			g->state_since = deleted_at;
-		else if (!og && first && st != GS_DISABLED && g->created_at != AG_TIME_UNKNOWN)
-			g->state_since = g->created_at; /* the first sync: a guest since creation */
-		else
-			g->state_since = in->now;
-		g->flags = u->permitted ? SNAP_REC_PERMITTED : 0;
-
-		if (!og && !first && !u->deleted) {
-			/* Reappearing under the same object id (converted back to guest): the
-			 * tombstone's UID is this identity's own. */
-			in->hash_id(u->id, hash);
-			if (guest_index_extend(&tombidx, out->db.nt))
-				goto fail;
-			long t = guest_index_lookup(&tombidx, hash);
-			if (t >= 0) {
-				g->uid = out->db.t[t].uid;
-				out->db.t[t].id_hash[0] = '\0'; /* taken back: removed below */
-			}
-		}
-		enum event_kind k;
-		if (!first && !og &&
-		    merge_add_event(out, &evcap, EV_ADDED, g->name, g->object_id, 0, GS_COUNT, st))
-			goto fail;
-		if (!first && og && transition_event(og->state, st, &k) &&
-		    merge_add_event(out, &evcap, k, g->name ? g->name : og->name, g->object_id,
-				    og->uid, og->state, st))
-			goto fail;
+/* The guest's fields from the directory's user and what this host knew (og,
+ * may be NULL); its name, or a warning when it has no usable one. */
+static int fill_guest(struct merge *m, struct guest *g, const struct dir_user *u,
+		      const struct guest *og, enum guest_state st, int64_t deleted_at)
+{
+	char namebuf[1024];
+	g->state = st;
+	g->deleted_at = deleted_at;
+	g->uid = og ? og->uid : 0;
+	g->created_at = u->created_at != AG_TIME_UNKNOWN ? u->created_at
+			: og				 ? og->created_at
+							 : AG_TIME_UNKNOWN;
+	/* A deleted user's UPN comes back altered: keep what we knew. */
+	g->upn = ag_strdup_opt(u->deleted && og && og->upn ? og->upn : u->upn);
+	g->display_name = ag_strdup_opt(u->display_name ? u->display_name
+					: og		? og->display_name
+							: NULL);
+	g->mail = ag_strdup_opt(u->deleted && og && og->name ? og->mail : u->mail);
+	g->other_mail =
+		ag_strdup_opt(u->deleted && og && og->name ? og->other_mail : u->other_mail);
+	g->enabled = u->enabled;
+	g->pending = u->pending;
+	if (u->deleted && og && og->name) {
+		g->name = strdup(og->name);
+	} else if (ag_derive_name(u->id, u->mail, u->other_mail, u->upn, namebuf,
+				  sizeof(namebuf)) == 0 &&
+		   ag_name_valid(namebuf)) {
+		g->name = strdup(namebuf);
+	} else if (warn(&m->out->warnings,
+			"guest %s: no usable login name (letters, digits and . _ @ + - only, "
+			"not starting with -, at most 255 bytes); not exposed",
+			u->id)) {
+		return -ENOMEM;
 	}
-	/* Known before, gone from the directory now: purged for good. */
-	for (size_t i = 0; i < old->n; i++) {
-		if (seen[i])
-			continue;
-		in->hash_id(old->g[i].object_id, hash);
-		if (add_tombstone(&out->db, hash, old->g[i].uid, in->now) ||
-		    (!first &&
-		     merge_add_event(out, &evcap, EV_PURGED, old->g[i].name, old->g[i].object_id,
-				     old->g[i].uid, old->g[i].state, GS_PURGED)))
-			goto fail;
-	}
+	if (og && og->state == st)
+		g->state_since = og->state_since;
+	else if (st == GS_DEPARTED)
+		g->state_since = deleted_at;
+	else if (!og && m->first && st != GS_DISABLED && g->created_at != AG_TIME_UNKNOWN)
+		g->state_since = g->created_at; /* the first sync: a guest since creation */
+	else
+		g->state_since = m->in->now;
+	g->flags = u->permitted ? SNAP_REC_PERMITTED : 0;
+	return 0;
+}
 
+/* Reappearing under the same object id (converted back to guest): the
+ * tombstone's UID is this identity's own, and the tombstone is taken back. */
+static int take_back_tombstone(struct merge *m, const struct dir_user *u, struct guest *g)
+{
+	const struct merge_input *in = m->in;
+	struct guestdb *db = &m->out->db;
+	char hash[65];
+	in->hash_id(u->id, hash);
+	if (guest_index_extend(&m->tombidx, db->nt))
+		return -ENOMEM;
+	long t = guest_index_lookup(&m->tombidx, hash);
+	if (t >= 0) {
+		g->uid = db->t[t].uid;
+		db->t[t].id_hash[0] = '\0'; /* taken back: removed by drop_taken_back() */
+	}
+	return 0;
+}
+
+/* One user of the directory: skipped (listed twice), purged (its restore
+ * window is over), or the next state of its guest and its event. */
+static int merge_user(struct merge *m, const struct dir_user *u)
+{
+	const struct guestdb *old = m->in->old;
+	long oi = guest_index_find(&m->oldidx, u->id);
+	const struct guest *og = oi >= 0 ? &old->g[oi] : NULL;
+	enum guest_state st = live_state(u, m->in->cfg);
+	int64_t deleted_at = AG_TIME_UNKNOWN;
+	enum event_kind k;
+
+	if (idset_add(&m->ids, u->id))
+		return 0; /* the same object twice (live and deleted): first wins */
+	if (og)
+		m->seen[oi] = true;
+	if (u->deleted) {
+		deleted_at = departed_at(m, u, og);
+		if (m->in->now >= deleted_at + (int64_t)m->in->cfg->retention_days * 86400)
+			return og ? purge(m, og) : 0;
+		st = GS_DEPARTED;
+	}
+	struct guestdb *db = &m->out->db;
+	struct guest *g = &db->g[db->n];
+	memset(g, 0, sizeof(*g));
+	g->object_id = strdup(u->id);
+	if (!g->object_id)
+		return -ENOMEM;
+	db->n++;
+	if (fill_guest(m, g, u, og, st, deleted_at) ||
+	    (!og && !m->first && !u->deleted && take_back_tombstone(m, u, g)))
+		return -ENOMEM;
+	if (!m->first && !og &&
+	    merge_add_event(m->out, &m->evcap, EV_ADDED, g->name, g->object_id, 0, GS_COUNT, st))
+		return -ENOMEM;
+	if (!m->first && og && transition_event(og->state, st, &k) &&
+	    merge_add_event(m->out, &m->evcap, k, g->name ? g->name : og->name, g->object_id,
+			    og->uid, og->state, st))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Known before, gone from the directory now: purged for good. */
+static int purge_unseen(struct merge *m)
+{
+	const struct guestdb *old = m->in->old;
+	for (size_t i = 0; i < old->n; i++)
+		if (!m->seen[i] && purge(m, &old->g[i]))
+			return -ENOMEM;
+	return 0;
+}
+
+/* The tombstones taken back leave the list. */
+static void drop_taken_back(struct guestdb *db)
+{
 	size_t nt = 0;
-	for (size_t t = 0; t < out->db.nt; t++)
-		if (out->db.t[t].id_hash[0])
-			out->db.t[nt++] = out->db.t[t];
-	out->db.nt = nt;
+	for (size_t t = 0; t < db->nt; t++)
+		if (db->t[t].id_hash[0])
+			db->t[nt++] = db->t[t];
+	db->nt = nt;
+}
 
-	/* New guests take UIDs oldest first, so every host agrees on collisions. */
-	order = calloc(out->db.n + 1, sizeof(*order));
-	if (!order)
-		goto fail;
-	for (size_t i = 0; i < out->db.n; i++)
-		if (!out->db.g[i].uid)
-			order[norder++] = &out->db.g[i];
+/* New guests take UIDs oldest first, so every host agrees on collisions; one
+ * the published snapshot already gives a UID keeps it. -ENOSPC with err set
+ * when the range is full. */
+static int assign_uids(struct merge *m, char *err, size_t errlen)
+{
+	const struct merge_input *in = m->in;
+	const struct ag_config *cfg = in->cfg;
+	struct guestdb *db = &m->out->db;
+	struct guest **order = m->order;
+	size_t norder = 0;
+	int r;
+
+	for (size_t i = 0; i < db->n; i++)
+		if (!db->g[i].uid)
+			order[norder++] = &db->g[i];
 	qsort(order, norder, sizeof(*order), cmp_by_created);
 	for (size_t i = 0; i < norder; i++) {
 		uint32_t live = in->live_uid ? in->live_uid(order[i]->object_id, in->local_ctx) : 0;
-		if (live > cfg->uid_min && live <= cfg->uid_max && !uidset_has(&taken, live)) {
-			if (uidset_add(&taken, live))
-				goto fail;
+		if (live > cfg->uid_min && live <= cfg->uid_max && !uidset_has(&m->taken, live)) {
+			if (uidset_add(&m->taken, live))
+				return -ENOMEM;
 			order[i]->uid = live;
 			continue;
 		}
 		do {
-			r = idmap_assign(order[i]->object_id, cfg->uid_min, cfg->uid_max, &taken,
+			r = idmap_assign(order[i]->object_id, cfg->uid_min, cfg->uid_max, &m->taken,
 					 &order[i]->uid);
 		} while (r == 0 && in->uid_taken && in->uid_taken(order[i]->uid, in->local_ctx));
-		if (r == -ENOSPC) {
-			snprintf(err, errlen,
-				 "the guest UID range %u…%u is full (%zu guests need a UID); widen "
-				 "uid_min/uid_max",
-				 cfg->uid_min, cfg->uid_max, out->db.n);
-			goto fail_keep_r;
-		}
+		if (r == -ENOSPC)
+			return ag_fail(err, errlen, r,
+				       "the guest UID range %u…%u is full (%zu guests need a UID); "
+				       "widen uid_min/uid_max",
+				       cfg->uid_min, cfg->uid_max, db->n);
 		if (r)
-			goto fail;
+			return -ENOMEM;
 	}
+	return 0;
+}
+
+/* The added events learn the UIDs just assigned. */
+static int added_event_uids(struct merge *m)
+{
+	struct merge_output *out = m->out;
 	struct guest_index outidx;
 	if (guest_index_build(&outidx, &out->db))
-		goto fail;
+		return -ENOMEM;
 	for (size_t i = 0; i < out->n_events; i++)
 		if (out->events[i].kind == EV_ADDED) {
 			long gi = guest_index_find(&outidx, out->events[i].object_id);
@@ -548,9 +452,18 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 				out->events[i].uid = out->db.g[gi].uid;
 		}
 	guest_index_free(&outidx);
+	return 0;
+}
 
-	/* Name ownership: local accounts first, then live over departed, then oldest. */
-	norder = 0;
+/* Name ownership: local accounts first, then live over departed, then oldest.
+ * The winner is named (and NSS-visible when permitted); the others warned of. */
+static int assign_names(struct merge *m)
+{
+	const struct merge_input *in = m->in;
+	struct merge_output *out = m->out;
+	struct guest **order = m->order;
+	size_t norder = 0;
+
 	for (size_t i = 0; i < out->db.n; i++)
 		if (out->db.g[i].name)
 			order[norder++] = &out->db.g[i];
@@ -562,13 +475,13 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 			if (warn(&out->warnings,
 				 "guest %s: name %s belongs to a local account; not exposed",
 				 g->object_id, g->name))
-				goto fail;
+				return -ENOMEM;
 			winner = false;
 		} else if (!winner) {
 			if (warn(&out->warnings,
 				 "guest %s: name %s is held by another guest object; not exposed",
 				 g->object_id, g->name))
-				goto fail;
+				return -ENOMEM;
 		}
 		if (winner) {
 			g->flags |= SNAP_REC_NAMED;
@@ -576,25 +489,36 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 				g->flags |= SNAP_REC_NSS;
 		}
 	}
-	qsort(out->db.g, out->db.n, sizeof(struct guest), cmp_guest_listing);
-	free(ids.slot);
-	free(order);
-	free(seen);
-	guest_index_free(&oldidx);
-	guest_index_free(&tombidx);
-	uidset_free(&taken);
 	return 0;
+}
 
-fail:
-	r = -ENOMEM;
-	snprintf(err, errlen, "out of memory");
-fail_keep_r:
-	free(ids.slot);
-	free(order);
-	free(seen);
-	guest_index_free(&oldidx);
-	guest_index_free(&tombidx);
-	uidset_free(&taken);
-	merge_output_free(out);
+/* begin → each user of the directory → those it no longer lists → UIDs →
+ * names → the listing order; any failure frees the output. */
+int guest_merge(const struct merge_input *in, struct merge_output *out, char *err, size_t errlen)
+{
+	struct merge m = { .in = in, .out = out };
+	int r = merge_begin(&m);
+
+	for (size_t i = 0; r == 0 && i < in->n_users; i++)
+		r = merge_user(&m, &in->users[i]);
+	if (r == 0)
+		r = purge_unseen(&m);
+	if (r == 0) {
+		drop_taken_back(&out->db);
+		m.order = calloc(out->db.n + 1, sizeof(*m.order));
+		r = m.order ? assign_uids(&m, err, errlen) : -ENOMEM;
+	}
+	if (r == 0)
+		r = added_event_uids(&m);
+	if (r == 0)
+		r = assign_names(&m);
+	if (r == 0)
+		qsort(out->db.g, out->db.n, sizeof(struct guest), cmp_guest_listing);
+	merge_end(&m);
+	if (r) {
+		if (r != -ENOSPC)
+			r = ag_fail(err, errlen, -ENOMEM, "out of memory");
+		merge_output_free(out);
+	}
 	return r;
 }

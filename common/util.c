@@ -168,3 +168,84 @@ int ag_write_all(int fd, const void *p, size_t n, int64_t off)
 	}
 	return 0;
 }
+
+/* ---- replacing a file whole (STYLE.md, "Files and data") ---- */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+int ag_temp_write(const char *path, const struct ag_part *parts, size_t nparts, unsigned mode,
+		  char *tmp, size_t tmplen, char *err, size_t errlen)
+{
+	int fd, r = 0;
+
+	if (snprintf(tmp, tmplen, "%s.tmp.XXXXXX", path) >= (int)tmplen)
+		return ag_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return ag_fail(err, errlen, -errno, "%s: cannot create: %s", tmp, strerror(errno));
+	if (fchmod(fd, mode) < 0)
+		r = -errno;
+	for (size_t i = 0; i < nparts && !r; i++)
+		r = ag_write_all(fd, parts[i].p, parts[i].n, -1);
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (r) {
+		unlink(tmp);
+		return ag_fail(err, errlen, r, "%s: cannot write: %s", path, strerror(-r));
+	}
+	return 0;
+}
+
+int ag_temp_commit(const char *tmp, const char *path, char *err, size_t errlen)
+{
+	char dir[4096];
+	if (rename(tmp, path) < 0) {
+		int r = -errno;
+		unlink(tmp);
+		return ag_fail(err, errlen, r, "%s: cannot replace: %s", path, strerror(-r));
+	}
+	/* The rename is durable once the directory is. */
+	if (ag_strlcpy(dir, path, sizeof(dir)) == 0) {
+		char *slash = strrchr(dir, '/');
+		if (!slash)
+			ag_strlcpy(dir, ".", sizeof(dir));
+		else if (slash == dir)
+			dir[1] = '\0'; /* "/file": the root */
+		else
+			*slash = '\0';
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	return 0;
+}
+
+int ag_replace_file(const char *path, const void *data, size_t len, unsigned mode, char *err,
+		    size_t errlen)
+{
+	char tmp[4096 + 16];
+	struct ag_part part = { data, len };
+	int r = ag_temp_write(path, &part, 1, mode, tmp, sizeof(tmp), err, errlen);
+	return r ? r : ag_temp_commit(tmp, path, err, errlen);
+}
+
+bool ag_is_guid(const char *s)
+{
+	static const char pat[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	size_t i;
+	for (i = 0; pat[i]; i++) {
+		char c = s[i];
+		if (pat[i] == '-') {
+			if (c != '-')
+				return false;
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			     (c >= 'A' && c <= 'F'))) {
+			return false;
+		}
+	}
+	return s[i] == '\0';
+}

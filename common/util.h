@@ -67,4 +67,27 @@ int ag_write_all(int fd, const void *p, size_t n, int64_t off);
 /* Constant-time-free zeroing that the compiler may not drop. */
 void ag_wipe(void *p, size_t n);
 
+/* Replacing a file whole: a temporary file next to path ("<path>.tmp.XXXXXX")
+ * holding the parts, its mode set on the descriptor, fsync'd; then rename(2)
+ * over path and fsync of the directory. A reader sees the old file or the new
+ * one, never a mix; after a crash, at worst a temporary file is left. */
+struct ag_part {
+	const void *p;
+	size_t n;
+};
+/* The synced temporary file (its name in tmp): 0, or a negative errno with err
+ * set, and then no temporary file is left. */
+int ag_temp_write(const char *path, const struct ag_part *parts, size_t nparts, unsigned mode,
+		  char *tmp, size_t tmplen, char *err, size_t errlen);
+/* Put tmp in path's place (tmp is removed when that fails). Apart from
+ * ag_temp_write() so one caller can publish two files one right after the other. */
+int ag_temp_commit(const char *tmp, const char *path, char *err, size_t errlen);
+/* Both: path replaced whole by data, or left as it was. */
+int ag_replace_file(const char *path, const void *data, size_t len, unsigned mode, char *err,
+		    size_t errlen);
+
+/* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx in hex digits (either case): a tenant,
+ * an application, a group or a directory object id. */
+bool ag_is_guid(const char *s);
+
 #endif

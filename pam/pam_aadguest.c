@@ -27,6 +27,7 @@
 #include "../common/decide.h"
 #include "../common/helperproto.h"
 #include "../common/names.h"
+#include "../common/sessions.h"
 #include "../common/snapcache.h"
 #include "../common/snapshot.h"
 #include "../common/util.h"
@@ -425,31 +426,57 @@ static void helper_end(struct helper *h)
 	h->in = h->out = h->pidfd = -1;
 }
 
+/* A request about one guest. */
+static void helper_request(struct ag_helper_msg *req, enum ag_helper_kind kind, const char *name,
+			   const char *oid)
+{
+	memset(req, 0, sizeof(*req));
+	req->kind = kind;
+	ag_strlcpy(req->name, name, sizeof(req->name));
+	ag_strlcpy(req->object_id, oid, sizeof(req->object_id));
+}
+
+/* Run the helper with one request and read its first line before deadline:
+ * 0 with *m, or a negative errno. h stays open for more lines: helper_end()
+ * it whatever this returns. */
+static int helper_ask(const struct pam_args *a, const struct ag_helper_msg *req, int64_t deadline,
+		      struct helper *h, struct ag_helper_msg *m)
+{
+	int r = helper_start(a, req, h);
+	return r ? r : helper_read(h, deadline, m);
+}
+
+/* The helper's answer to an online request: 0 with the live state, or -EBADMSG
+ * (a failed check says so with a result line). */
+static int online_answer(const struct ag_helper_msg *m, enum guest_state *live, int64_t *deleted_at)
+{
+	if (m->kind != AGH_STATE)
+		return -EBADMSG;
+	*live = m->state;
+	*deleted_at = m->deleted_at;
+	return 0;
+}
+
 /* The online check, bounded by online_timeout_ms. 0 with *live set, or -1:
  * the snapshot decides. */
 static int online_check(pam_handle_t *pamh, const struct pam_args *a, const char *name,
 			const char *oid, enum guest_state *live, int64_t *deleted_at)
 {
-	struct ag_helper_msg req = { .kind = AGH_ONLINE }, m;
+	struct ag_helper_msg req, m;
 	struct helper h;
-	int r = -1;
 
-	ag_strlcpy(req.name, name, sizeof(req.name));
-	ag_strlcpy(req.object_id, oid, sizeof(req.object_id));
+	helper_request(&req, AGH_ONLINE, name, oid);
 	int64_t deadline = mono_ms() + (int64_t)a->cfg.online_timeout_ms + 500;
-	if (helper_start(a, &req, &h) == 0 && helper_read(&h, deadline, &m) == 0 &&
-	    m.kind == AGH_STATE) {
-		*live = m.state;
-		*deleted_at = m.deleted_at;
-		r = 0;
-	}
+	int r = helper_ask(a, &req, deadline, &h, &m);
 	helper_end(&h);
-	if (r)
-		pam_syslog(
-			pamh, LOG_WARNING,
-			"online check for %s failed or timed out after %u ms; the snapshot decides",
-			name, a->cfg.online_timeout_ms);
-	return r;
+	if (r == 0)
+		r = online_answer(&m, live, deleted_at);
+	if (r == 0)
+		return 0;
+	pam_syslog(pamh, LOG_WARNING,
+		   "online check for %s failed or timed out after %u ms; the snapshot decides",
+		   name, a->cfg.online_timeout_ms);
+	return -1;
 }
 
 static int outcome_to_pam(enum ag_outcome o)
@@ -471,69 +498,66 @@ static int outcome_to_pam(enum ag_outcome o)
 	return PAM_AUTHINFO_UNAVAIL;
 }
 
+/* Show the guest where to sign in and the code, and wait for Enter:
+ * PAM_SUCCESS or the conversation's error. */
+static int prompt_guest(pam_handle_t *pamh, const char *name, const struct ag_helper_msg *m)
+{
+	char host[256] = "this host", text[2048];
+	char *resp = NULL;
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		ag_strlcpy(host, "this host", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	snprintf(text, sizeof(text),
+		 "To sign in to %s as %s, open %s in a browser and enter the code %s, "
+		 "then sign in with your own organization's account.",
+		 host, name, m->url, m->code);
+	int r = pam_info(pamh, "%s", text);
+	if (r == PAM_SUCCESS)
+		r = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &resp, "%s",
+			       "Press Enter once you have signed in: ");
+	if (resp) {
+		ag_wipe(resp, strlen(resp));
+		free(resp);
+	}
+	return r;
+}
+
 /* Device code sign-in of an active guest (SPEC §10): the tool asks Entra for a
  * code, the guest is shown it and asked to press Enter; the tool polls and
  * verifies the ID token. *outcome and sentence say how it ended. */
 static int sign_in(pam_handle_t *pamh, const struct pam_args *a, const char *name, const char *oid,
 		   enum ag_outcome *outcome, char *sentence, size_t n)
 {
-	struct ag_helper_msg req = { .kind = AGH_SIGN_IN }, m;
+	struct ag_helper_msg req, m;
 	struct helper h;
-	char host[256] = "this host", text[2048];
-	int r;
+	const char *awaited = "answer";
 
 	*outcome = AGO_UNAVAILABLE;
 	ag_strlcpy(sentence, "Sign-in is not possible right now.", n);
-	ag_strlcpy(req.name, name, sizeof(req.name));
-	ag_strlcpy(req.object_id, oid, sizeof(req.object_id));
+	helper_request(&req, AGH_SIGN_IN, name, oid);
 	/* The device code request: two attempts of at most 15 s each, and some slack. */
-	int64_t deadline = mono_ms() + 40000;
-	r = helper_start(a, &req, &h);
-	if (r == 0)
-		r = helper_read(&h, deadline, &m);
-	if (r != 0) {
-		pam_syslog(pamh, LOG_ERR, "sign-in helper %s gave no answer: %s", a->helper,
-			   strerror(-r));
-		goto out;
-	}
-	if (m.kind == AGH_PROMPT) {
+	int r = helper_ask(a, &req, mono_ms() + 40000, &h, &m);
+	if (r == 0 && m.kind == AGH_PROMPT) {
 		int64_t limit = a->cfg.sign_in_timeout < m.expires_in ? a->cfg.sign_in_timeout
 								      : m.expires_in;
 		/* The tool stops polling at limit; its last poll may take up to 30 s. */
-		deadline = mono_ms() + limit * 1000 + 35000;
-		if (gethostname(host, sizeof(host) - 1) < 0)
-			ag_strlcpy(host, "this host", sizeof(host));
-		host[sizeof(host) - 1] = '\0';
-		snprintf(text, sizeof(text),
-			 "To sign in to %s as %s, open %s in a browser and enter the code %s, "
-			 "then sign in with your own organization's account.",
-			 host, name, m.url, m.code);
-		char *resp = NULL;
-		r = pam_info(pamh, "%s", text);
-		if (r == PAM_SUCCESS)
-			r = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &resp, "%s",
-				       "Press Enter once you have signed in: ");
-		if (resp) {
-			ag_wipe(resp, strlen(resp));
-			free(resp);
-		}
-		if (r != PAM_SUCCESS) {
+		int64_t deadline = mono_ms() + limit * 1000 + 35000;
+		if (prompt_guest(pamh, name, &m) != PAM_SUCCESS) {
 			ag_strlcpy(sentence, "the conversation with the guest failed", n);
 			helper_end(&h);
 			return PAM_CONV_ERR;
 		}
+		awaited = "result";
 		r = helper_read(&h, deadline, &m);
-		if (r != 0) {
-			pam_syslog(pamh, LOG_ERR, "sign-in helper %s gave no result: %s", a->helper,
-				   strerror(-r));
-			goto out;
-		}
 	}
-	if (m.kind == AGH_RESULT) {
+	if (r != 0) {
+		pam_syslog(pamh, LOG_ERR, "sign-in helper %s gave no %s: %s", a->helper, awaited,
+			   strerror(-r));
+	} else if (m.kind == AGH_RESULT) {
 		*outcome = m.outcome;
 		ag_strlcpy(sentence, m.sentence, n);
 	}
-out:
 	helper_end(&h);
 	return outcome_to_pam(*outcome);
 }
@@ -541,26 +565,16 @@ out:
 /* Sessions of guests are recorded so a later lockout can end them. */
 static void session_record(pam_handle_t *pamh, uint32_t uid, bool open_it)
 {
-	char dir[128], path[160];
-	snprintf(dir, sizeof(dir), "/run/aadguest/sessions/%u", uid);
-	snprintf(path, sizeof(path), "%s/%d", dir, (int)getpid());
+	struct ag_session s;
 	if (!open_it) {
-		unlink(path);
-		rmdir(dir); /* fails while other sessions remain: fine */
+		ag_session_remove(AG_SESSION_DIR, uid, (int)getpid());
 		return;
 	}
 	if (geteuid() != 0)
 		return;
-	mkdir("/run/aadguest", 0755);
-	mkdir("/run/aadguest/sessions", 0700);
-	mkdir(dir, 0700);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return;
-	dprintf(fd, "pid=%d start=%llu service=%s tty=%s rhost=%s\n", (int)getpid(),
-		ag_proc_start_time(getpid()), item_str(pamh, PAM_SERVICE), item_str(pamh, PAM_TTY),
-		item_str(pamh, PAM_RHOST));
-	close(fd);
+	ag_session_self(&s, item_str(pamh, PAM_SERVICE), item_str(pamh, PAM_TTY),
+			item_str(pamh, PAM_RHOST));
+	ag_session_write(AG_SESSION_DIR, uid, &s);
 }
 
 /* A host where aadguest was installed but never set up: no configuration and
@@ -581,19 +595,114 @@ static bool host_unconfigured(pam_handle_t *pamh, const struct pam_args *a)
 	return true;
 }
 
+/* What the module decided of one user, and what the rest of the call needs
+ * once the snapshot is let go. */
+struct decision {
+	struct verdict v;
+	struct snap_record rec; /* v.rec points here */
+	char oid[64], org[256];
+	int64_t now;
+};
+
+/* The snapshot's verdict (decide(), as `aadguest check`), then, with
+ * online_check, the guest's live state. The snapshot is let go before the
+ * online check and the conversation (either may take long). */
+static void decide_user(pam_handle_t *pamh, const struct pam_args *a, const char *user,
+			struct decision *d)
+{
+	const struct snapshot *snap = NULL;
+	struct nss_probe probe = { 0 };
+
+	ag_strlcpy(d->oid, "-", sizeof(d->oid));
+	d->org[0] = '\0';
+	if (ag_now(&d->now) < 0)
+		pam_syslog(pamh, LOG_WARNING, "AADGUEST_NOW is not RFC 3339; using the clock");
+	nss_probe_user(user, &probe);
+	pthread_once(&cache_once, cache_init);
+	int r = snapcache_get(&cache, a->db, &snap);
+	if (r && a->debug)
+		pam_syslog(pamh, LOG_DEBUG, "snapshot %s: %s", a->db, strerror(-r));
+	/* Where the configuration is readable, its staleness settings win. */
+	struct staleness_rule rule = { .max_staleness = a->cfg.max_staleness,
+				       .stale_policy = (int)a->cfg.stale_policy };
+	decide_with(r ? NULL : snap, user, &probe, d->now, a->cfg.uid_min, a->cfg.uid_max,
+		    a->have_cfg ? &rule : NULL, &d->v);
+	if (d->v.rec) {
+		d->rec = *d->v.rec;
+		d->v.rec = &d->rec;
+		const char *o = snapshot_str(snap, d->rec.object_id);
+		if (o)
+			ag_strlcpy(d->oid, o, sizeof(d->oid));
+	}
+	if (!r) {
+		const char *o = snapshot_str(snap, snap->hdr->organization);
+		ag_strlcpy(d->org, o ? o : "", sizeof(d->org));
+		snapcache_put(&cache, snap);
+	} else if (a->have_cfg && a->cfg.organization) {
+		ag_strlcpy(d->org, a->cfg.organization, sizeof(d->org));
+	}
+	if (a->have_cfg && a->cfg.online_check && d->v.rec && d->v.kind != V_UNAVAILABLE) {
+		enum guest_state live;
+		int64_t deleted_at;
+		if (online_check(pamh, a, d->v.name, d->oid, &live, &deleted_at) == 0)
+			verdict_apply_live(&d->v, live, deleted_at, a->cfg.retention_days, d->now);
+	}
+}
+
+/* auth: an active guest signs in (device code); logged, and said to the guest
+ * when it fails. */
+static int auth_sign_in(pam_handle_t *pamh, const struct pam_args *a, const struct decision *d)
+{
+	enum ag_outcome outcome;
+	char sentence[AG_HELPER_LINE_MAX];
+	int ret = sign_in(pamh, a, d->v.name, d->oid, &outcome, sentence, sizeof(sentence));
+	pam_syslog(pamh, ret == PAM_SUCCESS ? LOG_INFO : LOG_NOTICE,
+		   "auth guest %s (object %s): sign-in %s: %s; service=%s rhost=%s", d->v.name,
+		   d->oid, ag_outcome_name(outcome), sentence, item_str(pamh, PAM_SERVICE),
+		   item_str(pamh, PAM_RHOST));
+	if (ret != PAM_SUCCESS && ret != PAM_CONV_ERR && !a->silent)
+		pam_error(pamh, "%s", sentence);
+	return ret;
+}
+
+/* The decision in the log (a guest's always, anyone else's with debug), and
+ * its sentence to a guest who is refused. */
+static void report(pam_handle_t *pamh, const struct pam_args *a, const char *phase,
+		   const char *user, const struct decision *d, int ret)
+{
+	const struct verdict *v = &d->v;
+	char msg[512];
+
+	if (v->kind == V_IGNORE) {
+		if (a->debug)
+			pam_syslog(pamh, LOG_DEBUG, "%s: %s", user, v->reason);
+		return;
+	}
+	pam_syslog(pamh, v->kind == V_ALLOW ? LOG_INFO : LOG_NOTICE,
+		   "%s guest %s (object %s) state=%s: %s (%s); service=%s rhost=%s", phase,
+		   v->name[0] ? v->name : user, d->oid,
+		   v->state < GS_COUNT ? guest_state_name(v->state) : "-",
+		   ret == PAM_SUCCESS ? "allowed" : "refused", v->reason,
+		   item_str(pamh, PAM_SERVICE), item_str(pamh, PAM_RHOST));
+	if (v->stale_allowed)
+		pam_syslog(pamh, LOG_WARNING,
+			   "snapshot older than max_staleness trusted (stale_policy = allow)");
+	verdict_message(v, NULL, d->org, d->now, msg, sizeof(msg));
+	if (msg[0] && !a->silent && (v->kind != V_UNKNOWN || v->rec))
+		pam_error(pamh, "%s", msg);
+}
+
 #define PHASE_AUTH 2
-/* session: -1 account phase, 1 open_session, 0 close_session, PHASE_AUTH auth. */
+/* session: -1 account phase, 1 open_session, 0 close_session, PHASE_AUTH auth.
+ * Arguments → who the user is → the decision → sign-in (auth) or the session
+ * record → the log and the guest's message. */
 static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv, const char *phase,
 		      int session)
 {
 	struct pam_args a;
-	const struct snapshot *snap = NULL;
-	struct verdict v;
-	struct nss_probe probe = { 0 };
+	struct decision d;
 	const char *user = NULL;
-	char msg[512];
-	int64_t now;
-	int r, ret;
+	int ret;
 
 	args_parse(pamh, flags, argc, argv, &a);
 	if (host_unconfigured(pamh, &a) ||
@@ -601,80 +710,20 @@ static int check_user(pam_handle_t *pamh, int flags, int argc, const char **argv
 		ret = PAM_IGNORE;
 		goto out;
 	}
-	r = pam_get_user(pamh, &user, NULL);
-	if (r != PAM_SUCCESS || !user || !*user) {
+	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || !user || !*user) {
 		ret = PAM_USER_UNKNOWN;
 		goto out;
 	}
-	if (ag_now(&now) < 0)
-		pam_syslog(pamh, LOG_WARNING, "AADGUEST_NOW is not RFC 3339; using the clock");
-	nss_probe_user(user, &probe);
-	pthread_once(&cache_once, cache_init);
-	r = snapcache_get(&cache, a.db, &snap);
-	if (r && a.debug)
-		pam_syslog(pamh, LOG_DEBUG, "snapshot %s: %s", a.db, strerror(-r));
-	/* Where the configuration is readable, its staleness settings win. */
-	struct staleness_rule rule = { .max_staleness = a.cfg.max_staleness,
-				       .stale_policy = (int)a.cfg.stale_policy };
-	decide_with(r ? NULL : snap, user, &probe, now, a.cfg.uid_min, a.cfg.uid_max,
-		    a.have_cfg ? &rule : NULL, &v);
-	/* Keep what the rest needs, and let the snapshot go before the online
-	 * check and the conversation (either may take long). */
-	struct snap_record rec;
-	char oid[64] = "-", org[256] = "";
-	if (v.rec) {
-		rec = *v.rec;
-		v.rec = &rec;
-		const char *o = snapshot_str(snap, rec.object_id);
-		if (o)
-			ag_strlcpy(oid, o, sizeof(oid));
-	}
-	if (!r) {
-		const char *o = snapshot_str(snap, snap->hdr->organization);
-		ag_strlcpy(org, o ? o : "", sizeof(org));
-		snapcache_put(&cache, snap);
-	} else if (a.have_cfg && a.cfg.organization) {
-		ag_strlcpy(org, a.cfg.organization, sizeof(org));
-	}
-	if (a.have_cfg && a.cfg.online_check && v.rec && v.kind != V_UNAVAILABLE) {
-		enum guest_state live;
-		int64_t deleted_at;
-		if (online_check(pamh, &a, v.name, oid, &live, &deleted_at) == 0)
-			verdict_apply_live(&v, live, deleted_at, a.cfg.retention_days, now);
-	}
-	ret = verdict_to_pam(v.kind);
-	if (session == PHASE_AUTH && v.kind == V_ALLOW) {
-		enum ag_outcome outcome;
-		char sentence[AG_HELPER_LINE_MAX];
-		ret = sign_in(pamh, &a, v.name, oid, &outcome, sentence, sizeof(sentence));
-		pam_syslog(pamh, ret == PAM_SUCCESS ? LOG_INFO : LOG_NOTICE,
-			   "auth guest %s (object %s): sign-in %s: %s; service=%s rhost=%s", v.name,
-			   oid, ag_outcome_name(outcome), sentence, item_str(pamh, PAM_SERVICE),
-			   item_str(pamh, PAM_RHOST));
-		if (ret != PAM_SUCCESS && ret != PAM_CONV_ERR && !a.silent)
-			pam_error(pamh, "%s", sentence);
+	decide_user(pamh, &a, user, &d);
+	ret = verdict_to_pam(d.v.kind);
+	if (session == PHASE_AUTH && d.v.kind == V_ALLOW) {
+		ret = auth_sign_in(pamh, &a, &d);
 		goto out;
 	}
-	if (session >= 0 && session != PHASE_AUTH && v.rec && (ret == PAM_SUCCESS || session == 0))
-		session_record(pamh, v.rec->uid, session == 1);
-	if (v.kind == V_IGNORE) {
-		if (a.debug)
-			pam_syslog(pamh, LOG_DEBUG, "%s: %s", user, v.reason);
-	} else {
-		pam_syslog(pamh, v.kind == V_ALLOW ? LOG_INFO : LOG_NOTICE,
-			   "%s guest %s (object %s) state=%s: %s (%s); service=%s rhost=%s", phase,
-			   v.name[0] ? v.name : user, oid,
-			   v.state < GS_COUNT ? guest_state_name(v.state) : "-",
-			   ret == PAM_SUCCESS ? "allowed" : "refused", v.reason,
-			   item_str(pamh, PAM_SERVICE), item_str(pamh, PAM_RHOST));
-		if (v.stale_allowed)
-			pam_syslog(
-				pamh, LOG_WARNING,
-				"snapshot older than max_staleness trusted (stale_policy = allow)");
-		verdict_message(&v, NULL, org, now, msg, sizeof(msg));
-		if (msg[0] && !a.silent && (v.kind != V_UNKNOWN || v.rec))
-			pam_error(pamh, "%s", msg);
-	}
+	if (session >= 0 && session != PHASE_AUTH && d.v.rec &&
+	    (ret == PAM_SUCCESS || session == 0))
+		session_record(pamh, d.v.rec->uid, session == 1);
+	report(pamh, &a, phase, user, &d, ret);
 out:
 	args_free(&a);
 	return ret;

@@ -168,6 +168,86 @@ static void test_errors_name_line_and_key(void **st)
 	}
 }
 
+/* Each value type's own reason, whole (one case a type, both of home's). */
+static void test_each_value_type_says_why(void **st)
+{
+	(void)st;
+	static const struct bad_case cases[] = {
+		{ "organization = \n", "organization: empty value (got '')" },
+		{ "tenant_id = not a tenant!\n",
+		  "tenant_id: expected a tenant GUID or a verified domain name (got 'not a tenant!')" },
+		{ "client_id = 42\n",
+		  "client_id: expected a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) (got '42')" },
+		{ "ca_file = ca.pem\n",
+		  "ca_file: expected an absolute path without '..' (got 'ca.pem')" },
+		{ "state_dir = /var/..\n",
+		  "state_dir: expected an absolute path without '..' (got '/var/..')" },
+		{ "authority = http://x\n",
+		  "authority: expected an https:// URL (TLS is always used) (got 'http://x')" },
+		{ "source = https:///x\n",
+		  "source: expected graph or an https:// URL of a publication directory (got "
+		  "'https:///x')" },
+		{ "uid_min = 4294967295\n",
+		  "uid_min: expected a number from 0 to 4294967294 (got '4294967295')" },
+		{ "online_check = maybe\n", "online_check: expected yes or no (got 'maybe')" },
+		{ "sync_interval = 0\n",
+		  "sync_interval: expected a positive duration up to 36500d, such as 90s, 5m, 24h or "
+		  "30d (got '0')" },
+		{ "retention_days = 36501\n",
+		  "retention_days: expected a number of days from 1 to 36500 (got '36501')" },
+		{ "online_timeout_ms = 0\n",
+		  "online_timeout_ms: expected milliseconds from 1 to 600000 (got '0')" },
+		{ "home = /home/../%u\n",
+		  "home: expected an absolute path template without '..' (got '/home/../%u')" },
+		{ "home = /home/%x\n",
+		  "home: unknown % escape (use %u, %U, %o or %%) (got '/home/%x')" },
+		{ "group_name = 9lives\n",
+		  "group_name: expected a group name ([a-z_][a-z0-9_-]*, at most 32) (got '9lives')" },
+		{ "allowed_groups = sales\n",
+		  "allowed_groups: expected comma-separated group object ids (GUIDs), never names "
+		  "(got 'sales')" },
+		{ "stale_policy = Deny\n", "stale_policy: expected deny or allow (got 'Deny')" },
+		{ "lockout = kill\n", "lockout: expected terminate or none (got 'kill')" },
+		{ "sign_in = yes\n", "sign_in: expected none or device_code (got 'yes')" },
+		{ "organization = a\tb\n", "organization: control characters are not allowed" },
+	};
+	struct ag_config c;
+	char err[512], want[512], text[512];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "# line 1\n# 2\n# 3\n%s", cases[i].text);
+		const char *p = write_conf("type.conf", text, 0600);
+		int r = ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err));
+		snprintf(want, sizeof(want), "%s:4: %s", p, cases[i].expect);
+		if (r != -EINVAL || strncmp(err, want, strlen(want)) != 0)
+			fail_msg("case %zu: r=%d err='%s', expected '%s'", i, r, err, want);
+		ag_config_free(&c);
+	}
+	/* 64 groups at most. */
+	size_t o = (size_t)snprintf(text, sizeof(text), GOOD_HEAD "allowed_groups = ");
+	char *big = malloc(8192);
+	assert_non_null(big);
+	memcpy(big, text, o);
+	for (int g = 0; g < 65; g++)
+		o += (size_t)snprintf(big + o, 8192 - o, "%s11111111-0000-0000-0000-%012d",
+				      g ? "," : "", g);
+	memcpy(big + o, "\n", 2);
+	const char *p = write_conf("type.conf", big, 0600);
+	free(big);
+	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":4: allowed_groups: too many groups (at most 64)"));
+	ag_config_free(&c);
+	/* Each word of a choice is its value. */
+	p = write_conf("type.conf",
+		       GOOD_HEAD "lockout = terminate\nsign_in = none\nstale_policy = deny\n",
+		       0600);
+	assert_int_equal(ag_config_load(p, AG_CONFIG_CHECK_PERMS, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.lockout, LOCKOUT_TERMINATE);
+	assert_int_equal(c.sign_in, SIGN_IN_NONE);
+	assert_int_equal(c.stale_policy, STALE_DENY);
+	assert_false(c.uid_range_set);
+	ag_config_free(&c);
+}
+
 static void test_permissions(void **st)
 {
 	(void)st;
@@ -275,6 +355,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_all_keys),
 		cmocka_unit_test(test_errors_name_line_and_key),
+		cmocka_unit_test(test_each_value_type_says_why),
 		cmocka_unit_test(test_permissions),
 		cmocka_unit_test(test_fleet_keys),
 	};

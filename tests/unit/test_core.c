@@ -10,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../common/clock.h"
 #include "../../common/decide.h"
 #include "../../common/idmap.h"
 #include "../../common/names.h"
+#include "../../common/snapshot.h"
 #include "../../common/state.h"
+#include "../../common/util.h"
 
 static void test_rfc3339(void **st)
 {
@@ -213,6 +217,137 @@ static void test_idmap_collisions_fill_range(void **st)
 	uidset_free(&taken);
 }
 
+/* Every reason decide() and the live state give, whole: `check` and the logs
+ * print them. */
+static void test_decide_reasons(void **st)
+{
+	(void)st;
+	const uint32_t all = SNAP_REC_NAMED | SNAP_REC_PERMITTED | SNAP_REC_NSS;
+	const struct snap_guest_in g[] = {
+		{ 2000001, GS_ACTIVE, all, "a@x.com", "oid-a", "A", NULL, "/h/a", "/bin/sh", 100,
+		  100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+		{ 2000002, GS_PENDING, all, "p@x.com", "oid-p", "P", NULL, "/h/p", "/bin/sh", 100,
+		  100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+		{ 2000003, GS_DISABLED, all, "d@x.com", "oid-d", "D", NULL, "/h/d", "/bin/sh", 100,
+		  100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+		{ 2000004, GS_DEPARTED, all, "f@x.com", "oid-f", "F", NULL, "/h/f", "/bin/sh", 100,
+		  300, 1000, 1000 + 30 * 86400 },
+		{ 2000005, GS_ACTIVE, SNAP_REC_NAMED, "n@x.com", "oid-n", "N", NULL, "/h/n",
+		  "/bin/sh", 100, 100, AG_TIME_UNKNOWN, AG_TIME_UNKNOWN },
+	};
+	/* generated_at, max_staleness, uid_min, uid_max, stale_policy, organization, group */
+	const struct snap_settings set = {
+		5000, 86400, 2000000, 2100000, 0, "Contoso", "aadguests"
+	};
+	char dir[] = "/tmp/test_core.XXXXXX", path[64], err[256];
+	struct snapshot s;
+	struct verdict v;
+	struct nss_probe none = { 0 };
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/guests.db", dir);
+	assert_int_equal(snapshot_write(path, &set, g, 5, err, sizeof(err)), 0);
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	const struct {
+		const char *user;
+		enum verdict_kind kind;
+		const char *reason;
+	} snap[] = {
+		{ "a@x.com", V_ALLOW, "active" },
+		{ "p@x.com", V_DENY, "invitation not accepted yet" },
+		{ "d@x.com", V_DENY, "disabled by an administrator" },
+		{ "f@x.com", V_EXPIRED, "left the organization (soft-deleted)" },
+		{ "n@x.com", V_DENY, "not a member of any allowed group" },
+	};
+	for (size_t i = 0; i < sizeof(snap) / sizeof(snap[0]); i++) {
+		decide(&s, snap[i].user, &none, 6000, 0, 0, &v);
+		assert_int_equal(v.kind, snap[i].kind);
+		assert_string_equal(v.reason, snap[i].reason);
+	}
+	struct staleness_rule allow = { .max_staleness = 60, .stale_policy = 1 };
+	decide_with(&s, "a@x.com", &none, 6000, 0, 0, &allow, &v);
+	assert_int_equal(v.kind, V_ALLOW);
+	assert_string_equal(v.reason, "active (stale snapshot trusted)");
+
+	const struct {
+		enum guest_state live;
+		const char *user;
+		enum verdict_kind kind;
+		const char *reason;
+	} live[] = {
+		{ GS_ACTIVE, "a@x.com", V_ALLOW, "active (live state from Graph)" },
+		{ GS_ACTIVE, "n@x.com", V_DENY, "not a member of any allowed group" },
+		{ GS_PENDING, "a@x.com", V_DENY,
+		  "invitation not accepted yet (live state from Graph)" },
+		{ GS_DISABLED, "a@x.com", V_DENY,
+		  "disabled by an administrator (live state from Graph)" },
+		{ GS_DEPARTED, "a@x.com", V_EXPIRED,
+		  "left the organization (live state from Graph)" },
+		{ GS_PURGED, "a@x.com", V_UNKNOWN, "deleted for good (live state from Graph)" },
+	};
+	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
+		decide_with(&s, live[i].user, &none, 6000, 0, 0, &allow, &v);
+		verdict_apply_live(&v, live[i].live, AG_TIME_UNKNOWN, 30, 6000);
+		assert_true(v.online);
+		assert_false(v.stale_allowed);
+		assert_int_equal(v.kind, live[i].kind);
+		assert_string_equal(v.reason, live[i].reason);
+	}
+	snapshot_close(&s);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* A file replaced whole: the new content and mode, no temporary file left,
+ * and the old file untouched when the replacement fails. */
+static void test_replace_file(void **st)
+{
+	(void)st;
+	char dir[] = "/tmp/test_core.XXXXXX", path[64], sub[64], err[256], buf[128];
+	struct stat s;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state", dir);
+	assert_int_equal(ag_replace_file(path, "one\n", 4, 0600, err, sizeof(err)), 0);
+	assert_int_equal(ag_replace_file(path, "two\n", 4, 0640, err, sizeof(err)), 0);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "two\n");
+	assert_int_equal(stat(path, &s), 0);
+	assert_int_equal(s.st_mode & 07777, 0640);
+
+	/* Two parts, then published in a second step. */
+	char tmp[128];
+	const struct ag_part parts[] = { { "thr", 3 }, { "ee\n", 3 } };
+	assert_int_equal(ag_temp_write(path, parts, 2, 0644, tmp, sizeof(tmp), err, sizeof(err)),
+			 0);
+	assert_int_equal(strncmp(tmp, path, strlen(path)), 0);
+	assert_int_equal(ag_temp_commit(tmp, path, err, sizeof(err)), 0);
+	assert_int_equal(stat(tmp, &s), -1);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, "three\n");
+
+	/* A directory in the way: the rename fails, the temporary file goes. */
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(buf, sizeof(buf), "%s/x", sub);
+	assert_int_equal(mkdir(buf, 0700), 0);
+	assert_int_equal(ag_replace_file(sub, "x", 1, 0600, err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "cannot replace"));
+	/* No directory to put the file in. */
+	snprintf(buf, sizeof(buf), "%s/none/file", dir);
+	assert_int_equal(ag_replace_file(buf, "x", 1, 0600, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot create"));
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "find %s -name '*.tmp.*' | grep -q .", dir);
+	assert_int_not_equal(system(cmd), 0); /* no temporary file left */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +360,8 @@ int main(void)
 		cmocka_unit_test(test_states),
 		cmocka_unit_test(test_idmap_range_and_determinism),
 		cmocka_unit_test(test_idmap_collisions_fill_range),
+		cmocka_unit_test(test_decide_reasons),
+		cmocka_unit_test(test_replace_file),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

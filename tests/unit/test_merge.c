@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "../../common/clock.h"
-#include "../../common/guest.h"
+#include "../../common/merge.h"
 #include "../../common/snapshot.h"
 
 #define DAY 86400

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* guest.c: the guest types' helpers (guest.h): freeing, the restore window,
+ * the directory's view of a known guest, and the hash index by object id. */
+#include "guest.h"
+#include "clock.h"
+#include "snapshot.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dir_user_free(struct dir_user *u)
+{
+	free(u->id);
+	free(u->display_name);
+	free(u->mail);
+	free(u->other_mail);
+	free(u->upn);
+	memset(u, 0, sizeof(*u));
+}
+
+void guest_free(struct guest *g)
+{
+	free(g->object_id);
+	free(g->name);
+	free(g->display_name);
+	free(g->upn);
+	free(g->mail);
+	free(g->other_mail);
+	memset(g, 0, sizeof(*g));
+}
+
+void guestdb_free(struct guestdb *db)
+{
+	for (size_t i = 0; i < db->n; i++)
+		guest_free(&db->g[i]);
+	free(db->g);
+	free(db->t);
+	free(db->delta_link);
+	for (size_t i = 0; i < db->n_contested; i++)
+		free(db->contested[i]);
+	free(db->contested);
+	memset(db, 0, sizeof(*db));
+	db->last_sync = AG_TIME_UNKNOWN;
+}
+
+int64_t guest_restorable_until(const struct guest *g, unsigned retention_days)
+{
+	if (g->state != GS_DEPARTED || g->deleted_at == AG_TIME_UNKNOWN)
+		return AG_TIME_UNKNOWN;
+	return g->deleted_at + (int64_t)retention_days * 86400;
+}
+
+/* ---- the hash index: record number by key ---- */
+
+static int index_put(struct guest_index *m, size_t i)
+{
+	const char *k = m->key(m->ctx, i);
+	if (!k)
+		return 0;
+	size_t j = ag_name_hash(k) & (m->cap - 1);
+	while (m->slot[j])
+		j = (j + 1) & (m->cap - 1);
+	m->slot[j] = (long)i + 1;
+	return 0;
+}
+
+int guest_index_init(struct guest_index *m, guest_index_key key, const void *ctx, size_t n)
+{
+	m->key = key;
+	m->ctx = ctx;
+	m->n = 0;
+	m->cap = 16;
+	while (m->cap < n * 4 + 1)
+		m->cap *= 2;
+	m->slot = calloc(m->cap, sizeof(long));
+	if (!m->slot)
+		return -ENOMEM;
+	return guest_index_extend(m, n);
+}
+
+int guest_index_extend(struct guest_index *m, size_t n)
+{
+	if (n <= m->n)
+		return 0;
+	if (n * 2 + 1 > m->cap) {
+		/* Rehash in record order, so the lowest record number stays first. */
+		size_t cap = m->cap;
+		while (cap < n * 4 + 1)
+			cap *= 2;
+		long *slot = calloc(cap, sizeof(long));
+		if (!slot)
+			return -ENOMEM;
+		free(m->slot);
+		m->slot = slot;
+		m->cap = cap;
+		for (size_t i = 0; i < m->n; i++)
+			index_put(m, i);
+	}
+	for (size_t i = m->n; i < n; i++)
+		index_put(m, i);
+	m->n = n;
+	return 0;
+}
+
+long guest_index_lookup(const struct guest_index *m, const char *key)
+{
+	if (!m->slot)
+		return -1;
+	for (size_t j = ag_name_hash(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+		if (!m->slot[j])
+			return -1;
+		const char *k = m->key(m->ctx, (size_t)m->slot[j] - 1);
+		if (k && ag_ascii_casecmp_eq(k, key))
+			return m->slot[j] - 1;
+	}
+}
+
+static const char *guestdb_key(const void *ctx, size_t i)
+{
+	return ((const struct guestdb *)ctx)->g[i].object_id;
+}
+
+/* A tombstone's id hash; none once it has been taken back. */
+static const char *tombstone_key(const void *ctx, size_t i)
+{
+	const struct tombstone *t = &((const struct guestdb *)ctx)->t[i];
+	return t->id_hash[0] ? t->id_hash : NULL;
+}
+
+int guest_index_build(struct guest_index *m, const struct guestdb *db)
+{
+	return guest_index_init(m, guestdb_key, db, db->n);
+}
+
+int guest_index_tombstones(struct guest_index *m, const struct guestdb *db)
+{
+	return guest_index_init(m, tombstone_key, db, db->nt);
+}
+
+long guest_index_find(const struct guest_index *m, const char *id)
+{
+	return guest_index_lookup(m, id);
+}
+
+void guest_index_free(struct guest_index *m)
+{
+	free(m->slot);
+	memset(m, 0, sizeof(*m));
+}
+
+int guest_to_dir_user(const struct guest *g, struct dir_user *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->id = strdup(g->object_id);
+	u->display_name = ag_strdup_opt(g->display_name);
+	u->mail = ag_strdup_opt(g->mail);
+	u->other_mail = ag_strdup_opt(g->other_mail);
+	u->upn = ag_strdup_opt(g->upn);
+	u->enabled = g->enabled;
+	u->pending = g->pending;
+	u->deleted = g->state == GS_DEPARTED;
+	u->permitted = !!(g->flags & SNAP_REC_PERMITTED);
+	u->created_at = g->created_at;
+	u->deleted_at = g->deleted_at;
+	if (!u->id || (g->display_name && !u->display_name) || (g->mail && !u->mail) ||
+	    (g->other_mail && !u->other_mail) || (g->upn && !u->upn)) {
+		dir_user_free(u);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+long guestdb_find(const struct guestdb *db, const char *object_id)
+{
+	for (size_t i = 0; i < db->n; i++)
+		if (ag_ascii_casecmp_eq(db->g[i].object_id, object_id))
+			return (long)i;
+	return -1;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* merge.h: the merge that turns what the directory says now and what this host
+ * knew into the next state, its events and UIDs (pure: no I/O, unit-tested).
+ * Implemented by merge.c. */
+#ifndef AADGUEST_MERGE_H
+#define AADGUEST_MERGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "guest.h"
+#include "idmap.h"
+#include "state.h"
+
+enum event_kind { EV_ADDED, EV_DISABLED, EV_ENABLED, EV_DEPARTED, EV_RESTORED, EV_PURGED };
+
+struct event {
+	enum event_kind kind;
+	char *name, *object_id;
+	uint32_t uid;
+	enum guest_state old_state, new_state; /* old_state GS_COUNT: new to this host */
+};
+
+struct warning_list {
+	char **msg;
+	size_t n;
+};
+
+/* Hashes an object id for tombstones: supplied by the caller (SHA-256). */
+typedef void (*id_hasher)(const char *object_id, char out[65]);
+/* True when a local account (files) already has this name. */
+typedef bool (*local_name_fn)(const char *name, void *ctx);
+
+struct merge_input {
+	const struct ag_config *cfg;
+	const struct guestdb *old;
+	const struct dir_user *users; /* live guests and soft-deleted guests */
+	size_t n_users;
+	const struct uidset *local_uids; /* UIDs of local accounts: never handed out */
+	local_name_fn local_name;
+	void *local_ctx;
+	/* True when a UID (or the GID of the same number) belongs to someone else
+	 * by the host's other name services (SSSD, LDAP, winbind); may be NULL. */
+	bool (*uid_taken)(uint32_t uid, void *ctx);
+	/* The UID the published snapshot already gives this object (0: none): a
+	 * guest the private state does not know yet (a sync replayed after a
+	 * crash, a state moved away) keeps it. May be NULL. */
+	uint32_t (*live_uid)(const char *object_id, void *ctx);
+	id_hasher hash_id;
+	int64_t now;
+};
+
+struct merge_output {
+	struct guestdb db;
+	struct event *events;
+	size_t n_events;
+	struct warning_list warnings;
+};
+
+const char *event_kind_name(enum event_kind k);
+/* 0, or a negative errno with err set (-ENOSPC: the UID range is full). */
+int guest_merge(const struct merge_input *in, struct merge_output *out, char *err, size_t errlen);
+void merge_output_free(struct merge_output *out);
+/* Append one event (name NULL: the object id stands for it); *cap is the
+ * events array's capacity. 0 or -ENOMEM. */
+int merge_add_event(struct merge_output *out, size_t *cap, enum event_kind k, const char *name,
+		    const char *object_id, uint32_t uid, enum guest_state from,
+		    enum guest_state to);
+
+#endif

@@ -35,7 +35,7 @@ CORE_SRC = common/util.c common/clock.c common/names.c common/state.c common/idm
 NSS_SRC = nss/passwd.c nss/group.c nss/snapcache.c common/util.c common/clock.c \
 	  common/state.c common/snapshot_read.c common/snapcache.c
 PAM_SRC = pam/pam_aadguest.c
-CLI_SRC = $(wildcard cli/*.c) common/graph.c common/guestdb.c common/credential.c common/idtoken.c
+CLI_SRC = $(wildcard cli/*.c) common/graph.c common/graph_users.c common/guestdb.c common/credential.c common/idtoken.c
 
 CORE_OBJ = $(CORE_SRC:%.c=$(B)/%.o)
 NSS_OBJ = $(NSS_SRC:%.c=$(B)/nss-obj/%.o)

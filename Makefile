@@ -87,6 +87,17 @@ $(B)/tests/test_idtoken: tests/unit/test_idtoken.c $(B)/common/idtoken.o $(B)/co
 	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) $(CURL_CFLAGS) -o $@ $< $(B)/common/idtoken.o \
 		$(B)/common/credential.o $(B)/libcore.a -lcmocka $(CURL_LIBS)
 
+# The tool's code without its main, as an archive cmocka tests link
+# (Graph's shapes, the sync's steps).
+AADTOOL_OBJ = $(filter-out $(B)/cli/main.o,$(CLI_OBJ))
+$(B)/libaadtool.a: $(AADTOOL_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(B)/tests/test_graph_users: tests/unit/test_graph_users.c $(B)/libaadtool.a $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" $(CFLAGS) $(CURL_CFLAGS) \
+		-o $@ $< $(B)/libaadtool.a $(B)/libcore.a -lcmocka $(CURL_LIBS)
+
 $(B)/tests/pamcheck: tests/pamcheck.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< -lpam -ldl

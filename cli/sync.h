@@ -92,6 +92,11 @@ int sync_fail(struct sync_run *run, const char *fmt, ...) __attribute__((format(
 void sync_record_failure(struct cli *c, const char *msg);
 void sync_record_success(const char *status_path, int64_t now, const char *resync);
 
+/* The merge of run->old and run->view into run->m, with the local accounts
+ * and who else holds UIDs; live_uids: the published snapshot's UIDs kept. */
+int sync_merge(struct sync_run *run, const struct uid_claims *claims, bool live_uids, char *err,
+	       size_t errlen);
+
 /* Read the feed and pick the plan (sync_feed.c). */
 int sync_read_feed(struct sync_run *run);
 /* Graph no longer takes the feed's position (why): this sync is a full one. */

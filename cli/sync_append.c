@@ -160,26 +160,12 @@ static bool names_are_free(struct sync_run *run, const struct append *a)
 /* The merge over the guests concerned alone. */
 static int append_merge(struct sync_run *run, struct append *a)
 {
-	struct cli *c = run->c;
 	if (local_accounts_load(&run->local))
 		return SYNC_FALL_BACK;
 	if (!names_are_free(run, a))
 		return SYNC_FALL_BACK;
 	struct uid_claims claims = { &a->snap, &a->sv, nss_has_directory() };
-	struct merge_input mi = {
-		.cfg = &c->cfg,
-		.old = &run->old,
-		.users = run->view.u,
-		.n_users = run->view.n,
-		.local_uids = &run->local.uids,
-		.local_name = local_accounts_has_name,
-		.local_accounts = &run->local,
-		.uid_taken = uid_claimed,
-		.uid_claims = &claims,
-		.hash_id = guestdb_hash_id,
-		.now = c->now,
-	};
-	if (guest_merge(&mi, &run->m, a->err, sizeof(a->err)))
+	if (sync_merge(run, &claims, false, a->err, sizeof(a->err)))
 		return sync_fail(run, "%s", a->err);
 	for (size_t i = 0; i < run->m.db.n; i++)
 		if (run->m.db.g[i].name && !(run->m.db.g[i].flags & SNAP_REC_NAMED))
@@ -214,9 +200,9 @@ static int append_batch(struct sync_run *run, struct append *a)
 	return 0;
 }
 
-/* A record of the previous overlay, as it goes into the next one. */
-static struct snap_guest_in overlay_record(const struct snapshot *snap,
-					   const struct snap_record *rec, const char *oid)
+/* A record of the previous append that this one keeps (the snapshot's overlay). */
+static struct snap_guest_in record_kept(const struct snapshot *snap, const struct snap_record *rec,
+					const char *oid)
 {
 	return (struct snap_guest_in){
 		.uid = rec->uid,
@@ -235,9 +221,9 @@ static struct snap_guest_in overlay_record(const struct snapshot *snap,
 	};
 }
 
-/* The overlay: the previous one's records not touched now, then these; the
+/* The records appended: the previous append's not touched now, then these; the
  * base records they hide. */
-static int append_overlay(struct sync_run *run, struct append *a)
+static int append_records(struct sync_run *run, struct append *a)
 {
 	const struct snapshot *snap = &a->snap;
 	const struct snap_part *ov = &snap->part[1];
@@ -255,7 +241,7 @@ static int append_overlay(struct sync_run *run, struct append *a)
 		if (!oid || guest_index_lookup(&a->ids_ix, oid) >= 0 ||
 		    guest_index_find(&a->new_ix, oid) >= 0)
 			continue;
-		a->in[a->n_in++] = overlay_record(snap, rec, oid);
+		a->in[a->n_in++] = record_kept(snap, rec, oid);
 	}
 	for (size_t i = 0; i < now->n; i++)
 		to_snap_in(run->c, &now->g[i], &a->in[a->n_in++], &a->homes[i], &a->gecos[i]);
@@ -354,7 +340,7 @@ int sync_append(struct sync_run *run)
 	if (!r)
 		r = append_batch(run, &a);
 	if (!r)
-		r = append_overlay(run, &a);
+		r = append_records(run, &a);
 	if (!r)
 		r = append_write(run, &a);
 	append_free(&a);

@@ -123,22 +123,7 @@ static int full_merge(struct sync_run *run)
 	run->published.db_path = c->db_path;
 	if (local_accounts_load(&run->local))
 		return sync_fail(run, "out of memory");
-	struct merge_input in = {
-		.cfg = &c->cfg,
-		.old = &run->old,
-		.users = run->view.u,
-		.n_users = run->view.n,
-		.local_uids = &run->local.uids,
-		.local_name = local_accounts_has_name,
-		.local_accounts = &run->local,
-		.uid_taken = claims.directory ? uid_claimed : NULL,
-		.uid_claims = &claims,
-		.live_uid = published_uid_of,
-		.published = &run->published,
-		.hash_id = guestdb_hash_id,
-		.now = c->now,
-	};
-	if (guest_merge(&in, &run->m, err, sizeof(err)))
+	if (sync_merge(run, &claims, true, err, sizeof(err)))
 		return sync_fail(run, "%s", err);
 	/* The directory's view is in the merge now: give its memory back before the
 	 * snapshot is built (the peak of a large sync). */

@@ -236,3 +236,24 @@ void sync_run_free(struct sync_run *run)
 		close(run->lockfd);
 	memset(run, 0, sizeof(*run));
 }
+
+int sync_merge(struct sync_run *run, const struct uid_claims *claims, bool live_uids, char *err,
+	       size_t errlen)
+{
+	struct merge_input in = {
+		.cfg = &run->c->cfg,
+		.old = &run->old,
+		.users = run->view.u,
+		.n_users = run->view.n,
+		.local_uids = &run->local.uids,
+		.local_name = local_accounts_has_name,
+		.local_accounts = &run->local,
+		.uid_taken = claims->snap || claims->sv || claims->directory ? uid_claimed : NULL,
+		.uid_claims = claims,
+		.live_uid = live_uids ? published_uid_of : NULL,
+		.published = live_uids ? &run->published : NULL,
+		.hash_id = guestdb_hash_id,
+		.now = run->c->now,
+	};
+	return guest_merge(&in, &run->m, err, errlen);
+}

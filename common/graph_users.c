@@ -532,15 +532,66 @@ static int refetch(const struct ag_config *cfg, struct graph_client *g, struct d
 	return r;
 }
 
+/* One $batch of k (<= 20) users of list: what this sync already had answered
+ * is not asked again; round 0 asks the collection wanted, round 1 the other
+ * one for those not found (into again). */
+static int refetch_batch(const struct ag_config *cfg, struct graph_client *g, struct dir_view *f,
+			 const struct wanted *list, size_t k, int round, bool keep_if_missing,
+			 struct wanted_set *again)
+{
+	char *paths[20] = { 0 };
+	struct json_object *bodies[20] = { 0 }, *asked_bodies[20];
+	long status[20], asked_status[20];
+	size_t asked[20], n_asked = 0;
+	int r = 0;
+	for (size_t i = 0; i < k && !r; i++) {
+		const struct wanted *x = &list[i];
+		const struct answer *a = answer_find(f->answers, x->id, x->deleted);
+		if (a) {
+			status[i] = a->status;
+			bodies[i] = json_object_get(a->body);
+			continue;
+		}
+		paths[n_asked] = malloc(256);
+		if (!paths[n_asked])
+			r = -ENOMEM;
+		else
+			one_path(x->id, x->deleted, paths[n_asked], 256);
+		asked[n_asked++] = i;
+	}
+	if (!r && n_asked)
+		r = graph_batch_get(g, paths, n_asked, asked_bodies, asked_status);
+	for (size_t j = 0; j < n_asked && !r; j++) {
+		const struct wanted *x = &list[asked[j]];
+		status[asked[j]] = asked_status[j];
+		bodies[asked[j]] = asked_bodies[j];
+		answer_keep(f->answers, x->id, x->deleted, asked_status[j], asked_bodies[j]);
+	}
+	for (size_t i = 0; i < k && !r; i++) {
+		const struct wanted *x = &list[i];
+		if (status[i] == 200 && bodies[i])
+			r = apply_whole(f, x->id, x->deleted, bodies[i]);
+		else if (status[i] == 404 && round == 0)
+			r = want(again, x->id, !x->deleted);
+		else if (status[i] == 404 && !keep_if_missing)
+			r = apply_whole(f, x->id, x->deleted, NULL); /* in neither: gone */
+		else /* not answered, or in neither with keep_if_missing */
+			r = refetch(cfg, g, f, x->id, round ? !x->deleted : x->deleted,
+				    keep_if_missing);
+	}
+	for (size_t i = 0; i < k; i++) {
+		free(paths[i]);
+		json_object_put(bodies[i]);
+	}
+	return r;
+}
+
 /* Fetch users whole, 20 to a $batch request. Not found in the collection
  * asked: asked again in the other one (also batched). What a batch could not
  * answer is fetched alone, with retries; keep_if_missing as for refetch(). */
 static int refetch_all(const struct ag_config *cfg, struct graph_client *g, struct dir_view *f,
 		       const struct wanted *w, size_t n, bool keep_if_missing)
 {
-	char *paths[20];
-	struct json_object *bodies[20];
-	long status[20];
 	struct wanted_set again = { 0 };
 	int r = 0;
 
@@ -549,57 +600,9 @@ static int refetch_all(const struct ag_config *cfg, struct graph_client *g, stru
 	for (int round = 0; round < 2 && !r; round++) {
 		const struct wanted *list = round == 0 ? w : again.w;
 		size_t count = round == 0 ? n : again.n;
-		for (size_t at = 0; at < count && !r; at += 20) {
-			size_t k = count - at < 20 ? count - at : 20;
-			struct json_object *asked_bodies[20];
-			long asked_status[20];
-			size_t asked[20], n_asked = 0;
-			memset(bodies, 0, sizeof(bodies));
-			memset(paths, 0, sizeof(paths));
-			/* What this sync already had answered is not asked again. */
-			for (size_t i = 0; i < k && !r; i++) {
-				const struct wanted *x = &list[at + i];
-				const struct answer *a = answer_find(f->answers, x->id, x->deleted);
-				if (a) {
-					status[i] = a->status;
-					bodies[i] = json_object_get(a->body);
-					continue;
-				}
-				paths[n_asked] = malloc(256);
-				if (!paths[n_asked])
-					r = -ENOMEM;
-				else
-					one_path(x->id, x->deleted, paths[n_asked], 256);
-				asked[n_asked++] = i;
-			}
-			if (!r && n_asked)
-				r = graph_batch_get(g, paths, n_asked, asked_bodies, asked_status);
-			for (size_t j = 0; j < n_asked && !r; j++) {
-				const struct wanted *x = &list[at + asked[j]];
-				status[asked[j]] = asked_status[j];
-				bodies[asked[j]] = asked_bodies[j];
-				answer_keep(f->answers, x->id, x->deleted, asked_status[j],
-					    asked_bodies[j]);
-			}
-			for (size_t i = 0; i < k && !r; i++) {
-				const struct wanted *x = &list[at + i];
-				if (status[i] == 200 && bodies[i])
-					r = apply_whole(f, x->id, x->deleted, bodies[i]);
-				else if (status[i] == 404 && round == 0)
-					r = want(&again, x->id, !x->deleted);
-				else if (status[i] == 404 && !keep_if_missing)
-					r = apply_whole(f, x->id, x->deleted,
-							NULL); /* in neither: gone */
-				else /* not answered, or in neither with keep_if_missing */
-					r = refetch(cfg, g, f, x->id,
-						    round ? !x->deleted : x->deleted,
-						    keep_if_missing);
-			}
-			for (size_t i = 0; i < k; i++) {
-				free(paths[i]);
-				json_object_put(bodies[i]);
-			}
-		}
+		for (size_t at = 0; at < count && !r; at += 20)
+			r = refetch_batch(cfg, g, f, list + at, count - at < 20 ? count - at : 20,
+					  round, keep_if_missing, &again);
 	}
 	wanted_free(&again);
 	return r;
@@ -689,65 +692,73 @@ int delta_read(struct graph_client *g, const char *link, struct delta *d, char *
 	return r;
 }
 
+/* The view as this host knew it. */
+static int view_from_old(struct dir_view *f, const struct guestdb *old)
+{
+	for (size_t i = 0; i < old->n; i++) {
+		struct dir_user *v = view_add(f, old->g[i].object_id);
+		if (!v)
+			return -ENOMEM;
+		dir_user_free(v);
+		int r = guest_to_dir_user(&old->g[i], v);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* One change onto the view; users to fetch whole go into wanted. */
+static int apply_change(struct dir_view *f, const struct change *ch, struct wanted_set *wanted)
+{
+	long i = view_find(f, ch->id);
+	if (ch->hard) {
+		if (i >= 0)
+			dir_user_free(&f->u[i]);
+		return 0;
+	}
+	if (ch->removed) {
+		/* Soft-deleted: Deleted users has its deletedDateTime. The feed
+		 * carries every user of the tenant: one this host never knew as a
+		 * guest (nor saw earlier in this delta) costs no request. */
+		return i >= 0 || is_wanted(wanted, ch->id) ? want(wanted, ch->id, true) : 0;
+	}
+	if (ch->type_known && !ch->is_guest) {
+		if (i >= 0)
+			dir_user_free(&f->u[i]); /* converted to a member: out of scope */
+		return 0;
+	}
+	if (i >= 0 && f->u[i].deleted)
+		return want(wanted, ch->id, false); /* restored: take it whole */
+	if (i >= 0)
+		return apply_props(&f->u[i], ch);
+	if (ch->is_guest && (ch->present & (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) ==
+				    (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) {
+		/* New to this host and the item is whole: take it as is. */
+		struct dir_user *v = view_add(f, ch->id);
+		if (!v)
+			return -ENOMEM;
+		int r = apply_props(v, ch);
+		v->enabled = ch->u.enabled;
+		return r;
+	}
+	/* New to this host (invited, or converted to a guest), partial: whole. */
+	return want(wanted, ch->id, false);
+}
+
 /* The directory's view now: what this host knew, then each change of d in order. */
 int view_apply_delta(const struct ag_config *cfg, struct graph_client *g, const struct guestdb *old,
 		     struct dir_view *f, struct delta *d)
 {
 	struct wanted_set wanted = { 0 };
-	int r = 0;
-
 	f->answers = &d->answers;
-	/* The view as this host knew it, then each change in order. */
-	for (size_t i = 0; i < old->n; i++) {
-		struct dir_user *v = view_add(f, old->g[i].object_id);
-		if (!v) {
-			r = -ENOMEM;
-			goto out;
-		}
-		dir_user_free(v);
-		r = guest_to_dir_user(&old->g[i], v);
-		if (r)
-			goto out;
-	}
-	for (size_t k = 0; k < d->n && !r; k++) {
-		struct change *ch = &d->ch[k];
-		long i = view_find(f, ch->id);
-		if (ch->hard) {
-			if (i >= 0)
-				dir_user_free(&f->u[i]);
-		} else if (ch->removed) {
-			/* Soft-deleted: Deleted users has its deletedDateTime. The feed
-			 * carries every user of the tenant: one this host never knew as a
-			 * guest (nor saw earlier in this delta) costs no request. */
-			if (i >= 0 || is_wanted(&wanted, ch->id))
-				r = want(&wanted, ch->id, true);
-		} else if (ch->type_known && !ch->is_guest) {
-			if (i >= 0)
-				dir_user_free(&f->u[i]); /* converted to a member: out of scope */
-		} else if (i >= 0 && f->u[i].deleted) {
-			r = want(&wanted, ch->id, false); /* restored: take it whole */
-		} else if (i >= 0) {
-			r = apply_props(&f->u[i], ch);
-		} else if (ch->is_guest &&
-			   (ch->present & (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) ==
-				   (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) {
-			/* New to this host and the item is whole: take it as is. */
-			struct dir_user *v = view_add(f, ch->id);
-			if (!v) {
-				r = -ENOMEM;
-				break;
-			}
-			r = apply_props(v, ch);
-			v->enabled = ch->u.enabled;
-		} else {
-			/* New to this host (invited, or converted to a guest), partial: whole. */
-			r = want(&wanted, ch->id, false);
-		}
-	}
+	int r = view_from_old(f, old);
+	for (size_t k = 0; k < d->n && !r; k++)
+		r = apply_change(f, &d->ch[k], &wanted);
 	if (!r && wanted.n)
 		r = refetch_all(cfg, g, f, wanted.w, wanted.n, true);
+	wanted_free(&wanted);
 	if (r)
-		goto out;
+		return r;
 	/* Drop the holes left by removals. */
 	size_t w = 0;
 	for (size_t i = 0; i < f->n; i++)
@@ -755,10 +766,7 @@ int view_apply_delta(const struct ag_config *cfg, struct graph_client *g, const 
 			f->u[w++] = f->u[i];
 	f->n = w;
 	view_forget(f);
-	r = refresh_groups(cfg, g, f);
-out:
-	wanted_free(&wanted);
-	return r;
+	return refresh_groups(cfg, g, f);
 }
 
 void view_clear(struct dir_view *f)

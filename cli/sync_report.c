@@ -136,9 +136,9 @@ static bool lockout_logged(const struct guest *o, const struct lockout_target *t
 }
 
 /* Guests who could sign in before this sync and cannot now: locked out all
- * at once (one scan of /proc, one grace period); done[] lists them. */
+ * at once (one scan of /proc, one grace period); *done lists them. */
 static size_t run_lockouts(struct cli *c, const struct guestdb *old, const struct guestdb *now,
-			   struct lockout_done *done)
+			   struct lockout_done **done)
 {
 	struct guest_index ix;
 	struct lockout_target *t = calloc(old->n ? old->n : 1, sizeof(*t));
@@ -152,10 +152,11 @@ static size_t run_lockouts(struct cli *c, const struct guestdb *old, const struc
 	}
 	size_t n = lockout_targets(old, now, &ix, t, from);
 	lockout_uids(&c->cfg, t, n);
+	*done = calloc(n + 1, sizeof(**done));
 	for (size_t k = 0; k < n; k++) {
 		const struct guest *o = &old->g[from[k]];
-		if (lockout_logged(o, &t[k]))
-			done[n_done++] = (struct lockout_done){
+		if (lockout_logged(o, &t[k]) && *done)
+			(*done)[n_done++] = (struct lockout_done){
 				.name = o->name ? o->name : o->object_id,
 				.uid = o->uid,
 				.signalled = t[k].res.signalled,
@@ -352,12 +353,10 @@ int sync_report(struct sync_run *run)
 	audit_events(c, &run->m);
 	flush_name_caches(&run->m);
 	/* After the new snapshot is in place, so nobody signs in again meanwhile. */
-	struct lockout_done *done = calloc(run->old.n + 1, sizeof(*done));
+	struct lockout_done *done = NULL;
 	size_t n_done = 0;
-	if (!done)
-		cli_err("lockout: out of memory");
-	else if (c->cfg.lockout == LOCKOUT_TERMINATE)
-		n_done = run_lockouts(c, &run->old, &run->m.db, done);
+	if (c->cfg.lockout == LOCKOUT_TERMINATE)
+		n_done = run_lockouts(c, &run->old, &run->m.db, &done);
 	print_summary(run, done, n_done, seconds_since(&run->t0)); /* the lockouts' time too */
 	fflush(stdout);
 	if (c->cfg.on_change)

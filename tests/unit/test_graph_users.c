@@ -207,7 +207,10 @@ static void world_open(struct world *w, const char *name)
 	w->c.now = T0;
 	snprintf(w->c.db_path, sizeof(w->c.db_path), "%s/guests.db", w->dir);
 	/* A host that synced before, with no guest yet: the feed continues it. */
-	struct guestdb empty = { .last_sync = T0 - DAY, .next_expiry = INT64_MAX };
+	char *no_names[1] = { NULL }; /* as set_contested leaves it: never NULL */
+	struct guestdb empty = { .last_sync = T0 - DAY,
+				 .next_expiry = INT64_MAX,
+				 .contested = no_names };
 	ag_config_state_path(&w->c.cfg, "state.json", path, sizeof(path));
 	assert_int_equal(guestdb_save_temp(path, &empty, tmp, sizeof(tmp), err, sizeof(err)), 0);
 	assert_int_equal(ag_commit_temp(tmp, path, err, sizeof(err)), 0);

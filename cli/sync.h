@@ -113,7 +113,8 @@ int delta_link_save(struct cli *c, int64_t last_sync, const char *link);
 /* Report once, whatever the plan: status, audit, lockouts, summary, hooks
  * (sync_report.c). EXIT_OK, or EXIT_FAIL when the state was not kept. */
 int sync_report(struct sync_run *run);
-/* Counts of the snapshot at db_path (purged unknown). */
+/* Counts of a snapshot, or of the one at db_path (purged unknown). */
+void sync_totals_of(const struct snapshot *s, struct sync_totals *t);
 void sync_totals_of_snapshot(const char *db_path, struct sync_totals *t);
 
 /* Building and publishing the snapshot (sync_publish.c). */

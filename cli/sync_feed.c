@@ -178,6 +178,8 @@ static bool feed_changes_nothing(struct sync_run *run)
 		return false;
 	bool quiet =
 		state_matches(run->state_path, &snap) && nothing_to_do(run->c, &snap, &run->delta);
+	if (quiet) /* the summary's counts, from the snapshot that stays */
+		sync_totals_of(&snap, &run->totals);
 	snapshot_close(&snap);
 	return quiet;
 }
@@ -219,7 +221,6 @@ int sync_touch(struct sync_run *run)
 	if (snapshot_touch(c->db_path, c->now) || delta_link_save(c, c->now, run->link))
 		return SYNC_FALL_BACK;
 	run->mode = "delta";
-	sync_totals_of_snapshot(c->db_path, &run->totals);
 	return EXIT_OK;
 }
 

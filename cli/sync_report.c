@@ -196,20 +196,26 @@ static void audit_events(struct cli *c, const struct merge_output *m)
 		guest_index_free(&ix);
 }
 
-void sync_totals_of_snapshot(const char *db_path, struct sync_totals *t)
+void sync_totals_of(const struct snapshot *s, struct sync_totals *t)
 {
-	struct snapshot s;
 	*t = (struct sync_totals){ .purged = -1 };
-	if (snapshot_open(&s, db_path, 0))
-		return;
-	for (uint32_t i = 0; i < snapshot_count(&s); i++) {
-		const struct snap_record *r = snapshot_record(&s, i);
+	for (uint32_t i = 0; i < snapshot_count(s); i++) {
+		const struct snap_record *r = snapshot_record(s, i);
 		if (!r)
 			continue;
 		t->guests++;
 		t->counts[r->state < GS_COUNT ? r->state : GS_PURGED]++;
 		t->exposed += !!(r->flags & SNAP_REC_NSS);
 	}
+}
+
+void sync_totals_of_snapshot(const char *db_path, struct sync_totals *t)
+{
+	struct snapshot s;
+	*t = (struct sync_totals){ .purged = -1 };
+	if (snapshot_open(&s, db_path, 0))
+		return;
+	sync_totals_of(&s, t);
 	snapshot_close(&s);
 }
 

@@ -36,7 +36,7 @@ CORE_SRC = common/util.c common/clock.c common/names.c common/state.c common/idm
 NSS_SRC = nss/passwd.c nss/group.c nss/snapcache.c common/util.c common/clock.c \
 	  common/state.c common/snapshot_read.c common/snapcache.c
 PAM_SRC = pam/pam_aadguest.c
-CLI_SRC = $(wildcard cli/*.c) common/graph.c common/guestdb.c common/credential.c common/idtoken.c
+CLI_SRC = $(wildcard cli/*.c) common/graph.c common/graph_users.c common/guestdb.c common/credential.c common/idtoken.c
 
 CORE_OBJ = $(CORE_SRC:%.c=$(B)/%.o)
 NSS_OBJ = $(NSS_SRC:%.c=$(B)/nss-obj/%.o)
@@ -87,6 +87,17 @@ $(B)/tests/test_idtoken: tests/unit/test_idtoken.c $(B)/common/idtoken.o $(B)/co
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) $(CURL_CFLAGS) -o $@ $< $(B)/common/idtoken.o \
 		$(B)/common/credential.o $(B)/libcore.a -lcmocka $(CURL_LIBS)
+
+# The tool's code without its main, as an archive cmocka tests link
+# (Graph's shapes, the sync's steps).
+AADTOOL_OBJ = $(filter-out $(B)/cli/main.o,$(CLI_OBJ))
+$(B)/libaadtool.a: $(AADTOOL_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(B)/tests/test_graph_users: tests/unit/test_graph_users.c $(B)/libaadtool.a $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" $(CFLAGS) $(CURL_CFLAGS) \
+		-o $@ $< $(B)/libaadtool.a $(B)/libcore.a -lcmocka $(CURL_LIBS)
 
 $(B)/tests/pamcheck: tests/pamcheck.c
 	@mkdir -p $(dir $@)

@@ -81,11 +81,90 @@ static int list_purged(struct cli *c)
 	return EXIT_OK;
 }
 
+/* The snapshot's records in listing order: the base is in order; the
+ * overlay's records (changed since) are merged in. NULL when out of memory. */
+static const struct snap_record **list_records(const struct snapshot *s, uint32_t *n)
+{
+	uint32_t total = snapshot_count(s);
+	const struct snap_record **recs = calloc(total + 1, sizeof(*recs));
+	*n = 0;
+	if (!recs)
+		return NULL;
+	for (uint32_t i = 0; i < total; i++)
+		if ((recs[*n] = snapshot_record(s, i)))
+			(*n)++;
+	if (s->part[1].n_records) {
+		listing_snap = s;
+		qsort(recs, *n, sizeof(*recs), cmp_listing);
+	}
+	return recs;
+}
+
+/* The widths of the NAME and UID columns. */
+static void list_widths(const struct snapshot *s, const struct snap_record **recs, uint32_t n,
+			size_t *wname, size_t *wuid)
+{
+	*wname = 4;
+	*wuid = 3;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct snap_record *r = recs[i];
+		const char *name = snapshot_str(s, r->name);
+		size_t l = strlen(or_dash(name));
+		if (!(r->flags & SNAP_REC_NAMED))
+			l = strlen(or_dash(snapshot_str(s, r->object_id)));
+		if (l > *wname)
+			*wname = l;
+		char u[16];
+		if ((size_t)snprintf(u, sizeof(u), "%u", r->uid) > *wuid)
+			*wuid = strlen(u);
+	}
+}
+
+/* One guest a line; want: only those in want_state. */
+static void list_table(struct cli *c, const struct snapshot *s, const struct snap_record **recs,
+		       uint32_t n, bool want, enum guest_state want_state)
+{
+	size_t wname, wuid;
+	list_widths(s, recs, n, &wname, &wuid);
+	printf("%-*s  %-*s  %-8s  %-10s  %s\n", (int)wname, "NAME", (int)wuid, "UID", "STATE",
+	       "SINCE", "NOTE");
+	for (uint32_t i = 0; i < n; i++) {
+		const struct snap_record *r = recs[i];
+		enum guest_state st = guest_state_effective(r->state, r->restorable_until, c->now);
+		if (want && st != want_state)
+			continue;
+		char since[16] = "-", note[128];
+		if (r->state_since != AG_TIME_UNKNOWN)
+			ag_format_date(r->state_since, since, sizeof(since));
+		note_for(r, st, c->now, note, sizeof(note));
+		/* A guest without its name shows its object id, like `ls -l` shows a bare UID. */
+		const char *label = (r->flags & SNAP_REC_NAMED) ? snapshot_str(s, r->name)
+								: snapshot_str(s, r->object_id);
+		printf("%-*s  %-*u  %-8s  %-10s  %s\n", (int)wname, or_dash(label), (int)wuid,
+		       r->uid, guest_state_name(st), since, note);
+	}
+}
+
+static void list_json(struct cli *c, const struct snapshot *s, const struct snap_record **recs,
+		      uint32_t n, bool want, enum guest_state want_state)
+{
+	struct json_object *arr = json_object_new_array();
+	for (uint32_t i = 0; i < n; i++) {
+		const struct snap_record *r = recs[i];
+		enum guest_state st = guest_state_effective(r->state, r->restorable_until, c->now);
+		if (!want || st == want_state)
+			json_object_array_add(arr, guest_record_json(s, r, c->now));
+	}
+	print_json(arr);
+	json_object_put(arr);
+}
+
 int cmd_list(struct cli *c, int argc, char **argv)
 {
 	const char *want = NULL;
 	enum guest_state want_state = GS_COUNT;
 	struct snapshot s;
+	uint32_t n;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
@@ -108,62 +187,16 @@ int cmd_list(struct cli *c, int argc, char **argv)
 		return list_purged(c);
 	if (cli_open_snapshot(c, &s, false))
 		return EXIT_FAIL;
-
-	/* The base is in order; the overlay's records (changed since) are merged in. */
-	uint32_t n = 0, total = snapshot_count(&s);
-	const struct snap_record **recs = calloc(total + 1, sizeof(*recs));
+	const struct snap_record **recs = list_records(&s, &n);
 	if (!recs) {
 		snapshot_close(&s);
 		cli_err("out of memory");
 		return EXIT_FAIL;
 	}
-	for (uint32_t i = 0; i < total; i++)
-		if ((recs[n] = snapshot_record(&s, i)))
-			n++;
-	if (s.part[1].n_records) {
-		listing_snap = &s;
-		qsort(recs, n, sizeof(*recs), cmp_listing);
-	}
-	struct json_object *arr = c->json ? json_object_new_array() : NULL;
-	size_t wname = 4, wuid = 3;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct snap_record *r = recs[i];
-		const char *name = snapshot_str(&s, r->name);
-		size_t l = strlen(or_dash(name));
-		if (!(r->flags & SNAP_REC_NAMED))
-			l = strlen(or_dash(snapshot_str(&s, r->object_id)));
-		if (l > wname)
-			wname = l;
-		char u[16];
-		if ((size_t)snprintf(u, sizeof(u), "%u", r->uid) > wuid)
-			wuid = strlen(u);
-	}
-	if (!c->json)
-		printf("%-*s  %-*s  %-8s  %-10s  %s\n", (int)wname, "NAME", (int)wuid, "UID",
-		       "STATE", "SINCE", "NOTE");
-	for (uint32_t i = 0; i < n; i++) {
-		const struct snap_record *r = recs[i];
-		enum guest_state st = guest_state_effective(r->state, r->restorable_until, c->now);
-		if (want && st != want_state)
-			continue;
-		if (c->json) {
-			json_object_array_add(arr, guest_record_json(&s, r, c->now));
-			continue;
-		}
-		char since[16] = "-", note[128];
-		if (r->state_since != AG_TIME_UNKNOWN)
-			ag_format_date(r->state_since, since, sizeof(since));
-		note_for(r, st, c->now, note, sizeof(note));
-		/* A guest without its name shows its object id, like `ls -l` shows a bare UID. */
-		const char *label = (r->flags & SNAP_REC_NAMED) ? snapshot_str(&s, r->name)
-								: snapshot_str(&s, r->object_id);
-		printf("%-*s  %-*u  %-8s  %-10s  %s\n", (int)wname, or_dash(label), (int)wuid,
-		       r->uid, guest_state_name(st), since, note);
-	}
-	if (c->json) {
-		print_json(arr);
-		json_object_put(arr);
-	}
+	if (c->json)
+		list_json(c, &s, recs, n, want != NULL, want_state);
+	else
+		list_table(c, &s, recs, n, want != NULL, want_state);
 	free(recs);
 	snapshot_close(&s);
 	return EXIT_OK;

@@ -29,15 +29,134 @@ static void fmt_age(int64_t s, char *buf, size_t n)
 		snprintf(buf, n, "%lldd", (long long)(s / 86400));
 }
 
-int cmd_status(struct cli *c, int argc, char **argv)
-{
+/* What status tells: the snapshot, sync.status and the counts. */
+struct status_facts {
 	struct snapshot s;
+	int sr; /* snapshot_open's answer */
 	struct sync_status st;
+	bool have_status;
+	unsigned counts[GS_COUNT];
+	int64_t last, age, max;
+	const char *last_error;
+};
+
+static void status_gather(struct cli *c, struct status_facts *f)
+{
 	struct guestdb db;
 	char path[4096], err[512];
-	unsigned counts[GS_COUNT] = { 0 };
-	int rc = EXIT_OK;
+	memset(f->counts, 0, sizeof(f->counts));
+	f->sr = cli_open_snapshot(c, &f->s, true);
+	ag_config_state_path(&c->cfg, "sync.status", path, sizeof(path));
+	f->have_status = sync_status_load(path, &f->st) == 0;
+	ag_config_state_path(&c->cfg, "state.json", path, sizeof(path));
+	bool have_db = guestdb_load(path, &db, err, sizeof(err)) == 0;
+	if (!f->sr)
+		for (uint32_t i = 0; i < snapshot_count(&f->s); i++) {
+			const struct snap_record *r = snapshot_record(&f->s, i);
+			if (r) /* a bad state counts as gone */
+				f->counts[r->state < GS_COUNT
+						  ? guest_state_effective(
+							    r->state, r->restorable_until, c->now)
+						  : GS_PURGED]++;
+		}
+	if (have_db) {
+		f->counts[GS_PURGED] += (unsigned)db.nt;
+		guestdb_free(&db);
+	}
+	f->last = f->sr ? AG_TIME_UNKNOWN : f->s.hdr->generated_at;
+	f->age = f->sr ? -1 : c->now - f->last;
+	/* The configuration's settings decide, as they do in PAM (SPEC §6). */
+	f->max = c->cfg.max_staleness;
+	f->last_error = f->have_status && f->st.last_error[0] ? f->st.last_error : NULL;
+}
 
+static void status_json(struct cli *c, const struct status_facts *f)
+{
+	struct json_object *o = json_object_new_object(), *cs = json_object_new_object();
+	int sr = f->sr;
+	char t[32];
+	fmt_time(f->last, t, sizeof(t));
+	json_object_object_add(o, "last_sync", sr ? NULL : json_object_new_string(t));
+	json_object_object_add(o, "age_seconds", sr ? NULL : json_object_new_int64(f->age));
+	json_object_object_add(o, "snapshot", json_object_new_string(c->db_path));
+	json_object_object_add(o, "snapshot_exists", json_object_new_boolean(sr != -ENOENT));
+	if (sr)
+		json_object_object_add(
+			o, "error",
+			json_object_new_string(sr == -ENOENT
+						       ? "no snapshot yet: run 'aadguest sync'"
+						       : "the snapshot is unreadable or corrupt"));
+	for (unsigned i = 0; i < GS_COUNT; i++)
+		json_object_object_add(cs, guest_state_name(i), json_object_new_int(f->counts[i]));
+	json_object_object_add(o, "counts", cs);
+	json_object_object_add(o, "last_error",
+			       f->last_error ? json_object_new_string(f->last_error) : NULL);
+	if (f->have_status && f->st.last_resync != AG_TIME_UNKNOWN) {
+		struct json_object *rs = json_object_new_object();
+		fmt_time(f->st.last_resync, t, sizeof(t));
+		json_object_object_add(rs, "at", json_object_new_string(t));
+		json_object_object_add(rs, "reason", json_object_new_string(f->st.resync_reason));
+		json_object_object_add(o, "last_full_resync", rs);
+	} else {
+		json_object_object_add(o, "last_full_resync", NULL);
+	}
+	json_object_object_add(o, "max_staleness_seconds", json_object_new_int64(f->max));
+	json_object_object_add(o, "stale",
+			       json_object_new_boolean(sr || (f->max > 0 && f->age > f->max)));
+	fleet_status(c, o);
+	print_json(o);
+	json_object_put(o);
+}
+
+/* "last sync:" and how close it is to max_staleness. */
+static void status_text_last_sync(struct cli *c, const struct status_facts *f)
+{
+	char t[32], a[32], m[32];
+	if (f->sr) {
+		printf("last sync:  never (%s)\n",
+		       f->sr == -ENOENT ? "no snapshot" : "snapshot unreadable or corrupt");
+		return;
+	}
+	fmt_time(f->last, t, sizeof(t));
+	fmt_age(f->age, a, sizeof(a));
+	fmt_age(f->max, m, sizeof(m));
+	printf("last sync:  %s (%s ago)\n", t, a);
+	if (f->max > 0 && f->age > f->max)
+		printf("warning:    the snapshot is older than max_staleness (%s): guests are %s\n",
+		       m,
+		       c->cfg.stale_policy ? "trusted anyway (stale_policy = allow)"
+					   : "refused (stale_policy = deny)");
+	else if (f->age * 5 > f->max * 4)
+		printf("warning:    the snapshot is close to max_staleness (%s)\n", m);
+}
+
+static void status_text(struct cli *c, const struct status_facts *f)
+{
+	char t[32];
+	printf("snapshot:   %s\n", c->db_path);
+	fleet_status(c, NULL);
+	status_text_last_sync(c, f);
+	printf("guests:    ");
+	for (unsigned i = 0; i < GS_COUNT; i++)
+		printf(" %s %u%s", guest_state_name(i), f->counts[i],
+		       i + 1 < GS_COUNT ? "," : "\n");
+	if (f->last_error)
+		printf("last error: %s\n", f->last_error);
+	else if (f->sr == -ENOENT)
+		printf("last error: -  (no sync has written a snapshot yet; run 'aadguest sync')\n");
+	else if (f->sr)
+		printf("last error: -  (none recorded, but the snapshot cannot be read; run 'aadguest sync --full')\n");
+	else
+		printf("last error: none\n");
+	if (f->have_status && f->st.last_resync != AG_TIME_UNKNOWN) {
+		fmt_time(f->st.last_resync, t, sizeof(t));
+		printf("resync:     %s, a full sync: %s\n", t, f->st.resync_reason);
+	}
+}
+
+int cmd_status(struct cli *c, int argc, char **argv)
+{
+	struct status_facts f;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
 			c->json = true;
@@ -46,109 +165,14 @@ int cmd_status(struct cli *c, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	int sr = cli_open_snapshot(c, &s, true);
-	ag_config_state_path(&c->cfg, "sync.status", path, sizeof(path));
-	bool have_status = sync_status_load(path, &st) == 0;
-	ag_config_state_path(&c->cfg, "state.json", path, sizeof(path));
-	bool have_db = guestdb_load(path, &db, err, sizeof(err)) == 0;
-	if (!sr)
-		for (uint32_t i = 0; i < snapshot_count(&s); i++) {
-			const struct snap_record *r = snapshot_record(&s, i);
-			if (r) /* a bad state counts as gone */
-				counts[r->state < GS_COUNT
-					       ? guest_state_effective(r->state,
-								       r->restorable_until, c->now)
-					       : GS_PURGED]++;
-		}
-	if (have_db)
-		counts[GS_PURGED] += (unsigned)db.nt;
-	int64_t last = sr ? AG_TIME_UNKNOWN : s.hdr->generated_at;
-	int64_t age = sr ? -1 : c->now - last;
-	/* The configuration's settings decide, as they do in PAM (SPEC §6). */
-	int64_t max = c->cfg.max_staleness;
-	const char *last_error = have_status && st.last_error[0] ? st.last_error : NULL;
-	if (sr || last_error || (max > 0 && age > max))
-		rc = EXIT_FAIL;
-
-	if (c->json) {
-		struct json_object *o = json_object_new_object(), *cs = json_object_new_object();
-		char t[32];
-		fmt_time(last, t, sizeof(t));
-		json_object_object_add(o, "last_sync", sr ? NULL : json_object_new_string(t));
-		json_object_object_add(o, "age_seconds", sr ? NULL : json_object_new_int64(age));
-		json_object_object_add(o, "snapshot", json_object_new_string(c->db_path));
-		json_object_object_add(o, "snapshot_exists",
-				       json_object_new_boolean(sr != -ENOENT));
-		if (sr)
-			json_object_object_add(
-				o, "error",
-				json_object_new_string(
-					sr == -ENOENT ? "no snapshot yet: run 'aadguest sync'"
-						      : "the snapshot is unreadable or corrupt"));
-		for (unsigned i = 0; i < GS_COUNT; i++)
-			json_object_object_add(cs, guest_state_name(i),
-					       json_object_new_int(counts[i]));
-		json_object_object_add(o, "counts", cs);
-		json_object_object_add(o, "last_error",
-				       last_error ? json_object_new_string(last_error) : NULL);
-		if (have_status && st.last_resync != AG_TIME_UNKNOWN) {
-			struct json_object *rs = json_object_new_object();
-			fmt_time(st.last_resync, t, sizeof(t));
-			json_object_object_add(rs, "at", json_object_new_string(t));
-			json_object_object_add(rs, "reason",
-					       json_object_new_string(st.resync_reason));
-			json_object_object_add(o, "last_full_resync", rs);
-		} else {
-			json_object_object_add(o, "last_full_resync", NULL);
-		}
-		json_object_object_add(o, "max_staleness_seconds", json_object_new_int64(max));
-		json_object_object_add(o, "stale",
-				       json_object_new_boolean(sr || (max > 0 && age > max)));
-		fleet_status(c, o);
-		print_json(o);
-		json_object_put(o);
-	} else {
-		char t[32], a[32], m[32];
-		printf("snapshot:   %s\n", c->db_path);
-		fleet_status(c, NULL);
-		if (sr) {
-			printf("last sync:  never (%s)\n",
-			       sr == -ENOENT ? "no snapshot" : "snapshot unreadable or corrupt");
-		} else {
-			fmt_time(last, t, sizeof(t));
-			fmt_age(age, a, sizeof(a));
-			fmt_age(max, m, sizeof(m));
-			printf("last sync:  %s (%s ago)\n", t, a);
-			if (max > 0 && age > max)
-				printf("warning:    the snapshot is older than max_staleness (%s): guests are %s\n",
-				       m,
-				       c->cfg.stale_policy ? "trusted anyway (stale_policy = allow)"
-							   : "refused (stale_policy = deny)");
-			else if (age * 5 > max * 4)
-				printf("warning:    the snapshot is close to max_staleness (%s)\n",
-				       m);
-		}
-		printf("guests:    ");
-		for (unsigned i = 0; i < GS_COUNT; i++)
-			printf(" %s %u%s", guest_state_name(i), counts[i],
-			       i + 1 < GS_COUNT ? "," : "\n");
-		if (last_error)
-			printf("last error: %s\n", last_error);
-		else if (sr == -ENOENT)
-			printf("last error: -  (no sync has written a snapshot yet; run 'aadguest sync')\n");
-		else if (sr)
-			printf("last error: -  (none recorded, but the snapshot cannot be read; run 'aadguest sync --full')\n");
-		else
-			printf("last error: none\n");
-		if (have_status && st.last_resync != AG_TIME_UNKNOWN) {
-			fmt_time(st.last_resync, t, sizeof(t));
-			printf("resync:     %s, a full sync: %s\n", t, st.resync_reason);
-		}
-	}
-	if (!sr)
-		snapshot_close(&s);
-	if (have_db)
-		guestdb_free(&db);
+	status_gather(c, &f);
+	int rc = f.sr || f.last_error || (f.max > 0 && f.age > f.max) ? EXIT_FAIL : EXIT_OK;
+	if (c->json)
+		status_json(c, &f);
+	else
+		status_text(c, &f);
+	if (!f.sr)
+		snapshot_close(&f.s);
 	return rc;
 }
 
@@ -222,11 +246,91 @@ static void fleet_line(void *ctx, const char *result, const char *text)
 	cli_check_line(ctx, result, "%s", text);
 }
 
+/* A follower or a publisher: the fleet's keys (and the source unless
+ * offline). False to go on with the Graph checks; true when done (*rc). */
+static bool check_fleet(struct cli *c, struct cli_checks *k, bool offline, int *rc)
+{
+	*rc = fleet_config_check(c, offline, fleet_line, k);
+	if (*rc == EXIT_OK && !c->cfg.source)
+		return false;
+	if (*rc == EXIT_OK && c->cfg.ca_file && access(c->cfg.ca_file, R_OK) != 0) {
+		cli_check_line(k, "failed", "ca_file %s: %s", c->cfg.ca_file, strerror(errno));
+		*rc = EXIT_USAGE;
+	}
+	if (*rc == EXIT_OK)
+		check_uid_range(c, k);
+	return true;
+}
+
+/* The secret and the CA file readable, state_dir writable. EXIT_OK or EXIT_USAGE. */
+static int check_files(struct cli *c, struct cli_checks *k)
+{
+	char err[1024];
+	if (c->cfg.client_secret_file) {
+		char *secret = NULL;
+		if (ag_config_read_secret(&c->cfg, AG_CONFIG_CHECK_PERMS, &secret, err,
+					  sizeof(err))) {
+			cli_check_line(k, "failed", "client secret: %s", err);
+			return EXIT_USAGE;
+		}
+		ag_wipe(secret, strlen(secret));
+		free(secret);
+		cli_check_line(k, "ok", "%s: readable by root only", c->cfg.client_secret_file);
+	}
+	if (c->cfg.ca_file) {
+		if (access(c->cfg.ca_file, R_OK) != 0) {
+			cli_check_line(k, "failed", "ca_file %s: %s", c->cfg.ca_file,
+				       strerror(errno));
+			return EXIT_USAGE;
+		}
+		cli_check_line(k, "ok", "ca_file %s: readable", c->cfg.ca_file);
+	}
+	if (access(c->cfg.state_dir, W_OK) != 0)
+		cli_check_line(k, "warning",
+			       "state_dir %s: not writable by this user (%s); sync needs it",
+			       c->cfg.state_dir, strerror(errno));
+	return EXIT_OK;
+}
+
+/* A token, one user read, and the sign-in app. */
+static int check_online(struct cli *c, struct cli_checks *k)
+{
+	struct graph_client g;
+	int rc = EXIT_OK;
+	if (graph_init(&g, &c->cfg)) {
+		cli_check_line(k, "failed", "%s", g.err);
+		graph_free(&g);
+		return EXIT_FAIL;
+	}
+	if (graph_token(&g)) {
+		cli_check_line(k, "failed", "credentials: %s", g.err);
+		graph_free(&g);
+		return EXIT_FAIL;
+	}
+	cli_check_line(k, "ok", "token from %s for client %s", c->cfg.authority, c->cfg.client_id);
+	char url[2048];
+	snprintf(url, sizeof(url), "%s/v1.0/users?$select=id&$top=1", c->cfg.graph_url);
+	for (char *p = url; *p; p++)
+		if (*p == ' ')
+			*p = '+';
+	struct json_object *page = NULL;
+	if (graph_get(&g, url, &page)) {
+		cli_check_line(k, "failed", "reading users: %s", g.err);
+		rc = EXIT_FAIL;
+	} else {
+		cli_check_line(k, "ok", "%s: the application can read users", c->cfg.graph_url);
+	}
+	json_object_put(page);
+	graph_free(&g);
+	if (cli_check_sign_in(c, k))
+		rc = EXIT_FAIL;
+	return rc;
+}
+
 int cmd_config_check(struct cli *c, int argc, char **argv)
 {
 	bool offline = false;
 	int rc = EXIT_OK;
-	char err[1024];
 	struct cli_checks k = { .json = false, .arr = NULL };
 
 	for (int i = 1; i < argc; i++) {
@@ -242,73 +346,13 @@ int cmd_config_check(struct cli *c, int argc, char **argv)
 	if (k.json)
 		k.arr = json_object_new_array();
 	cli_check_line(&k, "ok", "%s: syntax, keys and permissions", c->cfg.path);
-	if (c->cfg.source || c->cfg.publish_key) {
-		rc = fleet_config_check(c, offline, fleet_line, &k);
-		if (rc != EXIT_OK || c->cfg.source) {
-			if (rc == EXIT_OK && c->cfg.ca_file && access(c->cfg.ca_file, R_OK) != 0) {
-				cli_check_line(&k, "failed", "ca_file %s: %s", c->cfg.ca_file,
-					       strerror(errno));
-				rc = EXIT_USAGE;
-			}
-			if (rc == EXIT_OK)
-				check_uid_range(c, &k);
-			return checks_done(c, &k, rc);
-		}
-	}
-	if (c->cfg.client_secret_file) {
-		char *secret = NULL;
-		if (ag_config_read_secret(&c->cfg, AG_CONFIG_CHECK_PERMS, &secret, err,
-					  sizeof(err))) {
-			cli_check_line(&k, "failed", "client secret: %s", err);
-			return checks_done(c, &k, EXIT_USAGE);
-		}
-		ag_wipe(secret, strlen(secret));
-		free(secret);
-		cli_check_line(&k, "ok", "%s: readable by root only", c->cfg.client_secret_file);
-	}
-	if (c->cfg.ca_file) {
-		if (access(c->cfg.ca_file, R_OK) != 0) {
-			cli_check_line(&k, "failed", "ca_file %s: %s", c->cfg.ca_file,
-				       strerror(errno));
-			return checks_done(c, &k, EXIT_USAGE);
-		}
-		cli_check_line(&k, "ok", "ca_file %s: readable", c->cfg.ca_file);
-	}
-	if (access(c->cfg.state_dir, W_OK) != 0)
-		cli_check_line(&k, "warning",
-			       "state_dir %s: not writable by this user (%s); sync needs it",
-			       c->cfg.state_dir, strerror(errno));
+	if ((c->cfg.source || c->cfg.publish_key) && check_fleet(c, &k, offline, &rc))
+		return checks_done(c, &k, rc);
+	rc = check_files(c, &k);
+	if (rc != EXIT_OK)
+		return checks_done(c, &k, rc);
 	check_uid_range(c, &k);
 	if (offline)
 		return checks_done(c, &k, rc);
-
-	struct graph_client g;
-	if (graph_init(&g, &c->cfg)) {
-		cli_check_line(&k, "failed", "%s", g.err);
-		graph_free(&g);
-		return checks_done(c, &k, EXIT_FAIL);
-	}
-	if (graph_token(&g)) {
-		cli_check_line(&k, "failed", "credentials: %s", g.err);
-		graph_free(&g);
-		return checks_done(c, &k, EXIT_FAIL);
-	}
-	cli_check_line(&k, "ok", "token from %s for client %s", c->cfg.authority, c->cfg.client_id);
-	char url[2048];
-	snprintf(url, sizeof(url), "%s/v1.0/users?$select=id&$top=1", c->cfg.graph_url);
-	for (char *p = url; *p; p++)
-		if (*p == ' ')
-			*p = '+';
-	struct json_object *page = NULL;
-	if (graph_get(&g, url, &page)) {
-		cli_check_line(&k, "failed", "reading users: %s", g.err);
-		rc = EXIT_FAIL;
-	} else {
-		cli_check_line(&k, "ok", "%s: the application can read users", c->cfg.graph_url);
-	}
-	json_object_put(page);
-	graph_free(&g);
-	if (cli_check_sign_in(c, &k))
-		rc = EXIT_FAIL;
-	return checks_done(c, &k, rc);
+	return checks_done(c, &k, check_online(c, &k));
 }

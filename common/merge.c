@@ -416,7 +416,7 @@ static int assign_uids(struct merge *m, char *err, size_t errlen)
 			order[norder++] = &db->g[i];
 	qsort(order, norder, sizeof(*order), cmp_by_created);
 	for (size_t i = 0; i < norder; i++) {
-		uint32_t live = in->live_uid ? in->live_uid(order[i]->object_id, in->local_ctx) : 0;
+		uint32_t live = in->live_uid ? in->live_uid(order[i]->object_id, in->published) : 0;
 		if (live > cfg->uid_min && live <= cfg->uid_max && !uidset_has(&m->taken, live)) {
 			if (uidset_add(&m->taken, live))
 				return -ENOMEM;
@@ -426,7 +426,7 @@ static int assign_uids(struct merge *m, char *err, size_t errlen)
 		do {
 			r = idmap_assign(order[i]->object_id, cfg->uid_min, cfg->uid_max, &m->taken,
 					 &order[i]->uid);
-		} while (r == 0 && in->uid_taken && in->uid_taken(order[i]->uid, in->local_ctx));
+		} while (r == 0 && in->uid_taken && in->uid_taken(order[i]->uid, in->uid_claims));
 		if (r == -ENOSPC)
 			return ag_fail(err, errlen, r,
 				       "the guest UID range %u…%u is full (%zu guests need a UID); "
@@ -471,7 +471,7 @@ static int assign_names(struct merge *m)
 	for (size_t i = 0; i < norder; i++) {
 		struct guest *g = order[i];
 		bool winner = i == 0 || strcmp(order[i - 1]->name, g->name) != 0;
-		if (winner && in->local_name && in->local_name(g->name, in->local_ctx)) {
+		if (winner && in->local_name && in->local_name(g->name, in->local_accounts)) {
 			if (warn(&out->warnings,
 				 "guest %s: name %s belongs to a local account; not exposed",
 				 g->object_id, g->name))

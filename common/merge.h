@@ -30,8 +30,12 @@ struct warning_list {
 
 /* Hashes an object id for tombstones: supplied by the caller (SHA-256). */
 typedef void (*id_hasher)(const char *object_id, char out[65]);
+/* Each callback has a context of its own type, defined by the caller. */
+struct local_accounts;
+struct uid_claims;
+struct published_uids;
 /* True when a local account (files) already has this name. */
-typedef bool (*local_name_fn)(const char *name, void *ctx);
+typedef bool (*local_name_fn)(const char *name, const struct local_accounts *ctx);
 
 struct merge_input {
 	const struct ag_config *cfg;
@@ -40,14 +44,16 @@ struct merge_input {
 	size_t n_users;
 	const struct uidset *local_uids; /* UIDs of local accounts: never handed out */
 	local_name_fn local_name;
-	void *local_ctx;
+	const struct local_accounts *local_accounts;
 	/* True when a UID (or the GID of the same number) belongs to someone else
 	 * by the host's other name services (SSSD, LDAP, winbind); may be NULL. */
-	bool (*uid_taken)(uint32_t uid, void *ctx);
+	bool (*uid_taken)(uint32_t uid, const struct uid_claims *ctx);
+	const struct uid_claims *uid_claims;
 	/* The UID the published snapshot already gives this object (0: none): a
 	 * guest the private state does not know yet (a sync replayed after a
 	 * crash, a state moved away) keeps it. May be NULL. */
-	uint32_t (*live_uid)(const char *object_id, void *ctx);
+	uint32_t (*live_uid)(const char *object_id, struct published_uids *ctx);
+	struct published_uids *published;
 	id_hasher hash_id;
 	int64_t now;
 };

@@ -29,7 +29,7 @@ static void fake_hash(const char *id, char out[65])
 	snprintf(out, 65, "%064llx", (unsigned long long)h);
 }
 
-static bool local_name(const char *name, void *ctx)
+static bool local_name(const char *name, const struct local_accounts *ctx)
 {
 	(void)ctx;
 	return strcmp(name, "root@localhost") == 0;

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* sync_run.c: a sync's context: begin (the checks of state_dir, the lock, the
+ * Graph client), its status in sync.status, and the one place it is freed. */
+#include "sync.h"
+#include "../common/clock.h"
+#include "../common/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SYNC_TIME_BOUND (15 * 60)
+
+void sync_record_failure(struct cli *c, const char *msg)
+{
+	char path[4096];
+	struct sync_status st;
+	ag_config_state_path(&c->cfg, "sync.status", path, sizeof(path));
+	if (sync_status_load(path, &st)) {
+		memset(&st, 0, sizeof(st));
+		st.last_success = st.last_resync = AG_TIME_UNKNOWN;
+	}
+	st.last_attempt = c->now;
+	ag_strlcpy(st.last_error, msg, sizeof(st.last_error));
+	sync_status_save(path, &st);
+}
+
+/* A sync succeeded: no error now; a full resync forced by Graph (resync, its
+ * reason) is remembered until the next one, so `status` can tell. */
+void sync_record_success(const char *path, int64_t now, const char *resync)
+{
+	struct sync_status st;
+	if (sync_status_load(path, &st)) {
+		memset(&st, 0, sizeof(st));
+		st.last_resync = AG_TIME_UNKNOWN;
+	}
+	st.last_attempt = st.last_success = now;
+	st.last_error[0] = '\0';
+	if (resync && *resync) {
+		st.last_resync = now;
+		ag_strlcpy(st.resync_reason, resync, sizeof(st.resync_reason));
+	}
+	sync_status_save(path, &st);
+}
+
+int sync_fail(struct sync_run *run, const char *fmt, ...)
+{
+	struct cli *c = run->c;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Every writer reports strerror(): a full disk is named as such. */
+	if (strstr(msg, strerror(ENOSPC)) || strstr(msg, strerror(EDQUOT))) {
+		size_t n = strlen(msg);
+		snprintf(msg + n, sizeof(msg) - n,
+			 " (the disk holding %s is full: free space there, then sync again)",
+			 c->cfg.state_dir);
+	}
+	cli_err("sync failed: %s; the previous snapshot is unchanged", msg);
+	sync_record_failure(c, msg);
+	return EXIT_FAIL;
+}
+
+/* Temporary files a killed sync left ("<file>.tmp.XXXXXX") hold names and
+ * display names, maybe of guests purged since: removed under the sync lock.
+ * A token cache being written by a concurrent online check is spared for a
+ * minute. Returns how many were removed. */
+static int clean_temp_files(const char *state_dir)
+{
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW), n = 0;
+	if (dfd < 0)
+		return 0;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return 0;
+	}
+	struct dirent *e;
+	time_t now = time(NULL);
+	while ((e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".tmp.");
+		struct stat st;
+		if (!t || t == e->d_name || strlen(t) != 5 + 6 ||
+		    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+			continue;
+		if (strncmp(e->d_name, "token.cache.tmp.", 16) == 0 && now - st.st_mtime < 60)
+			continue;
+		n += unlinkat(dfd, e->d_name, 0) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The files a sync writes in state_dir: a link planted at one of them (the
+ * sync never follows one out of state_dir), something that is not a file, or
+ * a file someone else may write is refused with its reason. */
+static int check_state_files(const char *state_dir)
+{
+	static const char *const names[] = { "guests.db",    "state.json",   "state.json.journal",
+					     "sync.status",  "sync.lock",    "token.cache",
+					     "delta.link",   "source.state", "source.manifest",
+					     "publish.state" };
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0) {
+		cli_err("%s: %s", state_dir, strerror(errno));
+		return -1;
+	}
+	int r = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(names) && !r; i++) {
+		struct stat st;
+		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		r = -1;
+		if (S_ISLNK(st.st_mode))
+			cli_err("%s/%s is a symbolic link; the sync never follows a link out of "
+				"state_dir: remove it",
+				state_dir, names[i]);
+		else if (!S_ISREG(st.st_mode))
+			cli_err("%s/%s is not a regular file; remove it", state_dir, names[i]);
+		else if (st.st_uid != 0 && st.st_uid != geteuid())
+			cli_err("%s/%s is owned by uid %u, not root; refusing to use it", state_dir,
+				names[i], (unsigned)st.st_uid);
+		else if (st.st_mode & (S_IWGRP | S_IWOTH))
+			cli_err("%s/%s is writable by group or others (mode %04o); refusing to use it",
+				state_dir, names[i], (unsigned)(st.st_mode & 07777));
+		else
+			r = 0;
+	}
+	close(dfd);
+	return r;
+}
+
+/* state_dir must be a directory owned by root and writable by no one else:
+ * NULL when it is, or why not (in buf, or a constant). */
+static const char *state_dir_refused(const char *dir, char *buf, size_t n)
+{
+	struct stat sd;
+	if (lstat(dir, &sd) < 0)
+		return strerror(errno);
+	if (S_ISLNK(sd.st_mode))
+		return "it is a symbolic link";
+	if (!S_ISDIR(sd.st_mode))
+		return "it is not a directory";
+	if (sd.st_uid != 0 && sd.st_uid != geteuid()) {
+		snprintf(buf, n, "it is owned by uid %u", (unsigned)sd.st_uid);
+		return buf;
+	}
+	if (sd.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(buf, n, "it is writable by group or others (mode %04o)",
+			 (unsigned)(sd.st_mode & 07777));
+		return buf;
+	}
+	return NULL;
+}
+
+/* The sync lock: one sync at a time. */
+static int take_lock(struct sync_run *run)
+{
+	run->lockfd = open(run->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (run->lockfd < 0)
+		return sync_fail(run, "%s: %s", run->lock_path, strerror(errno));
+	if (flock(run->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		cli_err("another sync is running (%s is locked)", run->lock_path);
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static int start_graph(struct sync_run *run)
+{
+	struct cli *c = run->c;
+	run->have_graph = true;
+	if (graph_init(&run->g, &c->cfg))
+		return sync_fail(run, "%s", run->g.err);
+	run->g.deadline = (int64_t)run->t0.tv_sec + SYNC_TIME_BOUND;
+	ag_config_state_path(&c->cfg, "token.cache", run->g.token_cache,
+			     sizeof(run->g.token_cache));
+	return EXIT_OK;
+}
+
+int sync_begin(struct sync_run *run, struct cli *c, bool full)
+{
+	char whybuf[64];
+	memset(run, 0, sizeof(*run));
+	run->c = c;
+	run->full = full;
+	run->mode = "full";
+	run->lockfd = -1;
+	run->saved_last = AG_TIME_UNKNOWN;
+	clock_gettime(CLOCK_MONOTONIC, &run->t0);
+	if (mkdir(c->cfg.state_dir, 0755) < 0 && errno != EEXIST)
+		return sync_fail(run, "%s: %s", c->cfg.state_dir, strerror(errno));
+	const char *why = state_dir_refused(c->cfg.state_dir, whybuf, sizeof(whybuf));
+	if (why) {
+		cli_err("%s: state_dir must be a directory owned by root and writable by no one "
+			"else, but %s; refusing to use it",
+			c->cfg.state_dir, why);
+		return EXIT_USAGE;
+	}
+	if (check_state_files(c->cfg.state_dir))
+		return EXIT_USAGE;
+	ag_config_state_path(&c->cfg, "state.json", run->state_path, sizeof(run->state_path));
+	ag_config_state_path(&c->cfg, "sync.status", run->status_path, sizeof(run->status_path));
+	ag_config_state_path(&c->cfg, "sync.lock", run->lock_path, sizeof(run->lock_path));
+	int rc = take_lock(run);
+	if (rc != EXIT_OK)
+		return rc;
+	clean_temp_files(c->cfg.state_dir);
+	return c->cfg.source ? EXIT_OK : start_graph(run);
+}
+
+void sync_run_free(struct sync_run *run)
+{
+	free(run->saved_link);
+	free(run->link);
+	delta_free(&run->delta);
+	if (run->have_graph)
+		graph_free(&run->g);
+	view_clear(&run->view);
+	guest_index_free(&run->known_ix);
+	local_accounts_free(&run->local);
+	published_uids_free(&run->published);
+	merge_output_free(&run->m);
+	guestdb_free(&run->old);
+	if (run->lockfd >= 0)
+		close(run->lockfd);
+	memset(run, 0, sizeof(*run));
+}
+
+int sync_merge(struct sync_run *run, const struct uid_claims *claims, bool live_uids, char *err,
+	       size_t errlen)
+{
+	struct merge_input in = {
+		.cfg = &run->c->cfg,
+		.old = &run->old,
+		.users = run->view.u,
+		.n_users = run->view.n,
+		.local_uids = &run->local.uids,
+		.local_name = local_accounts_has_name,
+		.local_accounts = &run->local,
+		.uid_taken = claims->snap || claims->sv || claims->directory ? uid_claimed : NULL,
+		.uid_claims = claims,
+		.live_uid = live_uids ? published_uid_of : NULL,
+		.published = live_uids ? &run->published : NULL,
+		.hash_id = guestdb_hash_id,
+		.now = run->c->now,
+	};
+	return guest_merge(&in, &run->m, err, errlen);
+}

@@ -1242,7 +1242,9 @@ static int diff_snapshots(struct follow_result *res, const struct snapshot *os,
 {
 	bool all = !os || os->hdr->base_id != ns->hdr->base_id;
 	int r = 0;
-	for (uint32_t i = 0; i < snapshot_count(ns) && !r; i++) {
+	/* Only the overlays' records when the base stayed: walking the base's
+	 * 100,000 would fault in all of its pages for nothing. */
+	for (uint32_t i = all ? 0 : ns->part[0].n_records; i < snapshot_count(ns) && !r; i++) {
 		const struct snap_record *n = snapshot_record(ns, i);
 		if (!n || (!all && !in_overlay(ns, n)))
 			continue;
@@ -1254,7 +1256,8 @@ static int diff_snapshots(struct follow_result *res, const struct snapshot *os,
 		if (!r && (!o || o->state != n->state || o->flags != n->flags || !all))
 			r = compare_one(res, os, o, ns, n);
 	}
-	for (uint32_t i = 0; os && i < snapshot_count(os) && !r; i++) {
+	for (uint32_t i = all ? 0 : os->part[0].n_records; os && i < snapshot_count(os) && !r;
+	     i++) {
 		const struct snap_record *o = snapshot_record(os, i);
 		if (!o || (!all && !in_overlay(os, o)))
 			continue;

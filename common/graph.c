@@ -129,11 +129,20 @@ void graph_curl_secure(void *curl, const struct ag_config *cfg)
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
 	if (cfg->ca_file) {
 		curl_easy_setopt(c, CURLOPT_CAINFO, cfg->ca_file);
 		/* An extra bundle adds to the system store, it does not replace it. */
 		if (access("/etc/ssl/certs", R_OK) == 0)
 			curl_easy_setopt(c, CURLOPT_CAPATH, "/etc/ssl/certs");
+	} else if (v->capath && access(v->capath, R_OK | X_OK) == 0) {
+		/* The system store as the hashed directory libcurl was built with
+		 * (Debian's /etc/ssl/certs): OpenSSL reads the one CA a chain needs
+		 * instead of parsing the whole bundle (144 certificates: 20 to 30 ms
+		 * of CPU) for every connection, in every sign-in and every sync.
+		 * Where libcurl has no CA directory (Fedora), its bundle stays. */
+		curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(c, CURLOPT_CAPATH, v->capath);
 	}
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 }

@@ -458,6 +458,28 @@ for f in 1 2; do AADGUEST_NOW=$T5 fsync $f; expect "follower $f takes publisher 
 followers_agree "publisher 2, in time again"
 expect "the shared directory keeps at most three snapshots" 1 "$([ "$(ls "$PUB" | grep -c '^guests-')" -le 3 ] && echo 1)"
 
+echo "== without ca_file: the system store, read as its hashed directory"
+mkdir -p "$W/fz"
+sed -e '/^ca_file/d' -e "s#^state_dir = .*#state_dir = $W/fz#" "$W/etc/f1.conf" >"$W/etc/fz.conf"
+chmod 600 "$W/etc/fz.conf"
+out=$("$B/aadguest" -c "$W/etc/fz.conf" sync 2>&1); rc=$?
+expect "a follower without ca_file refuses the test CA's server (TLS verified)" 1 "$rc"
+expect_match "…and says why" "SSL|certificate" "$out"
+SYSCERTS=$(curl-config --ca 2>/dev/null | sed 's#/[^/]*$##')
+if [ -n "${AADGUEST_TEST_ISOLATED:-}" ] && [ "$SYSCERTS" = /etc/ssl/certs ]; then
+	# In this test's own mount namespace: a system store holding only the
+	# test CA, as hash links (no bundle file at all).
+	mkdir -p "$W/syscerts"
+	cp "$W/pki/ca.pem" "$W/syscerts/aadguest-test-ca.pem"
+	openssl rehash "$W/syscerts" 2>/dev/null || c_rehash "$W/syscerts" >/dev/null 2>&1
+	mount --bind "$W/syscerts" /etc/ssl/certs
+	out=$("$B/aadguest" -c "$W/etc/fz.conf" sync 2>&1); rc=$?
+	umount /etc/ssl/certs
+	expect "…and trusts a CA of the system store's hashed directory, with no bundle file" 0 "$rc"
+else
+	echo "  skip  the hashed system store (needs this test's mount namespace and Debian's /etc/ssl/certs)"
+fi
+
 echo "== the followers never asked Graph"
 expect "Graph emulator requests during follower syncs" "" "$GRAPH_TOUCHED"
 expect_no_match "no follower's user agent in the emulator's log" "follower" "$(cat "$W/emulator.log" 2>/dev/null)"

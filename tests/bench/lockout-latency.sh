@@ -19,7 +19,7 @@ OUT=$TOP/build/bench/lockout-latency.md
 mkdir -p "$TOP/build/bench"
 if [ ! -x "$NGINX" ]; then
 	echo "lockout-latency: nginx is not installed (sh tests/install-deps.sh); skipped" >&2
-	exit 77
+	exit 0 # as fleet-bench.sh: make bench goes on
 fi
 W=$(mktemp -d /tmp/aadguest-latency.XXXXXX)
 PUBW= FOLW=

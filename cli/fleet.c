@@ -3,6 +3,7 @@
  * manifest; followers fetch, verify and install it (SPEC §11, docs/fleet.md). */
 #include "fleet.h"
 #include "../common/clock.h"
+#include "../common/graph.h"
 #include "../common/guestdb.h"
 #include "../common/util.h"
 
@@ -495,152 +496,190 @@ static void prune_snapshots(const char *dir, uint64_t current)
 	closedir(d);
 }
 
-int fleet_publish(struct cli *c, char *err, size_t errlen)
-{
-	char spath[4096], fpath[4200], host[256] = "unknown", when[AG_RFC3339_LEN];
-	char sha[65], base_sha[65], tail_sha[65], kid[17];
-	unsigned char *p = MAP_FAILED, sig[64];
-	struct snapshot s = { 0 };
-	struct stat st;
-	char *text = NULL;
-	size_t siglen = sizeof(sig), size = 0;
-	EVP_PKEY *key = NULL;
-	int fd = -1, r;
+/* What a publication is made of, from the snapshot just written. */
+struct publication {
+	struct cli *c;
+	char *err;
+	size_t errlen;
+	EVP_PKEY *key;
+	char kid[17];
+	int fd;
+	unsigned char *p; /* the snapshot, mapped */
+	size_t size;
+	struct snapshot s;
+	unsigned char hdr[HDR_SIZE]; /* its header as published (not superseded) */
+	uint64_t base_size, base_id, gen;
+	int64_t generated_at;
+	char bid[17], sha[65], base_sha[65], tail_sha[65];
+	char name[64]; /* guests-GEN.db */
+	char *text;    /* the manifest */
+};
 
-	r = ag_config_check_publish_key(&c->cfg, err, errlen);
+/* The key, and the snapshot mapped and opened. */
+static int publish_open(struct publication *pb)
+{
+	struct cli *c = pb->c;
+	struct stat st;
+	int r = ag_config_check_publish_key(&c->cfg, pb->err, pb->errlen);
 	if (r)
 		return r;
-	key = load_private_key(c->cfg.publish_key, err, errlen);
-	if (!key)
+	pb->key = load_private_key(c->cfg.publish_key, pb->err, pb->errlen);
+	if (!pb->key)
 		return -EINVAL;
-	if (key_id(key, kid)) {
-		r = ag_fail(err, errlen, -EINVAL, "publish_key: cannot read its public half");
-		goto out;
-	}
-	fd = open(c->db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size > MAX_SNAPSHOT ||
-	    (size_t)st.st_size < HDR_SIZE) {
-		r = ag_fail(err, errlen, -EIO, "%s: cannot read the snapshot to publish",
-			    c->db_path);
-		goto out;
-	}
-	size = (size_t)st.st_size;
-	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED || snapshot_open_memory(&s, p, size, 0)) {
-		r = ag_fail(err, errlen, -EBADMSG, "%s: not a readable snapshot; not published",
-			    c->db_path);
-		goto out;
-	}
-	unsigned char hdr[HDR_SIZE];
-	memcpy(hdr, p, HDR_SIZE);
-	((struct snap_header *)hdr)->superseded = 0;
-	uint64_t base_size = s.hdr->file_size, base_id = s.hdr->base_id;
-	int64_t generated_at = s.hdr->generated_at;
+	if (key_id(pb->key, pb->kid))
+		return ag_fail(pb->err, pb->errlen, -EINVAL,
+			       "publish_key: cannot read its public half");
+	pb->fd = open(c->db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (pb->fd < 0 || fstat(pb->fd, &st) < 0 || (uint64_t)st.st_size > MAX_SNAPSHOT ||
+	    (size_t)st.st_size < HDR_SIZE)
+		return ag_fail(pb->err, pb->errlen, -EIO, "%s: cannot read the snapshot to publish",
+			       c->db_path);
+	pb->size = (size_t)st.st_size;
+	pb->p = mmap(NULL, pb->size, PROT_READ, MAP_PRIVATE, pb->fd, 0);
+	if (pb->p == MAP_FAILED || snapshot_open_memory(&pb->s, pb->p, pb->size, 0))
+		return ag_fail(pb->err, pb->errlen, -EBADMSG,
+			       "%s: not a readable snapshot; not published", c->db_path);
+	memcpy(pb->hdr, pb->p, HDR_SIZE);
+	((struct snap_header *)pb->hdr)->superseded = 0;
+	pb->base_size = pb->s.hdr->file_size;
+	pb->base_id = pb->s.hdr->base_id;
+	pb->generated_at = pb->s.hdr->generated_at;
+	snprintf(pb->bid, sizeof(pb->bid), "%016llx", (unsigned long long)pb->base_id);
+	return 0;
+}
 
-	/* The generation: wall-clock milliseconds, and always above the last one,
-	 * so two publishers' generations compare by time. */
+/* The generation (wall-clock milliseconds, and always above the last one, so
+ * two publishers' generations compare by time) and the hashes; the base's
+ * hash is worked out once per base. The generation is kept before anything
+ * is published: it is never used twice. */
+static int publish_generation(struct publication *pb)
+{
+	struct cli *c = pb->c;
+	char spath[4096], *st_text = NULL;
 	struct kv kv[8];
 	ag_config_state_path(&c->cfg, "publish.state", spath, sizeof(spath));
 	int nkv = read_kv(spath, "aadguest-publish 1", kv, ARRAY_SIZE(kv));
 	uint64_t last = nkv > 0 ? kv_u64(kv, nkv, "generation") : 0;
-	uint64_t gen = (uint64_t)(c->now > 0 ? c->now : 0) * 1000;
-	if (gen <= last)
-		gen = last + 1;
-	/* The base's hash is worked out once per base. */
+	pb->gen = (uint64_t)(c->now > 0 ? c->now : 0) * 1000;
+	if (pb->gen <= last)
+		pb->gen = last + 1;
 	const char *kb = nkv > 0 ? kv_get(kv, nkv, "base_id") : NULL;
 	const char *kh = nkv > 0 ? kv_get(kv, nkv, "base_sha256") : NULL;
-	char bid[17];
-	snprintf(bid, sizeof(bid), "%016llx", (unsigned long long)base_id);
-	if (kb && kh && strcmp(kb, bid) == 0 && is_hash(kh) &&
-	    kv_u64(kv, nkv, "base_size") == base_size)
-		ag_strlcpy(base_sha, kh, sizeof(base_sha));
-	else if (sha256_hex(p + HDR_SIZE, base_size - HDR_SIZE, NULL, 0, base_sha))
-		goto ssl;
-	if (sha256_hex(p + base_size, size - base_size, NULL, 0, tail_sha) ||
-	    sha256_hex(hdr, HDR_SIZE, p + HDR_SIZE, size - HDR_SIZE, sha))
-		goto ssl;
-	/* Kept before anything is published: a generation is never used twice. */
-	char *st_text = NULL;
+	const unsigned char *p = pb->p;
+	if (kb && kh && strcmp(kb, pb->bid) == 0 && is_hash(kh) &&
+	    kv_u64(kv, nkv, "base_size") == pb->base_size)
+		ag_strlcpy(pb->base_sha, kh, sizeof(pb->base_sha));
+	else if (sha256_hex(p + HDR_SIZE, pb->base_size - HDR_SIZE, NULL, 0, pb->base_sha))
+		return -EPROTO;
+	if (sha256_hex(p + pb->base_size, pb->size - pb->base_size, NULL, 0, pb->tail_sha) ||
+	    sha256_hex(pb->hdr, HDR_SIZE, p + HDR_SIZE, pb->size - HDR_SIZE, pb->sha))
+		return -EPROTO;
 	if (asprintf(&st_text,
 		     "aadguest-publish 1\ngeneration %llu\nbase_id %s\nbase_size %llu\nbase_sha256 "
 		     "%s\npublished_at %lld\ndir %s\n",
-		     (unsigned long long)gen, bid, (unsigned long long)base_size, base_sha,
-		     (long long)c->now, c->cfg.publish_dir) < 0) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = ag_write_file_atomic(spath, st_text, strlen(st_text), 0600, err, errlen);
+		     (unsigned long long)pb->gen, pb->bid, (unsigned long long)pb->base_size,
+		     pb->base_sha, (long long)c->now, c->cfg.publish_dir) < 0)
+		return -ENOMEM;
+	int r = ag_write_file_atomic(spath, st_text, strlen(st_text), 0600, pb->err, pb->errlen);
 	free(st_text);
-	if (r)
-		goto out;
-	if (mkdir(c->cfg.publish_dir, 0755) < 0 && errno != EEXIST) {
-		r = ag_fail(err, errlen, -errno, "publish_dir %s: %s", c->cfg.publish_dir,
-			    strerror(errno));
-		goto out;
-	}
-	/* The snapshot first, the manifest that names it last. */
-	char name[64];
-	snprintf(name, sizeof(name), "guests-%llu.db", (unsigned long long)gen);
-	snprintf(fpath, sizeof(fpath), "%s/%s", c->cfg.publish_dir, name);
-	r = write_snapshot_file(fpath, hdr, p + HDR_SIZE, size - HDR_SIZE, err, errlen);
-	if (r)
-		goto out;
+	return r;
+}
+
+/* The snapshot file, guests-GEN.db, before the manifest that names it. */
+static int publish_snapshot(struct publication *pb)
+{
+	const char *dir = pb->c->cfg.publish_dir;
+	char fpath[4200];
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return ag_fail(pb->err, pb->errlen, -errno, "publish_dir %s: %s", dir,
+			       strerror(errno));
+	snprintf(pb->name, sizeof(pb->name), "guests-%llu.db", (unsigned long long)pb->gen);
+	snprintf(fpath, sizeof(fpath), "%s/%s", dir, pb->name);
+	return write_snapshot_file(fpath, pb->hdr, pb->p + HDR_SIZE, pb->size - HDR_SIZE, pb->err,
+				   pb->errlen);
+}
+
+/* The manifest's text, signed (its last line), in pb->text. */
+static int publish_sign_manifest(struct publication *pb)
+{
+	char host[256] = "unknown", when[AG_RFC3339_LEN], hhex[2 * HDR_SIZE + 1], *text = NULL;
+	unsigned char sig[64], b64[96];
+	size_t siglen = sizeof(sig);
 	gethostname(host, sizeof(host) - 1);
 	for (char *h = host; *h; h++)
 		if ((unsigned char)*h <= ' ' || *h == 0x7f)
 			*h = '_';
-	ag_format_rfc3339(generated_at, when, sizeof(when));
-	char hhex[2 * HDR_SIZE + 1];
-	to_hex(hdr, HDR_SIZE, hhex);
+	ag_format_rfc3339(pb->generated_at, when, sizeof(when));
+	to_hex(pb->hdr, HDR_SIZE, hhex);
 	if (asprintf(
 		    &text,
 		    "aadguest-publication 1\nformat %s\ntenant %s\npublisher %s\ngeneration %llu\n"
 		    "generated_at %s\nsnapshot %s\nsize %zu\nsha256 %s\nbase_id %s\nbase_size %llu\n"
 		    "base_sha256 %s\ntail_sha256 %s\nheader %s\nkey_id %s\n",
-		    SNAP_FORMAT, c->cfg.tenant_id, host, (unsigned long long)gen, when, name, size,
-		    sha, bid, (unsigned long long)base_size, base_sha, tail_sha, hhex, kid) < 0) {
-		text = NULL;
-		r = -ENOMEM;
-		goto out;
-	}
+		    SNAP_FORMAT, pb->c->cfg.tenant_id, host, (unsigned long long)pb->gen, when,
+		    pb->name, pb->size, pb->sha, pb->bid, (unsigned long long)pb->base_size,
+		    pb->base_sha, pb->tail_sha, hhex, pb->kid) < 0)
+		return -ENOMEM;
 	EVP_MD_CTX *x = EVP_MD_CTX_new();
-	int ok = x && EVP_DigestSignInit(x, NULL, NULL, NULL, key) == 1 &&
+	int ok = x && EVP_DigestSignInit(x, NULL, NULL, NULL, pb->key) == 1 &&
 		 EVP_DigestSign(x, sig, &siglen, (unsigned char *)text, strlen(text)) == 1 &&
 		 siglen == 64;
 	EVP_MD_CTX_free(x);
-	if (!ok)
-		goto ssl;
-	unsigned char b64[96];
-	EVP_EncodeBlock(b64, sig, 64);
-	char *full = NULL;
-	if (asprintf(&full, "%ssignature %s\n", text, b64) < 0) {
-		r = -ENOMEM;
-		goto out;
+	if (!ok) {
+		free(text);
+		return -EPROTO;
 	}
+	EVP_EncodeBlock(b64, sig, 64);
+	int n = asprintf(&pb->text, "%ssignature %s\n", text, b64);
 	free(text);
-	text = full;
-	snprintf(fpath, sizeof(fpath), "%s/%s", c->cfg.publish_dir, FLEET_MANIFEST);
-	r = ag_write_file_atomic(fpath, text, strlen(text), 0644, err, errlen);
-	if (r)
-		goto out;
-	prune_snapshots(c->cfg.publish_dir, gen);
-	if (!c->json)
-		printf("published generation %llu (%zu bytes) in %s\n", (unsigned long long)gen,
-		       size, c->cfg.publish_dir);
-	r = 0;
-	goto out;
-ssl:
-	ERR_clear_error();
-	r = ag_fail(err, errlen, -EIO, "OpenSSL failed while hashing or signing the publication");
-out:
-	if (s.base)
-		snapshot_close(&s);
-	if (p != MAP_FAILED)
-		munmap(p, size);
-	if (fd >= 0)
-		close(fd);
-	free(text);
-	EVP_PKEY_free(key);
+	if (n < 0) {
+		pb->text = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void publish_free(struct publication *pb)
+{
+	if (pb->s.base)
+		snapshot_close(&pb->s);
+	if (pb->p && pb->p != MAP_FAILED)
+		munmap(pb->p, pb->size);
+	if (pb->fd >= 0)
+		close(pb->fd);
+	free(pb->text);
+	EVP_PKEY_free(pb->key);
+}
+
+int fleet_publish(struct cli *c, char *err, size_t errlen)
+{
+	struct publication pb = { .c = c, .err = err, .errlen = errlen, .fd = -1 };
+	char fpath[4200];
+	int r = publish_open(&pb);
+	if (!r)
+		r = publish_generation(&pb);
+	if (!r)
+		r = publish_snapshot(&pb);
+	if (!r)
+		r = publish_sign_manifest(&pb);
+	if (!r) {
+		snprintf(fpath, sizeof(fpath), "%s/%s", c->cfg.publish_dir, FLEET_MANIFEST);
+		r = ag_write_file_atomic(fpath, pb.text, strlen(pb.text), 0644, err, errlen);
+	}
+	if (r == -EPROTO) {
+		ERR_clear_error();
+		r = ag_fail(err, errlen, -EIO,
+			    "OpenSSL failed while hashing or signing the publication");
+	} else if (r == -ENOMEM) {
+		r = ag_fail(err, errlen, r, "out of memory");
+	}
+	if (!r) {
+		prune_snapshots(c->cfg.publish_dir, pb.gen);
+		if (!c->json)
+			printf("published generation %llu (%zu bytes) in %s\n",
+			       (unsigned long long)pb.gen, pb.size, c->cfg.publish_dir);
+	}
+	publish_free(&pb);
 	return r;
 }
 
@@ -686,46 +725,43 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
 	return n;
 }
 
-static void header_copy(const char *line, size_t n, const char *name, char *out, size_t outlen)
-{
-	size_t nl = strlen(name);
-	if (n <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-		return;
-	const char *v = line + nl + 1, *end = line + n;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	size_t len = (size_t)(end - v) < outlen ? (size_t)(end - v) : outlen - 1;
-	memcpy(out, v, len);
-	out[len] = '\0';
-}
-
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
 {
 	struct resp *r = ctx;
 	size_t n = size * nmemb;
-	header_copy(data, n, "ETag", r->etag, sizeof(r->etag));
-	header_copy(data, n, "Last-Modified", r->last_modified, sizeof(r->last_modified));
-	header_copy(data, n, "Content-Range", r->content_range, sizeof(r->content_range));
+	graph_header_value(data, n, "ETag", r->etag, sizeof(r->etag));
+	graph_header_value(data, n, "Last-Modified", r->last_modified, sizeof(r->last_modified));
+	graph_header_value(data, n, "Content-Range", r->content_range, sizeof(r->content_range));
 	return n;
 }
 
-static int http_init(struct http *h, const struct ag_config *cfg, char *err, size_t errlen)
+/* One handle for the process: a `sync --watch` keeps its connection, TLS
+ * session and CA store from one sync to the next (docs/fleet.md, the
+ * figures). Counters are per sync. */
+static struct http the_http;
+
+static int http_open(struct http **hp, const struct ag_config *cfg, char *err, size_t errlen)
 {
-	memset(h, 0, sizeof(*h));
+	struct http *h = &the_http;
+	*hp = NULL;
+	if (!h->curl) {
+		if (graph_curl_global() != 0)
+			return ag_fail(err, errlen, -EIO, "libcurl cannot start");
+		h->curl = curl_easy_init();
+		if (!h->curl)
+			return ag_fail(err, errlen, -ENOMEM, "libcurl: cannot create a handle");
+	}
 	h->cfg = cfg;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return ag_fail(err, errlen, -EIO, "libcurl cannot start");
-	h->curl = curl_easy_init();
-	return h->curl ? 0 : ag_fail(err, errlen, -ENOMEM, "libcurl: cannot create a handle");
+	h->requests = 0;
+	h->bytes = 0;
+	*hp = h;
+	return 0;
 }
 
-static void http_free(struct http *h)
+/* The handle stays open for the next sync; nothing else is held. */
+static void http_close(struct http *h)
 {
-	if (h->curl)
-		curl_easy_cleanup(h->curl);
-	h->curl = NULL;
+	(void)h;
 }
 
 /* One GET (no retries: the next sync is the retry). range "a-b" or NULL. */
@@ -739,20 +775,11 @@ static int http_get(struct http *h, const char *url, const char *range, const ch
 	r->max = max;
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (h->cfg->ca_file) {
-		curl_easy_setopt(c, CURLOPT_CAINFO, h->cfg->ca_file);
-		if (access("/etc/ssl/certs", R_OK) == 0)
-			curl_easy_setopt(c, CURLOPT_CAPATH, "/etc/ssl/certs");
-	}
+	graph_curl_secure(c, h->cfg);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 300000L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 30L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "aadguest/" AG_VERSION " (follower)");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
@@ -1215,7 +1242,9 @@ static int diff_snapshots(struct follow_result *res, const struct snapshot *os,
 {
 	bool all = !os || os->hdr->base_id != ns->hdr->base_id;
 	int r = 0;
-	for (uint32_t i = 0; i < snapshot_count(ns) && !r; i++) {
+	/* Only the overlays' records when the base stayed: walking the base's
+	 * 100,000 would fault in all of its pages for nothing. */
+	for (uint32_t i = all ? 0 : ns->part[0].n_records; i < snapshot_count(ns) && !r; i++) {
 		const struct snap_record *n = snapshot_record(ns, i);
 		if (!n || (!all && !in_overlay(ns, n)))
 			continue;
@@ -1227,7 +1256,8 @@ static int diff_snapshots(struct follow_result *res, const struct snapshot *os,
 		if (!r && (!o || o->state != n->state || o->flags != n->flags || !all))
 			r = compare_one(res, os, o, ns, n);
 	}
-	for (uint32_t i = 0; os && i < snapshot_count(os) && !r; i++) {
+	for (uint32_t i = all ? 0 : os->part[0].n_records; os && i < snapshot_count(os) && !r;
+	     i++) {
 		const struct snap_record *o = snapshot_record(os, i);
 		if (!o || (!all && !in_overlay(os, o)))
 			continue;
@@ -1302,305 +1332,378 @@ static int read_file_text(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err, size_t errlen)
-{
-	char mpath[4096], pk[32];
-	struct keyring keys = { 0 };
+/* One follower's sync: everything its steps share, freed in follow_free. */
+struct follow {
+	struct cli *c;
+	bool full;
+	struct follow_result *res;
+	char *err;
+	size_t errlen;
+	struct keyring keys;
 	struct source_state prev, next;
 	struct manifest m;
-	struct resp mr = { 0 }, sr = { 0 };
-	struct http h = { 0 };
-	struct image im = { 0 };
-	struct hides hs = { 0 };
-	struct snapshot oldv = { 0 }, newv = { 0 }, nowv = { 0 };
-	char *text = NULL, tmp[4200] = "";
-	size_t text_len = 0;
-	bool have_old = false, have_new = false, have_now = false;
+	struct resp mr, sr; /* the manifest's answer, the snapshot's */
+	struct http *h;
+	struct image im;
+	struct hides hs;
+	struct snapshot oldv, newv, nowv;
+	bool have_old, have_new, have_now;
+	char *text; /* the manifest that decides: fetched, or kept (304) */
+	size_t text_len;
+	char mpath[4096], pk[32];
+	struct stat dbst;
+	bool db_there;
+	bool consistent; /* what this host installed is still in place */
+	bool same_base;	 /* the publication appends to the installed base */
+	unsigned char disk_hdr[HDR_SIZE];
+};
+
+/* The keys, the last install, and whether guests.db is still that install:
+ * only its header is read now; the whole file is mapped once something is new. */
+static int follow_begin(struct follow *f)
+{
+	struct cli *c = f->c;
+	struct source_state *prev = &f->prev;
+	int r = load_public_keys(c->cfg.source_key, &f->keys, f->err, f->errlen);
+	if (r)
+		return r;
+	source_state_load(c, prev);
+	ag_config_state_path(&c->cfg, "source.manifest", f->mpath, sizeof(f->mpath));
+	f->db_there = stat(c->db_path, &f->dbst) == 0;
+	f->consistent = prev->present && f->db_there && strcmp(prev->url, c->cfg.source) == 0 &&
+			(uint64_t)f->dbst.st_size >= prev->installed &&
+			prev->installed >= HDR_SIZE &&
+			(prev->local_overlay || (uint64_t)f->dbst.st_size == prev->installed);
+	if (f->consistent) {
+		int fd = open(c->db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		f->consistent = fd >= 0 &&
+				pread(fd, f->disk_hdr, HDR_SIZE, 0) == (ssize_t)HDR_SIZE &&
+				memcmp(f->disk_hdr, SNAP_MAGIC, 8) == 0 &&
+				hdr_base_id(f->disk_hdr) == prev->base_id;
+		if (fd >= 0)
+			close(fd);
+	}
+	return http_open(&f->h, &c->cfg, f->err, f->errlen);
+}
+
+/* The manifest (a conditional GET: 304 keeps the one saved), verified, and
+ * no older than what is installed. */
+static int follow_manifest(struct follow *f)
+{
+	const struct source_state *prev = &f->prev;
+	int r = fetch_manifest(f->h, f->c, prev, f->consistent && !f->full, &f->mr, f->err,
+			       f->errlen);
+	if (r)
+		return r;
+	if (f->mr.status == 304) {
+		r = read_file_text(f->mpath, &f->text, &f->text_len);
+		if (r)
+			return ag_fail(f->err, f->errlen, r,
+				       "%s: the last manifest is gone; run sync --full", f->mpath);
+	} else {
+		f->text = (char *)f->mr.body;
+		f->text_len = f->mr.len;
+		f->mr.body = NULL;
+	}
+	r = check_manifest(f->c, f->text, f->text_len, &f->keys, &f->m, f->err, f->errlen);
+	if (r)
+		return r;
+	f->res->generation = f->m.generation;
+	if (prev->present && f->m.generation < prev->generation)
+		return ag_fail(f->err, f->errlen, -EPERM,
+			       "the publication's generation %llu is older than the one installed "
+			       "(%llu): refused (no rollback)",
+			       (unsigned long long)f->m.generation,
+			       (unsigned long long)prev->generation);
+	if (prev->present && f->m.generation == prev->generation &&
+	    strcmp(f->m.sha256, prev->sha256) != 0)
+		return ag_fail(f->err, f->errlen, -EPERM,
+			       "another publication with the installed generation %llu: refused",
+			       (unsigned long long)f->m.generation);
+	return 0;
+}
+
+/* The validators of a manifest answered 200, else the last ones. */
+static void follow_keep_validators(const struct follow *f, struct source_state *next)
+{
+	const struct resp *mr = f->mr.status == 200 ? &f->mr : NULL;
+	ag_strlcpy(next->etag, mr ? mr->etag : f->prev.etag, sizeof(next->etag));
+	ag_strlcpy(next->last_modified, mr ? mr->last_modified : f->prev.last_modified,
+		   sizeof(next->last_modified));
+}
+
+/* The same generation, installed as is, and the same local accounts: nothing
+ * to do but note the check. 1 when so (r in *rp), 0 to go on. */
+static int follow_nothing_new(struct follow *f, int *rp)
+{
+	struct follow_result *res = f->res;
+	passwd_key(f->pk);
+	if (!f->consistent || f->full || !f->prev.present ||
+	    f->m.generation != f->prev.generation || strcmp(f->pk, f->prev.passwd_key) != 0)
+		return 0;
+	res->nothing_new = true;
+	snprintf(res->mode, sizeof(res->mode), "follower (generation %llu, %s)",
+		 (unsigned long long)f->m.generation,
+		 f->mr.status == 304 ? "not modified" : "unchanged");
+	f->next = f->prev;
+	follow_keep_validators(f, &f->next);
+	totals_load(&f->next, res);
+	*rp = source_state_save(f->c, &f->next, f->c->now, f->err, f->errlen);
+	return 1;
+}
+
+/* Only the bytes appended since the installed size (HTTP Range), on top of
+ * the installed file; a tail that does not match the manifest's hash falls
+ * back to the whole file (f->same_base cleared). */
+static int follow_fetch_tail(struct follow *f, const char *surl)
+{
+	const struct manifest *m = &f->m;
+	uint64_t at = f->prev.installed;
+	size_t tail_len = (size_t)(m->size - at);
+	int r;
+	if (tail_len) {
+		char range[64], want[128];
+		snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)at,
+			 (unsigned long long)m->size - 1);
+		r = http_get(f->h, surl, range, NULL, NULL, tail_len, &f->sr, f->err, f->errlen);
+		if (r)
+			return r;
+		snprintf(want, sizeof(want), "bytes %llu-%llu/%llu", (unsigned long long)at,
+			 (unsigned long long)m->size - 1, (unsigned long long)m->size);
+		if (f->sr.status != 206 || f->sr.len != tail_len ||
+		    strcmp(f->sr.content_range, want) != 0)
+			return ag_fail(f->err, f->errlen, -EIO,
+				       "%s: HTTP %ld (%s) for the appended bytes %s", surl,
+				       f->sr.status, f->sr.content_range, range);
+	}
+	r = image_from_installed(f->c->db_path, (size_t)at, m, f->sr.body, f->sr.len, &f->im);
+	if (r)
+		return ag_fail(f->err, f->errlen, r, "%s: cannot map it: %s", f->c->db_path,
+			       strerror(-r));
+	char tail_sha[65];
+	if (sha256_hex(f->im.p + m->base_size, m->size - m->base_size, NULL, 0, tail_sha) ||
+	    strcmp(tail_sha, m->tail_sha256) != 0) {
+		/* This host's copy and the publication went apart (or the bytes
+		 * were tampered with): the whole file decides. */
+		cli_err("warning: the appended bytes of %s do not match the manifest's "
+			"tail_sha256; fetching it whole",
+			m->snapshot);
+		image_free(&f->im);
+		free(f->sr.body);
+		f->sr.body = NULL;
+		f->same_base = false;
+		return 0;
+	}
+	snprintf(f->res->mode, sizeof(f->res->mode),
+		 "follower (generation %llu, %zu bytes appended)",
+		 (unsigned long long)m->generation, tail_len);
+	return 0;
+}
+
+static int follow_fetch_whole(struct follow *f, const char *surl)
+{
+	const struct manifest *m = &f->m;
+	struct resp *sr = &f->sr;
+	char sha[65];
+	int r = http_get(f->h, surl, NULL, NULL, NULL, (size_t)m->size, sr, f->err, f->errlen);
+	if (r)
+		return r;
+	if (sr->status != 200 || sr->len != m->size)
+		return ag_fail(f->err, f->errlen, -EIO,
+			       "%s: HTTP %ld, %zu bytes (the manifest says %llu)", surl, sr->status,
+			       sr->len, (unsigned long long)m->size);
+	if (sha256_hex(sr->body, sr->len, NULL, 0, sha) || strcmp(sha, m->sha256) != 0)
+		return ag_fail(f->err, f->errlen, -EBADMSG,
+			       "%s does not match the manifest's sha256: refused", m->snapshot);
+	if (memcmp(sr->body, m->header, HDR_SIZE) != 0)
+		return ag_fail(f->err, f->errlen, -EBADMSG, "%s: its header is not the manifest's",
+			       m->snapshot);
+	f->im.p = sr->body;
+	f->im.len = sr->len;
+	sr->body = NULL;
+	snprintf(f->res->mode, sizeof(f->res->mode), "follower (generation %llu, whole snapshot)",
+		 (unsigned long long)m->generation);
+	return 0;
+}
+
+/* The new publication's bytes, opened as a snapshot and checked against the
+ * manifest; and which guests a local account hides here. */
+static int follow_fetch(struct follow *f)
+{
+	const struct source_state *prev = &f->prev;
+	const struct manifest *m = &f->m;
+	struct cli *c = f->c;
+	char surl[1024];
+	int r = 0;
+	if (f->db_there)
+		f->have_old = snapshot_open(&f->oldv, c->db_path,
+					    f->consistent ? SNAP_OPEN_BASE_CHECKED : 0) == 0;
+	f->same_base = f->consistent && !f->full && m->base_id == prev->base_id &&
+		       m->base_size == prev->base_size &&
+		       strcmp(m->base_sha256, prev->base_sha256) == 0 && m->size >= prev->installed;
+	url_join(surl, sizeof(surl), c->cfg.source, m->snapshot);
+	if (f->same_base)
+		r = follow_fetch_tail(f, surl);
+	if (!r && !f->same_base)
+		r = follow_fetch_whole(f, surl);
+	if (r)
+		return r;
+	f->res->bytes = f->h->bytes;
+	/* Appended to a base checked whole when it was installed: the new overlay
+	 * is checked, the base's 100,000 records are not scanned again. */
+	if (snapshot_open_memory(&f->newv, f->im.p, f->im.len,
+				 f->same_base ? SNAP_OPEN_BASE_CHECKED : 0))
+		return ag_fail(f->err, f->errlen, -EBADMSG,
+			       "the publication is not a readable snapshot");
+	f->have_new = true;
+	if (f->newv.hdr->generated_at != m->generated_at)
+		return ag_fail(f->err, f->errlen, -EBADMSG,
+			       "the snapshot's time is not the manifest's");
+	if (f->newv.hdr->uid_min != c->cfg.uid_min || f->newv.hdr->uid_max != c->cfg.uid_max)
+		cli_err("warning: the publisher's guest range is %u…%u, this host's uid_min/uid_max "
+			"%u…%u: set them alike (PAM tells guests by this host's range)",
+			f->newv.hdr->uid_min, f->newv.hdr->uid_max, c->cfg.uid_min, c->cfg.uid_max);
+	return find_hides(&f->newv, &f->hs);
+}
+
+/* Install: appended in place when this host shows the publication as is (no
+ * rewrite of the 100,000 records), else a new file with this host's overlay
+ * for hidden guests, replaced atomically. */
+static int follow_install(struct follow *f)
+{
+	const char *db = f->c->db_path;
+	char tmp[4200] = "";
+	bool in_place = f->same_base && !f->hs.n && !f->prev.local_overlay &&
+			(uint64_t)f->dbst.st_size == f->prev.installed && f->have_old &&
+			header_appendable(f->disk_hdr, f->m.header);
+	if (in_place)
+		return append_in_place(db, f->prev.installed, f->sr.body, f->sr.len, &f->m, f->err,
+				       f->errlen);
+	int r = write_image_temp(db, &f->im, tmp, sizeof(tmp), f->err, f->errlen);
+	if (!r && f->hs.n)
+		r = append_local_overlay(tmp, &f->hs, f->err, f->errlen);
+	if (!r)
+		return snapshot_replace(tmp, db, f->err, f->errlen);
+	unlink(tmp);
+	return r;
+}
+
+/* Totals of what is installed now: from the last install and the diff when
+ * the base stayed (the diff holds every guest that may differ), else counted. */
+static void follow_totals(struct follow *f, const struct snapshot *now, int rdiff)
+{
+	struct follow_result *res = f->res, before = { 0 };
+	totals_load(&f->prev, &before);
+	if (rdiff || !f->have_old || !f->consistent || !before.have_totals ||
+	    f->oldv.hdr->base_id != now->hdr->base_id) {
+		totals_of(now, res);
+		return;
+	}
+	res->have_totals = true;
+	res->guests = before.guests - (unsigned)res->old.n + (unsigned)res->m.db.n;
+	res->exposed = before.exposed;
+	memcpy(res->counts, before.counts, sizeof(res->counts));
+	for (size_t i = 0; i < res->old.n; i++) {
+		res->counts[res->old.g[i].state]--;
+		res->exposed -= !!(res->old.g[i].flags & SNAP_REC_NSS);
+	}
+	for (size_t i = 0; i < res->m.db.n; i++) {
+		res->counts[res->m.db.g[i].state]++;
+		res->exposed += !!(res->m.db.g[i].flags & SNAP_REC_NSS);
+	}
+}
+
+/* After the install: events against this host's previous snapshot (none on
+ * the first), totals, the manifest and the state that names it, the hidden
+ * guests' sentences. */
+static int follow_record(struct follow *f)
+{
+	struct follow_result *res = f->res;
+	struct source_state *next = &f->next;
+	const struct manifest *m = &f->m;
+	int r = 0;
+	*next = (struct source_state){ .present = true,
+				       .generation = m->generation,
+				       .size = m->size,
+				       .base_id = m->base_id,
+				       .base_size = m->base_size,
+				       .installed = m->size,
+				       .local_overlay = f->hs.n > 0 };
+	ag_strlcpy(next->url, f->c->cfg.source, sizeof(next->url));
+	ag_strlcpy(next->sha256, m->sha256, sizeof(next->sha256));
+	ag_strlcpy(next->base_sha256, m->base_sha256, sizeof(next->base_sha256));
+	ag_strlcpy(next->passwd_key, f->pk, sizeof(next->passwd_key));
+	follow_keep_validators(f, next);
+	/* What is installed: the image itself, unless this host added its overlay. */
+	const struct snapshot *now = &f->newv;
+	if (f->hs.n) {
+		f->have_now = snapshot_open(&f->nowv, f->c->db_path, 0) == 0;
+		if (!f->have_now)
+			return ag_fail(f->err, f->errlen, -EBADMSG,
+				       "%s: cannot read what was just installed", f->c->db_path);
+		now = &f->nowv;
+	}
+	int rdiff = f->have_old ? diff_snapshots(res, &f->oldv, now) : 0;
+	follow_totals(f, now, rdiff);
+	totals_save(res, next);
+	/* The manifest first: the state names what it describes. */
+	if (f->mr.status == 200)
+		r = ag_write_file_atomic(f->mpath, f->text, f->text_len, 0600, f->err, f->errlen);
+	if (!r)
+		r = source_state_save(f->c, next, f->c->now, f->err, f->errlen);
+	if (r) {
+		cli_err("sync: the new snapshot is in place, but %s", f->err);
+		unlink(f->mpath); /* the next sync fetches it whole again: harmless */
+	}
+	for (size_t i = 0; i < f->hs.n; i++) {
+		if (ag_grow((void **)&res->hidden, &(size_t){ res->n_hidden }, res->n_hidden + 1,
+			    sizeof(char *), 1) == 0) {
+			res->hidden[res->n_hidden++] = f->hs.h[i].why;
+			f->hs.h[i].why = NULL;
+		}
+	}
+	return rdiff ? ag_fail(f->err, f->errlen, rdiff, "out of memory") : 0;
+}
+
+static void follow_free(struct follow *f)
+{
+	if (f->h) {
+		f->res->requests = f->h->requests;
+		f->res->bytes = f->h->bytes;
+	}
+	if (f->have_new)
+		snapshot_close(&f->newv);
+	if (f->have_old)
+		snapshot_close(&f->oldv);
+	if (f->have_now)
+		snapshot_close(&f->nowv);
+	image_free(&f->im);
+	hides_free(&f->hs);
+	free(f->mr.body);
+	free(f->sr.body);
+	free(f->text);
+	http_close(f->h);
+	keyring_free(&f->keys);
+}
+
+int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err, size_t errlen)
+{
+	struct follow f = { .c = c, .full = full, .res = res, .err = err, .errlen = errlen };
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	res->old.last_sync = res->m.db.last_sync = AG_TIME_UNKNOWN;
-	r = load_public_keys(c->cfg.source_key, &keys, err, errlen);
-	if (r)
-		return r;
-	source_state_load(c, &prev);
-	ag_config_state_path(&c->cfg, "source.manifest", mpath, sizeof(mpath));
-	struct stat dbst;
-	bool db_there = stat(c->db_path, &dbst) == 0;
-	/* What this host installed is still in place (nobody replaced guests.db). */
-	bool consistent = prev.present && db_there && strcmp(prev.url, c->cfg.source) == 0 &&
-			  (uint64_t)dbst.st_size >= prev.installed && prev.installed >= HDR_SIZE &&
-			  (prev.local_overlay || (uint64_t)dbst.st_size == prev.installed);
-	/* Only the header now: the whole file is mapped once something is new. */
-	unsigned char disk_hdr[HDR_SIZE];
-	if (consistent) {
-		int fd = open(c->db_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		consistent = fd >= 0 && pread(fd, disk_hdr, HDR_SIZE, 0) == (ssize_t)HDR_SIZE &&
-			     memcmp(disk_hdr, SNAP_MAGIC, 8) == 0 &&
-			     hdr_base_id(disk_hdr) == prev.base_id;
-		if (fd >= 0)
-			close(fd);
-	}
-	r = http_init(&h, &c->cfg, err, errlen);
-	if (r)
-		goto out;
-	r = fetch_manifest(&h, c, &prev, consistent && !full, &mr, err, errlen);
-	if (r)
-		goto out;
-	if (mr.status == 304) {
-		r = read_file_text(mpath, &text, &text_len);
-		if (r) {
-			r = ag_fail(err, errlen, r,
-				    "%s: the last manifest is gone; run sync --full", mpath);
-			goto out;
-		}
-	} else {
-		text = (char *)mr.body;
-		text_len = mr.len;
-		mr.body = NULL;
-	}
-	r = check_manifest(c, text, text_len, &keys, &m, err, errlen);
-	if (r)
-		goto out;
-	res->generation = m.generation;
-	if (prev.present && m.generation < prev.generation) {
-		r = ag_fail(err, errlen, -EPERM,
-			    "the publication's generation %llu is older than the one installed "
-			    "(%llu): refused (no rollback)",
-			    (unsigned long long)m.generation, (unsigned long long)prev.generation);
-		goto out;
-	}
-	if (prev.present && m.generation == prev.generation && strcmp(m.sha256, prev.sha256) != 0) {
-		r = ag_fail(err, errlen, -EPERM,
-			    "another publication with the installed generation %llu: refused",
-			    (unsigned long long)m.generation);
-		goto out;
-	}
-	passwd_key(pk);
-	bool same_gen = consistent && !full && prev.present && m.generation == prev.generation;
-	if (same_gen && strcmp(pk, prev.passwd_key) == 0) {
-		res->nothing_new = true;
-		snprintf(res->mode, sizeof(res->mode), "follower (generation %llu, %s)",
-			 (unsigned long long)m.generation,
-			 mr.status == 304 ? "not modified" : "unchanged");
-		next = prev;
-		if (mr.status == 200) {
-			ag_strlcpy(next.etag, mr.etag, sizeof(next.etag));
-			ag_strlcpy(next.last_modified, mr.last_modified,
-				   sizeof(next.last_modified));
-		}
-		totals_load(&next, res);
-		r = source_state_save(c, &next, c->now, err, errlen);
-		goto out;
-	}
-	if (db_there)
-		have_old = snapshot_open(&oldv, c->db_path,
-					 consistent ? SNAP_OPEN_BASE_CHECKED : 0) == 0;
-
-	/* The new publication's bytes. */
-	bool same_base = consistent && !full && m.base_id == prev.base_id &&
-			 m.base_size == prev.base_size &&
-			 strcmp(m.base_sha256, prev.base_sha256) == 0 && m.size >= prev.installed;
-	char surl[1024];
-	url_join(surl, sizeof(surl), c->cfg.source, m.snapshot);
-	if (same_base) {
-		size_t tail_len = (size_t)(m.size - prev.installed);
-		if (tail_len) {
-			char range[64];
-			snprintf(range, sizeof(range), "%llu-%llu",
-				 (unsigned long long)prev.installed,
-				 (unsigned long long)m.size - 1);
-			r = http_get(&h, surl, range, NULL, NULL, tail_len, &sr, err, errlen);
-			if (r)
-				goto out;
-			char want[128];
-			snprintf(want, sizeof(want), "bytes %llu-%llu/%llu",
-				 (unsigned long long)prev.installed, (unsigned long long)m.size - 1,
-				 (unsigned long long)m.size);
-			if (sr.status != 206 || sr.len != tail_len ||
-			    strcmp(sr.content_range, want) != 0) {
-				r = ag_fail(err, errlen, -EIO,
-					    "%s: HTTP %ld (%s) for the appended bytes %s", surl,
-					    sr.status, sr.content_range, range);
-				goto out;
-			}
-		}
-		r = image_from_installed(c->db_path, (size_t)prev.installed, &m, sr.body, sr.len,
-					 &im);
-		if (r) {
-			r = ag_fail(err, errlen, r, "%s: cannot map it: %s", c->db_path,
-				    strerror(-r));
-			goto out;
-		}
-		char tail_sha[65];
-		if (sha256_hex(im.p + m.base_size, m.size - m.base_size, NULL, 0, tail_sha) ||
-		    strcmp(tail_sha, m.tail_sha256) != 0) {
-			/* This host's copy and the publication went apart (or the
-			 * bytes were tampered with): the whole file decides. */
-			cli_err("warning: the appended bytes of %s do not match the manifest's "
-				"tail_sha256; fetching it whole",
-				m.snapshot);
-			image_free(&im);
-			free(sr.body);
-			sr.body = NULL;
-			same_base = false;
-		} else {
-			snprintf(res->mode, sizeof(res->mode),
-				 "follower (generation %llu, %zu bytes appended)",
-				 (unsigned long long)m.generation, tail_len);
-		}
-	}
-	if (!same_base) {
-		r = http_get(&h, surl, NULL, NULL, NULL, (size_t)m.size, &sr, err, errlen);
-		if (r)
-			goto out;
-		if (sr.status != 200 || sr.len != m.size) {
-			r = ag_fail(err, errlen, -EIO,
-				    "%s: HTTP %ld, %zu bytes (the manifest says %llu)", surl,
-				    sr.status, sr.len, (unsigned long long)m.size);
-			goto out;
-		}
-		char sha[65];
-		if (sha256_hex(sr.body, sr.len, NULL, 0, sha) || strcmp(sha, m.sha256) != 0) {
-			r = ag_fail(err, errlen, -EBADMSG,
-				    "%s does not match the manifest's sha256: refused", m.snapshot);
-			goto out;
-		}
-		if (memcmp(sr.body, m.header, HDR_SIZE) != 0) {
-			r = ag_fail(err, errlen, -EBADMSG, "%s: its header is not the manifest's",
-				    m.snapshot);
-			goto out;
-		}
-		im.p = sr.body;
-		im.len = sr.len;
-		sr.body = NULL;
-		snprintf(res->mode, sizeof(res->mode), "follower (generation %llu, whole snapshot)",
-			 (unsigned long long)m.generation);
-	}
-	res->bytes = h.bytes;
-	/* Appended to a base checked whole when it was installed: the new overlay
-	 * is checked, the base's 100,000 records are not scanned again. */
-	if (snapshot_open_memory(&newv, im.p, im.len, same_base ? SNAP_OPEN_BASE_CHECKED : 0)) {
-		r = ag_fail(err, errlen, -EBADMSG, "the publication is not a readable snapshot");
-		goto out;
-	}
-	have_new = true;
-	if (newv.hdr->generated_at != m.generated_at) {
-		r = ag_fail(err, errlen, -EBADMSG, "the snapshot's time is not the manifest's");
-		goto out;
-	}
-	if (newv.hdr->uid_min != c->cfg.uid_min || newv.hdr->uid_max != c->cfg.uid_max)
-		cli_err("warning: the publisher's guest range is %u…%u, this host's uid_min/uid_max "
-			"%u…%u: set them alike (PAM tells guests by this host's range)",
-			newv.hdr->uid_min, newv.hdr->uid_max, c->cfg.uid_min, c->cfg.uid_max);
-	r = find_hides(&newv, &hs);
-	if (r)
-		goto out;
-
-	/* Install: append in place when this host shows the publication as is. */
-	bool in_place = same_base && !hs.n && !prev.local_overlay &&
-			(uint64_t)dbst.st_size == prev.installed && have_old &&
-			header_appendable(disk_hdr, m.header);
-	if (in_place) {
-		r = append_in_place(c->db_path, prev.installed, sr.body, sr.len, &m, err, errlen);
-	} else {
-		r = write_image_temp(c->db_path, &im, tmp, sizeof(tmp), err, errlen);
-		if (!r && hs.n)
-			r = append_local_overlay(tmp, &hs, err, errlen);
-		if (!r)
-			r = snapshot_replace(tmp, c->db_path, err, errlen);
-		else
-			unlink(tmp);
-	}
-	if (r)
-		goto out;
-	next = (struct source_state){ .present = true,
-				      .generation = m.generation,
-				      .size = m.size,
-				      .base_id = m.base_id,
-				      .base_size = m.base_size,
-				      .installed = m.size,
-				      .local_overlay = hs.n > 0 };
-	ag_strlcpy(next.url, c->cfg.source, sizeof(next.url));
-	ag_strlcpy(next.sha256, m.sha256, sizeof(next.sha256));
-	ag_strlcpy(next.base_sha256, m.base_sha256, sizeof(next.base_sha256));
-	ag_strlcpy(next.passwd_key, pk, sizeof(next.passwd_key));
-	if (mr.status == 200) {
-		ag_strlcpy(next.etag, mr.etag, sizeof(next.etag));
-		ag_strlcpy(next.last_modified, mr.last_modified, sizeof(next.last_modified));
-	} else {
-		ag_strlcpy(next.etag, prev.etag, sizeof(next.etag));
-		ag_strlcpy(next.last_modified, prev.last_modified, sizeof(next.last_modified));
-	}
-	/* What is installed: the image itself, unless this host added its overlay. */
-	const struct snapshot *now = &newv;
-	if (hs.n) {
-		have_now = snapshot_open(&nowv, c->db_path, 0) == 0;
-		if (!have_now) {
-			r = ag_fail(err, errlen, -EBADMSG,
-				    "%s: cannot read what was just installed", c->db_path);
-			goto out;
-		}
-		now = &nowv;
-	}
-	/* Events are changes against this host's previous snapshot: none on the first. */
-	int rdiff = have_old ? diff_snapshots(res, &oldv, now) : 0;
-	struct follow_result before = { 0 };
-	totals_load(&prev, &before);
-	if (!rdiff && have_old && consistent && before.have_totals &&
-	    oldv.hdr->base_id == now->hdr->base_id) {
-		/* Same base: the diff holds every guest that may differ, before and after. */
-		res->have_totals = true;
-		res->guests = before.guests - (unsigned)res->old.n + (unsigned)res->m.db.n;
-		res->exposed = before.exposed;
-		memcpy(res->counts, before.counts, sizeof(res->counts));
-		for (size_t i = 0; i < res->old.n; i++) {
-			res->counts[res->old.g[i].state]--;
-			res->exposed -= !!(res->old.g[i].flags & SNAP_REC_NSS);
-		}
-		for (size_t i = 0; i < res->m.db.n; i++) {
-			res->counts[res->m.db.g[i].state]++;
-			res->exposed += !!(res->m.db.g[i].flags & SNAP_REC_NSS);
-		}
-	} else {
-		totals_of(now, res);
-	}
-	totals_save(res, &next);
-	/* The manifest first: the state names what it describes. */
-	if (mr.status == 200)
-		r = ag_write_file_atomic(mpath, text, text_len, 0600, err, errlen);
+	r = follow_begin(&f);
 	if (!r)
-		r = source_state_save(c, &next, c->now, err, errlen);
-	if (r) {
-		cli_err("sync: the new snapshot is in place, but %s", err);
-		r = 0; /* the next sync fetches it whole again: harmless */
-		unlink(mpath);
+		r = follow_manifest(&f);
+	if (!r && !follow_nothing_new(&f, &r)) {
+		r = follow_fetch(&f);
+		if (!r)
+			r = follow_install(&f);
+		if (!r)
+			r = follow_record(&f);
 	}
-	for (size_t i = 0; i < hs.n; i++) {
-		if (ag_grow((void **)&res->hidden, &(size_t){ res->n_hidden }, res->n_hidden + 1,
-			    sizeof(char *), 1) == 0) {
-			res->hidden[res->n_hidden++] = hs.h[i].why;
-			hs.h[i].why = NULL;
-		}
-	}
-	if (rdiff)
-		r = ag_fail(err, errlen, rdiff, "out of memory");
-out:
-	res->requests = h.requests;
-	res->bytes = h.bytes;
-	if (have_new)
-		snapshot_close(&newv);
-	if (have_old)
-		snapshot_close(&oldv);
-	if (have_now)
-		snapshot_close(&nowv);
-	image_free(&im);
-	hides_free(&hs);
-	free(mr.body);
-	free(sr.body);
-	free(text);
-	http_free(&h);
-	keyring_free(&keys);
+	follow_free(&f);
 	return r;
 }
 
@@ -1743,13 +1846,13 @@ int fleet_config_check(struct cli *c, bool offline,
 	line(ctx, "ok", msg);
 	int rc = EXIT_OK;
 	if (!offline) {
-		struct http h;
+		struct http *h = NULL;
 		struct resp rp = { 0 };
 		struct manifest m;
 		struct source_state none = { 0 };
-		int r = http_init(&h, &c->cfg, err, sizeof(err));
+		int r = http_open(&h, &c->cfg, err, sizeof(err));
 		if (!r)
-			r = fetch_manifest(&h, c, &none, false, &rp, err, sizeof(err));
+			r = fetch_manifest(h, c, &none, false, &rp, err, sizeof(err));
 		if (!r)
 			r = check_manifest(c, (char *)rp.body, rp.len, &keys, &m, err, sizeof(err));
 		if (r) {
@@ -1768,7 +1871,7 @@ int fleet_config_check(struct cli *c, bool offline,
 			line(ctx, "ok", msg);
 		}
 		free(rp.body);
-		http_free(&h);
+		http_close(h);
 	}
 	keyring_free(&keys);
 	return rc;

@@ -50,6 +50,16 @@ struct graph_client {
 	int verbose;
 };
 
+/* libcurl for every HTTPS client of the tool (Graph, sign-in, a follower's
+ * source): curl_global_init once per process (0, or libcurl's error code);
+ * then on a handle the settings every request has: https only, no
+ * redirects, peer and host verified, ca_file added to the system store. */
+int graph_curl_global(void);
+void graph_curl_secure(void *curl, const struct ag_config *cfg);
+/* The value of header `name` from one header line of n bytes, trimmed and cut
+ * to outlen; out is left alone when the line is another header. */
+void graph_header_value(const char *line, size_t n, const char *name, char *out, size_t outlen);
+
 /* Errors: negative errno; g->err holds one line that says what went wrong. */
 int graph_init(struct graph_client *g, const struct ag_config *cfg);
 void graph_free(struct graph_client *g);

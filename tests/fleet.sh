@@ -402,6 +402,84 @@ AADGUEST_NOW=$T2 fsync 2
 expect "…the follower takes it" 0 "$rc"
 expect "…and is fresh again" PAM_SUCCESS "$(AADGUEST_NOW=$T2 fpam 2 alice@fabrikam.com)"
 
+echo "== two publishers into one directory: followers take the newest generation, whichever wrote it"
+# A second publisher on the same tenant, key and publish_dir, with its own
+# state_dir (its own base). Times move a minute at a time.
+mkdir -p "$W/state2"
+sed -e "s#^state_dir = .*#state_dir = $W/state2#" "$CONF" >"$W/etc/p2.conf"
+chmod 600 "$W/etc/p2.conf"
+p2sync() { out=$("$B/aadguest" -c "$W/etc/p2.conf" sync "$@" 2>&1); rc=$?; }
+fgen() { fag "$1" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["source"]["generation"])'; }
+followers_agree() { # followers_agree WHAT: both on the manifest's generation, follower 1 byte for byte
+	g=$(manifest_field generation)
+	expect "$1: follower 1 is on the manifest's generation" "$g" "$(fgen 1)"
+	expect "$1: follower 2 is on the manifest's generation" "$g" "$(fgen 2)"
+	expect "$1: follower 1's snapshot is the publication, byte for byte" "" \
+		"$(cmp "$W/f1/guests.db" "$PUB/$(manifest_field snapshot)" 2>&1)"
+	expect "$1: alice keeps her UID on both followers" "$ALICE_UID $ALICE_UID" \
+		"$(ffield 1 alice@fabrikam.com uid) $(ffield 2 alice@fabrikam.com uid)"
+	expect "$1: grace is active on both followers" "active active" \
+		"$(ffield 1 grace.hopper@fabrikam.com state) $(ffield 2 grace.hopper@fabrikam.com state)"
+}
+T3=2026-11-28T12:31:00Z
+T4=2026-11-28T12:32:00Z
+T5=2026-11-28T12:33:00Z
+ctl clock "$T3" >/dev/null
+AADGUEST_NOW=$T3 p2sync
+expect "publisher 2: its first sync publishes" 0 "$rc"
+P2GEN=$(manifest_field generation)
+for f in 1 2; do
+	AADGUEST_NOW=$T3 fsync $f
+	expect "follower $f takes publisher 2's newer generation" 0 "$rc"
+done
+expect_match "…whole, since publisher 2 has its own base" "generation $P2GEN, whole snapshot" "$out"
+followers_agree "publisher 2"
+ctl clock "$T4" >/dev/null
+AADGUEST_NOW=$T4 psync
+expect "publisher 1 publishes a minute later" 0 "$rc"
+for f in 1 2; do AADGUEST_NOW=$T4 fsync $f; expect "follower $f takes publisher 1's again" 0 "$rc"; done
+followers_agree "publisher 1 again"
+P1GEN=$(manifest_field generation)
+# Publisher 2's clock lags two minutes behind: its publication is older than
+# what the followers have. They refuse it and keep what they have.
+AADGUEST_NOW=$T3 p2sync
+expect "publisher 2 with a lagging clock still publishes" 0 "$rc"
+expect "…a generation below publisher 1's" 1 "$([ "$(manifest_field generation)" -lt "$P1GEN" ] && echo 1)"
+for f in 1 2; do
+	AADGUEST_NOW=$T4 fsync $f
+	expect "follower $f refuses the older generation (exit 1)" 1 "$rc"
+	expect_match "…as a rollback" "older than the one installed .*no rollback" "$out"
+	expect "…and stays on publisher 1's" "$P1GEN" "$(fgen $f)"
+	expect "…where PAM still decides" PAM_SUCCESS "$(AADGUEST_NOW=$T4 fpam $f alice@fabrikam.com)"
+done
+ctl clock "$T5" >/dev/null
+AADGUEST_NOW=$T5 p2sync
+for f in 1 2; do AADGUEST_NOW=$T5 fsync $f; expect "follower $f takes publisher 2's once its time is newer" 0 "$rc"; done
+followers_agree "publisher 2, in time again"
+expect "the shared directory keeps at most three snapshots" 1 "$([ "$(ls "$PUB" | grep -c '^guests-')" -le 3 ] && echo 1)"
+
+echo "== without ca_file: the system store, read as its hashed directory"
+mkdir -p "$W/fz"
+sed -e '/^ca_file/d' -e "s#^state_dir = .*#state_dir = $W/fz#" "$W/etc/f1.conf" >"$W/etc/fz.conf"
+chmod 600 "$W/etc/fz.conf"
+out=$("$B/aadguest" -c "$W/etc/fz.conf" sync 2>&1); rc=$?
+expect "a follower without ca_file refuses the test CA's server (TLS verified)" 1 "$rc"
+expect_match "…and says why" "SSL|certificate" "$out"
+SYSCERTS=$(curl-config --ca 2>/dev/null | sed 's#/[^/]*$##')
+if [ -n "${AADGUEST_TEST_ISOLATED:-}" ] && [ "$SYSCERTS" = /etc/ssl/certs ]; then
+	# In this test's own mount namespace: a system store holding only the
+	# test CA, as hash links (no bundle file at all).
+	mkdir -p "$W/syscerts"
+	cp "$W/pki/ca.pem" "$W/syscerts/aadguest-test-ca.pem"
+	openssl rehash "$W/syscerts" 2>/dev/null || c_rehash "$W/syscerts" >/dev/null 2>&1
+	mount --bind "$W/syscerts" /etc/ssl/certs
+	out=$("$B/aadguest" -c "$W/etc/fz.conf" sync 2>&1); rc=$?
+	umount /etc/ssl/certs
+	expect "…and trusts a CA of the system store's hashed directory, with no bundle file" 0 "$rc"
+else
+	echo "  skip  the hashed system store (needs this test's mount namespace and Debian's /etc/ssl/certs)"
+fi
+
 echo "== the followers never asked Graph"
 expect "Graph emulator requests during follower syncs" "" "$GRAPH_TOUCHED"
 expect_no_match "no follower's user agent in the emulator's log" "follower" "$(cat "$W/emulator.log" 2>/dev/null)"

@@ -51,95 +51,145 @@ static uint64_t align8(uint64_t x)
 	return (x + 7) & ~(uint64_t)7;
 }
 
-/* Records, indexes and members of a set of guests, strings in st. A record's
- * string offsets are bias + the offset in st. */
-struct body {
-	struct snap_record *recs;
-	struct snap_slot *names, *uids;
-	uint32_t *members;
-	uint32_t n, nb, n_members;
+/* One segment, the base or an overlay, as both are laid out:
+ *   header | strings: [prefix | records | more] | name index | uid index | members | mask
+ * A record's strings go into its own text while they fit, the others to
+ * "more". A string offset is bias + its offset in the segment's strings. */
+struct segment {
+	uint64_t records_off, name_index_off, uid_index_off, members_off, mask_off;
+	uint64_t strings_off, strings_size, size;
+	uint32_t n_buckets, n_members;
+	uint32_t prefix_off[3]; /* of the prefix strings, biased */
+	unsigned char *img;	/* size bytes, the header's left zero */
 };
 
-static void body_free(struct body *b)
+/* A string of record r: into its text (at *used) if it fits, else to more. */
+static uint32_t place(struct snap_record *r, size_t *used, uint64_t text_at, struct strtab *more,
+		      uint64_t more_at, const char *str, int *err)
 {
-	free(b->recs);
-	free(b->names);
-	free(b->uids);
-	free(b->members);
+	if (!str)
+		return SNAP_NONE;
+	size_t len = strlen(str) + 1;
+	if (len <= SNAP_RECORD_TEXT - *used) {
+		memcpy(r->text + *used, str, len);
+		*used += len;
+		return (uint32_t)(text_at + *used - len);
+	}
+	uint32_t off = strtab_add(more, str, err);
+	return off == SNAP_NONE ? SNAP_NONE : (uint32_t)(more_at + off);
 }
 
-static uint32_t biased(uint32_t off, uint32_t bias)
+static int fill_record(struct snap_record *r, const struct snap_guest_in *g, uint64_t at,
+		       struct strtab *more, uint64_t more_at, int *err)
 {
-	return off == SNAP_NONE ? SNAP_NONE : off + bias;
+	size_t used = 0;
+	uint64_t text_at = at + offsetof(struct snap_record, text);
+	if (text_at + SNAP_RECORD_TEXT > UINT32_MAX)
+		return -EFBIG;
+	r->uid = g->uid;
+	r->state = g->state;
+	r->flags = g->flags;
+	r->name_hash = ag_name_hash(g->name ? g->name : "");
+	/* In the order a passwd lookup reads them: all in the record's lines. */
+	r->name = place(r, &used, text_at, more, more_at, g->name, err);
+	r->display_name = place(r, &used, text_at, more, more_at, g->display_name, err);
+	r->home = place(r, &used, text_at, more, more_at, g->home, err);
+	r->shell = place(r, &used, text_at, more, more_at, g->shell, err);
+	r->object_id = place(r, &used, text_at, more, more_at, g->object_id, err);
+	r->upn = place(r, &used, text_at, more, more_at, g->upn, err);
+	r->created_at = g->created_at;
+	r->state_since = g->state_since;
+	r->deleted_at = g->deleted_at;
+	r->restorable_until = g->restorable_until;
+	return *err;
 }
 
-static int build_body(const struct snap_guest_in *g, size_t n, struct strtab *st, uint32_t bias,
-		      struct body *b)
+/* Lay out and fill a segment whose header is hdr_size bytes and which will
+ * start at file offset at (records on a 64-byte line of the file). */
+static int build_segment(size_t hdr_size, uint64_t at, uint32_t bias, const char *const *prefix,
+			 size_t n_prefix, const struct snap_guest_in *g, size_t n,
+			 uint64_t mask_words, struct segment *sg)
 {
-	const char *last_shell = NULL;
-	uint32_t last_shell_off = SNAP_NONE;
+	struct strtab pre = { 0 }, more = { 0 };
+	struct snap_slot *names = NULL, *uids = NULL;
+	uint32_t *members = NULL;
+	unsigned char *recs = NULL;
 	int err = 0;
 
-	memset(b, 0, sizeof(*b));
-	if (n > (UINT32_MAX / 4))
+	memset(sg, 0, sizeof(*sg));
+	if (n > UINT32_MAX / 4)
 		return -EFBIG;
-	b->n = (uint32_t)n;
-	b->nb = 16;
-	while (b->nb < n * 2)
-		b->nb *= 2;
-	b->recs = calloc(n ? n : 1, sizeof(*b->recs));
-	b->names = calloc(b->nb, sizeof(*b->names));
-	b->uids = calloc(b->nb, sizeof(*b->uids));
-	b->members = calloc(n ? n : 1, sizeof(*b->members));
-	if (!b->recs || !b->names || !b->uids || !b->members)
-		return -ENOMEM;
+	sg->n_buckets = 16;
+	while (sg->n_buckets < n * 2)
+		sg->n_buckets *= 2;
+	strtab_add(&pre, "", &err); /* offset 0: the empty string */
+	for (size_t i = 0; i < n_prefix; i++)
+		sg->prefix_off[i] = strtab_add(&pre, prefix[i], &err) + bias;
+	sg->strings_off = align8(hdr_size);
+	sg->records_off = sg->strings_off + pre.len;
+	sg->records_off += (64 - (at + sg->records_off) % 64) % 64;
+	uint64_t rec_rel = sg->records_off - sg->strings_off; /* the records' offset in strings */
+	uint64_t more_rel = rec_rel + (uint64_t)n * SNAP_RECORD_SIZE;
+	recs = calloc(n ? n : 1, SNAP_RECORD_SIZE);
+	names = calloc(sg->n_buckets, sizeof(*names));
+	uids = calloc(sg->n_buckets, sizeof(*uids));
+	members = calloc(n ? n : 1, sizeof(*members));
+	if (!recs || !names || !uids || !members)
+		err = -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++) {
-		struct snap_record *r = &b->recs[i];
-		r->uid = g[i].uid;
-		r->state = g[i].state;
-		r->flags = g[i].flags;
-		r->name_hash = ag_name_hash(g[i].name ? g[i].name : "");
-		/* What a passwd lookup reads goes together (one or two cache lines). */
-		r->name = strtab_add(st, g[i].name, &err);
-		r->display_name = strtab_add(st, g[i].display_name, &err);
-		r->home = strtab_add(st, g[i].home, &err);
-		/* Shells repeat: share the string with the previous record's (it stays hot). */
-		if (g[i].shell && last_shell && strcmp(g[i].shell, last_shell) == 0) {
-			r->shell = last_shell_off;
-		} else {
-			r->shell = strtab_add(st, g[i].shell, &err);
-			last_shell = g[i].shell;
-			last_shell_off = r->shell;
-		}
-		r->object_id = strtab_add(st, g[i].object_id, &err);
-		r->upn = strtab_add(st, g[i].upn, &err);
-		r->created_at = g[i].created_at;
-		r->state_since = g[i].state_since;
-		r->deleted_at = g[i].deleted_at;
-		r->restorable_until = g[i].restorable_until;
-
+		struct snap_record *r = (struct snap_record *)(void *)(recs + i * SNAP_RECORD_SIZE);
+		if (fill_record(r, &g[i], bias + rec_rel + i * SNAP_RECORD_SIZE, &more,
+				bias + more_rel, &err))
+			break;
 		if ((r->flags & SNAP_REC_NAMED) && g[i].name) {
-			uint32_t j = r->name_hash & (b->nb - 1);
-			while (b->names[j].rec)
-				j = (j + 1) & (b->nb - 1);
-			b->names[j] = (struct snap_slot){ r->name_hash, (uint32_t)i + 1 };
+			uint32_t j = r->name_hash & (sg->n_buckets - 1);
+			while (names[j].rec)
+				j = (j + 1) & (sg->n_buckets - 1);
+			names[j] = (struct snap_slot){ r->name_hash, (uint32_t)i + 1 };
 		}
-		uint32_t j = ag_uid_hash(r->uid) & (b->nb - 1);
-		while (b->uids[j].rec) {
-			if (b->uids[j].tag == r->uid)
-				return -EEXIST;
-			j = (j + 1) & (b->nb - 1);
+		uint32_t j = ag_uid_hash(r->uid) & (sg->n_buckets - 1);
+		while (uids[j].rec) {
+			if (uids[j].tag == r->uid) {
+				err = -EEXIST;
+				break;
+			}
+			j = (j + 1) & (sg->n_buckets - 1);
 		}
-		b->uids[j] = (struct snap_slot){ r->uid, (uint32_t)i + 1 };
-		if (r->state == 0 /* GS_ACTIVE */ && (r->flags & SNAP_REC_NSS))
-			b->members[b->n_members++] = (uint32_t)i;
-		r->name = biased(r->name, bias);
-		r->display_name = biased(r->display_name, bias);
-		r->home = biased(r->home, bias);
-		r->shell = biased(r->shell, bias);
-		r->object_id = biased(r->object_id, bias);
-		r->upn = biased(r->upn, bias);
+		uids[j] = (struct snap_slot){ r->uid, (uint32_t)i + 1 };
+		if (snap_group_member(r->state, r->flags))
+			members[sg->n_members++] = (uint32_t)i;
 	}
+	if (err)
+		goto out;
+	sg->strings_size = more_rel + more.len;
+	if (bias + sg->strings_size >= UINT32_MAX) {
+		err = -EFBIG;
+		goto out;
+	}
+	sg->name_index_off = align8(sg->strings_off + sg->strings_size);
+	sg->uid_index_off = sg->name_index_off + (uint64_t)sg->n_buckets * sizeof(struct snap_slot);
+	sg->members_off = sg->uid_index_off + (uint64_t)sg->n_buckets * sizeof(struct snap_slot);
+	sg->mask_off = align8(sg->members_off + (uint64_t)sg->n_members * 4);
+	sg->size = sg->mask_off + mask_words * 8;
+	sg->img = calloc(1, sg->size);
+	if (!sg->img) {
+		err = -ENOMEM;
+		goto out;
+	}
+	memcpy(sg->img + sg->strings_off, pre.buf, pre.len);
+	memcpy(sg->img + sg->records_off, recs, (size_t)n * SNAP_RECORD_SIZE);
+	if (more.len)
+		memcpy(sg->img + sg->strings_off + more_rel, more.buf, more.len);
+	memcpy(sg->img + sg->name_index_off, names, (size_t)sg->n_buckets * sizeof(*names));
+	memcpy(sg->img + sg->uid_index_off, uids, (size_t)sg->n_buckets * sizeof(*uids));
+	memcpy(sg->img + sg->members_off, members, (size_t)sg->n_members * 4);
+out:
+	free(pre.buf);
+	free(more.buf);
+	free(recs);
+	free(names);
+	free(uids);
+	free(members);
 	return err;
 }
 
@@ -161,24 +211,18 @@ static uint64_t random_id(void)
 static int build(const struct snap_settings *set, const struct snap_guest_in *g, size_t n,
 		 unsigned char **out, size_t *outlen)
 {
-	struct strtab st = { 0 };
+	const char *prefix[2] = { set->organization ? set->organization : "",
+				  set->group_name ? set->group_name : "" };
 	struct snap_header h;
-	struct body b = { 0 };
-	unsigned char *img = NULL;
-	int err = 0;
-
-	memset(&h, 0, sizeof(h));
-	strtab_add(&st, "", &err); /* offset 0: the empty string */
-	h.organization = strtab_add(&st, set->organization ? set->organization : "", &err);
-	h.group_name = strtab_add(&st, set->group_name ? set->group_name : "", &err);
-	if (!err)
-		err = build_body(g, n, &st, 0, &b);
+	struct segment sg;
+	int err = build_segment(sizeof(h), 0, 0, prefix, 2, g, n, 0, &sg);
 	if (err)
-		goto out;
-
+		return err;
+	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, SNAP_MAGIC, 8);
 	h.version = SNAP_VERSION;
 	h.header_size = sizeof(h);
+	h.record_size = SNAP_RECORD_SIZE;
 	h.generated_at = set->generated_at;
 	h.config_hash = set->config_hash;
 	h.base_id = set->base_id ? set->base_id : random_id();
@@ -187,36 +231,22 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 	h.uid_max = set->uid_max;
 	h.stale_policy = set->stale_policy;
 	h.n_records = (uint32_t)n;
-	h.n_buckets = b.nb;
-	h.n_members = b.n_members;
-	h.records_off = align8(sizeof(h));
-	h.name_index_off = align8(h.records_off + n * sizeof(struct snap_record));
-	h.uid_index_off = align8(h.name_index_off + (uint64_t)b.nb * sizeof(struct snap_slot));
-	h.members_off = align8(h.uid_index_off + (uint64_t)b.nb * sizeof(struct snap_slot));
-	h.strings_off = align8(h.members_off + (uint64_t)b.n_members * 4);
-	h.strings_size = st.len;
-	h.file_size = align8(h.strings_off + st.len);
-
-	img = calloc(1, h.file_size);
-	if (!img) {
-		err = -ENOMEM;
-		goto out;
-	}
-	memcpy(img + h.records_off, b.recs, n * sizeof(struct snap_record));
-	memcpy(img + h.name_index_off, b.names, (size_t)b.nb * sizeof(struct snap_slot));
-	memcpy(img + h.uid_index_off, b.uids, (size_t)b.nb * sizeof(struct snap_slot));
-	memcpy(img + h.members_off, b.members, (size_t)b.n_members * 4);
-	memcpy(img + h.strings_off, st.buf, st.len);
-	h.checksum = snapshot_checksum(img + sizeof(h), h.file_size - sizeof(h));
-	memcpy(img, &h, sizeof(h));
-	*out = img;
-	*outlen = h.file_size;
-	img = NULL;
-out:
-	free(img);
-	free(st.buf);
-	body_free(&b);
-	return err;
+	h.n_buckets = sg.n_buckets;
+	h.n_members = sg.n_members;
+	h.organization = sg.prefix_off[0];
+	h.group_name = sg.prefix_off[1];
+	h.records_off = sg.records_off;
+	h.name_index_off = sg.name_index_off;
+	h.uid_index_off = sg.uid_index_off;
+	h.members_off = sg.members_off;
+	h.strings_off = sg.strings_off;
+	h.strings_size = sg.strings_size;
+	h.file_size = sg.size;
+	h.checksum = snapshot_checksum(sg.img + sizeof(h), sg.size - sizeof(h));
+	memcpy(sg.img, &h, sizeof(h));
+	*out = sg.img;
+	*outlen = sg.size;
+	return 0;
 }
 
 /* An overlay segment that will start at file offset at. */
@@ -224,74 +254,45 @@ static int build_overlay(const struct snap_header *base, uint64_t at,
 			 const struct snap_overlay_in *in, const struct snap_guest_in *g, size_t n,
 			 unsigned char **out, size_t *outlen)
 {
-	struct strtab st = { 0 };
 	struct snap_overlay o;
-	struct body b = { 0 };
-	unsigned char *img = NULL;
+	struct segment sg;
 	uint64_t words = ((uint64_t)base->n_records + 63) / 64;
-	int err = 0;
-
-	memset(&o, 0, sizeof(o));
-	o.records_off = align8(sizeof(o));
-	o.name_index_off = 0; /* set below, once the sizes are known */
-	/* Where the strings will be decides the bias: lay the segment out first. */
-	uint32_t nb = 16;
-	while (nb < n * 2)
-		nb *= 2;
-	o.name_index_off = align8(o.records_off + n * sizeof(struct snap_record));
-	o.uid_index_off = align8(o.name_index_off + (uint64_t)nb * sizeof(struct snap_slot));
-	o.members_off = align8(o.uid_index_off + (uint64_t)nb * sizeof(struct snap_slot));
-	o.mask_off = align8(o.members_off + (uint64_t)n * 4); /* room for every member */
-	o.strings_off = align8(o.mask_off + words * 8);
-	if (at + o.strings_off - base->strings_off >= UINT32_MAX)
+	/* The strings follow the header: their offset, and so the bias, is known. */
+	uint64_t bias = at + align8(sizeof(o)) - base->strings_off;
+	if (bias >= UINT32_MAX)
 		return -EFBIG;
-	o.str_bias = (uint32_t)(at + o.strings_off - base->strings_off);
-	strtab_add(&st, "", &err);
-	if (!err)
-		err = build_body(g, n, &st, o.str_bias, &b);
-	if (!err && b.nb != nb)
-		err = -EINVAL; /* the layout above assumed another table size */
-	if (!err && (uint64_t)o.str_bias + st.len >= UINT32_MAX)
-		err = -EFBIG;
+	for (size_t i = 0; i < in->n_mask; i++)
+		if (in->mask[i] >= base->n_records)
+			return -EINVAL;
+	int err = build_segment(sizeof(o), at, (uint32_t)bias, NULL, 0, g, n, words, &sg);
 	if (err)
-		goto out;
+		return err;
+	uint64_t *mask = (uint64_t *)(void *)(sg.img + sg.mask_off);
+	for (size_t i = 0; i < in->n_mask; i++)
+		mask[in->mask[i] >> 6] |= 1ULL << (in->mask[i] & 63);
+	memset(&o, 0, sizeof(o));
 	memcpy(o.magic, SNAP_OVL_MAGIC, 8);
+	o.size = sg.size;
 	o.base_id = base->base_id;
 	o.seq = in->seq;
 	o.n_records = (uint32_t)n;
-	o.n_buckets = b.nb;
-	o.n_members = b.n_members;
+	o.n_buckets = sg.n_buckets;
+	o.n_members = sg.n_members;
 	o.n_base = base->n_records;
-	o.strings_size = st.len;
-	o.size = align8(o.strings_off + st.len);
-	img = calloc(1, o.size);
-	if (!img) {
-		err = -ENOMEM;
-		goto out;
-	}
-	memcpy(img + o.records_off, b.recs, n * sizeof(struct snap_record));
-	memcpy(img + o.name_index_off, b.names, (size_t)b.nb * sizeof(struct snap_slot));
-	memcpy(img + o.uid_index_off, b.uids, (size_t)b.nb * sizeof(struct snap_slot));
-	memcpy(img + o.members_off, b.members, (size_t)b.n_members * 4);
-	uint64_t *mask = (uint64_t *)(img + o.mask_off);
-	for (size_t i = 0; i < in->n_mask; i++) {
-		if (in->mask[i] >= base->n_records) {
-			err = -EINVAL;
-			goto out;
-		}
-		mask[in->mask[i] >> 6] |= 1ULL << (in->mask[i] & 63);
-	}
-	memcpy(img + o.strings_off, st.buf, st.len);
-	o.checksum = snapshot_checksum(img + sizeof(o), o.size - sizeof(o));
-	memcpy(img, &o, sizeof(o));
-	*out = img;
-	*outlen = o.size;
-	img = NULL;
-out:
-	free(img);
-	free(st.buf);
-	body_free(&b);
-	return err;
+	o.str_bias = (uint32_t)bias;
+	o.record_size = SNAP_RECORD_SIZE;
+	o.records_off = sg.records_off;
+	o.name_index_off = sg.name_index_off;
+	o.uid_index_off = sg.uid_index_off;
+	o.members_off = sg.members_off;
+	o.mask_off = sg.mask_off;
+	o.strings_off = sg.strings_off;
+	o.strings_size = sg.strings_size;
+	o.checksum = snapshot_checksum(sg.img + sizeof(o), sg.size - sizeof(o));
+	memcpy(sg.img, &o, sizeof(o));
+	*out = sg.img;
+	*outlen = sg.size;
+	return 0;
 }
 
 /* Readers refuse a file with a record outside uid_min+1 … uid_max: never write one. */
@@ -325,6 +326,13 @@ int snapshot_append(const char *path, const struct snapshot *cur, const struct s
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0)
 		return ag_fail(err, errlen, -errno, "%s: cannot open: %s", path, strerror(errno));
+	/* An overlay of this version on a base of the previous one: never. The
+	 * caller writes the file whole instead (as for any failure here). */
+	if (cur->hdr->version != SNAP_VERSION) {
+		close(fd);
+		return ag_fail(err, errlen, -ESTALE, "%s: an older format, to be written whole",
+			       path);
+	}
 	if (fstat(fd, &st) < 0 || st.st_dev != cur->dev || st.st_ino != cur->ino ||
 	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.base_id != cur->hdr->base_id ||
 	    h.overlay_off != cur->overlay_off || (uint64_t)st.st_size < h.file_size) {

@@ -158,9 +158,10 @@ static unsigned char *snapv3_build(const struct snap_settings *set, uint64_t bas
 }
 
 /* The image with a version 3 overlay appended and published. */
-static unsigned char *snapv3_append(unsigned char *base, size_t *len, uint64_t seq,
-				    const struct snap_guest_in *g, size_t n, const uint32_t *mask,
-				    size_t n_mask)
+__attribute__((unused)) static unsigned char *snapv3_append(unsigned char *base, size_t *len,
+							    uint64_t seq,
+							    const struct snap_guest_in *g, size_t n,
+							    const uint32_t *mask, size_t n_mask)
 {
 	struct snap_header h;
 	struct snap_overlay ov;

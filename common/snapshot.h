@@ -140,6 +140,10 @@ enum {
 	 * base, the same base_sha256): its records' UID range is not scanned
 	 * again. Every other check, and the overlay's, still applies. */
 	SNAP_OPEN_BASE_CHECKED = 1 << 1,
+	/* For lookups (NSS, PAM): the body is advised MADV_RANDOM, so the header's
+	 * page becomes a mapping of its own and a fault maps it alone, not the
+	 * 64 KiB around it; and a cold page cache reads one page per fault. */
+	SNAP_OPEN_LOOKUPS = 1 << 2,
 };
 
 /* 0, -ENOENT (missing), -EACCES, -EBADMSG (corrupt or truncated), ... */

@@ -606,6 +606,46 @@ static void test_previous_format(void **st)
 	assert_int_equal(snapshot_open(&s, path, 0), -EBADMSG); /* a version 4 body */
 }
 
+/* SNAP_OPEN_LOOKUPS (NSS, PAM): the header's page is a mapping of its own,
+ * so a fault there maps that page alone, not the 64 KiB around it. */
+static int mappings_of(const char *file)
+{
+	char line[1024];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, file) != NULL;
+	fclose(f);
+	return n;
+}
+
+static void test_lookup_mapping(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	struct snap_guest_in g[40];
+	char names[40][32], err[256];
+	for (int i = 0; i < 40; i++) {
+		g[i] = guests[0];
+		snprintf(names[i], sizeof(names[i]), "g%02d@x.com", i);
+		g[i].name = names[i];
+		g[i].uid = 2000100 + (uint32_t)i;
+	}
+	assert_int_equal(snapshot_write(path, &settings, g, 40, err, sizeof(err)), 0);
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	assert_int_equal(mappings_of(path), 1);
+	snapshot_close(&s);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_LOOKUPS), 0);
+	assert_true(s.size > 4096);
+	assert_int_equal(mappings_of(path), 2);
+	const struct snap_record *r = snapshot_find_name(&s, "g33@x.com");
+	assert_non_null(r);
+	assert_int_equal(r->uid, 2000133);
+	snapshot_close(&s);
+	assert_int_equal(mappings_of(path), 0);
+}
+
 /* Audit 8.3: a FIFO in place of the snapshot is refused at once, never waited on. */
 static void test_fifo(void **st)
 {
@@ -729,6 +769,7 @@ int main(void)
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_record_layout),
 		cmocka_unit_test(test_previous_format),
+		cmocka_unit_test(test_lookup_mapping),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, setup, teardown);
 }

@@ -438,6 +438,15 @@ const struct snap_record *snapshot_member(const struct snapshot *s, uint32_t i)
 	return r < p->n_records && !masked(s, r) ? checked(s, rec_at(p, r)) : NULL;
 }
 
+/* A record's three lines are all known once its slot is read: ask for the
+ * two after the first now, so their misses overlap the first's instead of
+ * waiting for the string offsets it holds (two dependent reads, not three). */
+static void prefetch_record(const struct snap_record *r)
+{
+	__builtin_prefetch((const char *)r + 64);
+	__builtin_prefetch((const char *)r + 128);
+}
+
 /* Record number in part p of the named record with this name, or -1. */
 static long part_find_name(const struct snapshot *s, const struct snap_part *p, const char *low,
 			   uint32_t h)
@@ -452,6 +461,7 @@ static long part_find_name(const struct snapshot *s, const struct snap_part *p, 
 		if (slot->rec - 1 >= p->n_records)
 			return -1;
 		const struct snap_record *r = rec_at(p, slot->rec - 1);
+		prefetch_record(r);
 		if (!(r->flags & SNAP_REC_NAMED))
 			continue;
 		const char *rn = snapshot_str(s, r->name);
@@ -472,7 +482,9 @@ static long part_find_uid(const struct snap_part *p, uint32_t uid)
 			continue;
 		if (slot->rec - 1 >= p->n_records)
 			return -1;
-		if (rec_at(p, slot->rec - 1)->uid == uid)
+		const struct snap_record *r = rec_at(p, slot->rec - 1);
+		prefetch_record(r); /* NSS reads its strings next */
+		if (r->uid == uid)
 			return (long)slot->rec - 1;
 	}
 	return -1;

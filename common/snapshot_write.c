@@ -193,6 +193,17 @@ out:
 	return err;
 }
 
+/* The checksum of what follows the header (a field of hdr), the header in
+ * its place, and the image handed over. */
+static void seal(struct segment *sg, const void *hdr, size_t hdr_size, uint64_t *checksum,
+		 unsigned char **out, size_t *outlen)
+{
+	*checksum = snapshot_checksum(sg->img + hdr_size, sg->size - hdr_size);
+	memcpy(sg->img, hdr, hdr_size);
+	*out = sg->img;
+	*outlen = sg->size;
+}
+
 static uint64_t random_id(void)
 {
 	uint64_t id = 0;
@@ -242,10 +253,7 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 	h.strings_off = sg.strings_off;
 	h.strings_size = sg.strings_size;
 	h.file_size = sg.size;
-	h.checksum = snapshot_checksum(sg.img + sizeof(h), sg.size - sizeof(h));
-	memcpy(sg.img, &h, sizeof(h));
-	*out = sg.img;
-	*outlen = sg.size;
+	seal(&sg, &h, sizeof(h), &h.checksum, out, outlen);
 	return 0;
 }
 
@@ -288,10 +296,7 @@ static int build_overlay(const struct snap_header *base, uint64_t at,
 	o.mask_off = sg.mask_off;
 	o.strings_off = sg.strings_off;
 	o.strings_size = sg.strings_size;
-	o.checksum = snapshot_checksum(sg.img + sizeof(o), sg.size - sizeof(o));
-	memcpy(sg.img, &o, sizeof(o));
-	*out = sg.img;
-	*outlen = sg.size;
+	seal(&sg, &o, sizeof(o), &o.checksum, out, outlen);
 	return 0;
 }
 

@@ -63,57 +63,73 @@ struct segment {
 	unsigned char *img;	/* size bytes, the header's left zero */
 };
 
-/* A string of record r: into its text (at *used) if it fits, else to more. */
-static uint32_t place(struct snap_record *r, size_t *used, uint64_t text_at, struct strtab *more,
-		      uint64_t more_at, const char *str, int *err)
+/* The strings after the records: where the next goes, and its string offset. */
+struct more {
+	char *buf;
+	size_t len;
+	uint64_t at; /* the string offset of buf[0] */
+};
+
+/* A string of record r: into its text (at *used) if it fits, else to more.
+ * more NULL: only count, into *extra, what would go there. */
+static uint32_t place(struct snap_record *r, size_t *used, uint64_t text_at, struct more *m,
+		      const char *str, uint64_t *extra)
 {
 	if (!str)
 		return SNAP_NONE;
 	size_t len = strlen(str) + 1;
 	if (len <= SNAP_RECORD_TEXT - *used) {
-		memcpy(r->text + *used, str, len);
+		if (r)
+			memcpy(r->text + *used, str, len);
 		*used += len;
 		return (uint32_t)(text_at + *used - len);
 	}
-	uint32_t off = strtab_add(more, str, err);
-	return off == SNAP_NONE ? SNAP_NONE : (uint32_t)(more_at + off);
+	*extra += len;
+	if (!m)
+		return SNAP_NONE;
+	memcpy(m->buf + m->len, str, len);
+	m->len += len;
+	return (uint32_t)(m->at + m->len - len);
 }
 
-static int fill_record(struct snap_record *r, const struct snap_guest_in *g, uint64_t at,
-		       struct strtab *more, uint64_t more_at, int *err)
+/* Record r of guest g at string offset at; r NULL: only count, into *extra,
+ * the bytes of its strings that do not fit in it (the same decisions). */
+static void fill_record(struct snap_record *r, const struct snap_guest_in *g, uint64_t at,
+			struct more *m, uint64_t *extra)
 {
+	const char *str[6] = { g->name, g->display_name, g->home, g->shell, g->object_id, g->upn };
+	uint32_t off[6];
 	size_t used = 0;
-	uint64_t text_at = at + offsetof(struct snap_record, text);
-	if (text_at + SNAP_RECORD_TEXT > UINT32_MAX)
-		return -EFBIG;
+	/* In the order a passwd lookup reads them: all in the record's lines. */
+	for (size_t k = 0; k < 6; k++)
+		off[k] = place(r, &used, at + offsetof(struct snap_record, text), m, str[k], extra);
+	if (!r)
+		return;
 	r->uid = g->uid;
 	r->state = g->state;
 	r->flags = g->flags;
 	r->name_hash = ag_name_hash(g->name ? g->name : "");
-	/* In the order a passwd lookup reads them: all in the record's lines. */
-	r->name = place(r, &used, text_at, more, more_at, g->name, err);
-	r->display_name = place(r, &used, text_at, more, more_at, g->display_name, err);
-	r->home = place(r, &used, text_at, more, more_at, g->home, err);
-	r->shell = place(r, &used, text_at, more, more_at, g->shell, err);
-	r->object_id = place(r, &used, text_at, more, more_at, g->object_id, err);
-	r->upn = place(r, &used, text_at, more, more_at, g->upn, err);
+	r->name = off[0];
+	r->display_name = off[1];
+	r->home = off[2];
+	r->shell = off[3];
+	r->object_id = off[4];
+	r->upn = off[5];
 	r->created_at = g->created_at;
 	r->state_since = g->state_since;
 	r->deleted_at = g->deleted_at;
 	r->restorable_until = g->restorable_until;
-	return *err;
 }
 
 /* Lay out and fill a segment whose header is hdr_size bytes and which will
- * start at file offset at (records on a 64-byte line of the file). */
+ * start at file offset at (records on a 64-byte line of the file): sizes
+ * first, then everything in place in the image. */
 static int build_segment(size_t hdr_size, uint64_t at, uint32_t bias, const char *const *prefix,
 			 size_t n_prefix, const struct snap_guest_in *g, size_t n,
 			 uint64_t mask_words, struct segment *sg)
 {
-	struct strtab pre = { 0 }, more = { 0 };
-	struct snap_slot *names = NULL, *uids = NULL;
-	uint32_t *members = NULL;
-	unsigned char *recs = NULL;
+	struct strtab pre = { 0 };
+	uint64_t more_len = 0;
 	int err = 0;
 
 	memset(sg, 0, sizeof(*sg));
@@ -125,43 +141,18 @@ static int build_segment(size_t hdr_size, uint64_t at, uint32_t bias, const char
 	strtab_add(&pre, "", &err); /* offset 0: the empty string */
 	for (size_t i = 0; i < n_prefix; i++)
 		sg->prefix_off[i] = strtab_add(&pre, prefix[i], &err) + bias;
+	if (err)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		fill_record(NULL, &g[i], 0, NULL, &more_len);
+		sg->n_members += snap_group_member(g[i].state, g[i].flags);
+	}
 	sg->strings_off = align8(hdr_size);
 	sg->records_off = sg->strings_off + pre.len;
 	sg->records_off += (64 - (at + sg->records_off) % 64) % 64;
 	uint64_t rec_rel = sg->records_off - sg->strings_off; /* the records' offset in strings */
 	uint64_t more_rel = rec_rel + (uint64_t)n * SNAP_RECORD_SIZE;
-	recs = calloc(n ? n : 1, SNAP_RECORD_SIZE);
-	names = calloc(sg->n_buckets, sizeof(*names));
-	uids = calloc(sg->n_buckets, sizeof(*uids));
-	members = calloc(n ? n : 1, sizeof(*members));
-	if (!recs || !names || !uids || !members)
-		err = -ENOMEM;
-	for (size_t i = 0; i < n && !err; i++) {
-		struct snap_record *r = (struct snap_record *)(void *)(recs + i * SNAP_RECORD_SIZE);
-		if (fill_record(r, &g[i], bias + rec_rel + i * SNAP_RECORD_SIZE, &more,
-				bias + more_rel, &err))
-			break;
-		if ((r->flags & SNAP_REC_NAMED) && g[i].name) {
-			uint32_t j = r->name_hash & (sg->n_buckets - 1);
-			while (names[j].rec)
-				j = (j + 1) & (sg->n_buckets - 1);
-			names[j] = (struct snap_slot){ r->name_hash, (uint32_t)i + 1 };
-		}
-		uint32_t j = ag_uid_hash(r->uid) & (sg->n_buckets - 1);
-		while (uids[j].rec) {
-			if (uids[j].tag == r->uid) {
-				err = -EEXIST;
-				break;
-			}
-			j = (j + 1) & (sg->n_buckets - 1);
-		}
-		uids[j] = (struct snap_slot){ r->uid, (uint32_t)i + 1 };
-		if (snap_group_member(r->state, r->flags))
-			members[sg->n_members++] = (uint32_t)i;
-	}
-	if (err)
-		goto out;
-	sg->strings_size = more_rel + more.len;
+	sg->strings_size = more_rel + more_len;
 	if (bias + sg->strings_size >= UINT32_MAX) {
 		err = -EFBIG;
 		goto out;
@@ -177,19 +168,34 @@ static int build_segment(size_t hdr_size, uint64_t at, uint32_t bias, const char
 		goto out;
 	}
 	memcpy(sg->img + sg->strings_off, pre.buf, pre.len);
-	memcpy(sg->img + sg->records_off, recs, (size_t)n * SNAP_RECORD_SIZE);
-	if (more.len)
-		memcpy(sg->img + sg->strings_off + more_rel, more.buf, more.len);
-	memcpy(sg->img + sg->name_index_off, names, (size_t)sg->n_buckets * sizeof(*names));
-	memcpy(sg->img + sg->uid_index_off, uids, (size_t)sg->n_buckets * sizeof(*uids));
-	memcpy(sg->img + sg->members_off, members, (size_t)sg->n_members * 4);
+	struct snap_slot *names = (void *)(sg->img + sg->name_index_off),
+			 *uids = (void *)(sg->img + sg->uid_index_off);
+	uint32_t *members = (void *)(sg->img + sg->members_off), mask = sg->n_buckets - 1, k = 0;
+	struct more m = { (char *)sg->img + sg->strings_off + more_rel, 0, bias + more_rel };
+	for (size_t i = 0; i < n; i++) {
+		struct snap_record *r = (void *)(sg->img + sg->records_off + i * SNAP_RECORD_SIZE);
+		uint64_t extra = 0;
+		fill_record(r, &g[i], bias + rec_rel + i * SNAP_RECORD_SIZE, &m, &extra);
+		if ((r->flags & SNAP_REC_NAMED) && g[i].name) {
+			uint32_t j = r->name_hash & mask;
+			while (names[j].rec)
+				j = (j + 1) & mask;
+			names[j] = (struct snap_slot){ r->name_hash, (uint32_t)i + 1 };
+		}
+		uint32_t j = ag_uid_hash(r->uid) & mask;
+		for (; uids[j].rec; j = (j + 1) & mask)
+			if (uids[j].tag == r->uid)
+				err = -EEXIST;
+		uids[j] = (struct snap_slot){ r->uid, (uint32_t)i + 1 };
+		if (snap_group_member(r->state, r->flags))
+			members[k++] = (uint32_t)i;
+	}
+	if (err) {
+		free(sg->img);
+		sg->img = NULL;
+	}
 out:
 	free(pre.buf);
-	free(more.buf);
-	free(recs);
-	free(names);
-	free(uids);
-	free(members);
 	return err;
 }
 

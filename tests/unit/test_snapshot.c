@@ -510,6 +510,15 @@ static void test_record_layout(void **st)
 	const char *t = snapshot_str(&s, r->display_name);
 	assert_true(t < (const char *)r || t >= (const char *)(r + 1));
 	snapshot_close(&s);
+
+	/* Two guests with one UID: never written, the old file stays. */
+	g[1] = guests[1];
+	g[1].uid = g[0].uid;
+	assert_int_equal(snapshot_write(path, &settings, g, 2, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "two guests share one UID"));
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	assert_non_null(snapshot_find_name(&s, name));
+	snapshot_close(&s);
 }
 
 /* The previous format (version 3), as the previous release wrote it: a host

@@ -33,7 +33,7 @@ CORE_SRC = common/util.c common/clock.c common/names.c common/state.c common/idm
 	   common/config.c common/snapshot_read.c common/snapshot_write.c common/decide.c \
 	   common/guest.c common/merge.c common/snapcache.c common/helperproto.c \
 	   common/sessions.c
-NSS_SRC = nss/passwd.c nss/group.c nss/snapcache.c common/util.c common/clock.c \
+NSS_SRC = nss/passwd.c nss/group.c nss/mapping.c common/util.c common/clock.c \
 	  common/state.c common/snapshot_read.c common/snapcache.c
 PAM_SRC = pam/pam_aadguest.c
 CLI_SRC = $(wildcard cli/*.c) common/graph.c common/graph_users.c common/guestdb.c common/credential.c common/idtoken.c

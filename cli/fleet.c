@@ -34,9 +34,9 @@
 #define MAX_KEYS       16
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define SNAP_FORMAT "snapshot-v3-le"
+#define SNAP_FORMAT "snapshot-v4-le"
 #else
-#define SNAP_FORMAT "snapshot-v3-be"
+#define SNAP_FORMAT "snapshot-v4-be"
 #endif
 
 /* ---- hashes, hex, keys ---- */

@@ -90,7 +90,7 @@ static void flush_name_caches(const struct merge_output *m)
 
 static bool may_sign_in(const struct guest *g)
 {
-	return g->state == GS_ACTIVE && (g->flags & SNAP_REC_NSS);
+	return snap_group_member(g->state, g->flags);
 }
 
 /* Guests who could sign in before this sync and cannot now (their old

@@ -97,7 +97,7 @@ static int refresh(struct snapcache *c, const char *path, int64_t now)
 	}
 	n->next = NULL;
 	memcpy(n->path, path, strlen(path) + 1);
-	int r = snapshot_open(&n->snap, path, 0);
+	int r = snapshot_open(&n->snap, path, SNAP_OPEN_LOOKUPS);
 	if (r) {
 		n->next = c->spare;
 		c->spare = n;

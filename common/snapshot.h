@@ -1,19 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* snapshot.h: guests.db, the world-readable snapshot every module reads.
  *
- * One file, mapped read-only and shared through the page cache. Layout
- * (host byte order, every region 8-byte aligned; docs/snapshot-format.md):
- *   header | records[n_records] | name index | uid index | members | strings
- *   [| overlay segment ...]
+ * One file, mapped read-only and shared through the page cache. Layout of
+ * version 4 (host byte order, every region 8-byte aligned, records 64;
+ * docs/snapshot-format.md):
+ *   header | strings: [ "" organization group_name | records[n_records] | more strings ]
+ *          | name index | uid index | members   [| overlay segment ...]
+ * A record is 192 bytes: its fields, then its own strings (name, display
+ * name, home, shell, then object id and UPN while they fit); a string that
+ * does not fit goes to "more strings". The records lie inside the string
+ * region, so a record's string offsets are string offsets like any other,
+ * and an NSS hit reads one index slot and one record: two dependent reads.
+ * The indexes are open-addressing hash tables of n_buckets slots {tag,
+ * record number + 1} (0 = empty); the tag (name hash, or the UID itself) is
+ * compared before the record is touched, so a miss reads slots only.
  * A sync that changes a few guests appends an overlay segment (the changed
  * guests' records, their indexes and a bitmap of the base records they
  * replace) and then publishes it with one aligned 8-byte store of
  * overlay_off in the header; each overlay holds every change since the base,
  * so a reader looks at the base and the newest overlay only.
- * The indexes are open-addressing hash tables of n_buckets slots {tag,
- * record number + 1} (0 = empty); the tag (name hash, or UID) is compared
- * before the record is touched. Strings are NUL-terminated; the string
- * region ends with a NUL, so any in-bounds offset yields a bounded string.
+ * Readers also read version 3 (72-byte records, strings apart), the format
+ * of the previous release, until the next sync rewrites the file; any other
+ * version is refused.
  */
 #ifndef AADGUEST_SNAPSHOT_H
 #define AADGUEST_SNAPSHOT_H
@@ -23,10 +31,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SNAP_MAGIC     "AADGSNP\x01"
-#define SNAP_VERSION   3u
-#define SNAP_OVL_MAGIC "AADGOVL\x01"
-#define SNAP_NONE      0xffffffffu
+#define SNAP_MAGIC	"AADGSNP\x01"
+#define SNAP_VERSION	4u
+#define SNAP_VERSION_V3 3u /* the previous format: still read, never written */
+#define SNAP_OVL_MAGIC	"AADGOVL\x01"
+#define SNAP_NONE	0xffffffffu
 
 /* Record flags. */
 #define SNAP_REC_NAMED	   (1u << 0) /* owns its name: in the name index */
@@ -47,7 +56,7 @@ struct snap_header {
 	uint32_t n_buckets;
 	uint32_t n_members;		   /* active NSS-visible guests: members of group_name */
 	uint32_t organization, group_name; /* string offsets */
-	uint32_t reserved0;
+	uint32_t record_size; /* sizeof(struct snap_record) (version 4; 0 in version 3) */
 	uint64_t records_off, name_index_off, uid_index_off, members_off;
 	uint64_t strings_off, strings_size;
 	uint64_t checksum;    /* of bytes [header_size, file_size) */
@@ -64,13 +73,16 @@ struct snap_overlay {
 	uint64_t base_id;
 	uint64_t seq; /* syncs applied since the base: 1, 2, ... */
 	uint32_t n_records, n_buckets, n_members;
-	uint32_t n_base;   /* the base's n_records: bits in the mask */
-	uint32_t str_bias; /* an overlay record's string offset = str_bias + offset in strings */
-	uint32_t reserved0;
+	uint32_t n_base;      /* the base's n_records: bits in the mask */
+	uint32_t str_bias;    /* an overlay record's string offset = str_bias + offset in strings */
+	uint32_t record_size; /* sizeof(struct snap_record) (version 4; 0 in version 3) */
 	uint64_t records_off, name_index_off, uid_index_off, members_off, mask_off;
 	uint64_t strings_off, strings_size;
 	uint64_t checksum; /* of the segment's bytes after this header */
 };
+
+#define SNAP_RECORD_SIZE 192u
+#define SNAP_RECORD_TEXT (SNAP_RECORD_SIZE - 72u)
 
 struct snap_record {
 	uint32_t uid; /* GID of the private group too */
@@ -79,7 +91,11 @@ struct snap_record {
 	uint32_t name_hash;
 	uint32_t name, object_id, display_name, upn, home, shell; /* string offsets */
 	int64_t created_at, state_since, deleted_at, restorable_until;
+	/* Its strings, NUL-terminated, in the order NSS reads them; the offsets
+	 * above point here when a string fit. The last byte is always NUL. */
+	char text[SNAP_RECORD_TEXT];
 };
+_Static_assert(sizeof(struct snap_record) == SNAP_RECORD_SIZE, "a record is 3 cache lines");
 
 struct snap_slot {
 	uint32_t tag; /* name_hash or uid */
@@ -95,6 +111,13 @@ struct snap_part {
 	uint32_t n_records, n_buckets, n_members;
 	uint32_t str_bias;
 	uint64_t strings_size;
+	/* Where the records lie in strings: [rec_lo, rec_hi). A string that
+	 * starts there ends in its record (whose last byte is NUL); one before
+	 * rec_lo ends by rec_lo; one after rec_hi by the region's last byte. */
+	uint64_t rec_lo, rec_hi;
+	/* A version 3 file: its 72-byte records, copied into records (a private
+	 * anonymous mapping) as they are first handed out. */
+	const unsigned char *v3_records;
 };
 
 struct snapshot {
@@ -107,6 +130,8 @@ struct snapshot {
 	dev_t dev;
 	ino_t ino;
 	bool borrowed; /* opened from memory: not ours to unmap */
+	void *v3_copy; /* a version 3 file's records in the current shape (anonymous mapping) */
+	size_t v3_copy_size;
 };
 
 enum {
@@ -115,6 +140,10 @@ enum {
 	 * base, the same base_sha256): its records' UID range is not scanned
 	 * again. Every other check, and the overlay's, still applies. */
 	SNAP_OPEN_BASE_CHECKED = 1 << 1,
+	/* For lookups (NSS, PAM): the body is advised MADV_RANDOM, so the header's
+	 * page becomes a mapping of its own and a fault maps it alone, not the
+	 * 64 KiB around it; and a cold page cache reads one page per fault. */
+	SNAP_OPEN_LOOKUPS = 1 << 2,
 };
 
 /* 0, -ENOENT (missing), -EACCES, -EBADMSG (corrupt or truncated), ... */
@@ -138,6 +167,18 @@ uint32_t snapshot_member_count(const struct snapshot *s);
 const struct snap_record *snapshot_member(const struct snapshot *s, uint32_t i);
 /* The base record (even one the overlay replaced) with this UID: its number, or -1. */
 long snapshot_base_uid(const struct snapshot *s, uint32_t uid);
+
+/* THE rule of who NSS shows and who belongs to the shared group (SPEC §5),
+ * for the writer, the NSS module and the tool alike (issue 14). */
+/* Shown by NSS: owns its name and passes allowed_groups (SNAP_REC_NSS), in
+ * any state until purged (a departed guest until its restore window ends:
+ * the clock, ag_now, is read for a departed guest only). */
+bool snap_nss_visible(uint32_t state, uint32_t flags, int64_t restorable_until);
+/* A member of group_name, the guests who may sign in: shown by NSS and active. */
+static inline bool snap_group_member(uint32_t state, uint32_t flags)
+{
+	return state == 0 /* GS_ACTIVE */ && (flags & SNAP_REC_NSS);
+}
 const char *snapshot_path_default(void); /* $AADGUEST_DB (secure_getenv) or the default */
 uint64_t snapshot_checksum(const void *p, size_t n);
 

@@ -51,96 +51,163 @@ static uint64_t align8(uint64_t x)
 	return (x + 7) & ~(uint64_t)7;
 }
 
-/* Records, indexes and members of a set of guests, strings in st. A record's
- * string offsets are bias + the offset in st. */
-struct body {
-	struct snap_record *recs;
-	struct snap_slot *names, *uids;
-	uint32_t *members;
-	uint32_t n, nb, n_members;
+/* One segment, the base or an overlay, as both are laid out:
+ *   header | strings: [prefix | records | more] | name index | uid index | members | mask
+ * A record's strings go into its own text while they fit, the others to
+ * "more". A string offset is bias + its offset in the segment's strings. */
+struct segment {
+	uint64_t records_off, name_index_off, uid_index_off, members_off, mask_off;
+	uint64_t strings_off, strings_size, size;
+	uint32_t n_buckets, n_members;
+	uint32_t prefix_off[3]; /* of the prefix strings, biased */
+	unsigned char *img;	/* size bytes, the header's left zero */
 };
 
-static void body_free(struct body *b)
+/* The strings after the records: where the next goes, and its string offset. */
+struct more {
+	char *buf;
+	size_t len;
+	uint64_t at; /* the string offset of buf[0] */
+};
+
+/* A string of record r: into its text (at *used) if it fits, else to more.
+ * more NULL: only count, into *extra, what would go there. */
+static uint32_t place(struct snap_record *r, size_t *used, uint64_t text_at, struct more *m,
+		      const char *str, uint64_t *extra)
 {
-	free(b->recs);
-	free(b->names);
-	free(b->uids);
-	free(b->members);
+	if (!str)
+		return SNAP_NONE;
+	size_t len = strlen(str) + 1;
+	if (len <= SNAP_RECORD_TEXT - *used) {
+		if (r)
+			memcpy(r->text + *used, str, len);
+		*used += len;
+		return (uint32_t)(text_at + *used - len);
+	}
+	*extra += len;
+	if (!m)
+		return SNAP_NONE;
+	memcpy(m->buf + m->len, str, len);
+	m->len += len;
+	return (uint32_t)(m->at + m->len - len);
 }
 
-static uint32_t biased(uint32_t off, uint32_t bias)
+/* Record r of guest g at string offset at; r NULL: only count, into *extra,
+ * the bytes of its strings that do not fit in it (the same decisions). */
+static void fill_record(struct snap_record *r, const struct snap_guest_in *g, uint64_t at,
+			struct more *m, uint64_t *extra)
 {
-	return off == SNAP_NONE ? SNAP_NONE : off + bias;
+	const char *str[6] = { g->name, g->display_name, g->home, g->shell, g->object_id, g->upn };
+	uint32_t off[6];
+	size_t used = 0;
+	/* In the order a passwd lookup reads them: all in the record's lines. */
+	for (size_t k = 0; k < 6; k++)
+		off[k] = place(r, &used, at + offsetof(struct snap_record, text), m, str[k], extra);
+	if (!r)
+		return;
+	r->uid = g->uid;
+	r->state = g->state;
+	r->flags = g->flags;
+	r->name_hash = ag_name_hash(g->name ? g->name : "");
+	r->name = off[0];
+	r->display_name = off[1];
+	r->home = off[2];
+	r->shell = off[3];
+	r->object_id = off[4];
+	r->upn = off[5];
+	r->created_at = g->created_at;
+	r->state_since = g->state_since;
+	r->deleted_at = g->deleted_at;
+	r->restorable_until = g->restorable_until;
 }
 
-static int build_body(const struct snap_guest_in *g, size_t n, struct strtab *st, uint32_t bias,
-		      struct body *b)
+/* Lay out and fill a segment whose header is hdr_size bytes and which will
+ * start at file offset at (records on a 64-byte line of the file): sizes
+ * first, then everything in place in the image. */
+static int build_segment(size_t hdr_size, uint64_t at, uint32_t bias, const char *const *prefix,
+			 size_t n_prefix, const struct snap_guest_in *g, size_t n,
+			 uint64_t mask_words, struct segment *sg)
 {
-	const char *last_shell = NULL;
-	uint32_t last_shell_off = SNAP_NONE;
+	struct strtab pre = { 0 };
+	uint64_t more_len = 0;
 	int err = 0;
 
-	memset(b, 0, sizeof(*b));
-	if (n > (UINT32_MAX / 4))
+	memset(sg, 0, sizeof(*sg));
+	if (n > UINT32_MAX / 4)
 		return -EFBIG;
-	b->n = (uint32_t)n;
-	b->nb = 16;
-	while (b->nb < n * 2)
-		b->nb *= 2;
-	b->recs = calloc(n ? n : 1, sizeof(*b->recs));
-	b->names = calloc(b->nb, sizeof(*b->names));
-	b->uids = calloc(b->nb, sizeof(*b->uids));
-	b->members = calloc(n ? n : 1, sizeof(*b->members));
-	if (!b->recs || !b->names || !b->uids || !b->members)
-		return -ENOMEM;
-	for (size_t i = 0; i < n && !err; i++) {
-		struct snap_record *r = &b->recs[i];
-		r->uid = g[i].uid;
-		r->state = g[i].state;
-		r->flags = g[i].flags;
-		r->name_hash = ag_name_hash(g[i].name ? g[i].name : "");
-		/* What a passwd lookup reads goes together (one or two cache lines). */
-		r->name = strtab_add(st, g[i].name, &err);
-		r->display_name = strtab_add(st, g[i].display_name, &err);
-		r->home = strtab_add(st, g[i].home, &err);
-		/* Shells repeat: share the string with the previous record's (it stays hot). */
-		if (g[i].shell && last_shell && strcmp(g[i].shell, last_shell) == 0) {
-			r->shell = last_shell_off;
-		} else {
-			r->shell = strtab_add(st, g[i].shell, &err);
-			last_shell = g[i].shell;
-			last_shell_off = r->shell;
-		}
-		r->object_id = strtab_add(st, g[i].object_id, &err);
-		r->upn = strtab_add(st, g[i].upn, &err);
-		r->created_at = g[i].created_at;
-		r->state_since = g[i].state_since;
-		r->deleted_at = g[i].deleted_at;
-		r->restorable_until = g[i].restorable_until;
-
-		if ((r->flags & SNAP_REC_NAMED) && g[i].name) {
-			uint32_t j = r->name_hash & (b->nb - 1);
-			while (b->names[j].rec)
-				j = (j + 1) & (b->nb - 1);
-			b->names[j] = (struct snap_slot){ r->name_hash, (uint32_t)i + 1 };
-		}
-		uint32_t j = ag_uid_hash(r->uid) & (b->nb - 1);
-		while (b->uids[j].rec) {
-			if (b->uids[j].tag == r->uid)
-				return -EEXIST;
-			j = (j + 1) & (b->nb - 1);
-		}
-		b->uids[j] = (struct snap_slot){ r->uid, (uint32_t)i + 1 };
-		if (r->state == 0 /* GS_ACTIVE */ && (r->flags & SNAP_REC_NSS))
-			b->members[b->n_members++] = (uint32_t)i;
-		r->name = biased(r->name, bias);
-		r->display_name = biased(r->display_name, bias);
-		r->home = biased(r->home, bias);
-		r->shell = biased(r->shell, bias);
-		r->object_id = biased(r->object_id, bias);
-		r->upn = biased(r->upn, bias);
+	sg->n_buckets = 16;
+	while (sg->n_buckets < n * 2)
+		sg->n_buckets *= 2;
+	strtab_add(&pre, "", &err); /* offset 0: the empty string */
+	for (size_t i = 0; i < n_prefix; i++)
+		sg->prefix_off[i] = strtab_add(&pre, prefix[i], &err) + bias;
+	if (err)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		fill_record(NULL, &g[i], 0, NULL, &more_len);
+		sg->n_members += snap_group_member(g[i].state, g[i].flags);
 	}
+	sg->strings_off = align8(hdr_size);
+	sg->records_off = sg->strings_off + pre.len;
+	sg->records_off += (64 - (at + sg->records_off) % 64) % 64;
+	uint64_t rec_rel = sg->records_off - sg->strings_off; /* the records' offset in strings */
+	uint64_t more_rel = rec_rel + (uint64_t)n * SNAP_RECORD_SIZE;
+	sg->strings_size = more_rel + more_len;
+	if (bias + sg->strings_size >= UINT32_MAX) {
+		err = -EFBIG;
+		goto out;
+	}
+	sg->name_index_off = align8(sg->strings_off + sg->strings_size);
+	sg->uid_index_off = sg->name_index_off + (uint64_t)sg->n_buckets * sizeof(struct snap_slot);
+	sg->members_off = sg->uid_index_off + (uint64_t)sg->n_buckets * sizeof(struct snap_slot);
+	sg->mask_off = align8(sg->members_off + (uint64_t)sg->n_members * 4);
+	sg->size = sg->mask_off + mask_words * 8;
+	sg->img = calloc(1, sg->size);
+	if (!sg->img) {
+		err = -ENOMEM;
+		goto out;
+	}
+	memcpy(sg->img + sg->strings_off, pre.buf, pre.len);
+	struct snap_slot *names = (void *)(sg->img + sg->name_index_off),
+			 *uids = (void *)(sg->img + sg->uid_index_off);
+	uint32_t *members = (void *)(sg->img + sg->members_off), mask = sg->n_buckets - 1, k = 0;
+	struct more m = { (char *)sg->img + sg->strings_off + more_rel, 0, bias + more_rel };
+	for (size_t i = 0; i < n; i++) {
+		struct snap_record *r = (void *)(sg->img + sg->records_off + i * SNAP_RECORD_SIZE);
+		uint64_t extra = 0;
+		fill_record(r, &g[i], bias + rec_rel + i * SNAP_RECORD_SIZE, &m, &extra);
+		if ((r->flags & SNAP_REC_NAMED) && g[i].name) {
+			uint32_t j = r->name_hash & mask;
+			while (names[j].rec)
+				j = (j + 1) & mask;
+			names[j] = (struct snap_slot){ r->name_hash, (uint32_t)i + 1 };
+		}
+		uint32_t j = ag_uid_hash(r->uid) & mask;
+		for (; uids[j].rec; j = (j + 1) & mask)
+			if (uids[j].tag == r->uid)
+				err = -EEXIST;
+		uids[j] = (struct snap_slot){ r->uid, (uint32_t)i + 1 };
+		if (snap_group_member(r->state, r->flags))
+			members[k++] = (uint32_t)i;
+	}
+	if (err) {
+		free(sg->img);
+		sg->img = NULL;
+	}
+out:
+	free(pre.buf);
 	return err;
+}
+
+/* The checksum of what follows the header (a field of hdr), the header in
+ * its place, and the image handed over. */
+static void seal(struct segment *sg, const void *hdr, size_t hdr_size, uint64_t *checksum,
+		 unsigned char **out, size_t *outlen)
+{
+	*checksum = snapshot_checksum(sg->img + hdr_size, sg->size - hdr_size);
+	memcpy(sg->img, hdr, hdr_size);
+	*out = sg->img;
+	*outlen = sg->size;
 }
 
 static uint64_t random_id(void)
@@ -161,24 +228,18 @@ static uint64_t random_id(void)
 static int build(const struct snap_settings *set, const struct snap_guest_in *g, size_t n,
 		 unsigned char **out, size_t *outlen)
 {
-	struct strtab st = { 0 };
+	const char *prefix[2] = { set->organization ? set->organization : "",
+				  set->group_name ? set->group_name : "" };
 	struct snap_header h;
-	struct body b = { 0 };
-	unsigned char *img = NULL;
-	int err = 0;
-
-	memset(&h, 0, sizeof(h));
-	strtab_add(&st, "", &err); /* offset 0: the empty string */
-	h.organization = strtab_add(&st, set->organization ? set->organization : "", &err);
-	h.group_name = strtab_add(&st, set->group_name ? set->group_name : "", &err);
-	if (!err)
-		err = build_body(g, n, &st, 0, &b);
+	struct segment sg;
+	int err = build_segment(sizeof(h), 0, 0, prefix, 2, g, n, 0, &sg);
 	if (err)
-		goto out;
-
+		return err;
+	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, SNAP_MAGIC, 8);
 	h.version = SNAP_VERSION;
 	h.header_size = sizeof(h);
+	h.record_size = SNAP_RECORD_SIZE;
 	h.generated_at = set->generated_at;
 	h.config_hash = set->config_hash;
 	h.base_id = set->base_id ? set->base_id : random_id();
@@ -187,36 +248,19 @@ static int build(const struct snap_settings *set, const struct snap_guest_in *g,
 	h.uid_max = set->uid_max;
 	h.stale_policy = set->stale_policy;
 	h.n_records = (uint32_t)n;
-	h.n_buckets = b.nb;
-	h.n_members = b.n_members;
-	h.records_off = align8(sizeof(h));
-	h.name_index_off = align8(h.records_off + n * sizeof(struct snap_record));
-	h.uid_index_off = align8(h.name_index_off + (uint64_t)b.nb * sizeof(struct snap_slot));
-	h.members_off = align8(h.uid_index_off + (uint64_t)b.nb * sizeof(struct snap_slot));
-	h.strings_off = align8(h.members_off + (uint64_t)b.n_members * 4);
-	h.strings_size = st.len;
-	h.file_size = align8(h.strings_off + st.len);
-
-	img = calloc(1, h.file_size);
-	if (!img) {
-		err = -ENOMEM;
-		goto out;
-	}
-	memcpy(img + h.records_off, b.recs, n * sizeof(struct snap_record));
-	memcpy(img + h.name_index_off, b.names, (size_t)b.nb * sizeof(struct snap_slot));
-	memcpy(img + h.uid_index_off, b.uids, (size_t)b.nb * sizeof(struct snap_slot));
-	memcpy(img + h.members_off, b.members, (size_t)b.n_members * 4);
-	memcpy(img + h.strings_off, st.buf, st.len);
-	h.checksum = snapshot_checksum(img + sizeof(h), h.file_size - sizeof(h));
-	memcpy(img, &h, sizeof(h));
-	*out = img;
-	*outlen = h.file_size;
-	img = NULL;
-out:
-	free(img);
-	free(st.buf);
-	body_free(&b);
-	return err;
+	h.n_buckets = sg.n_buckets;
+	h.n_members = sg.n_members;
+	h.organization = sg.prefix_off[0];
+	h.group_name = sg.prefix_off[1];
+	h.records_off = sg.records_off;
+	h.name_index_off = sg.name_index_off;
+	h.uid_index_off = sg.uid_index_off;
+	h.members_off = sg.members_off;
+	h.strings_off = sg.strings_off;
+	h.strings_size = sg.strings_size;
+	h.file_size = sg.size;
+	seal(&sg, &h, sizeof(h), &h.checksum, out, outlen);
+	return 0;
 }
 
 /* An overlay segment that will start at file offset at. */
@@ -224,74 +268,42 @@ static int build_overlay(const struct snap_header *base, uint64_t at,
 			 const struct snap_overlay_in *in, const struct snap_guest_in *g, size_t n,
 			 unsigned char **out, size_t *outlen)
 {
-	struct strtab st = { 0 };
 	struct snap_overlay o;
-	struct body b = { 0 };
-	unsigned char *img = NULL;
+	struct segment sg;
 	uint64_t words = ((uint64_t)base->n_records + 63) / 64;
-	int err = 0;
-
-	memset(&o, 0, sizeof(o));
-	o.records_off = align8(sizeof(o));
-	o.name_index_off = 0; /* set below, once the sizes are known */
-	/* Where the strings will be decides the bias: lay the segment out first. */
-	uint32_t nb = 16;
-	while (nb < n * 2)
-		nb *= 2;
-	o.name_index_off = align8(o.records_off + n * sizeof(struct snap_record));
-	o.uid_index_off = align8(o.name_index_off + (uint64_t)nb * sizeof(struct snap_slot));
-	o.members_off = align8(o.uid_index_off + (uint64_t)nb * sizeof(struct snap_slot));
-	o.mask_off = align8(o.members_off + (uint64_t)n * 4); /* room for every member */
-	o.strings_off = align8(o.mask_off + words * 8);
-	if (at + o.strings_off - base->strings_off >= UINT32_MAX)
+	/* The strings follow the header: their offset, and so the bias, is known. */
+	uint64_t bias = at + align8(sizeof(o)) - base->strings_off;
+	if (bias >= UINT32_MAX)
 		return -EFBIG;
-	o.str_bias = (uint32_t)(at + o.strings_off - base->strings_off);
-	strtab_add(&st, "", &err);
-	if (!err)
-		err = build_body(g, n, &st, o.str_bias, &b);
-	if (!err && b.nb != nb)
-		err = -EINVAL; /* the layout above assumed another table size */
-	if (!err && (uint64_t)o.str_bias + st.len >= UINT32_MAX)
-		err = -EFBIG;
+	for (size_t i = 0; i < in->n_mask; i++)
+		if (in->mask[i] >= base->n_records)
+			return -EINVAL;
+	int err = build_segment(sizeof(o), at, (uint32_t)bias, NULL, 0, g, n, words, &sg);
 	if (err)
-		goto out;
+		return err;
+	uint64_t *mask = (uint64_t *)(void *)(sg.img + sg.mask_off);
+	for (size_t i = 0; i < in->n_mask; i++)
+		mask[in->mask[i] >> 6] |= 1ULL << (in->mask[i] & 63);
+	memset(&o, 0, sizeof(o));
 	memcpy(o.magic, SNAP_OVL_MAGIC, 8);
+	o.size = sg.size;
 	o.base_id = base->base_id;
 	o.seq = in->seq;
 	o.n_records = (uint32_t)n;
-	o.n_buckets = b.nb;
-	o.n_members = b.n_members;
+	o.n_buckets = sg.n_buckets;
+	o.n_members = sg.n_members;
 	o.n_base = base->n_records;
-	o.strings_size = st.len;
-	o.size = align8(o.strings_off + st.len);
-	img = calloc(1, o.size);
-	if (!img) {
-		err = -ENOMEM;
-		goto out;
-	}
-	memcpy(img + o.records_off, b.recs, n * sizeof(struct snap_record));
-	memcpy(img + o.name_index_off, b.names, (size_t)b.nb * sizeof(struct snap_slot));
-	memcpy(img + o.uid_index_off, b.uids, (size_t)b.nb * sizeof(struct snap_slot));
-	memcpy(img + o.members_off, b.members, (size_t)b.n_members * 4);
-	uint64_t *mask = (uint64_t *)(img + o.mask_off);
-	for (size_t i = 0; i < in->n_mask; i++) {
-		if (in->mask[i] >= base->n_records) {
-			err = -EINVAL;
-			goto out;
-		}
-		mask[in->mask[i] >> 6] |= 1ULL << (in->mask[i] & 63);
-	}
-	memcpy(img + o.strings_off, st.buf, st.len);
-	o.checksum = snapshot_checksum(img + sizeof(o), o.size - sizeof(o));
-	memcpy(img, &o, sizeof(o));
-	*out = img;
-	*outlen = o.size;
-	img = NULL;
-out:
-	free(img);
-	free(st.buf);
-	body_free(&b);
-	return err;
+	o.str_bias = (uint32_t)bias;
+	o.record_size = SNAP_RECORD_SIZE;
+	o.records_off = sg.records_off;
+	o.name_index_off = sg.name_index_off;
+	o.uid_index_off = sg.uid_index_off;
+	o.members_off = sg.members_off;
+	o.mask_off = sg.mask_off;
+	o.strings_off = sg.strings_off;
+	o.strings_size = sg.strings_size;
+	seal(&sg, &o, sizeof(o), &o.checksum, out, outlen);
+	return 0;
 }
 
 /* Readers refuse a file with a record outside uid_min+1 … uid_max: never write one. */
@@ -325,6 +337,13 @@ int snapshot_append(const char *path, const struct snapshot *cur, const struct s
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0)
 		return ag_fail(err, errlen, -errno, "%s: cannot open: %s", path, strerror(errno));
+	/* An overlay of this version on a base of the previous one: never. The
+	 * caller writes the file whole instead (as for any failure here). */
+	if (cur->hdr->version != SNAP_VERSION) {
+		close(fd);
+		return ag_fail(err, errlen, -ESTALE, "%s: an older format, to be written whole",
+			       path);
+	}
 	if (fstat(fd, &st) < 0 || st.st_dev != cur->dev || st.st_ino != cur->ino ||
 	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.base_id != cur->hdr->base_id ||
 	    h.overlay_off != cur->overlay_off || (uint64_t)st.st_size < h.file_size) {

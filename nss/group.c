@@ -2,12 +2,10 @@
 /* group.c: the group database of libnss_aadguest: each guest's private group
  * (GID = UID) and the shared group of all active guests (GID = uid_min). */
 #include "nss_aadguest.h"
-#include "snapcache.h"
+#include "mapping.h"
 #include "../common/names.h"
-#include "../common/state.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +18,12 @@ static const char *str_or_empty(const struct snapshot *s, uint32_t off)
 
 static bool is_member(const struct snap_record *r)
 {
-	return r->state == GS_ACTIVE && snapcache_visible(r);
+	return snap_group_member(r->state, r->flags);
+}
+
+static bool visible(const struct snap_record *r)
+{
+	return snap_nss_visible(r->state, r->flags, r->restorable_until);
 }
 
 /* Pack name, "*", the member pointer array and the member names. */
@@ -89,7 +92,7 @@ enum nss_status _nss_aadguest_getgrnam_r(const char *name, struct group *gr, cha
 
 	if (!name || strnlen(name, AG_NAME_MAX + 1) > AG_NAME_MAX)
 		return notfound(errnop);
-	e = snapcache_acquire(&s);
+	e = mapping_acquire(&s);
 	if (e)
 		return unavailable(e, errnop);
 	const char *shared = str_or_empty(s, s->hdr->group_name);
@@ -97,13 +100,13 @@ enum nss_status _nss_aadguest_getgrnam_r(const char *name, struct group *gr, cha
 		st = fill_group(s, shared, s->hdr->uid_min, true, gr, buf, buflen, errnop);
 	} else {
 		r = snapshot_find_name(s, name);
-		if (r && snapcache_visible(r))
+		if (r && visible(r))
 			st = fill_group(s, str_or_empty(s, r->name), r->uid, false, gr, buf, buflen,
 					errnop);
 		else
 			st = notfound(errnop);
 	}
-	snapcache_release(s);
+	mapping_release(s);
 	return st;
 }
 
@@ -113,7 +116,7 @@ enum nss_status _nss_aadguest_getgrgid_r(gid_t gid, struct group *gr, char *buf,
 	const struct snapshot *s;
 	const struct snap_record *r;
 	enum nss_status st;
-	int e = snapcache_acquire(&s);
+	int e = mapping_acquire(&s);
 
 	if (e)
 		return unavailable(e, errnop);
@@ -122,110 +125,57 @@ enum nss_status _nss_aadguest_getgrgid_r(gid_t gid, struct group *gr, char *buf,
 		st = fill_group(s, shared, gid, true, gr, buf, buflen, errnop);
 	} else {
 		r = snapshot_find_uid(s, (uint32_t)gid);
-		if (r && snapcache_visible(r))
+		if (r && visible(r))
 			st = fill_group(s, str_or_empty(s, r->name), r->uid, false, gr, buf, buflen,
 					errnop);
 		else
 			st = notfound(errnop);
 	}
-	snapcache_release(s);
+	mapping_release(s);
 	return st;
 }
 
+struct nss_out {
+	struct group *gr;
+	char *buf;
+	size_t buflen;
+};
+
 /* Enumeration: position 0 is the shared group, position i+1 record i. */
-static struct {
-	pthread_mutex_t lock;
-	struct snapshot snap;
-	uint32_t next;
-	int busy; /* the mapping is being replaced: a child forked now forgets it */
-} grent = { .lock = PTHREAD_MUTEX_INITIALIZER };
-static pthread_once_t grent_once = PTHREAD_ONCE_INIT;
-
-static void grent_child(void)
+static enum nss_status fill_next(const struct snapshot *s, uint32_t i, void *ctx, int *errnop)
 {
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-	grent.lock = fresh;
-	if (__atomic_load_n(&grent.busy, __ATOMIC_SEQ_CST)) {
-		memset(&grent.snap, 0, sizeof(grent.snap));
-		grent.next = 0;
-		grent.busy = 0;
+	struct nss_out *o = ctx;
+	if (i == 0) {
+		const char *shared = str_or_empty(s, s->hdr->group_name);
+		if (!*shared)
+			return GETENT_SKIP;
+		return fill_group(s, shared, s->hdr->uid_min, true, o->gr, o->buf, o->buflen,
+				  errnop);
 	}
-}
-
-static void grent_init(void)
-{
-	pthread_atfork(NULL, NULL, grent_child);
-}
-
-static void grent_lock(void)
-{
-	pthread_once(&grent_once, grent_init);
-	pthread_mutex_lock(&grent.lock);
+	if (i - 1 >= snapshot_count(s))
+		return NSS_STATUS_NOTFOUND;
+	const struct snap_record *r = snapshot_record(s, i - 1);
+	if (!r || !visible(r))
+		return GETENT_SKIP;
+	return fill_group(s, str_or_empty(s, r->name), r->uid, false, o->gr, o->buf, o->buflen,
+			  errnop);
 }
 
 enum nss_status _nss_aadguest_setgrent(int stayopen)
 {
-	int saved = errno;
 	(void)stayopen;
-	grent_lock();
-	__atomic_store_n(&grent.busy, 1, __ATOMIC_SEQ_CST);
-	snapshot_close(&grent.snap);
-	grent.next = 0;
-	int r = snapshot_open(&grent.snap, snapshot_path_default(), 0);
-	__atomic_store_n(&grent.busy, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&grent.lock);
-	errno = saved;
-	return r ? NSS_STATUS_UNAVAIL : NSS_STATUS_SUCCESS;
+	return getent_set(&getent_group);
 }
 
 enum nss_status _nss_aadguest_getgrent_r(struct group *gr, char *buf, size_t buflen, int *errnop)
 {
-	enum nss_status st = NSS_STATUS_NOTFOUND;
-	const struct snapshot *s = &grent.snap;
-
-	grent_lock();
-	if (!s->base) {
-		*errnop = ENOENT;
-		pthread_mutex_unlock(&grent.lock);
-		return NSS_STATUS_UNAVAIL;
-	}
-	*errnop = ENOENT;
-	if (grent.next == 0) {
-		const char *shared = str_or_empty(s, s->hdr->group_name);
-		if (*shared) {
-			st = fill_group(s, shared, s->hdr->uid_min, true, gr, buf, buflen, errnop);
-			if (st == NSS_STATUS_SUCCESS)
-				grent.next++;
-			pthread_mutex_unlock(&grent.lock);
-			return st;
-		}
-		grent.next++;
-	}
-	while (grent.next - 1 < snapshot_count(s)) {
-		const struct snap_record *r = snapshot_record(s, grent.next - 1);
-		if (!r || !snapcache_visible(r)) {
-			grent.next++;
-			continue;
-		}
-		st = fill_group(s, str_or_empty(s, r->name), r->uid, false, gr, buf, buflen,
-				errnop);
-		if (st == NSS_STATUS_SUCCESS)
-			grent.next++;
-		break;
-	}
-	pthread_mutex_unlock(&grent.lock);
-	return st;
+	struct nss_out o = { gr, buf, buflen };
+	return getent_next(&getent_group, fill_next, &o, errnop);
 }
 
 enum nss_status _nss_aadguest_endgrent(void)
 {
-	grent_lock();
-	__atomic_store_n(&grent.busy, 1, __ATOMIC_SEQ_CST);
-	snapshot_close(&grent.snap);
-	grent.next = 0;
-	__atomic_store_n(&grent.busy, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&grent.lock);
-	return NSS_STATUS_SUCCESS;
+	return getent_end(&getent_group);
 }
 
 static int add_group(gid_t gid, long int *start, long int *size, gid_t **groupsp, long int limit)
@@ -260,7 +210,7 @@ enum nss_status _nss_aadguest_initgroups_dyn(const char *user, gid_t skipgroup, 
 
 	if (!user || strnlen(user, AG_NAME_MAX + 1) > AG_NAME_MAX)
 		return notfound(errnop);
-	e = snapcache_acquire(&s);
+	e = mapping_acquire(&s);
 	if (e)
 		return unavailable(e, errnop);
 	r = snapshot_find_name(s, user);
@@ -281,6 +231,6 @@ enum nss_status _nss_aadguest_initgroups_dyn(const char *user, gid_t skipgroup, 
 	} else {
 		*errnop = ENOENT;
 	}
-	snapcache_release(s);
+	mapping_release(s);
 	return st;
 }

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* passwd.c: the passwd database of libnss_aadguest (SPEC §5). */
 #include "nss_aadguest.h"
-#include "snapcache.h"
+#include "mapping.h"
 #include "../common/names.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
+
+struct nss_out {
+	struct passwd *pw;
+	char *buf;
+	size_t buflen;
+};
 
 static const char *str_or_empty(const struct snapshot *s, uint32_t off)
 {
@@ -63,17 +68,17 @@ enum nss_status _nss_aadguest_getpwnam_r(const char *name, struct passwd *pw, ch
 		*errnop = ENOENT;
 		return NSS_STATUS_NOTFOUND;
 	}
-	e = snapcache_acquire(&s);
+	e = mapping_acquire(&s);
 	if (e)
 		return unavailable(e, errnop);
 	r = snapshot_find_name(s, name);
-	if (r && snapcache_visible(r)) {
+	if (r && snap_nss_visible(r->state, r->flags, r->restorable_until)) {
 		st = fill_passwd(s, r, pw, buf, buflen, errnop);
 	} else {
 		*errnop = ENOENT;
 		st = NSS_STATUS_NOTFOUND;
 	}
-	snapcache_release(s);
+	mapping_release(s);
 	return st;
 }
 
@@ -83,100 +88,46 @@ enum nss_status _nss_aadguest_getpwuid_r(uid_t uid, struct passwd *pw, char *buf
 	const struct snapshot *s;
 	const struct snap_record *r;
 	enum nss_status st;
-	int e = snapcache_acquire(&s);
+	int e = mapping_acquire(&s);
 
 	if (e)
 		return unavailable(e, errnop);
 	r = snapshot_find_uid(s, (uint32_t)uid);
-	if (r && snapcache_visible(r)) {
+	if (r && snap_nss_visible(r->state, r->flags, r->restorable_until)) {
 		st = fill_passwd(s, r, pw, buf, buflen, errnop);
 	} else {
 		*errnop = ENOENT;
 		st = NSS_STATUS_NOTFOUND;
 	}
-	snapcache_release(s);
+	mapping_release(s);
 	return st;
 }
 
-/* Enumeration has a mapping of its own, so a snapshot replaced mid-walk
- * neither skips nor repeats entries. */
-static struct {
-	pthread_mutex_t lock;
-	struct snapshot snap;
-	uint32_t next;
-	int busy; /* the mapping is being replaced: a child forked now forgets it */
-} pwent = { .lock = PTHREAD_MUTEX_INITIALIZER };
-static pthread_once_t pwent_once = PTHREAD_ONCE_INIT;
-
-static void pwent_child(void)
+/* Enumeration: position i is record i. */
+static enum nss_status fill_next(const struct snapshot *s, uint32_t i, void *ctx, int *errnop)
 {
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-	pwent.lock = fresh;
-	if (__atomic_load_n(&pwent.busy, __ATOMIC_SEQ_CST)) {
-		memset(&pwent.snap, 0, sizeof(pwent.snap));
-		pwent.next = 0;
-		pwent.busy = 0;
-	}
-}
-
-static void pwent_init(void)
-{
-	pthread_atfork(NULL, NULL, pwent_child);
-}
-
-static void pwent_lock(void)
-{
-	pthread_once(&pwent_once, pwent_init);
-	pthread_mutex_lock(&pwent.lock);
+	struct nss_out *o = ctx;
+	if (i >= snapshot_count(s))
+		return NSS_STATUS_NOTFOUND;
+	const struct snap_record *r = snapshot_record(s, i);
+	if (!r || !snap_nss_visible(r->state, r->flags, r->restorable_until))
+		return GETENT_SKIP;
+	return fill_passwd(s, r, o->pw, o->buf, o->buflen, errnop);
 }
 
 enum nss_status _nss_aadguest_setpwent(int stayopen)
 {
-	int saved = errno;
 	(void)stayopen;
-	pwent_lock();
-	__atomic_store_n(&pwent.busy, 1, __ATOMIC_SEQ_CST);
-	snapshot_close(&pwent.snap);
-	pwent.next = 0;
-	int r = snapshot_open(&pwent.snap, snapshot_path_default(), 0);
-	__atomic_store_n(&pwent.busy, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&pwent.lock);
-	errno = saved;
-	return r ? NSS_STATUS_UNAVAIL : NSS_STATUS_SUCCESS;
+	return getent_set(&getent_passwd);
 }
 
 enum nss_status _nss_aadguest_getpwent_r(struct passwd *pw, char *buf, size_t buflen, int *errnop)
 {
-	enum nss_status st = NSS_STATUS_NOTFOUND;
-	pwent_lock();
-	if (!pwent.snap.base) {
-		*errnop = ENOENT;
-		pthread_mutex_unlock(&pwent.lock);
-		return NSS_STATUS_UNAVAIL;
-	}
-	*errnop = ENOENT;
-	while (pwent.next < snapshot_count(&pwent.snap)) {
-		const struct snap_record *r = snapshot_record(&pwent.snap, pwent.next);
-		if (!r || !snapcache_visible(r)) {
-			pwent.next++;
-			continue;
-		}
-		st = fill_passwd(&pwent.snap, r, pw, buf, buflen, errnop);
-		if (st == NSS_STATUS_SUCCESS)
-			pwent.next++;
-		break;
-	}
-	pthread_mutex_unlock(&pwent.lock);
-	return st;
+	struct nss_out o = { pw, buf, buflen };
+	return getent_next(&getent_passwd, fill_next, &o, errnop);
 }
 
 enum nss_status _nss_aadguest_endpwent(void)
 {
-	pwent_lock();
-	__atomic_store_n(&pwent.busy, 1, __ATOMIC_SEQ_CST);
-	snapshot_close(&pwent.snap);
-	pwent.next = 0;
-	__atomic_store_n(&pwent.busy, 0, __ATOMIC_SEQ_CST);
-	pthread_mutex_unlock(&pwent.lock);
-	return NSS_STATUS_SUCCESS;
+	return getent_end(&getent_passwd);
 }

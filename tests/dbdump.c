@@ -2,14 +2,20 @@
 /* dbdump: what a snapshot and a private state say, in one canonical text, so
  * that a state built by appending (journal, overlay) can be compared with one
  * written whole. Usage: dbdump GUESTS.DB STATE.JSON [--layout]
- * --layout prints how the files are laid out instead (base, overlay, journal). */
+ * --layout prints how the files are laid out instead (base, overlay, journal).
+ * dbdump --version GUESTS.DB prints the snapshot's format version;
+ * dbdump --to-v3 GUESTS.DB OUT writes what it says (overlay folded in) in
+ * the previous format, version 3, as the previous release would have. */
 #include "../common/guest.h"
 #include "../common/guestdb.h"
 #include "../common/snapshot.h"
+#include "snapv3.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct snapshot *S;
 
@@ -41,11 +47,69 @@ static const char *opt(const char *s)
 	return s ? s : "\\N";
 }
 
+static int to_v3(const struct snapshot *s, const char *out)
+{
+	const struct snap_header *h = s->hdr;
+	struct snap_guest_in *g = calloc(snapshot_count(s) + 1, sizeof(*g));
+	size_t n = 0, len;
+	if (!g)
+		return 1;
+	for (uint32_t i = 0; i < snapshot_count(s); i++) {
+		const struct snap_record *r = snapshot_record(s, i);
+		if (!r)
+			continue;
+		g[n++] = (struct snap_guest_in){ r->uid,
+						 r->state,
+						 r->flags,
+						 snapshot_str(s, r->name),
+						 snapshot_str(s, r->object_id),
+						 snapshot_str(s, r->display_name),
+						 snapshot_str(s, r->upn),
+						 snapshot_str(s, r->home),
+						 snapshot_str(s, r->shell),
+						 r->created_at,
+						 r->state_since,
+						 r->deleted_at,
+						 r->restorable_until };
+	}
+	struct snap_settings set = { .generated_at = h->generated_at,
+				     .max_staleness = h->max_staleness,
+				     .uid_min = h->uid_min,
+				     .uid_max = h->uid_max,
+				     .stale_policy = h->stale_policy,
+				     .organization = snapshot_str(s, h->organization),
+				     .group_name = snapshot_str(s, h->group_name),
+				     .config_hash = h->config_hash };
+	unsigned char *img = snapv3_build(&set, h->base_id, g, n, &len);
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int bad = fd < 0 || write(fd, img, len) != (ssize_t)len;
+	if (fd >= 0 && close(fd) < 0)
+		bad = 1;
+	free(img);
+	free(g);
+	if (bad)
+		fprintf(stderr, "dbdump: %s: cannot write\n", out);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	struct snapshot s;
 	struct guestdb db;
 	char err[1024];
+	if (argc >= 3 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "--to-v3") == 0)) {
+		if (snapshot_open(&s, argv[2], SNAP_OPEN_VERIFY)) {
+			fprintf(stderr, "dbdump: %s: cannot open\n", argv[2]);
+			return 1;
+		}
+		int r = 0;
+		if (strcmp(argv[1], "--version") == 0)
+			printf("%u\n", s.hdr->version);
+		else
+			r = argc > 3 ? to_v3(&s, argv[3]) : 2;
+		snapshot_close(&s);
+		return r;
+	}
 	if (argc < 3) {
 		fprintf(stderr, "usage: dbdump GUESTS.DB STATE.JSON [--layout]\n");
 		return 2;

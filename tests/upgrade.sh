@@ -41,6 +41,33 @@ DB0=$DB; DB=$W/fresh/guests.db
 expect_match "a fresh host takes the new default range" "^aadguests:\*:2013265920:" "$(nssw getent group aadguests)"
 DB=$DB0
 
+# The snapshot format (docs/snapshot-format.md): a host upgraded between the
+# package's installation and its next sync keeps the previous release's
+# guests.db (version 3) until that sync; the new modules and tool read it.
+ag sync --full >/dev/null 2>&1; expect "format: a full sync" 0 $?
+expect "format: this release writes version 4" 4 "$("$B/tests/dbdump" --version "$DB")"
+v4_passwd=$(nssw getent passwd alice@fabrikam.com)
+v4_count=$(nssw getent passwd | grep -c @)
+"$B/tests/dbdump" --to-v3 "$DB" "$W/v3.db" && mv "$W/v3.db" "$DB"
+expect "format: the previous release's snapshot (version 3) in place" 3 "$("$B/tests/dbdump" --version "$DB")"
+expect "…NSS resolves a guest by name as before" "$v4_passwd" "$(nssw getent passwd alice@fabrikam.com)"
+uid=$(echo "$v4_passwd" | cut -d: -f3)
+expect_match "…and by UID" "^alice@fabrikam.com:\*:$uid:$uid:" "$(nssw getent passwd "$uid")"
+expect_match "…the shared group lists its members" "^aadguests:\*:1879048192:.*alice@fabrikam.com" "$(nssw getent group aadguests)"
+expect "…enumeration lists every guest" "$v4_count" "$(nssw getent passwd | grep -c @)"
+expect "…PAM lets the active guest in" PAM_SUCCESS "$(pam_direct alice@fabrikam.com config="$CONF" db="$DB")"
+expect "…the tool lists it" "$(echo "$v4_passwd" | cut -d: -f1)" "$(guest_field alice@fabrikam.com name)"
+ctl add '{"id":"7e57a11d-0000-4000-8000-00000000a9d2","displayName":"Later Guest","mail":"later@partner.example","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-26T09:00:00Z"}' >/dev/null
+ag sync >/dev/null 2>&1; expect "format: the next (delta) sync succeeds" 0 $?
+expect "…and writes the file whole in version 4" 4 "$("$B/tests/dbdump" --version "$DB")"
+expect "…which resolves the guest as before" "$v4_passwd" "$(nssw getent passwd alice@fabrikam.com)"
+expect_match "…and the new guest" "^later@partner.example:" "$(nssw getent passwd later@partner.example)"
+cp "$DB" "$W/v9.db"
+printf '\011' | dd of="$W/v9.db" bs=1 seek=8 conv=notrunc 2>/dev/null
+DB0=$DB; DB=$W/v9.db
+expect "format: an unknown version fails closed (the guest is unknown)" "2" "$(nssw getent passwd alice@fabrikam.com >/dev/null 2>&1; echo $?)"
+DB=$DB0
+
 echo
 echo "upgrade: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* fuzz_snapshot.c: guests.db, with or without an overlay, from an exact-size
- * heap block: open (checksum verified or not), then every lookup and
- * enumeration NSS and PAM make, decide() and its message for every name. */
+/* fuzz_snapshot.c: guests.db (version 4, or the previous version 3), with or
+ * without an overlay, from an exact-size heap block: open (checksum verified
+ * or not), then every lookup and enumeration NSS and PAM make, the NSS rule
+ * of who is shown, the overlay records the tool reads directly, decide() and
+ * its message for every name. Seeds: corpus/snapshot/{base,overlay}.db and
+ * v3-{base,overlay}.db (tests/fuzz/make-seeds.sh; tests/dbdump --to-v3). */
 #include "../../common/decide.h"
 #include "../../common/snapshot.h"
 #include "fuzz.h"
@@ -29,6 +32,8 @@ static void walk(const struct snapshot *s)
 					  r->upn,  r->home,	 r->shell };
 		for (size_t k = 0; k < 6; k++)
 			use(snapshot_str(s, offs[k]));
+		sink += snap_nss_visible(r->state, r->flags, r->restorable_until) +
+			snap_group_member(r->state, r->flags);
 		const char *name = snapshot_str(s, r->name);
 		if (name) {
 			sink += snapshot_find_name(s, name) != NULL;
@@ -41,6 +46,11 @@ static void walk(const struct snapshot *s)
 		if (u)
 			use(snapshot_str(s, u->name));
 		sink += (size_t)snapshot_base_uid(s, r->uid);
+	}
+	for (uint32_t i = 0; i < s->part[1].n_records && i < 4096; i++) {
+		const struct snap_record *r = &s->part[1].records[i];
+		sink += r->uid;
+		use(snapshot_str(s, r->object_id));
 	}
 	for (uint32_t i = 0; i < snapshot_member_count(s) && i < 4096; i++) {
 		const struct snap_record *r = snapshot_member(s, i);

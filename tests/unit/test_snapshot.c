@@ -18,6 +18,7 @@
 #include "../../common/decide.h"
 #include "../../common/snapshot.h"
 #include "../../common/state.h"
+#include "../snapv3.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -461,6 +462,199 @@ static void test_record_uid_range(void **st)
 	assert_int_equal(snapshot_write(path, &low, g, 2, err, sizeof(err)), -ERANGE);
 }
 
+/* Version 4: a hit reads its index slot and its record, nothing else; the
+ * record holds its strings (a string too long for it goes apart). */
+static void test_record_layout(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	char err[256], name[200], home[300], gecos[300];
+	write_good();
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	assert_int_equal(s.hdr->version, SNAP_VERSION);
+	assert_int_equal(s.hdr->record_size, sizeof(struct snap_record));
+	for (uint32_t i = 0; i < snapshot_count(&s); i++) {
+		const struct snap_record *r = snapshot_record(&s, i);
+		const char *lo = (const char *)r, *hi = lo + sizeof(*r);
+		assert_int_equal((uintptr_t)(lo - (const char *)s.base) % 64, 0);
+		const uint32_t offs[] = { r->name, r->display_name, r->home, r->shell,
+					  r->object_id };
+		for (size_t k = 0; k < ARRAY_LEN(offs); k++) {
+			const char *t = snapshot_str(&s, offs[k]);
+			assert_non_null(t);
+			assert_true(t >= r->text && t + strlen(t) < hi);
+		}
+		assert_int_equal(r->text[sizeof(r->text) - 1], '\0');
+	}
+	snapshot_close(&s);
+
+	/* Too long for the record: apart, and read back whole. */
+	memset(name, 'n', 100);
+	strcpy(name + 100, "@x.com");
+	snprintf(gecos, sizeof(gecos), "%0200d", 7);
+	snprintf(home, sizeof(home), "/home/guests/%s", name);
+	struct snap_guest_in g[2] = { guests[0], guests[1] };
+	g[1].name = name;
+	g[1].display_name = gecos;
+	g[1].home = home;
+	assert_int_equal(snapshot_write(path, &settings, g, 2, err, sizeof(err)), 0);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	const struct snap_record *r = snapshot_find_name(&s, name);
+	assert_non_null(r);
+	assert_ptr_equal(snapshot_find_uid(&s, 2000002), r);
+	assert_string_equal(snapshot_str(&s, r->name), name);
+	assert_string_equal(snapshot_str(&s, r->display_name), gecos);
+	assert_string_equal(snapshot_str(&s, r->home), home);
+	assert_string_equal(snapshot_str(&s, r->shell), "/usr/sbin/nologin");
+	assert_string_equal(snapshot_str(&s, r->object_id), "oid-d");
+	const char *t = snapshot_str(&s, r->display_name);
+	assert_true(t < (const char *)r || t >= (const char *)(r + 1));
+	snapshot_close(&s);
+
+	/* Two guests with one UID: never written, the old file stays. */
+	g[1] = guests[1];
+	g[1].uid = g[0].uid;
+	assert_int_equal(snapshot_write(path, &settings, g, 2, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, "two guests share one UID"));
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	assert_non_null(snapshot_find_name(&s, name));
+	snapshot_close(&s);
+}
+
+/* The previous format (version 3), as the previous release wrote it: a host
+ * upgraded before its next sync keeps resolving its guests. */
+static unsigned char *v3_image(bool overlay, size_t *len)
+{
+	static const uint32_t mask[] = { 0, 1 };
+	unsigned char *img = snapv3_build(&settings, 77, guests, 5, len);
+	return overlay ? snapv3_append(img, len, 2, changed, 2, mask, 2) : img;
+}
+
+static void test_previous_format(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	struct verdict v;
+	struct nss_probe none = { 0 };
+	char err[256];
+	size_t len;
+	unsigned char *img = v3_image(false, &len);
+	copy_with(img, len, path);
+	free(img);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	assert_int_equal(s.hdr->version, SNAP_VERSION_V3);
+	assert_string_equal(snapshot_str(&s, s.hdr->organization), "Contoso");
+	const struct snap_record *r = snapshot_find_name(&s, "ALICE@Fabrikam.com");
+	assert_non_null(r);
+	assert_int_equal(r->uid, 2000001);
+	assert_ptr_equal(snapshot_find_uid(&s, 2000001), r);
+	assert_ptr_equal(snapshot_record(&s, 0), r);
+	assert_ptr_equal(&s.part[0].records[0], r);
+	assert_string_equal(snapshot_str(&s, r->home), "/home/guests/alice@fabrikam.com");
+	assert_string_equal(snapshot_str(&s, r->shell), "/bin/bash");
+	assert_null(snapshot_str(&s, snapshot_find_uid(&s, 2000002)->upn));
+	assert_string_equal(snapshot_str(&s, snapshot_find_name(&s, "frank@x.com")->object_id),
+			    "oid-f");
+	assert_null(snapshot_find_name(&s, "nobody@x.com"));
+	assert_null(snapshot_find_uid(&s, 2000009));
+	assert_int_equal(snapshot_member_count(&s), 1);
+	assert_ptr_equal(snapshot_member(&s, 0), r);
+	decide(&s, "alice@fabrikam.com", &none, 6000, 0, 0, &v);
+	assert_int_equal(v.kind, V_ALLOW);
+	snapshot_close(&s);
+
+	/* With an overlay: read through it as before. */
+	img = v3_image(true, &len);
+	copy_with(img, len, path);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	assert_int_equal(s.seq, 2);
+	r = snapshot_find_name(&s, "gina@x.com");
+	assert_non_null(r);
+	assert_int_equal(r->uid, 2000006);
+	assert_string_equal(snapshot_str(&s, r->display_name), "Gina");
+	assert_int_equal(s.part[1].records[1].uid, 2000006); /* the tool reads these directly */
+	assert_int_equal(snapshot_find_name(&s, "alice@fabrikam.com")->state, GS_DISABLED);
+	assert_null(snapshot_find_name(&s, "dave@x.com"));
+	assert_null(snapshot_find_uid(&s, 2000002));
+	assert_int_equal(snapshot_base_uid(&s, 2000002), 1);
+	assert_int_equal(snapshot_member_count(&s), 2);
+	assert_null(snapshot_member(&s, 0));
+	assert_ptr_equal(snapshot_member(&s, 1), r);
+
+	/* Never appended to: the next sync writes it whole, in this format. */
+	struct snap_overlay_in ov = { .seq = 3, .generated_at = 7000 };
+	assert_int_equal(snapshot_append(path, &s, &ov, changed, 1, err, sizeof(err)), -ESTALE);
+	snapshot_close(&s);
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal((size_t)sb.st_size, len);
+
+	/* Damaged: refused, or bounded. */
+	char bad[700];
+	snprintf(bad, sizeof(bad), "%s/bad-v3.db", dir);
+	for (size_t cut = 0; cut < len; cut++)
+		exercise_memory(img, cut);
+	srand(13);
+	for (size_t pos = 0; pos < len; pos++) {
+		unsigned char keep = img[pos];
+		img[pos] ^= (unsigned char)(1 + rand() % 255);
+		exercise_memory(img, len);
+		img[pos] = keep;
+	}
+	/* Any other version: refused (fail closed), even with a good body. */
+	static const uint32_t versions[] = { 0, 1, 2, 5, 0x04000000 };
+	for (size_t i = 0; i < ARRAY_LEN(versions); i++) {
+		memcpy(img + offsetof(struct snap_header, version), &versions[i], 4);
+		copy_with(img, len, bad);
+		assert_int_equal(snapshot_open(&s, bad, 0), -EBADMSG);
+	}
+	free(img);
+	write_good();
+	uint32_t v3 = SNAP_VERSION_V3;
+	patch(path, offsetof(struct snap_header, version), &v3, 4);
+	assert_int_equal(snapshot_open(&s, path, 0), -EBADMSG); /* a version 4 body */
+}
+
+/* SNAP_OPEN_LOOKUPS (NSS, PAM): the header's page is a mapping of its own,
+ * so a fault there maps that page alone, not the 64 KiB around it. */
+static int mappings_of(const char *file)
+{
+	char line[1024];
+	int n = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, file) != NULL;
+	fclose(f);
+	return n;
+}
+
+static void test_lookup_mapping(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	struct snap_guest_in g[40];
+	char names[40][32], err[256];
+	for (int i = 0; i < 40; i++) {
+		g[i] = guests[0];
+		snprintf(names[i], sizeof(names[i]), "g%02d@x.com", i);
+		g[i].name = names[i];
+		g[i].uid = 2000100 + (uint32_t)i;
+	}
+	assert_int_equal(snapshot_write(path, &settings, g, 40, err, sizeof(err)), 0);
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	assert_int_equal(mappings_of(path), 1);
+	snapshot_close(&s);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_LOOKUPS), 0);
+	assert_true(s.size > 4096);
+	assert_int_equal(mappings_of(path), 2);
+	const struct snap_record *r = snapshot_find_name(&s, "g33@x.com");
+	assert_non_null(r);
+	assert_int_equal(r->uid, 2000133);
+	snapshot_close(&s);
+	assert_int_equal(mappings_of(path), 0);
+}
+
 /* Audit 8.3: a FIFO in place of the snapshot is refused at once, never waited on. */
 static void test_fifo(void **st)
 {
@@ -582,6 +776,9 @@ int main(void)
 		cmocka_unit_test(test_header_implausible),
 		cmocka_unit_test(test_record_uid_range),
 		cmocka_unit_test(test_fifo),
+		cmocka_unit_test(test_record_layout),
+		cmocka_unit_test(test_previous_format),
+		cmocka_unit_test(test_lookup_mapping),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, setup, teardown);
 }

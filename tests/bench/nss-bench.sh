@@ -73,6 +73,7 @@ if ! command -v strace >/dev/null; then
 fi
 
 mkdir -p "$OUT"
+: >"$OUT/sssd.log"
 
 # SSSD: Debian's packages, unpacked into $SSSD_ROOT and laid over /usr in the
 # namespace (an overlay), unless the host has them installed already.
@@ -311,6 +312,8 @@ getent_line() {
 	git diff --quiet HEAD -- 2>/dev/null || rev="$rev + uncommitted changes"
 	echo "T info commit 0 - - $rev; $AG_SO built $(date -r "$AG_SO" '+%F %T')"
 	echo "T info date 0 - - $(date -u '+%F %T UTC')"
+	echo "T info load 0 - - $(cut -d' ' -f1-3 /proc/loadavg) at the start, on $(nproc) CPUs" \
+		"(other work on the host makes every figure slower and noisier)"
 	echo "T info sssd 0 - - ${SSSD_VERSION:-left out}${SSS_SO:+ ($SSS_SO)}; id_provider = proxy," \
 		"proxy_lib_name = cache (libnss-cache on the same passwd.cache), memory cache warmed" \
 		"by first lookups of every guest in a random order, $SSSD_PROCS processes, for at" \
@@ -404,6 +407,7 @@ for n in $SIZES; do
 done
 
 "$NB" report "$RES" >"$OUT/nss-bench.md"
-printf '\nWhole run: %s s (sh tests/bench/nss-bench.sh; raw results in build/bench/results.txt).\n' \
+printf '\nWhole run: %s s (sh tests/bench/nss-bench.sh; raw results in build/bench/results.txt);' \
 	"$(($(date +%s) - start))" >>"$OUT/nss-bench.md"
+printf ' load average at the end: %s.\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/nss-bench.md"
 cat "$OUT/nss-bench.md"

@@ -437,37 +437,47 @@ static void *rthread_loop(void *p)
 
 /* Lookups by name of random guests with 1, 2, 4 and 8 threads together, on
  * every CPU of the process's original affinity; each thread walks its own
- * part of the sample. Only when $NSS_BENCH_THREADS is set (once a size). */
+ * part of the sample; half the budget a run. Only when $NSS_BENCH_THREADS is
+ * set (once a size). */
 static void random_threads(const char *label, size_t n, pwnam_fn nam, const struct sample *s)
 {
 	const char *want = getenv("NSS_BENCH_THREADS");
+	double best[4] = { 0 };
 	if (!want || !*want)
 		return;
 	if (have_all_cpus)
 		sched_setaffinity(0, sizeof(all_cpus), &all_cpus);
-	for (int t = 1; t <= 8; t *= 2) {
-		pthread_t th[8];
-		struct rthread_arg a[8];
-		uint64_t start = now_ns(), total = 0, bad = 0;
-		for (int k = 0; k < t; k++) {
-			a[k] = (struct rthread_arg){
-				nam, s, (size_t)k * (SAMPLE_SIZE / 8), start + budget_ns, 0, 0
-			};
-			if (pthread_create(&th[k], NULL, rthread_loop, &a[k]))
-				die("pthread_create failed", NULL);
+	/* Three interleaved rounds, the best of each kept: a burst of other
+	 * work on the host spoils one round, not the comparison. */
+	for (int round = 0; round < 3; round++)
+		for (int ti = 0, t = 1; t <= 8; ti++, t *= 2) {
+			pthread_t th[8];
+			struct rthread_arg a[8];
+			uint64_t start = now_ns(), total = 0, bad = 0;
+			for (int k = 0; k < t; k++) {
+				a[k] = (struct rthread_arg){ nam,
+							     s,
+							     (size_t)k * (SAMPLE_SIZE / 8),
+							     start + budget_ns / 2,
+							     0,
+							     0 };
+				if (pthread_create(&th[k], NULL, rthread_loop, &a[k]))
+					die("pthread_create failed", NULL);
+			}
+			for (int k = 0; k < t; k++) {
+				pthread_join(th[k], NULL);
+				total += a[k].done;
+				bad += a[k].bad;
+			}
+			double rate = (double)total / ((double)(now_ns() - start) / 1e9);
+			if (bad)
+				die("wrong answers with threads from", label);
+			best[ti] = rate > best[ti] ? rate : best[ti];
 		}
-		for (int k = 0; k < t; k++) {
-			pthread_join(th[k], NULL);
-			total += a[k].done;
-			bad += a[k].bad;
-		}
-		double secs = (double)(now_ns() - start) / 1e9;
-		if (bad)
-			die("wrong answers with threads from", label);
-		printf("R threads %s %zu rand t%d %.0f %d\n", label, n, t, (double)total / secs,
+	for (int ti = 0; ti < 4; ti++)
+		printf("R threads %s %zu rand t%d %.0f %d\n", label, n, 1 << ti, best[ti],
 		       have_all_cpus ? CPU_COUNT(&all_cpus) : 0);
-		fflush(stdout);
-	}
+	fflush(stdout);
 	pin_cpu();
 }
 
@@ -1595,7 +1605,8 @@ static void report_threads(const unsigned long *sz, size_t nsz)
 	const char *be[] = { "aadguest", "cache", "sss" };
 	const char *ben[] = { "aadguest", "libnss-cache", "SSSD memory cache" };
 	printf("## Threads\n\nlookups per second of all threads together, by name, random "
-	       "guests (SSSD: the guests it holds), on every CPU of the process (%d)\n\n"
+	       "guests (SSSD: the guests it holds), on every CPU of the process (%d); best of 3 "
+	       "interleaved rounds\n\n"
 	       "| users | backend | 1 thread | 2 threads | 4 threads | 8 threads | 8 / 1 |\n"
 	       "|---:|---|---:|---:|---:|---:|---:|\n",
 	       (int)(nsz ? getv("threads", "aadguest", sz[0], "rand", "t1", 1) : 0));

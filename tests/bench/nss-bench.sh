@@ -312,6 +312,15 @@ getent_line() {
 	git diff --quiet HEAD -- 2>/dev/null || rev="$rev + uncommitted changes"
 	echo "T info commit 0 - - $rev; $AG_SO built $(date -r "$AG_SO" '+%F %T')"
 	echo "T info date 0 - - $(date -u '+%F %T UTC')"
+	# Some VMs page out memory that stays idle a while (DAMON's pageout
+	# scheme): a large guests.db is then partly faulted in again on lookups.
+	damon=/sys/kernel/mm/damon/admin/kdamonds/0
+	if [ "$(cat "$damon/state" 2>/dev/null)" = on ] &&
+		grep -qx pageout "$damon"/contexts/0/schemes/*/action 2>/dev/null; then
+		echo "T info reclaim 0 - - DAMON pages out idle memory on this host (kdamond," \
+			"action pageout): cold parts of a large mapping come back through page" \
+			"faults, counted in the cells as faults"
+	fi
 	echo "T info load 0 - - $(cut -d' ' -f1-3 /proc/loadavg) at the start, on $(nproc) CPUs" \
 		"(other work on the host makes every figure slower and noisier)"
 	echo "T info sssd 0 - - ${SSSD_VERSION:-left out}${SSS_SO:+ ($SSS_SO)}; id_provider = proxy," \

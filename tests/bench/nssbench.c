@@ -420,7 +420,7 @@ static bool direct_uid_miss(void *p, size_t i)
  * every page of the module's mapping before the timing starts, as a
  * long-lived process has (the pointer chase of randread is measured on a
  * buffer faulted in the same way). Stops after 20 budgets, or early for a
- * backend that maps nothing that stays (over 50 us a lookup). Prints
+ * backend that maps nothing that stays (over 100 us a lookup). Prints
  * "R touch LABEL N direct all SECONDS GUESTS FAULTS". */
 static void touch_all(const char *label, size_t n, struct lookup_ctx *c, const struct sample *s)
 {
@@ -431,7 +431,7 @@ static void touch_all(const char *label, size_t n, struct lookup_ctx *c, const s
 	for (k = 0; k < s->n; k++) {
 		if ((k & 255) == 0) {
 			uint64_t t = now_ns();
-			if (t > deadline || (k >= 1024 && (t - start) / k > 50000))
+			if (t > deadline || (k >= 1024 && (t - start) / k > 100000))
 				break;
 		}
 		c->nam(s->all_names + k * NAME_SLOT, &c->pw, c->buf, sizeof(c->buf), &e);

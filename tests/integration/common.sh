@@ -7,7 +7,7 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 . "$TOP/tests/lib.sh"
 isolate "$0" "$@"
 
-# The file's closing line and world: 05-delta.sh is "delta".
+# The file's closing line and world: 05-delta-link.sh is "delta-link".
 NAME=$(basename "$0" .sh)
 NAME=${NAME#[0-9][0-9]-}
 new_world "it-$NAME"

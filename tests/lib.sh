@@ -189,14 +189,14 @@ new_world() {
 
 # emulator METHOD PATH [JSON]: a call to the emulator's control API
 # (/_emulator/PATH) through curl, where graphctl's start of Python would cost
-# a loaded machine a second; through graphctl's own call without curl.
+# a loaded machine a second; through Python's urllib where curl is missing.
 emulator() {
 	if command -v curl >/dev/null; then
 		curl -sSf --max-time 60 --cacert "$W/pki/ca.pem" -X "$1" -H 'Content-Type: application/json' \
 			${3:+--data-binary "$3"} "$URL/_emulator$2" >/dev/null
 	else
 		python3 - "$URL" "$W/pki/ca.pem" "$@" <<'EOP'
-import json, ssl, sys, urllib.request
+import ssl, sys, urllib.request
 url, ca, method, path = sys.argv[1:5]
 data = sys.argv[5].encode() if len(sys.argv) > 5 else None
 req = urllib.request.Request(url + "/_emulator" + path, data=data, method=method,

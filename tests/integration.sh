@@ -28,10 +28,11 @@ fi
 unset AADGUEST_TEST_ISOLATED # each file enters namespaces of its own
 
 files=$(ls "$TOP"/tests/integration/[0-9][0-9]-*.sh)
-# Each file's output in R/NAME.out, its status in R/NAME.rc once it is done.
+# Each file's output in R/NAME.out; its status and seconds in R/NAME.rc once it is done.
 # shellcheck disable=SC2016 # expanded by the sh that xargs starts
 printf '%s\n' $files | xargs -P "$JOBS" -I{} sh -c \
-	'n=$(basename "$1" .sh); sh "$1" >"$2/$n.out" 2>&1; echo $? >"$2/$n.rc"' sh {} "$R" &
+	'n=$(basename "$1" .sh); t=$(date +%s); sh "$1" >"$2/$n.out" 2>&1
+	echo "$? $(($(date +%s) - t))" >"$2/$n.rc"' sh {} "$R" &
 runner=$!
 total_pass=0
 total_fail=0
@@ -42,8 +43,9 @@ for f in $files; do
 		kill -0 "$runner" 2>/dev/null || [ -s "$R/$n.rc" ] || break
 		sleep 0.2
 	done
-	rc=$(cat "$R/$n.rc" 2>/dev/null || echo 1)
-	echo "=== $n"
+	secs=
+	read -r rc secs 2>/dev/null <"$R/$n.rc" || rc=1
+	echo "--- $n (${secs:-?} s)"
 	cat "$R/$n.out" 2>/dev/null
 	line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$R/$n.out" 2>/dev/null | tail -n 1)
 	p=$(printf '%s' "$line" | sed -n 's/.*: \([0-9]*\) passed.*/\1/p')

@@ -13,19 +13,15 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 isolate "$0" "$@"
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-	echo "fleet: nginx is not installed (sh tests/install-deps.sh)"
-	echo "fleet: 0 passed, 0 failed"
-	exit 77
+	skip_suite fleet "nginx is not installed (sh tests/install-deps.sh)"
 fi
 
 
-W=$(mktemp -d /tmp/aadguest-fleet.XXXXXX)
-trap 'stop_nginx; kill $(cat "$W"/*.victim 2>/dev/null) 2>/dev/null; teardown_world; rm -rf "$W"' EXIT INT TERM
-setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
-T0=2026-11-26T12:00:00Z
-ctl freeze >/dev/null
-ctl clock "$T0" >/dev/null
-export AADGUEST_NOW=$T0
+at_exit() {
+	stop_nginx
+	kill $(cat "$W"/*.victim 2>/dev/null) 2>/dev/null
+}
+new_world fleet
 
 # ---- the publisher ----
 PUB=$W/pub

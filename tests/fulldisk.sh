@@ -10,25 +10,21 @@ set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${AG_IN_MOUNT_NS:-}" ]; then
 	if [ "$(id -u)" != 0 ] || ! unshare -m true 2>/dev/null; then
-		echo "fulldisk: 0 passed, 0 failed (needs root and unshare -m)"
-		exit 0
+		echo "fulldisk: skipped: needs root and unshare -m"
+		exit 77
 	fi
 	AG_IN_MOUNT_NS=1 exec unshare -m --propagation private sh "$0" "$@"
 fi
 . "$TOP/tests/lib.sh"
 
-W=$(mktemp -d /tmp/aadguest-disk.XXXXXX)
-trap 'teardown_world; umount "$W/disk" 2>/dev/null; rm -rf "$W"' EXIT INT TERM
-EMULATOR_ARGS="--generate 300" setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
+at_exit() { umount "$W/disk" 2>/dev/null; }
+EMULATOR_ARGS="--generate 300" new_world disk
 mkdir -p "$W/disk"
 mount -t tmpfs -o size=4m,mode=0755 tmpfs "$W/disk" || { not_ok "mount a tmpfs"; exit 1; }
 mkdir -m 755 "$W/disk/state"
 DB=$W/disk/state/guests.db
 write_config "lockout = none"
 sed -i "s#^state_dir = .*#state_dir = $W/disk/state#" "$CONF"
-ctl freeze >/dev/null
-export AADGUEST_NOW=2026-11-26T12:00:00Z
-ctl clock "$AADGUEST_NOW" >/dev/null
 ag sync >/dev/null 2>&1; expect "first sync on the tmpfs" 0 $?
 S=$W/disk/state
 files_sum() { cat "$DB" "$S/state.json" "$S/state.json.journal" 2>/dev/null | sha256sum; }

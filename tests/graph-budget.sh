@@ -10,13 +10,8 @@ set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
 
-W=$(mktemp -d /tmp/aadguest-budget.XXXXXX)
-trap 'teardown_world; rm -rf "$W"' EXIT INT TERM
-setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
+new_world budget
 write_config "lockout = none"
-ctl freeze >/dev/null
-export AADGUEST_NOW=2026-11-26T12:00:00Z
-ctl clock "$AADGUEST_NOW" >/dev/null
 
 ag sync >/dev/null 2>&1; expect "first sync" 0 $?
 ag sync >/dev/null 2>&1; expect "second sync (delta link in place)" 0 $?

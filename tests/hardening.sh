@@ -10,20 +10,12 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
 isolate "$0" "$@" # the lockout below counts and ends this test's processes only
 
-W=$(mktemp -d /tmp/aadguest-hard.XXXXXX)
-cleanup() {
+at_exit() {
 	for f in "$W"/*.pid; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
-	teardown_world
-	rm -rf "$W"
 }
-trap cleanup EXIT INT TERM
-setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
-ctl freeze >/dev/null
-export AADGUEST_NOW=2026-11-26T12:00:00Z
-ctl clock "$AADGUEST_NOW" >/dev/null
-alive() { [ -d /proc/"$1" ] && ! grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null; }
+new_world hard
 
 ag sync >/dev/null 2>&1; expect "first sync" 0 $?
 ALICE_UID=$(guest_field alice@fabrikam.com uid)

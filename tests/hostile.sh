@@ -12,13 +12,8 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
 isolate "$0" "$@"
 
-W=$(mktemp -d /tmp/aadguest-hostile.XXXXXX)
-trap 'teardown_world; rm -rf "$W"' EXIT INT TERM
-setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
+new_world hostile
 write_config "lockout = none"
-ctl freeze >/dev/null
-export AADGUEST_NOW=2026-11-26T12:00:00Z
-ctl clock "$AADGUEST_NOW" >/dev/null
 
 # The hostile guests (JSON strings as Graph would send them).
 python3 - "$W/users.json" <<'EOF'

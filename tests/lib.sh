@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# lib.sh: shared by the integration test and the demo. Sourced, not run.
+# lib.sh: shared by the test suites, the demo and the benchmarks. Sourced, not run.
 # Starts the Graph emulator over HTTPS with a test CA, writes a configuration
 # for it, and wraps getent/PAM in nss_wrapper so nothing on the host changes.
 
@@ -11,6 +11,13 @@ FAIL=0
 
 ok() { PASS=$((PASS + 1)); printf '  ok    %s\n' "$*"; }
 not_ok() { FAIL=$((FAIL + 1)); printf '  FAIL  %s\n' "$*"; }
+
+# skip_suite SUITE WHY: the suite cannot run here (no root, a tool missing): it
+# says so and exits 77, which tests/run-all.sh counts as skipped, not passed.
+skip_suite() {
+	echo "$1: skipped: $2"
+	exit 77
+}
 
 # expect DESCRIPTION WANT GOT
 expect() {
@@ -36,26 +43,15 @@ wait_until() {
 	done
 }
 
-# isolate SCRIPT ARGS...: as root, run the test script again in private PID and
-# mount namespaces and exit with its status; returns (and the script goes on)
-# inside them, or when not root. A sync's lockout there sees and ends only
-# the test's own processes: never those of another test (or another clone's
-# make check) running on the same host, which would end this test's "sessions"
-# as well. /run is a private tmpfs (the PAM module's session records); PID 1
-# is a reaper, so an ended process does not stay a zombie.
-isolate() {
-	if [ -n "${AADGUEST_TEST_ISOLATED:-}" ]; then
-		mount -t tmpfs -o mode=755 aadguest-test-run /run ||
-			{ echo "isolate: cannot mount a tmpfs on /run" >&2; exit 1; }
-		return 0
-	fi
-	[ "$(id -u)" = 0 ] && command -v unshare >/dev/null || return 0
-	AADGUEST_TEST_ISOLATED=1 exec unshare --mount --pid --fork --kill-child --mount-proc \
-		--propagation private -- python3 -c '
+# The init of a private PID namespace (python3 -c "$REAPER" PROGRAM ARGS...):
+# runs PROGRAM, reaps every orphan (an ended process does not stay a zombie),
+# passes TERM on, and exits with PROGRAM's status; when it exits, the kernel
+# ends every process left in the namespace.
+REAPER='
 import os, signal, sys
 child = os.fork()
 if child == 0:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; the shell must not
     os.execvp(sys.argv[1], sys.argv[1:])
 def forward(sig, frame):
     try:
@@ -72,7 +68,30 @@ while True:
     if pid == child:
         code = os.waitstatus_to_exitcode(status)
         sys.exit(code if code >= 0 else 128 - code)
-' sh "$@"
+'
+# in_namespaces PROGRAM ARGS...: as root, PROGRAM in private mount and PID
+# namespaces (/proc of its own, mounts private), under the REAPER.
+NS_OPTS="--mount --pid --fork --kill-child --mount-proc --propagation private"
+in_namespaces() {
+	# shellcheck disable=SC2086 # NS_OPTS: the options, one word each
+	unshare $NS_OPTS -- python3 -c "$REAPER" "$@"
+}
+
+# isolate SCRIPT ARGS...: as root, run the test script again in private PID and
+# mount namespaces and exit with its status; returns (and the script goes on)
+# inside them, or when not root. A sync's lockout there sees and ends only
+# the test's own processes: never those of another test (or another clone's
+# make check) running on the same host, which would end this test's "sessions"
+# as well. /run is a private tmpfs (the PAM module's session records).
+isolate() {
+	if [ -n "${AADGUEST_TEST_ISOLATED:-}" ]; then
+		mount -t tmpfs -o mode=755 aadguest-test-run /run ||
+			{ echo "isolate: cannot mount a tmpfs on /run" >&2; exit 1; }
+		return 0
+	fi
+	[ "$(id -u)" = 0 ] && command -v unshare >/dev/null || return 0
+	# shellcheck disable=SC2086
+	AADGUEST_TEST_ISOLATED=1 exec unshare $NS_OPTS -- python3 -c "$REAPER" sh "$@"
 }
 
 find_lib() {
@@ -83,11 +102,17 @@ find_lib() {
 }
 
 # setup_world DIR FIXTURE: certs, emulator, config, local passwd/group files.
+# The certificates are copied from AADGUEST_TEST_PKI when it names a directory
+# tests/mkcerts.sh filled (tests/run-all.sh makes one for every suite), else made.
 setup_world() {
 	W=$1
 	mkdir -p "$W/pki" "$W/etc" "$W/state" "$W/pam.d"
 	chmod 700 "$W/etc"
-	sh "$TOP/tests/mkcerts.sh" "$W/pki"
+	if [ -s "${AADGUEST_TEST_PKI:-/nonexistent}/client.key" ]; then
+		cp -p "$AADGUEST_TEST_PKI"/*.pem "$AADGUEST_TEST_PKI"/*.key "$W/pki/"
+	else
+		sh "$TOP/tests/mkcerts.sh" "$W/pki"
+	fi
 	AADGUEST_TEST_CERTS=$W/pki python3 "$TOP/tests/graph_emulator.py" --tenant "$2" \
 		--cert "$W/pki/server.pem" --key "$W/pki/server.key" --port 0 \
 		--port-file "$W/port" --log "$W/emulator.log" ${EMULATOR_ARGS:-} &
@@ -105,9 +130,14 @@ setup_world() {
 	done
 	PORT=$(cat "$W/port")
 	URL=https://127.0.0.1:$PORT
-	TENANT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["tenant_id"])' "$2")
-	CLIENT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clients"][0]["client_id"])' "$2")
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clients"][0]["client_secret"])' "$2" >"$W/etc/secret"
+	# The tenant, the first client and its secret (in $W/etc/secret), in one start of Python.
+	read -r TENANT CLIENT <<EOP
+$(python3 -c 'import json, sys
+f = json.load(open(sys.argv[1]))
+c = f["clients"][0]
+open(sys.argv[2], "w").write(c["client_secret"] + "\n")
+print(f["tenant_id"], c["client_id"])' "$2" "$W/etc/secret")
+EOP
 	chmod 600 "$W/etc/secret"
 	CONF=$W/etc/aadguest.conf
 	write_config
@@ -140,6 +170,42 @@ EOC
 	chmod 600 "$CONF"
 }
 
+# The fixtures' day: the emulator's clock and AADGUEST_NOW of a new_world.
+T0=2026-11-26T12:00:00Z
+# at_exit: what a suite adds to its world's clean-up (its processes, mounts);
+# runs before the emulator is stopped and the world removed.
+at_exit() { :; }
+# new_world NAME: setup_world in a new /tmp/aadguest-NAME.XXXXXX (FIXTURE, by
+# default contoso's tenant; EMULATOR_ARGS), removed on exit; the emulator's
+# clock frozen at T0 and AADGUEST_NOW=T0 exported. Exits 1 if it cannot.
+new_world() {
+	W=$(mktemp -d "/tmp/aadguest-$1.XXXXXX")
+	trap 'at_exit; teardown_world; rm -rf "$W"' EXIT
+	trap 'exit 130' INT TERM
+	setup_world "$W" "${FIXTURE:-$TOP/tests/fixtures/contoso.json}" || exit 1
+	export AADGUEST_NOW=$T0
+	emulator POST /clock "{\"now\": \"$T0\", \"freeze\": true}" || exit 1
+}
+
+# emulator METHOD PATH [JSON]: a call to the emulator's control API
+# (/_emulator/PATH) through curl, where graphctl's start of Python would cost
+# a loaded machine a second; through Python's urllib where curl is missing.
+emulator() {
+	if command -v curl >/dev/null; then
+		curl -sSf --max-time 60 --cacert "$W/pki/ca.pem" -X "$1" -H 'Content-Type: application/json' \
+			${3:+--data-binary "$3"} "$URL/_emulator$2" >/dev/null
+	else
+		python3 - "$URL" "$W/pki/ca.pem" "$@" <<'EOP'
+import ssl, sys, urllib.request
+url, ca, method, path = sys.argv[1:5]
+data = sys.argv[5].encode() if len(sys.argv) > 5 else None
+req = urllib.request.Request(url + "/_emulator" + path, data=data, method=method,
+                             headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca), timeout=60).read()
+EOP
+	fi
+}
+
 teardown_world() {
 	[ -n "${EMU_PID:-}" ] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null
 	EMU_PID=
@@ -163,6 +229,10 @@ pam_direct() {
 	nssw "$B/tests/pamcheck" --direct "$B/pam_aadguest.so" "$W/pam.d" aadguest-test "$@" 2>&1 |
 		sed -n 's/^RESULT //p'
 }
+
+# alive PID: the process runs (and is no zombie); dead PID: it does not.
+alive() { [ -d /proc/"$1" ] && ! grep -q '^State:.*Z' /proc/"$1"/status 2>/dev/null; }
+dead() { ! alive "$1"; }
 
 # Field of a guest from `aadguest show --json`.
 guest_field() {

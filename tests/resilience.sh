@@ -14,20 +14,13 @@ isolate "$0" "$@"
 KILLS=${KILLS:-70}
 ROUNDS=${ROUNDS:-20}
 
-W=$(mktemp -d /tmp/aadguest-res.XXXXXX)
-cleanup() {
+at_exit() {
 	touch "$W/stop"
 	[ -n "${WATCH_PID:-}" ] && wait "$WATCH_PID" 2>/dev/null
-	teardown_world
-	rm -rf "$W"
 }
-trap cleanup EXIT INT TERM
-setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
+new_world res
 # No lockout: the kills must not end processes of other tests with these UIDs.
 write_config "lockout = none"
-ctl freeze >/dev/null
-export AADGUEST_NOW=2026-11-26T12:00:00Z
-ctl clock "$AADGUEST_NOW" >/dev/null
 
 ag sync >/dev/null 2>&1; expect "first sync" 0 $?
 dump() { "$B/tests/dbdump" "$DB" "$W/state/state.json" 2>&1; }

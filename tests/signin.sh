@@ -14,23 +14,8 @@ set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
 
-W=$(mktemp -d /tmp/aadguest-signin.XXXXXX)
-cleanup() {
-	teardown_world
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 echo "== sign-in: setup"
-setup_world "$W" "$TOP/tests/fixtures/contoso.json" || {
-	echo "signin: 0 passed, 1 failed"
-	exit 1
-}
-T0=2026-11-26T12:00:00Z
-ctl freeze >/dev/null
-ctl clock "$T0" >/dev/null
-export AADGUEST_NOW=$T0
+new_world signin
 SIGNIN_CLIENT=7c3f5a2e-91d4-4b8a-8e6f-2d1c0b9a8f47
 signin_config() {
 	write_config "sign_in = device_code

@@ -7,12 +7,7 @@ set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
 
-W=$(mktemp -d /tmp/aadguest-upgrade.XXXXXX)
-trap 'teardown_world; rm -rf "$W"' EXIT INT TERM
-setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
-ctl freeze >/dev/null
-export AADGUEST_NOW=2026-11-26T12:00:00Z
-ctl clock "$AADGUEST_NOW" >/dev/null
+new_world upgrade
 uids() { ag list --json | python3 -c 'import json,sys; print(" ".join("%s=%s" % (g["object_id"], g["uid"]) for g in sorted(json.load(sys.stdin), key=lambda g: g["object_id"])))'; }
 
 # What the old version's default wrote.

@@ -18,20 +18,13 @@ set -u
 PACKAGES="openssh-server openssh-client pamtester util-linux python3 openssl libnss-wrapper"
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-B=$TOP/build
 SELF=$TOP/tests/system/e2e.sh
+. "$TOP/tests/system/common.sh"
 
 # ------------------------------------------------------------------ host side
 if [ "${1:-}" != --inside ]; then
-	if [ "$(id -u)" != 0 ]; then
-		echo "e2e.sh: needs root (mount namespace, sshd, su); skipped"
-		echo "system: 0 passed, 0 failed"
-		exit 0
-	fi
-	missing=""
-	for p in $PACKAGES; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-	done
+	sys_need_root system "mount namespace, sshd, su"
+	missing=$(sys_missing $PACKAGES)
 	if [ -n "$missing" ]; then
 		echo "installing:$missing"
 		# Installing openssh-server must not leave an sshd running on the
@@ -44,9 +37,8 @@ if [ "${1:-}" != --inside ]; then
 			printf '#!/bin/sh\n# temporary, from aadguest tests/system/e2e.sh\nexit 101\n' >"$policy"
 			chmod 755 "$policy"
 		fi
-		export DEBIAN_FRONTEND=noninteractive
 		# shellcheck disable=SC2086
-		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } >/dev/null
+		sys_apt_install $missing >/dev/null
 		rc=$?
 		if [ -n "$policy" ]; then
 			rm -f "$policy"
@@ -78,91 +70,38 @@ if [ "${1:-}" != --inside ]; then
 	}
 	before=$(host_state)
 	START=$(date +%s)
-	W=$(mktemp -d /tmp/aadguest-e2e.XXXXXX)
-	chmod 755 "$W" # sshd reads authorized_keys as the user: the path must be traversable
-	trap 'rm -rf "$W"' EXIT
+	sys_world e2e
 	printf '%s\n' "$before" >"$W/host.before"
-	trap 'exit 130' INT TERM
-	# PID 1 of the namespace: reaps orphans (sshd leaves some), passes TERM
-	# on, and when the test's shell exits, its exit takes every process left.
-	reaper='
-import os, signal, sys
-child = os.fork()
-if child == 0:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; the shell must not
-    os.execvp(sys.argv[1], sys.argv[1:])
-def forward(sig, frame):
-    try:
-        os.kill(child, sig)
-    except ProcessLookupError:
-        pass
-signal.signal(signal.SIGTERM, forward)
-signal.signal(signal.SIGINT, lambda sig, frame: None)  # the shell gets it from the tty
-while True:
-    try:
-        pid, status = os.wait()
-    except ChildProcessError:
-        sys.exit(1)
-    if pid == child:
-        code = os.waitstatus_to_exitcode(status)
-        sys.exit(code if code >= 0 else 128 - code)
-'
-	unshare --mount --pid --fork --kill-child --mount-proc --propagation private -- \
-		python3 -c "$reaper" sh "$SELF" --inside "$W"
-	rc=$?
-	PASS=0
-	FAIL=1 # unless the namespace reported its counts
-	[ -s "$W/result" ] && read -r PASS FAIL <"$W/result"
-	[ $rc -ne 0 ] && [ "$FAIL" = 0 ] && FAIL=1
+	# PID 1 of the namespace reaps orphans (sshd leaves some); when the
+	# test's shell exits, its exit takes every process left.
+	sys_enter
 	echo "== the host after the namespace is gone"
-	hok() { PASS=$((PASS + 1)); printf '  ok    %s\n' "$*"; }
-	hfail() { FAIL=$((FAIL + 1)); printf '  FAIL  %s\n' "$*"; }
-	left=""
-	for f in /proc/[0-9]*/cmdline; do # expanded before the loop spawns anything
-		{ tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF -- "$W" && left="$left $(basename "$(dirname "$f")")"
-	done
-	if [ -z "$left" ]; then hok "no process of the test is left (sshd, emulator, syslog listener)"; else hfail "still running:$left"; fi
-	if grep -q " $W" /proc/self/mountinfo; then hfail "mounts under $W visible on the host"; else hok "nothing of the test is mounted on the host"; fi
+	sys_left "sshd, emulator, syslog listener"
 	host_state >"$W/host.after"
 	if cmp -s "$W/host.before" "$W/host.after"; then
-		hok "the host's /etc files, pam.d, logs, /var/lib/aadguest, /run/sshd, /dev/log, mounts unchanged"
+		ok "the host's /etc files, pam.d, logs, /var/lib/aadguest, /run/sshd, /dev/log, mounts unchanged"
 	else
-		hfail "the host changed: $(diff "$W/host.before" "$W/host.after" | grep '^[<>]' | tr '\n' ' ')"
+		not_ok "the host changed: $(diff "$W/host.before" "$W/host.after" | grep '^[<>]' | tr '\n' ' ')"
 	fi
-	echo "  ($(($(date +%s) - START)) s)"
-	echo
-	echo "system: $PASS passed, $FAIL failed"
-	[ "$FAIL" -eq 0 ]
+	sys_done system "$START"
 	exit
 fi
 
 # ------------------------------------------------- inside the mount namespace
-W=$2
-NS=$W/ns
-# shellcheck source=tests/lib.sh
-. "$TOP/tests/lib.sh" # ok, not_ok, expect*, setup_world, ctl, ag, guest_field, date_plus
+# common.sh gave ok, not_ok, expect*, setup_world, ctl, ag, guest_field, date_plus
 # shellcheck disable=SC2034 # set by setup_world, used by teardown_world
 EMU_PID=
 SSHD_PID=
 LOG_PID=
-cleanup() {
+sys_cleanup() {
 	for p in $SSHD_PID $LOG_PID; do
 		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
 	done
 	teardown_world
-	echo "$PASS $FAIL" >"$W/result"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-die() {
-	not_ok "setup: $*"
-	exit 1
 }
 
 echo "== a private mount namespace"
-mount --make-rprivate / || die "mount --make-rprivate /"
-mkdir -p "$NS"
-mount -t tmpfs -o mode=755 aadguest-e2e "$NS" || die "tmpfs on $NS"
+sys_inside "$2" e2e
 
 # /dev as an overlay (upper layer in our tmpfs), its submounts carried over, so
 # that /dev/log can be our own syslog socket.
@@ -188,7 +127,6 @@ while True:
 ' "$NS/syslog" &
 LOG_PID=$!
 
-mount -t tmpfs -o mode=755 aadguest-e2e-run /run || die "tmpfs on /run"
 mkdir -m 755 /run/sshd
 mount -t tmpfs -o mode=755 aadguest-e2e-log /var/log || die "tmpfs on /var/log"
 for f in wtmp lastlog btmp; do : >"/var/log/$f"; done
@@ -196,23 +134,14 @@ chgrp utmp /var/log/wtmp /var/log/lastlog /var/log/btmp 2>/dev/null
 chmod 664 /var/log/wtmp /var/log/lastlog
 chmod 660 /var/log/btmp
 mount -t tmpfs -o mode=755 aadguest-e2e-home /home || die "tmpfs on /home"
-if [ ! -d /var/lib/aadguest ]; then
-	mkdir -p "$NS/varlib.upper" "$NS/varlib.work"
-	mount -t overlay aadguest-e2e-varlib \
-		-o "lowerdir=/var/lib,upperdir=$NS/varlib.upper,workdir=$NS/varlib.work" /var/lib ||
-		die "overlay on /var/lib"
-	[ "$(stat -f -c %T /var/lib)" = overlayfs ] || die "/var/lib is not our overlay"
-	mkdir /var/lib/aadguest
-fi
-mount -t tmpfs -o mode=755 aadguest-e2e-state /var/lib/aadguest || die "tmpfs on /var/lib/aadguest"
+sys_private_state
 
 # Local accounts: the host's, plus a local user and a group whose members su
 # trusts (pam_wheel), so su can run unprivileged without a password.
 LOCAL=localuser
 grep -q "^$LOCAL:" /etc/passwd && LOCAL=aadg-e2e-local # the host has one: leave it alone
-mkdir -p "$NS/etc"
 cp -p /etc/passwd /etc/group /etc/shadow /etc/login.defs "$NS/etc/"
-LUID=$(awk -F: 'BEGIN { u = 2000 } { used[$3] = 1 } END { while (used[u]) u++; print u }' /etc/passwd /etc/group)
+LUID=$(sys_free_id)
 SUGID=$((LUID + 1))
 while grep -q "^[^:]*:[^:]*:$SUGID:" /etc/group /etc/passwd; do SUGID=$((SUGID + 1)); done
 echo "$LOCAL:x:$LUID:$LUID:Local User:/home/$LOCAL:/bin/sh" >>"$NS/etc/passwd"
@@ -222,24 +151,13 @@ echo "aadg-sutrust:x:$SUGID:$LOCAL" >>"$NS/etc/group"
 # su sleeps FAIL_DELAY seconds (default 1) after every refusal: not here.
 sed -i '/^FAIL_DELAY/d' "$NS/etc/login.defs"
 echo "FAIL_DELAY 0" >>"$NS/etc/login.defs"
-cat >"$NS/etc/nsswitch.conf" <<'EOF'
-# tests/system/e2e.sh
-passwd:         files aadguest
-group:          files aadguest
-shadow:         files
-gshadow:        files
-hosts:          files dns
-networks:       files
-protocols:      files
-services:       files
-EOF
+sys_nsswitch "hosts:          files dns" "networks:       files" "protocols:      files" \
+	"services:       files"
 # The build as it is now: a `make` running beside the test cannot change it halfway.
 mkdir -p "$NS/build" "$NS/lib"
 cp "$B/aadguest" "$B/pam_aadguest.so" "$NS/build/" || die "copy the build"
 B=$NS/build # lib.sh's ag() runs $B/aadguest
-# glibc finds libnss_aadguest.so.2 by name through ld.so.cache, also in setuid programs.
 cp "$TOP/build/libnss_aadguest.so.2" "$NS/lib/" || die "copy the NSS module"
-ldconfig -X -C "$NS/ld.so.cache" "$NS/lib" || die "ldconfig -C"
 CONF=$W/etc/aadguest.conf
 PAMSO=$B/pam_aadguest.so
 PAMD=$NS/pam.d
@@ -298,10 +216,8 @@ account	required	pam_deny.so
 password	required	pam_deny.so
 session	required	pam_deny.so
 EOF
-for f in passwd group shadow login.defs nsswitch.conf; do
-	mount --bind "$NS/etc/$f" "/etc/$f" || die "bind /etc/$f"
-done
-mount --bind "$NS/ld.so.cache" /etc/ld.so.cache || die "bind /etc/ld.so.cache"
+# glibc finds libnss_aadguest.so.2 by name through ld.so.cache, also in setuid programs.
+sys_bind_etc "$NS/lib" passwd group shadow login.defs nsswitch.conf
 mount --bind "$PAMD" /etc/pam.d || die "bind /etc/pam.d"
 ok "namespace ready: /etc files, pam.d, ld.so.cache, /run, /var/log, /home, /var/lib/aadguest, /dev/log private"
 
@@ -328,17 +244,7 @@ EOF
 setup_world "$W" "$FIXTURE" >"$W/setup.log" 2>&1 || { cat "$W/setup.log"; die "setup_world"; }
 ctl freeze >/dev/null || die "graphctl freeze"
 # The configuration of a real host: state_dir left at its default, /var/lib/aadguest.
-cat >"$CONF" <<EOC
-# written by tests/system/e2e.sh
-tenant_id = $TENANT
-organization = Contoso
-client_id = $CLIENT
-client_secret_file = $W/etc/secret
-authority = $URL
-graph_url = $URL
-ca_file = $W/pki/ca.pem
-EOC
-chmod 600 "$CONF"
+sed -i '/^state_dir = /d' "$CONF"
 DB=/var/lib/aadguest/guests.db
 out=$(ag sync 2>&1)
 expect "aadguest sync into /var/lib/aadguest exits 0" 0 $?

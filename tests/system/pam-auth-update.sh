@@ -6,22 +6,15 @@
 # stacks that include them. Nothing on the host changes.
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/tests/lib.sh"
 if [ "${1:-}" != --inside ]; then
 	if [ "$(id -u)" != 0 ] || ! command -v pam-auth-update >/dev/null || ! command -v pamtester >/dev/null; then
-		echo "pam-auth-update.sh: needs root, pam-auth-update and pamtester; skipped"
-		echo "pam-auth-update: 0 passed, 0 failed"
-		exit 0
+		skip_suite pam-auth-update "needs root, pam-auth-update and pamtester"
 	fi
 	exec unshare --mount --propagation private -- sh "$0" --inside
 fi
 
-. "$TOP/tests/lib.sh"
-W=$(mktemp -d /tmp/aadguest-pau.XXXXXX)
-trap 'teardown_world; rm -rf "$W"' EXIT INT TERM
-setup_world "$W" "$TOP/tests/fixtures/contoso.json" >/dev/null || exit 1
-ctl freeze >/dev/null
-export AADGUEST_NOW=2026-11-26T12:00:00Z
-ctl clock "$AADGUEST_NOW" >/dev/null
+new_world pau >/dev/null
 ag sync >/dev/null 2>&1 || { echo "sync failed"; exit 1; }
 
 # pam_unix would look for localuser's "x" in the host's real /etc/shadow: no password field.

@@ -24,18 +24,14 @@ set -u
 
 PACKAGES="strace valgrind util-linux python3" # installed when missing
 TOP=$(cd "$(dirname "$0")/../../.." && pwd)
-B=$TOP/build
 SELF=$TOP/tests/system/nss/nss.sh
+. "$TOP/tests/system/common.sh"
 N=${NSS_GUESTS:-10000}
 
 # ------------------------------------------------------------------ host side
 if [ "${1:-}" != --inside ]; then
 	START=$(date +%s)
-	if [ "$(id -u)" != 0 ]; then
-		echo "nss.sh: needs root (mount and PID namespaces); skipped"
-		echo "nss: 0 passed, 0 failed"
-		exit 0
-	fi
+	sys_need_root nss "mount and PID namespaces"
 	for f in libnss_aadguest.so.2 libcore.a; do
 		if [ ! -e "$B/$f" ]; then
 			echo "  FAIL  $B/$f is missing (run make all first)"
@@ -43,21 +39,14 @@ if [ "${1:-}" != --inside ]; then
 			exit 1
 		fi
 	done
-	missing=""
-	for p in $PACKAGES; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-	done
+	missing=$(sys_missing $PACKAGES)
 	if [ -n "$missing" ]; then
 		echo "installing:$missing"
 		# shellcheck disable=SC2086
-		{ DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing; } \
-			>/dev/null 2>&1 || echo "nss.sh: apt-get install$missing failed (checks needing it are skipped or fail)"
+		sys_apt_install $missing >/dev/null 2>&1 ||
+			echo "nss.sh: apt-get install$missing failed (checks needing it are skipped or fail)"
 	fi
-	W=$(mktemp -d /tmp/aadguest-nss.XXXXXX)
-	chmod 755 "$W"
-	trap 'rm -rf "$W"' EXIT
-	trap 'exit 130' INT TERM
+	sys_world nss
 	# The build as it is now (a make beside the test cannot change it halfway),
 	# and the driver, built with the project's core for snapshot_write().
 	mkdir -p "$W/lib"
@@ -71,118 +60,39 @@ if [ "${1:-}" != --inside ]; then
 		echo "nss: 0 passed, 1 failed"
 		exit 1
 	fi
-	# PID 1 of the namespace (as in e2e.sh): reaps orphans, passes TERM on;
-	# when the test's shell exits, the namespace and every process left go.
-	reaper='
-import os, signal, sys
-child = os.fork()
-if child == 0:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # Python ignores it; the shell must not
-    os.execvp(sys.argv[1], sys.argv[1:])
-def forward(sig, frame):
-    try:
-        os.kill(child, sig)
-    except ProcessLookupError:
-        pass
-signal.signal(signal.SIGTERM, forward)
-signal.signal(signal.SIGINT, lambda sig, frame: None)
-while True:
-    try:
-        pid, status = os.wait()
-    except ChildProcessError:
-        sys.exit(1)
-    if pid == child:
-        code = os.waitstatus_to_exitcode(status)
-        sys.exit(code if code >= 0 else 128 - code)
-'
-	mounts_before=$(grep -c . /proc/self/mountinfo)
-	unshare --mount --pid --fork --kill-child --mount-proc --propagation private -- \
-		python3 -c "$reaper" sh "$SELF" --inside "$W"
-	rc=$?
-	PASS=0
-	FAIL=1 # unless the namespace reported its counts
-	[ -s "$W/result" ] && read -r PASS FAIL <"$W/result"
-	[ $rc -ne 0 ] && [ "$FAIL" = 0 ] && FAIL=1
+	sys_enter
 	echo "== the host afterwards"
-	left=""
-	for f in /proc/[0-9]*/cmdline; do
-		{ tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF -- "$W" && left="$left $(basename "$(dirname "$f")")"
-	done
-	if [ -z "$left" ]; then
-		PASS=$((PASS + 1)); echo "  ok    no process of the test is left"
-	else
-		FAIL=$((FAIL + 1)); echo "  FAIL  still running:$left"
-	fi
-	if grep -q " $W" /proc/self/mountinfo || [ "$(grep -c . /proc/self/mountinfo)" != "$mounts_before" ]; then
-		FAIL=$((FAIL + 1)); echo "  FAIL  mounts of the test visible on the host"
-	else
-		PASS=$((PASS + 1)); echo "  ok    nothing of the test is mounted on the host"
-	fi
-	echo "  ($(($(date +%s) - START)) s)"
-	echo
-	echo "nss: $PASS passed, $FAIL failed"
-	[ "$FAIL" -eq 0 ]
+	sys_left
+	sys_done nss "$START"
 	exit
 fi
 
 # ------------------------------------------------- inside the namespaces
+# common.sh gave ok, not_ok, expect, expect_match, expect_no_match
 W=$2
-NS=$W/ns
-# shellcheck source=tests/lib.sh
-. "$TOP/tests/lib.sh" # ok, not_ok, expect, expect_match, expect_no_match
 X=$W/nssstress
 MOD=$W/lib/libnss_aadguest.so.2
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() { echo "$PASS $FAIL" >"$W/result"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-die() {
-	not_ok "setup: $*"
-	exit 1
-}
 rc_of() { "$@" >/dev/null 2>&1; echo $?; }
 eval "$("$X" info)" # UID_MIN ALICE_UID ... PARTNER_UID0
 T0=$(date +%s)
 section() { echo "== $* ($(($(date +%s) - T0)) s)"; }
 
 section "a private mount namespace"
-mount --make-rprivate / || die "mount --make-rprivate /"
-mkdir -p "$NS"
-mount -t tmpfs -o mode=755 aadguest-nss "$NS" || die "tmpfs on $NS"
-mount -t tmpfs -o mode=755 aadguest-nss-run /run || die "tmpfs on /run" # no nscd socket
-if [ ! -d /var/lib/aadguest ]; then
-	mkdir -p "$NS/varlib.upper" "$NS/varlib.work"
-	mount -t overlay aadguest-nss-varlib \
-		-o "lowerdir=/var/lib,upperdir=$NS/varlib.upper,workdir=$NS/varlib.work" /var/lib ||
-		die "overlay on /var/lib"
-	mkdir /var/lib/aadguest
-fi
-mount -t tmpfs -o mode=755 aadguest-nss-state /var/lib/aadguest || die "tmpfs on /var/lib/aadguest"
+sys_inside "$2" nss
+sys_private_state
 DB=/var/lib/aadguest/guests.db
 
 LOCAL=aadg-nss-local
-mkdir -p "$NS/etc"
 cp -p /etc/passwd /etc/group "$NS/etc/"
 sed -i "/^$LOCAL:/d" "$NS/etc/passwd" "$NS/etc/group"
-LUID=$(awk -F: 'BEGIN { u = 2000 } { used[$3] = 1 } END { while (used[u]) u++; print u }' /etc/passwd /etc/group)
+LUID=$(sys_free_id)
 echo "$LOCAL:x:$LUID:$LUID:Local User:/home/$LOCAL:/bin/sh" >>"$NS/etc/passwd"
 echo "$LOCAL:x:$LUID:" >>"$NS/etc/group"
 NPW=$(grep -c . "$NS/etc/passwd")
 NGR=$(grep -c . "$NS/etc/group")
-cat >"$NS/etc/nsswitch.conf" <<'EOF'
-# tests/system/nss/nss.sh
-passwd:         files aadguest
-group:          files aadguest
-shadow:         files
-gshadow:        files
-hosts:          files
-EOF
+sys_nsswitch "hosts:          files"
 # glibc finds libnss_aadguest.so.2 by name through ld.so.cache.
-ldconfig -X -C "$NS/ld.so.cache" "$W/lib" || die "ldconfig -C"
-for f in passwd group nsswitch.conf; do
-	mount --bind "$NS/etc/$f" "/etc/$f" || die "bind /etc/$f"
-done
-mount --bind "$NS/ld.so.cache" /etc/ld.so.cache || die "bind /etc/ld.so.cache"
+sys_bind_etc "$W/lib" passwd group nsswitch.conf
 unset AADGUEST_DB AADGUEST_NOW AADGUEST_CONF
 ok "namespace ready: /etc/passwd, group, nsswitch.conf ($(sed -n 's/^passwd: *//p' /etc/nsswitch.conf)), ld.so.cache, /run, /var/lib/aadguest private"
 

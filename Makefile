@@ -36,7 +36,7 @@ CORE_SRC = common/util.c common/clock.c common/names.c common/state.c common/idm
 NSS_SRC = nss/passwd.c nss/group.c nss/mapping.c common/util.c common/clock.c \
 	  common/state.c common/snapshot_read.c common/snapcache.c
 PAM_SRC = pam/pam_aadguest.c
-CLI_SRC = $(wildcard cli/*.c) common/graph.c common/graph_users.c common/guestdb.c common/credential.c common/idtoken.c
+CLI_SRC = $(wildcard cli/*.c) common/graph.c common/graph_users.c common/ledger.c common/credential.c common/idtoken.c
 
 CORE_OBJ = $(CORE_SRC:%.c=$(B)/%.o)
 NSS_OBJ = $(NSS_SRC:%.c=$(B)/nss-obj/%.o)
@@ -122,10 +122,10 @@ $(B)/tests/nsscheck: tests/nsscheck.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< -ldl -lpthread
 
-# Reads the private state too: built with the tool's objects.
-$(B)/tests/dbdump: tests/dbdump.c $(B)/common/guestdb.o $(B)/libcore.a
+# Reads the ledger too: built with the tool's objects.
+$(B)/tests/dbdump: tests/dbdump.c $(B)/common/ledger.o $(B)/libcore.a
 	@mkdir -p $(dir $@)
-	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< $(B)/common/guestdb.o \
+	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< $(B)/common/ledger.o \
 		$(B)/libcore.a $(CURL_LIBS)
 
 test-programs: $(UNIT_BIN) $(B)/tests/pamcheck $(B)/tests/nsscheck $(B)/tests/dbdump
@@ -164,11 +164,11 @@ FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
 FUZZ_NAMES = config snapshot state graph dates names pam helper idtoken manifest
 FUZZ_BIN = $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(B)/libcore.a $(B)/common/guestdb.o \
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(B)/libcore.a $(B)/common/ledger.o \
 		$(B)/common/credential.o $(B)/common/idtoken.o
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(WARN) -Wno-missing-prototypes -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" $(CFLAGS) -fsanitize=fuzzer \
-		$(CURL_CFLAGS) -o $@ $< $(B)/common/guestdb.o $(B)/common/credential.o $(B)/common/idtoken.o \
+		$(CURL_CFLAGS) -o $@ $< $(B)/common/ledger.o $(B)/common/credential.o $(B)/common/idtoken.o \
 		$(B)/libcore.a \
 		$(CURL_LIBS) -lpam
 

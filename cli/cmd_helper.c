@@ -7,7 +7,7 @@
 #include "cli.h"
 #include "../common/clock.h"
 #include "../common/graph.h"
-#include "../common/guestdb.h"
+#include "../common/ledger.h"
 #include "../common/helperproto.h"
 #include "../common/idtoken.h"
 #include "../common/util.h"

@@ -2,7 +2,7 @@
 /* cmd_list.c: `aadguest list` and `aadguest show`. */
 #include "cli.h"
 #include "../common/clock.h"
-#include "../common/guestdb.h"
+#include "../common/ledger.h"
 #include "../common/state.h"
 #include "../common/util.h"
 
@@ -50,9 +50,9 @@ static int cmp_listing(const void *pa, const void *pb)
 static int list_purged(struct cli *c)
 {
 	char path[4096], err[512];
-	struct guestdb db;
-	ag_config_state_path(&c->cfg, "state.json", path, sizeof(path));
-	int r = guestdb_load(path, &db, err, sizeof(err));
+	struct ledger db;
+	ag_config_state_path(&c->cfg, "ledger", path, sizeof(path));
+	int r = ledger_load(path, &db, err, sizeof(err));
 	if (r && r != -ENOENT) {
 		cli_err("%s", err);
 		return EXIT_FAIL;
@@ -77,7 +77,7 @@ static int list_purged(struct cli *c)
 		print_json(arr);
 		json_object_put(arr);
 	}
-	guestdb_free(&db);
+	ledger_free(&db);
 	return EXIT_OK;
 }
 

@@ -5,7 +5,7 @@
 #include "idrange.h"
 #include "../common/clock.h"
 #include "../common/graph.h"
-#include "../common/guestdb.h"
+#include "../common/ledger.h"
 #include "../common/state.h"
 #include "../common/util.h"
 
@@ -42,14 +42,14 @@ struct status_facts {
 
 static void status_gather(struct cli *c, struct status_facts *f)
 {
-	struct guestdb db;
+	struct ledger db;
 	char path[4096], err[512];
 	memset(f->counts, 0, sizeof(f->counts));
 	f->sr = cli_open_snapshot(c, &f->s, true);
 	ag_config_state_path(&c->cfg, "sync.status", path, sizeof(path));
 	f->have_status = sync_status_load(path, &f->st) == 0;
-	ag_config_state_path(&c->cfg, "state.json", path, sizeof(path));
-	bool have_db = guestdb_load(path, &db, err, sizeof(err)) == 0;
+	ag_config_state_path(&c->cfg, "ledger", path, sizeof(path));
+	bool have_db = ledger_load(path, &db, err, sizeof(err)) == 0;
 	if (!f->sr)
 		for (uint32_t i = 0; i < snapshot_count(&f->s); i++) {
 			const struct snap_record *r = snapshot_record(&f->s, i);
@@ -61,7 +61,7 @@ static void status_gather(struct cli *c, struct status_facts *f)
 		}
 	if (have_db) {
 		f->counts[GS_PURGED] += (unsigned)db.nt;
-		guestdb_free(&db);
+		ledger_free(&db);
 	}
 	f->last = f->sr ? AG_TIME_UNKNOWN : f->s.hdr->generated_at;
 	f->age = f->sr ? -1 : c->now - f->last;

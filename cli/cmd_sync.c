@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* cmd_sync.c: `aadguest sync`: fetch from Graph, merge, write the snapshot
  * atomically, then tell what changed. Any failure leaves the previous
- * snapshot and private state untouched and exits 1. The steps are sync_*.c. */
+ * snapshot and ledger untouched and exits 1. The steps are sync_*.c. */
 #include "cli.h"
 #include "sync.h"
 #include "../common/clock.h"

@@ -4,7 +4,7 @@
 #include "fleet.h"
 #include "../common/clock.h"
 #include "../common/graph.h"
-#include "../common/guestdb.h"
+#include "../common/ledger.h"
 #include "../common/util.h"
 
 #include <ctype.h>
@@ -1164,7 +1164,7 @@ static int guest_from(const struct snapshot *s, const struct snap_record *r, str
 	return g->object_id ? 0 : -ENOMEM;
 }
 
-static int push_guest(struct guestdb *db, const struct snapshot *s, const struct snap_record *r)
+static int push_guest(struct ledger *db, const struct snapshot *s, const struct snap_record *r)
 {
 	if (ag_grow((void **)&db->g, &db->cap, db->n + 1, sizeof(*db->g), 16))
 		return -ENOMEM;
@@ -1709,7 +1709,7 @@ int fleet_follow(struct cli *c, bool full, struct follow_result *res, char *err,
 
 void follow_result_free(struct follow_result *res)
 {
-	guestdb_free(&res->old);
+	ledger_free(&res->old);
 	merge_output_free(&res->m);
 	for (size_t i = 0; i < res->n_hidden; i++)
 		free(res->hidden[i]);

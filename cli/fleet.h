@@ -22,7 +22,7 @@ int fleet_publish(struct cli *c, char *err, size_t errlen);
  * shows them), m the events and now's guests; *nothing_new is set when the
  * manifest was unchanged (304) and nothing was installed. */
 struct follow_result {
-	struct guestdb old;
+	struct ledger old;
 	struct merge_output m; /* m.db: the same guests as they are now */
 	bool nothing_new;
 	unsigned requests;

@@ -87,6 +87,6 @@ bool uid_claimed(uint32_t uid, const struct uid_claims *x)
 {
 	return (x->snap &&
 		(snapshot_find_uid(x->snap, uid) || snapshot_base_uid(x->snap, uid) >= 0)) ||
-	       (x->sv && state_view_uid_retired(x->sv, uid)) ||
+	       (x->sv && ledger_view_uid_retired(x->sv, uid)) ||
 	       (x->directory && uid_taken_by_directory(uid));
 }

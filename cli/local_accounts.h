@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "../common/graph_users.h"
-#include "../common/guestdb.h"
+#include "../common/ledger.h"
 #include "../common/idmap.h"
 #include "../common/snapshot.h"
 
@@ -28,8 +28,8 @@ bool local_accounts_has_name(const char *name, const struct local_accounts *l);
 /* The merge's uid_taken context: who else holds a UID. snap and sv (an
  * append's) may be NULL; directory: ask NSS's directory services too. */
 struct uid_claims {
-	const struct snapshot *snap; /* any guest's UID in it, or in its base */
-	const struct state_view *sv; /* a purged guest's UID */
+	const struct snapshot *snap;  /* any guest's UID in it, or in its base */
+	const struct ledger_view *sv; /* a purged guest's UID */
 	bool directory;
 };
 /* Does NSS resolve passwd or group through a directory (sss, ldap, winbind…)? */

@@ -16,12 +16,12 @@
 #include "../common/graph.h"
 #include "../common/graph_users.h"
 #include "../common/merge.h"
-#include "../common/guestdb.h"
+#include "../common/ledger.h"
 #include "../common/snapshot.h"
 
 /* What the feed decided this sync does. */
 enum sync_plan {
-	PLAN_FULL,   /* the full merge: private state and snapshot written whole */
+	PLAN_FULL,   /* the full merge: ledger and snapshot written whole */
 	PLAN_APPEND, /* a few guests change: a journal batch and a snapshot overlay */
 	PLAN_TOUCH,  /* the feed brings nothing for this host: the snapshot is dated now */
 	PLAN_FOLLOW, /* a fleet follower: the publication is installed (fleet.c) */
@@ -69,7 +69,7 @@ struct sync_run {
 	struct delta delta;
 
 	/* The merge: the guests before (old) and after (m.db), and its inputs. */
-	struct guestdb old;
+	struct ledger old;
 	struct dir_view view;
 	struct guest_index known_ix; /* over old */
 	struct local_accounts local;
@@ -78,7 +78,7 @@ struct sync_run {
 
 	/* What the report needs besides old and m. */
 	struct sync_totals totals;
-	bool state_failed; /* the snapshot is published, the private state is not */
+	bool state_failed; /* the snapshot is published, the ledger is not */
 	char state_err[1024];
 	bool save_link; /* write link to delta.link once the state is in */
 };
@@ -107,7 +107,7 @@ int sync_touch(struct sync_run *run);
 int sync_follow(struct sync_run *run);
 int sync_append(struct sync_run *run);
 int sync_full(struct sync_run *run);
-/* delta.link: where the feed stands, kept apart from the private state. */
+/* delta.link: where the feed stands, kept apart from the ledger. */
 int delta_link_save(struct cli *c, int64_t last_sync, const char *link);
 
 /* Report once, whatever the plan: status, audit, lockouts, summary, hooks
@@ -122,7 +122,7 @@ uint64_t config_fingerprint(const struct ag_config *cfg);
 /* A guest as the snapshot shows it; *home and *gecos are allocated for it. */
 void to_snap_in(struct cli *c, const struct guest *g, struct snap_guest_in *in, char **home,
 		char **gecos);
-int write_snapshot(struct cli *c, const struct guestdb *db, uint64_t base_id, char *err,
+int write_snapshot(struct cli *c, const struct ledger *db, uint64_t base_id, char *err,
 		   size_t errlen);
 int64_t next_expiry_of(const struct cli *c, const struct guest *g, size_t n, int64_t from);
 /* A snapshot record's object id (a guest_index key; NULL when unreadable). */

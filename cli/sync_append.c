@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* sync_append.c: the appended write: a delta applied to the few guests it
- * concerns, their old versions from the mapped private state, the merge over
+ * concerns, their old versions from the mapped ledger, the merge over
  * them alone, and the result appended (a journal batch, a snapshot overlay)
  * instead of rewriting 100,000 guests. */
 #include "sync.h"
@@ -17,7 +17,7 @@
  * mapped state, indexes and the batch being built. */
 struct append {
 	struct snapshot snap;
-	struct state_view sv;
+	struct ledger_view sv;
 	uint64_t n_base; /* records of the snapshot's base */
 	/* by object id: the ids concerned, old, m.db; by id hash: their tombstones */
 	struct guest_index ids_ix, new_ix, oldt_ix, newt_ix;
@@ -52,7 +52,7 @@ static bool name_is_free_for(const struct append *a, const struct local_accounts
 {
 	if (!name)
 		return true;
-	if (state_view_contested(&a->sv, name) || local_accounts_has_name(name, local))
+	if (ledger_view_contested(&a->sv, name) || local_accounts_has_name(name, local))
 		return false;
 	const struct snap_record *r = snapshot_find_name(&a->snap, name);
 	const char *oid = r ? snapshot_str(&a->snap, r->object_id) : NULL;
@@ -65,11 +65,11 @@ static bool append_possible(struct sync_run *run, struct append *a)
 {
 	struct cli *c = run->c;
 	const struct snapshot *s = &a->snap;
-	const struct state_view *sv = &a->sv;
+	const struct ledger_view *sv = &a->sv;
 	if (c->cfg.n_allowed_groups || run->delta.n > 4096 ||
 	    snapshot_open(&a->snap, c->db_path, 0) ||
 	    s->hdr->config_hash != config_fingerprint(&c->cfg) ||
-	    state_view_open(run->state_path, &a->sv, a->err, sizeof(a->err)))
+	    ledger_view_open(run->state_path, &a->sv, a->err, sizeof(a->err)))
 		return false;
 	uint64_t base_size = s->hdr->file_size;
 	a->n_base = s->hdr->n_records;
@@ -84,7 +84,7 @@ static bool append_possible(struct sync_run *run, struct append *a)
 static int append_old_guests(struct sync_run *run, struct append *a)
 {
 	const struct delta *d = &run->delta;
-	struct guestdb *old = &run->old;
+	struct ledger *old = &run->old;
 	a->ids = calloc(d->n + 1, sizeof(char *));
 	old->g = calloc(d->n + 1, sizeof(struct guest));
 	old->t = calloc(d->n + 1, sizeof(struct tombstone));
@@ -100,7 +100,7 @@ static int append_old_guests(struct sync_run *run, struct append *a)
 		a->ids[a->n_ids++] = d->ch[k].id;
 		if (guest_index_extend(&a->ids_ix, a->n_ids))
 			return SYNC_FALL_BACK;
-		int r = state_view_guest(&a->sv, d->ch[k].id, &old->g[old->n]);
+		int r = ledger_view_guest(&a->sv, d->ch[k].id, &old->g[old->n]);
 		if (r < 0)
 			return SYNC_FALL_BACK;
 		old->n += (size_t)r;
@@ -113,7 +113,7 @@ static int append_old_guests(struct sync_run *run, struct append *a)
 static int append_read(struct sync_run *run, struct append *a)
 {
 	struct dir_view *f = &run->view;
-	struct guestdb *old = &run->old;
+	struct ledger *old = &run->old;
 	int r = append_old_guests(run, a);
 	if (r)
 		return r;
@@ -131,8 +131,8 @@ static int append_read(struct sync_run *run, struct append *a)
 		char hash[65];
 		if (guest_index_find(&run->known_ix, f->u[i].id) >= 0)
 			continue;
-		guestdb_hash_id(f->u[i].id, hash);
-		r = state_view_tombstone(&a->sv, hash, &old->t[old->nt]);
+		ledger_hash_id(f->u[i].id, hash);
+		r = ledger_view_tombstone(&a->sv, hash, &old->t[old->nt]);
 		if (r < 0)
 			return SYNC_FALL_BACK;
 		old->nt += (size_t)r;
@@ -177,7 +177,7 @@ static int append_merge(struct sync_run *run, struct append *a)
  * tombstones added and taken back. */
 static int append_batch(struct sync_run *run, struct append *a)
 {
-	const struct guestdb *old = &run->old, *now = &run->m.db;
+	const struct ledger *old = &run->old, *now = &run->m.db;
 	a->gone = calloc(old->n + 1, sizeof(char *));
 	a->added = calloc(now->nt + 1, sizeof(*a->added));
 	a->back = calloc(old->nt + 1, sizeof(*a->back));
@@ -227,7 +227,7 @@ static int append_records(struct sync_run *run, struct append *a)
 {
 	const struct snapshot *snap = &a->snap;
 	const struct snap_part *ov = &snap->part[1];
-	const struct guestdb *now = &run->m.db;
+	const struct ledger *now = &run->m.db;
 	a->in = calloc(ov->n_records + now->n + 1, sizeof(*a->in));
 	a->homes = calloc(now->n + 1, sizeof(char *));
 	a->gecos = calloc(now->n + 1, sizeof(char *));
@@ -260,14 +260,14 @@ static int append_records(struct sync_run *run, struct append *a)
 static int append_write(struct sync_run *run, struct append *a)
 {
 	struct cli *c = run->c;
-	const struct guestdb *now = &run->m.db;
+	const struct ledger *now = &run->m.db;
 	size_t end = 0;
 	uint64_t seq = a->sv.seq + 1;
 	int64_t expiry = next_expiry_of(c, now->g, now->n, a->sv.next_expiry);
-	long long journal_was = state_journal_size(run->state_path);
-	if (state_journal_write(run->state_path, &a->sv, now->g, now->n, a->gone, a->n_gone,
-				a->added, a->n_added, a->back, a->n_back, &end, a->err,
-				sizeof(a->err)))
+	long long journal_was = ledger_journal_size(run->state_path);
+	if (ledger_journal_write(run->state_path, &a->sv, now->g, now->n, a->gone, a->n_gone,
+				 a->added, a->n_added, a->back, a->n_back, &end, a->err,
+				 sizeof(a->err)))
 		return sync_fail(run, "%s", a->err);
 	struct snap_overlay_in oi = {
 		.seq = seq, .generated_at = c->now, .mask = a->mask, .n_mask = a->n_mask
@@ -275,11 +275,11 @@ static int append_write(struct sync_run *run, struct append *a)
 	if (snapshot_append(c->db_path, &a->snap, &oi, a->in, a->n_in, a->err, sizeof(a->err))) {
 		/* The full merge writes both files whole; until then both stay as
 		 * they were (the batch is taken back). */
-		state_journal_undo(run->state_path, journal_was);
+		ledger_journal_undo(run->state_path, journal_was);
 		return SYNC_FALL_BACK;
 	}
-	run->state_failed = state_journal_commit(run->state_path, end, seq, c->now, expiry,
-						 run->state_err, sizeof(run->state_err)) != 0;
+	run->state_failed = ledger_journal_commit(run->state_path, end, seq, c->now, expiry,
+						  run->state_err, sizeof(run->state_err)) != 0;
 	/* Incomplete: the feed stays where it was, and these changes come again. */
 	run->save_link = !run->view.incomplete;
 	run->m.db.delta_link = run->link;
@@ -307,7 +307,7 @@ static void append_free(struct append *a)
 	guest_index_free(&a->new_ix);
 	guest_index_free(&a->oldt_ix);
 	guest_index_free(&a->newt_ix);
-	state_view_close(&a->sv);
+	ledger_view_close(&a->sv);
 	if (a->snap.base)
 		snapshot_close(&a->snap);
 }
@@ -322,7 +322,7 @@ static void append_give_up(struct sync_run *run)
 	memset(&run->local, 0, sizeof(run->local));
 	merge_output_free(&run->m);
 	memset(&run->m, 0, sizeof(run->m));
-	guestdb_free(&run->old);
+	ledger_free(&run->old);
 	memset(&run->old, 0, sizeof(run->old));
 	run->g.err[0] = '\0';
 }

@@ -20,7 +20,7 @@
  * link older than that is not trusted, whatever Graph would answer. */
 #define DELTA_LINK_LIFETIME (7 * 86400)
 
-/* delta.link: where the feed stands, kept apart from the private state, so a
+/* delta.link: where the feed stands, kept apart from the ledger, so a
  * sync with nothing to do reads and writes a few hundred bytes. */
 /* What a delta link is only good for: this tenant, app and Graph, and the local
  * accounts as they were (a new local account must be checked against guests'
@@ -128,18 +128,18 @@ static bool nothing_to_do(const struct cli *c, const struct snapshot *s, const s
 	return none;
 }
 
-/* The private state is the one the snapshot was written with (same base,
+/* The ledger is the one the snapshot was written with (same base,
  * same number of appended batches). A sync killed between publishing the
  * snapshot and committing the state leaves them apart: then the feed must
  * be applied to the state, even if the snapshot already shows its result. */
 static bool state_matches(const char *state_path, const struct snapshot *s)
 {
-	struct state_view v;
+	struct ledger_view v;
 	char err[256];
-	if (state_view_open(state_path, &v, err, sizeof(err)))
+	if (ledger_view_open(state_path, &v, err, sizeof(err)))
 		return false;
 	bool same = v.hdr.base_id == s->hdr->base_id && v.seq == s->seq;
-	state_view_close(&v);
+	ledger_view_close(&v);
 	return same;
 }
 
@@ -154,7 +154,7 @@ void sync_resync(struct sync_run *run, const char *why)
 	run->full = true;
 }
 
-/* Where the feed stands, from delta.link (when the private state it
+/* Where the feed stands, from delta.link (when the ledger it
  * continues is here); a link too old to trust makes this sync a full one. */
 static void feed_position(struct sync_run *run)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* sync_full.c: the full merge: the private state read whole, the directory's
+/* sync_full.c: the full merge: the ledger read whole, the directory's
  * view (the feed applied to it, or everything read again), the merge, and
  * the state and the snapshot written whole on a new base. */
 #include "sync.h"
@@ -28,7 +28,7 @@ static int cmp_cstr(const void *a, const void *b)
 }
 
 /* Names two guest objects claim, or a guest and a local account. */
-static int set_contested(struct guestdb *db, const struct local_accounts *local)
+static int set_contested(struct ledger *db, const struct local_accounts *local)
 {
 	char **names = calloc(db->n + 1, sizeof(char *));
 	size_t n = 0;
@@ -58,11 +58,11 @@ static int set_contested(struct guestdb *db, const struct local_accounts *local)
 	return 0;
 }
 
-/* The private state as the last sync left it, and the feed's position. */
+/* The ledger as the last sync left it, and the feed's position. */
 static int full_load_state(struct sync_run *run)
 {
 	char err[1024];
-	int r = guestdb_load(run->state_path, &run->old, err, sizeof(err));
+	int r = ledger_load(run->state_path, &run->old, err, sizeof(err));
 	if (r && r != -ENOENT)
 		return sync_fail(run,
 				 "%s (move it away to start over; UIDs are kept from the snapshot "
@@ -128,7 +128,7 @@ static int full_merge(struct sync_run *run)
 	/* The directory's view is in the merge now: give its memory back before the
 	 * snapshot is built (the peak of a large sync). */
 	view_clear(&run->view);
-	struct guestdb *db = &run->m.db;
+	struct ledger *db = &run->m.db;
 	if (run->view.incomplete) {
 		/* Keep the feed where it was: the next sync reads these changes again. */
 		free(run->link);
@@ -150,9 +150,9 @@ static int full_merge(struct sync_run *run)
 static int full_write(struct sync_run *run)
 {
 	struct cli *c = run->c;
-	const struct guestdb *db = &run->m.db;
+	const struct ledger *db = &run->m.db;
 	char err[1024], state_tmp[4096];
-	if (guestdb_save_temp(run->state_path, db, state_tmp, sizeof(state_tmp), err, sizeof(err)))
+	if (ledger_save_temp(run->state_path, db, state_tmp, sizeof(state_tmp), err, sizeof(err)))
 		return sync_fail(run, "%s", err);
 	if (write_snapshot(c, db, db->base_id, err, sizeof(err))) {
 		unlink(state_tmp);
@@ -162,7 +162,7 @@ static int full_write(struct sync_run *run)
 					   sizeof(run->state_err)) != 0;
 	if (!run->state_failed) {
 		char jpath[4200];
-		guestdb_journal_path(run->state_path, jpath, sizeof(jpath));
+		ledger_journal_path(run->state_path, jpath, sizeof(jpath));
 		unlink(jpath); /* about the previous base: ignored already, gone now */
 	}
 	run->save_link = true;

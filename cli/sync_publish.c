@@ -63,7 +63,7 @@ void to_snap_in(struct cli *c, const struct guest *g, struct snap_guest_in *in, 
 	};
 }
 
-int write_snapshot(struct cli *c, const struct guestdb *db, uint64_t base_id, char *err,
+int write_snapshot(struct cli *c, const struct ledger *db, uint64_t base_id, char *err,
 		   size_t errlen)
 {
 	struct snap_guest_in *in = calloc(db->n + 1, sizeof(*in));

@@ -95,7 +95,7 @@ static bool may_sign_in(const struct guest *g)
 
 /* Guests who could sign in before this sync and cannot now (their old
  * versions, by index into old; n of them). */
-static size_t lockout_targets(const struct guestdb *old, const struct guestdb *now,
+static size_t lockout_targets(const struct ledger *old, const struct ledger *now,
 			      const struct guest_index *ix, struct lockout_target *t, size_t *from)
 {
 	size_t n = 0;
@@ -137,7 +137,7 @@ static bool lockout_logged(const struct guest *o, const struct lockout_target *t
 
 /* Guests who could sign in before this sync and cannot now: locked out all
  * at once (one scan of /proc, one grace period); *done lists them. */
-static size_t run_lockouts(struct cli *c, const struct guestdb *old, const struct guestdb *now,
+static size_t run_lockouts(struct cli *c, const struct ledger *old, const struct ledger *now,
 			   struct lockout_done **done)
 {
 	struct guest_index ix;
@@ -179,7 +179,7 @@ static void audit_events(struct cli *c, const struct merge_output *m)
 		const struct event *e = &m->events[i];
 		char extra[128] = "";
 		long j = indexed ? guest_index_find(&ix, e->object_id)
-				 : guestdb_find(&m->db, e->object_id);
+				 : ledger_find(&m->db, e->object_id);
 		if (j >= 0 && m->db.g[j].state == GS_DEPARTED) {
 			char d1[32], d2[32];
 			fmt_time(m->db.g[j].deleted_at, d1, sizeof(d1));
@@ -330,7 +330,7 @@ static void report_status(struct sync_run *run)
 	struct cli *c = run->c;
 	if (run->state_failed) {
 		/* The new snapshot is live: its lockouts must happen all the same. */
-		cli_err("sync: the new snapshot is in place, but the private state could not be "
+		cli_err("sync: the new snapshot is in place, but the ledger could not be "
 			"%s (%s); the next sync repeats this one's changes",
 			run->plan == PLAN_APPEND ? "updated" : "replaced", run->state_err);
 		sync_record_failure(c, run->state_err);

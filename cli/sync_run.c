@@ -106,7 +106,7 @@ static int clean_temp_files(const char *state_dir)
  * a file someone else may write is refused with its reason. */
 static int check_state_files(const char *state_dir)
 {
-	static const char *const names[] = { "guests.db",    "state.json",   "state.json.journal",
+	static const char *const names[] = { "guests.db",    "ledger",	     "ledger.journal",
 					     "sync.status",  "sync.lock",    "token.cache",
 					     "delta.link",   "source.state", "source.manifest",
 					     "publish.state" };
@@ -209,7 +209,7 @@ int sync_begin(struct sync_run *run, struct cli *c, bool full)
 	}
 	if (check_state_files(c->cfg.state_dir))
 		return EXIT_USAGE;
-	ag_config_state_path(&c->cfg, "state.json", run->state_path, sizeof(run->state_path));
+	ag_config_state_path(&c->cfg, "ledger", run->state_path, sizeof(run->state_path));
 	ag_config_state_path(&c->cfg, "sync.status", run->status_path, sizeof(run->status_path));
 	ag_config_state_path(&c->cfg, "sync.lock", run->lock_path, sizeof(run->lock_path));
 	int rc = take_lock(run);
@@ -231,7 +231,7 @@ void sync_run_free(struct sync_run *run)
 	local_accounts_free(&run->local);
 	published_uids_free(&run->published);
 	merge_output_free(&run->m);
-	guestdb_free(&run->old);
+	ledger_free(&run->old);
 	if (run->lockfd >= 0)
 		close(run->lockfd);
 	memset(run, 0, sizeof(*run));
@@ -252,7 +252,7 @@ int sync_merge(struct sync_run *run, const struct uid_claims *claims, bool live_
 		.uid_claims = claims,
 		.live_uid = live_uids ? published_uid_of : NULL,
 		.published = live_uids ? &run->published : NULL,
-		.hash_id = guestdb_hash_id,
+		.hash_id = ledger_hash_id,
 		.now = run->c->now,
 	};
 	return guest_merge(&in, &run->m, err, errlen);

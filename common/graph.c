@@ -4,7 +4,7 @@
 #include "graph.h"
 #include "clock.h"
 #include "credential.h"
-#include "guestdb.h"
+#include "ledger.h"
 #include "util.h"
 
 #include <curl/curl.h>

@@ -134,7 +134,7 @@ static bool is_guest(const struct dir_view *f, const struct graph_user *gu)
 		return true;
 	return contains_ext(gu->upn) ||
 	       (f->known && (f->known_ix ? guest_index_find(f->known_ix, gu->id)
-					 : guestdb_find(f->known, gu->id)) >= 0);
+					 : ledger_find(f->known, gu->id)) >= 0);
 }
 
 int view_read_user(struct json_object *item, void *ctx)
@@ -693,7 +693,7 @@ int delta_read(struct graph_client *g, const char *link, struct delta *d, char *
 }
 
 /* The view as this host knew it. */
-static int view_from_old(struct dir_view *f, const struct guestdb *old)
+static int view_from_old(struct dir_view *f, const struct ledger *old)
 {
 	for (size_t i = 0; i < old->n; i++) {
 		struct dir_user *v = view_add(f, old->g[i].object_id);
@@ -746,7 +746,7 @@ static int apply_change(struct dir_view *f, const struct change *ch, struct want
 }
 
 /* The directory's view now: what this host knew, then each change of d in order. */
-int view_apply_delta(const struct ag_config *cfg, struct graph_client *g, const struct guestdb *old,
+int view_apply_delta(const struct ag_config *cfg, struct graph_client *g, const struct ledger *old,
 		     struct dir_view *f, struct delta *d)
 {
 	struct wanted_set wanted = { 0 };

@@ -51,7 +51,7 @@ struct dir_view {
 	char err[512];
 	bool progress;
 	bool incomplete; /* a user could not be read whole: replay this delta next time */
-	const struct guestdb *known;
+	const struct ledger *known;
 	const struct guest_index *known_ix; /* over known */
 	struct guest_index view_ix;	    /* over u, by object id: built on first use */
 	struct answers *answers; /* this sync's answers for users fetched whole, or NULL */
@@ -85,7 +85,7 @@ int view_read_full(const struct ag_config *cfg, struct graph_client *g, struct d
 		   char **link);
 /* The view as old knows it, then each change of d in order; users the feed
  * does not carry whole are fetched by id. -ESTALE: a full read is needed. */
-int view_apply_delta(const struct ag_config *cfg, struct graph_client *g, const struct guestdb *old,
+int view_apply_delta(const struct ag_config *cfg, struct graph_client *g, const struct ledger *old,
 		     struct dir_view *f, struct delta *d);
 /* Frees the view's users and index (known stays). */
 void view_clear(struct dir_view *f);

@@ -31,7 +31,7 @@ void guest_free(struct guest *g)
 	memset(g, 0, sizeof(*g));
 }
 
-void guestdb_free(struct guestdb *db)
+void ledger_free(struct ledger *db)
 {
 	for (size_t i = 0; i < db->n; i++)
 		guest_free(&db->g[i]);
@@ -117,24 +117,24 @@ long guest_index_lookup(const struct guest_index *m, const char *key)
 	}
 }
 
-static const char *guestdb_key(const void *ctx, size_t i)
+static const char *ledger_key(const void *ctx, size_t i)
 {
-	return ((const struct guestdb *)ctx)->g[i].object_id;
+	return ((const struct ledger *)ctx)->g[i].object_id;
 }
 
 /* A tombstone's id hash; none once it has been taken back. */
 static const char *tombstone_key(const void *ctx, size_t i)
 {
-	const struct tombstone *t = &((const struct guestdb *)ctx)->t[i];
+	const struct tombstone *t = &((const struct ledger *)ctx)->t[i];
 	return t->id_hash[0] ? t->id_hash : NULL;
 }
 
-int guest_index_build(struct guest_index *m, const struct guestdb *db)
+int guest_index_build(struct guest_index *m, const struct ledger *db)
 {
-	return guest_index_init(m, guestdb_key, db, db->n);
+	return guest_index_init(m, ledger_key, db, db->n);
 }
 
-int guest_index_tombstones(struct guest_index *m, const struct guestdb *db)
+int guest_index_tombstones(struct guest_index *m, const struct ledger *db)
 {
 	return guest_index_init(m, tombstone_key, db, db->nt);
 }
@@ -172,7 +172,7 @@ int guest_to_dir_user(const struct guest *g, struct dir_user *u)
 	return 0;
 }
 
-long guestdb_find(const struct guestdb *db, const char *object_id)
+long ledger_find(const struct ledger *db, const char *object_id)
 {
 	for (size_t i = 0; i < db->n; i++)
 		if (ag_ascii_casecmp_eq(db->g[i].object_id, object_id))

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* guest.h: the tool's model of guests (what the directory says of one user,
- * what this host keeps of one guest, tombstones, the private state's guestdb)
+ * what this host keeps of one guest, tombstones, the ledger's ledger)
  * and its helpers: freeing, the restore window, the hash index by object id.
  * Implemented by guest.c; the merge over these types is merge.h. */
 #ifndef AADGUEST_GUEST_H
@@ -38,7 +38,7 @@ struct tombstone {
 	int64_t purged_at;
 };
 
-struct guestdb {
+struct ledger {
 	struct guest *g;
 	size_t n, cap;
 	struct tombstone *t;
@@ -54,12 +54,12 @@ struct guestdb {
 	size_t n_contested;
 };
 
-void guestdb_free(struct guestdb *db);
+void ledger_free(struct ledger *db);
 /* Frees a guest's strings and zeroes it. */
 void guest_free(struct guest *g);
 void dir_user_free(struct dir_user *u);
 int64_t guest_restorable_until(const struct guest *g, unsigned retention_days);
-/* The directory's view of a known guest, rebuilt from the private state
+/* The directory's view of a known guest, rebuilt from the ledger
  * (for delta syncs, which only carry what changed). Strings are copies. */
 int guest_to_dir_user(const struct guest *g, struct dir_user *u);
 /* The project's one hash index: record number by string key (object id, or
@@ -81,15 +81,15 @@ int guest_index_init(struct guest_index *ix, guest_index_key key, const void *ct
 int guest_index_extend(struct guest_index *ix, size_t n);
 /* The lowest record number with this key (of those added), or -1. */
 long guest_index_lookup(const struct guest_index *ix, const char *key);
-/* An object-id index over a guestdb (the db may grow; extend it then). */
-int guest_index_build(struct guest_index *ix, const struct guestdb *db);
+/* An object-id index over a ledger (the db may grow; extend it then). */
+int guest_index_build(struct guest_index *ix, const struct ledger *db);
 long guest_index_find(const struct guest_index *ix, const char *object_id);
-/* An id-hash index over a guestdb's tombstones; one whose id_hash is set to ""
+/* An id-hash index over a ledger's tombstones; one whose id_hash is set to ""
  * is a hole (taken back), never found. */
-int guest_index_tombstones(struct guest_index *ix, const struct guestdb *db);
+int guest_index_tombstones(struct guest_index *ix, const struct ledger *db);
 void guest_index_free(struct guest_index *ix);
 /* Index of the guest with this object id (case-insensitive), or -1; linear:
  * for tests and one-off lookups; a loop builds a guest_index. */
-long guestdb_find(const struct guestdb *db, const char *object_id);
+long ledger_find(const struct ledger *db, const char *object_id);
 
 #endif

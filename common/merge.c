@@ -22,7 +22,7 @@ const char *event_kind_name(enum event_kind k)
 
 void merge_output_free(struct merge_output *out)
 {
-	guestdb_free(&out->db);
+	ledger_free(&out->db);
 	for (size_t i = 0; i < out->n_events; i++) {
 		free(out->events[i].name);
 		free(out->events[i].object_id);
@@ -102,7 +102,7 @@ int merge_add_event(struct merge_output *out, size_t *cap, enum event_kind k, co
 	return 0;
 }
 
-static int add_tombstone(struct guestdb *db, const char *hash, uint32_t uid, int64_t when)
+static int add_tombstone(struct ledger *db, const char *hash, uint32_t uid, int64_t when)
 {
 	if (ag_grow((void **)&db->t, &db->tcap, db->nt + 1, sizeof(struct tombstone), 64))
 		return -ENOMEM;
@@ -207,7 +207,7 @@ static void merge_end(struct merge *m)
 static int reserve_uids(struct merge *m)
 {
 	const struct merge_input *in = m->in;
-	const struct guestdb *old = in->old;
+	const struct ledger *old = in->old;
 	if (uidset_add(&m->taken, in->cfg->uid_min))
 		return -ENOMEM;
 	for (size_t i = 0; i < old->n; i++)
@@ -226,8 +226,8 @@ static int reserve_uids(struct merge *m)
 static int merge_begin(struct merge *m)
 {
 	const struct merge_input *in = m->in;
-	const struct guestdb *old = in->old;
-	struct guestdb *db = &m->out->db;
+	const struct ledger *old = in->old;
+	struct ledger *db = &m->out->db;
 
 	memset(m->out, 0, sizeof(*m->out));
 	db->last_sync = in->now;
@@ -325,7 +325,7 @@ static int fill_guest(struct merge *m, struct guest *g, const struct dir_user *u
 static int take_back_tombstone(struct merge *m, const struct dir_user *u, struct guest *g)
 {
 	const struct merge_input *in = m->in;
-	struct guestdb *db = &m->out->db;
+	struct ledger *db = &m->out->db;
 	char hash[65];
 	in->hash_id(u->id, hash);
 	if (guest_index_extend(&m->tombidx, db->nt))
@@ -342,7 +342,7 @@ static int take_back_tombstone(struct merge *m, const struct dir_user *u, struct
  * window is over), or the next state of its guest and its event. */
 static int merge_user(struct merge *m, const struct dir_user *u)
 {
-	const struct guestdb *old = m->in->old;
+	const struct ledger *old = m->in->old;
 	long oi = guest_index_find(&m->oldidx, u->id);
 	const struct guest *og = oi >= 0 ? &old->g[oi] : NULL;
 	enum guest_state st = live_state(u, m->in->cfg);
@@ -359,7 +359,7 @@ static int merge_user(struct merge *m, const struct dir_user *u)
 			return og ? purge(m, og) : 0;
 		st = GS_DEPARTED;
 	}
-	struct guestdb *db = &m->out->db;
+	struct ledger *db = &m->out->db;
 	struct guest *g = &db->g[db->n];
 	memset(g, 0, sizeof(*g));
 	g->object_id = strdup(u->id);
@@ -382,7 +382,7 @@ static int merge_user(struct merge *m, const struct dir_user *u)
 /* Known before, gone from the directory now: purged for good. */
 static int purge_unseen(struct merge *m)
 {
-	const struct guestdb *old = m->in->old;
+	const struct ledger *old = m->in->old;
 	for (size_t i = 0; i < old->n; i++)
 		if (!m->seen[i] && purge(m, &old->g[i]))
 			return -ENOMEM;
@@ -390,7 +390,7 @@ static int purge_unseen(struct merge *m)
 }
 
 /* The tombstones taken back leave the list. */
-static void drop_taken_back(struct guestdb *db)
+static void drop_taken_back(struct ledger *db)
 {
 	size_t nt = 0;
 	for (size_t t = 0; t < db->nt; t++)
@@ -406,7 +406,7 @@ static int assign_uids(struct merge *m, char *err, size_t errlen)
 {
 	const struct merge_input *in = m->in;
 	const struct ag_config *cfg = in->cfg;
-	struct guestdb *db = &m->out->db;
+	struct ledger *db = &m->out->db;
 	struct guest **order = m->order;
 	size_t norder = 0;
 	int r;

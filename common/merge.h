@@ -39,7 +39,7 @@ typedef bool (*local_name_fn)(const char *name, const struct local_accounts *ctx
 
 struct merge_input {
 	const struct ag_config *cfg;
-	const struct guestdb *old;
+	const struct ledger *old;
 	const struct dir_user *users; /* live guests and soft-deleted guests */
 	size_t n_users;
 	const struct uidset *local_uids; /* UIDs of local accounts: never handed out */
@@ -50,7 +50,7 @@ struct merge_input {
 	bool (*uid_taken)(uint32_t uid, const struct uid_claims *ctx);
 	const struct uid_claims *uid_claims;
 	/* The UID the published snapshot already gives this object (0: none): a
-	 * guest the private state does not know yet (a sync replayed after a
+	 * guest the ledger does not know yet (a sync replayed after a
 	 * crash, a state moved away) keeps it. May be NULL. */
 	uint32_t (*live_uid)(const char *object_id, struct published_uids *ctx);
 	struct published_uids *published;
@@ -59,7 +59,7 @@ struct merge_input {
 };
 
 struct merge_output {
-	struct guestdb db;
+	struct ledger db;
 	struct event *events;
 	size_t n_events;
 	struct warning_list warnings;

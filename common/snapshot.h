@@ -62,7 +62,7 @@ struct snap_header {
 	uint64_t checksum;    /* of bytes [header_size, file_size) */
 	uint64_t config_hash; /* of the settings the records were built with (tool only) */
 	uint64_t overlay_off; /* the published overlay segment, 0 = none (stored last, in place) */
-	uint64_t base_id;     /* names this base: its overlays and the private state refer to it */
+	uint64_t base_id;     /* names this base: its overlays and the ledger refer to it */
 	uint64_t reserved;
 };
 

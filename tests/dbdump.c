@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* dbdump: what a snapshot and a private state say, in one canonical text, so
+/* dbdump: what a snapshot and a ledger say, in one canonical text, so
  * that a state built by appending (journal, overlay) can be compared with one
- * written whole. Usage: dbdump GUESTS.DB STATE.JSON [--layout]
+ * written whole. Usage: dbdump GUESTS.DB LEDGER [--layout]
  * --layout prints how the files are laid out instead (base, overlay, journal).
  * dbdump --version GUESTS.DB prints the snapshot's format version;
  * dbdump --to-v3 GUESTS.DB OUT writes what it says (overlay folded in) in
  * the previous format, version 3, as the previous release would have. */
 #include "../common/guest.h"
-#include "../common/guestdb.h"
+#include "../common/ledger.h"
 #include "../common/snapshot.h"
 #include "snapv3.h"
 
@@ -95,7 +95,7 @@ static int to_v3(const struct snapshot *s, const char *out)
 int main(int argc, char **argv)
 {
 	struct snapshot s;
-	struct guestdb db;
+	struct ledger db;
 	char err[1024];
 	if (argc >= 3 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "--to-v3") == 0)) {
 		if (snapshot_open(&s, argv[2], SNAP_OPEN_VERIFY)) {
@@ -111,14 +111,14 @@ int main(int argc, char **argv)
 		return r;
 	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: dbdump GUESTS.DB STATE.JSON [--layout]\n");
+		fprintf(stderr, "usage: dbdump GUESTS.DB LEDGER [--layout]\n");
 		return 2;
 	}
 	if (snapshot_open(&s, argv[1], SNAP_OPEN_VERIFY)) {
 		fprintf(stderr, "dbdump: %s: cannot open\n", argv[1]);
 		return 1;
 	}
-	if (guestdb_load(argv[2], &db, err, sizeof(err))) {
+	if (ledger_load(argv[2], &db, err, sizeof(err))) {
 		fprintf(stderr, "dbdump: %s\n", err);
 		return 1;
 	}
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 		printf("base %u records, overlay seq %llu with %u records, state seq %llu\n",
 		       s.part[0].n_records, (unsigned long long)s.seq, s.part[1].n_records,
 		       (unsigned long long)db.seq);
-		guestdb_free(&db);
+		ledger_free(&db);
 		snapshot_close(&s);
 		return 0;
 	}
@@ -162,11 +162,11 @@ int main(int argc, char **argv)
 		printf("member %s\n", str(r[i]->name));
 	/* What a sync that changes a few guests finds by binary search must be
 	 * what the whole file says. */
-	struct state_view v;
-	if (state_view_open(argv[2], &v, err, sizeof(err)) == 0) {
+	struct ledger_view v;
+	if (ledger_view_open(argv[2], &v, err, sizeof(err)) == 0) {
 		for (size_t i = 0; i < db.n; i++) {
 			struct guest g;
-			int found = state_view_guest(&v, db.g[i].object_id, &g);
+			int found = ledger_view_guest(&v, db.g[i].object_id, &g);
 			if (found != 1 || g.uid != db.g[i].uid || g.state != db.g[i].state)
 				printf("!! guest %s not found by the state's search\n",
 				       db.g[i].object_id);
@@ -175,16 +175,16 @@ int main(int argc, char **argv)
 		}
 		for (size_t i = 0; i < db.nt; i++) {
 			struct tombstone t;
-			if (state_view_tombstone(&v, db.t[i].id_hash, &t) != 1 ||
-			    t.uid != db.t[i].uid || !state_view_uid_retired(&v, db.t[i].uid))
+			if (ledger_view_tombstone(&v, db.t[i].id_hash, &t) != 1 ||
+			    t.uid != db.t[i].uid || !ledger_view_uid_retired(&v, db.t[i].uid))
 				printf("!! tombstone %s not found by the state's search\n",
 				       db.t[i].id_hash);
 		}
 		for (size_t i = 0; i < db.n_contested; i++)
-			if (!state_view_contested(&v, db.contested[i]))
+			if (!ledger_view_contested(&v, db.contested[i]))
 				printf("!! contested name %s not found by the state's search\n",
 				       db.contested[i]);
-		state_view_close(&v);
+		ledger_view_close(&v);
 	}
 	qsort(db.g, db.n, sizeof(*db.g), cmp_guest);
 	qsort(db.t, db.nt, sizeof(*db.t), cmp_tomb);
@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < db.n_contested; i++)
 		printf("contested %s\n", db.contested[i]);
 	free(r);
-	guestdb_free(&db);
+	ledger_free(&db);
 	snapshot_close(&s);
 	return 0;
 }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # faults.sh: every fault the Graph emulator can inject, at every request of a
 # full and of a delta sync: each sync fails with exit 1, the snapshot and the
-# private state stay byte for byte, and no lockout runs.
+# ledger stay byte for byte, and no lockout runs.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
@@ -61,8 +61,8 @@ truncated body|{"action":"truncate"}
 invalid JSON|{"action":"badjson"}
 expired token|{"action":"expire_token"}'
 
-# The snapshot, the private state and its journal (absent or not).
-files_sum() { cat "$DB" "$W/state/state.json" "$W/state/state.json.journal" 2>/dev/null | sha256sum; }
+# The snapshot, the ledger and its journal (absent or not).
+files_sum() { cat "$DB" "$W/state/ledger" "$W/state/ledger.journal" 2>/dev/null | sha256sum; }
 before=$(files_sum)
 for mode in --full ""; do
 	n=$(count_requests "$mode")

@@ -4,7 +4,7 @@
 # full that a sync runs out of space at each of its writes in turn: a full
 # sync, a delta sync that appends, and a purge that rewrites both files. Each
 # time the sync exits 1 with a sentence naming the full disk, the snapshot and
-# the private state stay byte-identical, and once space is freed the next
+# the ledger stay byte-identical, and once space is freed the next
 # sync succeeds with the result an undisturbed sync gives.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,8 +27,8 @@ write_config "lockout = none"
 sed -i "s#^state_dir = .*#state_dir = $W/disk/state#" "$CONF"
 ag sync >/dev/null 2>&1; expect "first sync on the tmpfs" 0 $?
 S=$W/disk/state
-files_sum() { cat "$DB" "$S/state.json" "$S/state.json.journal" 2>/dev/null | sha256sum; }
-dump() { "$B/tests/dbdump" "$DB" "$S/state.json" 2>&1; }
+files_sum() { cat "$DB" "$S/ledger" "$S/ledger.journal" 2>/dev/null | sha256sum; }
+dump() { "$B/tests/dbdump" "$DB" "$S/ledger" 2>&1; }
 save() { rm -rf "$W/$1"; cp -a "$S" "$W/$1"; }
 restore() {
 	rm -rf "$S"
@@ -92,7 +92,7 @@ print(" ".join([g["name"] for g in d if g.get("state") == "active" and "@" in g.
 done
 scenario "a full sync" before-change --full
 scenario "a delta sync that appends" before-change ""
-expect_match "…(it appended)" "overlay seq [1-9]" "$("$B/tests/dbdump" "$DB" "$S/state.json" --layout)"
+expect_match "…(it appended)" "overlay seq [1-9]" "$("$B/tests/dbdump" "$DB" "$S/ledger" --layout)"
 ctl depart carol_northwind >/dev/null
 ag sync >/dev/null 2>&1
 save before-purge

@@ -61,7 +61,7 @@ out=$(ag sync 2>&1); rc=$?
 expect "the sync succeeds" 0 "$rc"
 expect_match "…both departures seen" "departed +bob@tailspintoys.com.*departed +grace.hopper@fabrikam.com|departed +grace.hopper@fabrikam.com.*departed +bob@tailspintoys.com" "$(echo "$out" | tr '\n' ' ')"
 expect_match "…through the full merge (the contested name made the fast path give up)" \
-	"overlay seq 0 with 0 records, state seq 0" "$("$B/tests/dbdump" "$W/state/guests.db" "$W/state/state.json" --layout)"
+	"overlay seq 0 with 0 records, state seq 0" "$("$B/tests/dbdump" "$W/state/guests.db" "$W/state/ledger" --layout)"
 expect "…with one \$batch for the two guests, not one per path" 1 "$(batches | wc -l)"
 
 echo "== a throttled item of a \$batch waits its own Retry-After"

@@ -87,7 +87,7 @@ mv "$W/guests.db.keep" "$DB"
 
 echo "== 8.5: temporary files a killed sync left are removed under the sync lock"
 printf 'alice@fabrikam.com:Alice Personal Data\n' >"$W/state/guests.db.tmp.Ab12Cd"
-printf '{"name":"alice@fabrikam.com"}\n' >"$W/state/state.json.tmp.Zz99yY"
+printf '{"name":"alice@fabrikam.com"}\n' >"$W/state/ledger.tmp.Zz99yY"
 printf 'keep me\n' >"$W/state/notes.tmp"
 chmod 600 "$W/state/"*.tmp*
 ag sync >/dev/null 2>&1; expect "the next sync succeeds" 0 $?
@@ -137,7 +137,7 @@ alive "$$"; expect "the test itself survives" 0 $?
 
 echo "== 7: unsafe files and permissions are refused, each with its reason"
 ALICE_UID=$(guest_field alice@fabrikam.com uid)
-snap_sum() { sha256sum "$DB" "$W/state/state.json" | awk '{print $1}' | tr '\n' ' '; }
+snap_sum() { sha256sum "$DB" "$W/state/ledger" | awk '{print $1}' | tr '\n' ' '; }
 before=$(snap_sum)
 refused() { # DESCRIPTION PATTERN: the sync exits non-zero, names the reason, changes nothing
 	out=$(ag sync 2>&1)
@@ -173,7 +173,7 @@ refused "a state_dir that is a symbolic link" "but it is a symbolic link"
 rm "$W/state"
 mv "$W/state.real" "$W/state"
 printf 'precious\n' >"$W/outside"
-for f in guests.db state.json state.json.journal sync.status sync.lock token.cache delta.link; do
+for f in guests.db ledger ledger.journal sync.status sync.lock token.cache delta.link; do
 	[ -e "$W/state/$f" ] && mv "$W/state/$f" "$W/keep.$f"
 	ln -s "$W/outside" "$W/state/$f"
 	before=$(snap_sum)
@@ -183,9 +183,9 @@ for f in guests.db state.json state.json.journal sync.status sync.lock token.cac
 done
 expect "…and the file a link pointed to is untouched" precious "$(cat "$W/outside")"
 before=$(snap_sum)
-chmod 664 "$W/state/state.json"
-refused "a group-writable private state" "state.json is writable by group or others \(mode 0664\)"
-chmod 600 "$W/state/state.json"
+chmod 664 "$W/state/ledger"
+refused "a group-writable ledger" "ledger is writable by group or others \(mode 0664\)"
+chmod 600 "$W/state/ledger"
 chown 1000 "$W/state/sync.status"
 refused "a state file owned by someone else" "sync.status is owned by uid 1000, not root"
 chown 0 "$W/state/sync.status"

@@ -23,7 +23,7 @@ new_world res
 write_config "lockout = none"
 
 ag sync >/dev/null 2>&1; expect "first sync" 0 $?
-dump() { "$B/tests/dbdump" "$DB" "$W/state/state.json" 2>&1; }
+dump() { "$B/tests/dbdump" "$DB" "$W/state/ledger" 2>&1; }
 # A copy of state_dir; restored by rename, as readers map guests.db.
 save() { rm -rf "$W/$1"; cp -a "$W/state" "$W/$1"; }
 restore() {
@@ -52,7 +52,7 @@ scenario() {
 	ag sync $args >"$W/ref.out" 2>&1 || { not_ok "$name: the uninterrupted sync failed: $(cat "$W/ref.out")"; return; }
 	span=$(($(ms_now) - t0))
 	dump >"$W/ref.dump"
-	expect_match "$name: the uninterrupted sync's layout" "$layout" "$("$B/tests/dbdump" "$DB" "$W/state/state.json" --layout)"
+	expect_match "$name: the uninterrupted sync's layout" "$layout" "$("$B/tests/dbdump" "$DB" "$W/state/ledger" --layout)"
 	kills=0 tries=0 bad=0 finished=0
 	while [ $kills -lt "$KILLS" ] && [ $tries -lt $((KILLS * 3)) ]; do
 		tries=$((tries + 1))
@@ -109,7 +109,7 @@ ctl purge carol_northwind >/dev/null
 scenario "a purge that rewrites both files" before-purge "" "overlay seq 0 with 0 records, state seq 0"
 
 # The instant the random kills must find: the new snapshot published, the
-# private state and the feed's position not yet. The next sync applies the
+# ledger and the feed's position not yet. The next sync applies the
 # feed to the state even though the snapshot already shows its result.
 for f in before-change:--full before-change: before-purge:; do
 	before=${f%%:*} args=${f#*:}
@@ -157,7 +157,7 @@ while [ $i -lt "$ROUNDS" ]; do
 		esac
 	done
 	dump >"$W/pair.dump"
-	"$B/tests/dbdump" "$W/single/guests.db" "$W/single/state.json" >"$W/single.dump" 2>&1
+	"$B/tests/dbdump" "$W/single/guests.db" "$W/single/ledger" >"$W/single.dump" 2>&1
 	if cmp -s "$W/pair.dump" "$W/single.dump"; then
 		agree=$((agree + 1))
 	else

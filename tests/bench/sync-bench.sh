@@ -35,7 +35,7 @@ set -- $(measure sync --full)
 full_cpu=$1 full_rss=$2 full_req=$3 full_tok=$4 full_wall=$5 full_rc=$6
 guests=$(ag list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 db_size=$(stat -c %s "$W/state/guests.db")
-state_size=$(stat -c %s "$W/state/state.json")
+state_size=$(stat -c %s "$W/state/ledger")
 
 # Ten changes: 3 disabled, 3 departed, 2 invited, 2 renamed.
 ids=$(ctl list | python3 -c '
@@ -53,13 +53,13 @@ cp -a "$W/state" "$W/state-full"
 set -- $(measure sync)
 d_cpu=$1 d_rss=$2 d_req=$3 d_tok=$4 d_wall=$5 d_rc=$6
 changes=$(grep -c '^  [a-z]' "$W/out")
-layout=$("$B/tests/dbdump" "$W/state/guests.db" "$W/state/state.json" --layout)
+layout=$("$B/tests/dbdump" "$W/state/guests.db" "$W/state/ledger" --layout)
 # The same changes by a full sync from the same state: the same guests?
 sed "s#^state_dir = .*#state_dir = $W/state-full#" "$CONF" >"$W/etc/full.conf"
 chmod 600 "$W/etc/full.conf"
 "$B/aadguest" -c "$W/etc/full.conf" sync --full >/dev/null 2>&1
-"$B/tests/dbdump" "$W/state/guests.db" "$W/state/state.json" >"$W/dump.delta"
-"$B/tests/dbdump" "$W/state-full/guests.db" "$W/state-full/state.json" >"$W/dump.full"
+"$B/tests/dbdump" "$W/state/guests.db" "$W/state/ledger" >"$W/dump.delta"
+"$B/tests/dbdump" "$W/state-full/guests.db" "$W/state-full/ledger" >"$W/dump.full"
 if grep -q '^!!' "$W/dump.delta" "$W/dump.full" || [ ! -s "$W/dump.delta" ]; then
 	same="an index or search INCONSISTENCY (dbdump)"
 elif cmp -s "$W/dump.delta" "$W/dump.full"; then
@@ -81,6 +81,6 @@ verdict() { python3 -c "import sys; print('PASS' if float(sys.argv[1]) <= float(
 	echo "| delta sync, no change | $(python3 -c "print(round($n_cpu*1000))") ms | | ${n_req} | | |"
 	echo
 	echo "delta sync: $layout; $same"
-	echo "snapshot: $db_size bytes ($(python3 -c "print(round($db_size/$guests))") bytes/guest); private state: $state_size bytes"
+	echo "snapshot: $db_size bytes ($(python3 -c "print(round($db_size/$guests))") bytes/guest); ledger: $state_size bytes"
 	echo "exit codes: full $full_rc, delta $d_rc"
 } | tee "$OUT"

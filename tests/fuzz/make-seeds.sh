@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # make-seeds.sh: regenerate the seeds that come from a real sync (snapshot
-# with and without an overlay, private state with a journal, a config) into
+# with and without an overlay, ledger with a journal, a config) into
 # tests/fuzz/corpus/. The hand-written seeds (Graph answers, dates, names,
 # PAM arguments) are kept as they are.
 set -u
@@ -18,16 +18,16 @@ ctl clock "$AADGUEST_NOW" >/dev/null
 ag sync >/dev/null 2>&1 || exit 1
 cp "$DB" "$C/snapshot/base.db"
 cp "$CONF" "$C/config/tests.conf"
-cp "$W/state/state.json" "$C/state/state-only"
+cp "$W/state/ledger" "$C/state/state-only"
 ctl disable bob@tailspintoys.com >/dev/null
 ag sync >/dev/null 2>&1 || exit 1
 ctl depart alice@fabrikam.com >/dev/null
 ag sync >/dev/null 2>&1 || exit 1
 cp "$DB" "$C/snapshot/overlay.db"
-j=$W/state/state.json.journal
+j=$W/state/ledger.journal
 if [ -s "$j" ]; then
-	{ cat "$W/state/state.json"; printf '\n--journal--\n'; cat "$j"; } >"$C/state/with-journal"
+	{ cat "$W/state/ledger"; printf '\n--journal--\n'; cat "$j"; } >"$C/state/with-journal"
 	# An uncommitted tail: the last batch without its commit line.
-	{ cat "$W/state/state.json"; printf '\n--journal--\n'; sed '$d' "$j"; } >"$C/state/uncommitted-tail"
+	{ cat "$W/state/ledger"; printf '\n--journal--\n'; sed '$d' "$j"; } >"$C/state/uncommitted-tail"
 fi
 ls -l "$C/snapshot" "$C/state"

@@ -40,7 +40,7 @@ expect_match "sync summary counts the guests" "full sync: 8 guests \(7 exposed\)
 expect_match "the hostile name is refused, by object id" "8dbc8664-6843-4a94-8e23-8c9000ad5100: no usable login name" "$out"
 expect_no_match "members never appear" "megan|nestor|olga" "$(ag list)"
 expect "snapshot is world-readable" "644" "$(stat -c %a "$DB")"
-expect "private state is root-only" "600" "$(stat -c %a "$W/state/state.json")"
+expect "ledger is root-only" "600" "$(stat -c %a "$W/state/ledger")"
 
 echo "== states"
 expect "alice active" active "$(guest_field alice@fabrikam.com state)"

@@ -23,7 +23,7 @@ expect_match "delta: a member converted to a guest is added" "added +megan@conto
 expect_match "delta: departure seen" "departed +erin@woodgrove.com" "$out"
 sed "s#^state_dir = .*#state_dir = $W/state-full#" "$CONF" >"$W/etc/full.conf"; chmod 600 "$W/etc/full.conf"
 "$B/aadguest" -c "$W/etc/full.conf" sync --full >/dev/null 2>&1
-dump() { "$B/tests/dbdump" "$1/guests.db" "$1/state.json" ${2:+"$2"}; }
+dump() { "$B/tests/dbdump" "$1/guests.db" "$1/ledger" ${2:+"$2"}; }
 # agree LABEL: the delta's state_dir and the full sync's say the same, and in
 # both every guest, tombstone and contested name is found by binary search.
 agree() {
@@ -65,8 +65,8 @@ ctl patch grace.hopper@fabrikam.com '{"displayName":"Grace B. Hopper"}' >/dev/nu
 rm -rf "$W/state-full"; cp -a "$W/state" "$W/state-full"
 ag sync >/dev/null 2>&1
 expect_match "the rename before the crash was appended" "overlay seq [1-9]" "$(dump "$W/state" --layout)"
-expect_match "…and committed by the journal's last line" "^commit	" "$(tail -n 1 "$W/state/state.json.journal")"
-sed -i '$d' "$W/state/state.json.journal"
+expect_match "…and committed by the journal's last line" "^commit	" "$(tail -n 1 "$W/state/ledger.journal")"
+sed -i '$d' "$W/state/ledger.journal"
 cp "$W/delta.link.before" "$W/state/delta.link"
 out=$(ag sync 2>&1); rc=$?
 expect "crash before the journal's commit: the next sync succeeds" 0 "$rc"

@@ -3,7 +3,7 @@
 # 07-failures.sh: what goes wrong is said in plain words and changes nothing:
 # failed syncs (503, 429, invalid JSON, a wrong secret) leave the files byte
 # for byte; configuration errors; a guest range shared with SSSD or another
-# NSS source; a lost private state; config-check and status on a bad tenant,
+# NSS source; a lost ledger; config-check and status on a bad tenant,
 # CA or consent.
 set -u
 . "$(dirname "$0")/common.sh"
@@ -11,12 +11,12 @@ first_sync
 add_ghost
 
 echo "== failed syncs leave the snapshot byte-for-byte"
-before=$(sha256sum "$DB" "$W/state/state.json")
+before=$(sha256sum "$DB" "$W/state/ledger")
 ctl fault '{"path_prefix":"/v1.0/users","status":503,"retry_after":"0","count":100}' >/dev/null
 out=$(ag sync 2>&1); rc=$?
 expect "sync with Graph failing exits 1" 1 "$rc"
 expect_match "and says why in one line" "sync failed: .*HTTP 503" "$out"
-expect "snapshot and state untouched" "$before" "$(sha256sum "$DB" "$W/state/state.json")"
+expect "snapshot and state untouched" "$before" "$(sha256sum "$DB" "$W/state/ledger")"
 expect_match "status reports the last error" "last error: .*HTTP 503" "$(ag status)"
 ag status >/dev/null 2>&1; expect "status exits 1 after a failed sync" 1 $?
 ctl clear-faults >/dev/null
@@ -24,19 +24,19 @@ ctl fault '{"path_prefix":"/v1.0/users","status":429,"retry_after":"1","count":1
 out=$(ag sync 2>&1); rc=$?
 expect "a 429 with Retry-After is waited out and the sync succeeds" 0 "$rc"
 ctl clear-faults >/dev/null
-before=$(sha256sum "$DB" "$W/state/state.json")
+before=$(sha256sum "$DB" "$W/state/ledger")
 ctl fault '{"path_prefix":"/v1.0/users","action":"badjson","count":100}' >/dev/null
 # Retried with back-off: 1, 2, 4, 8, 16 s ±50% by default (15 to 45 s of sleep
 # for the same outcome); the test hook shrinks the unit to 5 ms.
 AADGUEST_RETRY_BASE_MS=5 ag sync >/dev/null 2>&1; expect "invalid JSON every time: exit 1" 1 $?
-expect "snapshot untouched" "$before" "$(sha256sum "$DB" "$W/state/state.json")"
+expect "snapshot untouched" "$before" "$(sha256sum "$DB" "$W/state/ledger")"
 ctl clear-faults >/dev/null
 rm -f "$W/state/token.cache"
 echo "wrong" >"$W/etc/secret"
 out=$(ag sync 2>&1); rc=$?
 expect "wrong secret: exit 1" 1 "$rc"
 expect_match "the token error is reported" "invalid_client: AADSTS7000215" "$out"
-expect "snapshot untouched" "$before" "$(sha256sum "$DB" "$W/state/state.json")"
+expect "snapshot untouched" "$before" "$(sha256sum "$DB" "$W/state/ledger")"
 python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["clients"][0]["client_secret"])' "$TOP/tests/fixtures/contoso.json" >"$W/etc/secret"
 ag sync >/dev/null 2>&1; expect "sync works again" 0 $?
 expect_match "status after success" "last error: none" "$(ag status)"
@@ -69,10 +69,10 @@ out=$(nssw "$B/aadguest" -c "$CONF" config-check --offline 2>&1)
 expect_match "a UID of another NSS source in the range is named" "warning UID 2099999999 \(ghost@fabrikam.com\) of another NSS source lies in the guest range" "$out"
 expect_no_match "…but not the guests themselves, nor their group" "alice@fabrikam.com|aadguests" "$out"
 
-echo "== the private state is lost: UIDs come back from the published snapshot"
+echo "== the ledger is lost: UIDs come back from the published snapshot"
 uids_before=$(ag list --json | python3 -c 'import json,sys; print(sorted((g["object_id"], g["uid"]) for g in json.load(sys.stdin)))')
-mv "$W/state/state.json" "$W/state.json.lost"
-ag sync >/dev/null 2>&1; expect "a sync without state.json succeeds (a full one)" 0 $?
+mv "$W/state/ledger" "$W/ledger.lost"
+ag sync >/dev/null 2>&1; expect "a sync without ledger succeeds (a full one)" 0 $?
 uids_after=$(ag list --json | python3 -c 'import json,sys; print(sorted((g["object_id"], g["uid"]) for g in json.load(sys.stdin)))')
 expect "every guest keeps its UID" "$uids_before" "$uids_after"
 

@@ -19,7 +19,7 @@
 #include "../../cli/sync.h"
 #include "../../common/clock.h"
 #include "../../common/graph_users.h"
-#include "../../common/guestdb.h"
+#include "../../common/ledger.h"
 
 #define DAY 86400
 #define T0  1795694400 /* 2026-11-26T12:00:00Z */
@@ -208,11 +208,11 @@ static void world_open(struct world *w, const char *name)
 	snprintf(w->c.db_path, sizeof(w->c.db_path), "%s/guests.db", w->dir);
 	/* A host that synced before, with no guest yet: the feed continues it. */
 	char *no_names[1] = { NULL }; /* as set_contested leaves it: never NULL */
-	struct guestdb empty = { .last_sync = T0 - DAY,
-				 .next_expiry = INT64_MAX,
-				 .contested = no_names };
-	ag_config_state_path(&w->c.cfg, "state.json", path, sizeof(path));
-	assert_int_equal(guestdb_save_temp(path, &empty, tmp, sizeof(tmp), err, sizeof(err)), 0);
+	struct ledger empty = { .last_sync = T0 - DAY,
+				.next_expiry = INT64_MAX,
+				.contested = no_names };
+	ag_config_state_path(&w->c.cfg, "ledger", path, sizeof(path));
+	assert_int_equal(ledger_save_temp(path, &empty, tmp, sizeof(tmp), err, sizeof(err)), 0);
 	assert_int_equal(ag_commit_temp(tmp, path, err, sizeof(err)), 0);
 }
 
@@ -238,7 +238,7 @@ static void run_open(struct sync_run *run, struct world *w, const char *const *i
 	run->c = &w->c;
 	run->lockfd = -1;
 	run->mode = "full";
-	ag_config_state_path(&w->c.cfg, "state.json", run->state_path, sizeof(run->state_path));
+	ag_config_state_path(&w->c.cfg, "ledger", run->state_path, sizeof(run->state_path));
 	ag_config_state_path(&w->c.cfg, "sync.status", run->status_path, sizeof(run->status_path));
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(read_change(&run->delta, items[i]), 0);
@@ -385,24 +385,24 @@ static void test_append_equals_full(void **state)
 	sync_run_free(&ra);
 	sync_run_free(&rb);
 
-	/* The private states agree too, the appended one read with its journal. */
-	struct guestdb ga, gb;
+	/* The ledgers agree too, the appended one read with its journal. */
+	struct ledger ga, gb;
 	char err[256], path[4096];
-	ag_config_state_path(&a.c.cfg, "state.json", path, sizeof(path));
-	assert_int_equal(guestdb_load(path, &ga, err, sizeof(err)), 0);
-	ag_config_state_path(&b.c.cfg, "state.json", path, sizeof(path));
-	assert_int_equal(guestdb_load(path, &gb, err, sizeof(err)), 0);
+	ag_config_state_path(&a.c.cfg, "ledger", path, sizeof(path));
+	assert_int_equal(ledger_load(path, &ga, err, sizeof(err)), 0);
+	ag_config_state_path(&b.c.cfg, "ledger", path, sizeof(path));
+	assert_int_equal(ledger_load(path, &gb, err, sizeof(err)), 0);
 	assert_int_equal(ga.n, gb.n);
 	for (size_t i = 0; i < ga.n; i++) {
-		long j = guestdb_find(&gb, ga.g[i].object_id);
+		long j = ledger_find(&gb, ga.g[i].object_id);
 		assert_true(j >= 0);
 		assert_int_equal(ga.g[i].uid, gb.g[j].uid);
 		assert_int_equal(ga.g[i].state, gb.g[j].state);
 		assert_string_equal(ga.g[i].name, gb.g[j].name);
 		assert_int_equal(ga.g[i].deleted_at, gb.g[j].deleted_at);
 	}
-	guestdb_free(&ga);
-	guestdb_free(&gb);
+	ledger_free(&ga);
+	ledger_free(&gb);
 	world_close(&a);
 	world_close(&b);
 }

@@ -49,7 +49,7 @@ static struct dir_user user(const char *id, const char *mail, int64_t created)
 }
 
 /* Merge, then replace *db with the result (events stay in out). */
-static void step(struct guestdb *db, struct dir_user *u, size_t n, int64_t now,
+static void step(struct ledger *db, struct dir_user *u, size_t n, int64_t now,
 		 struct merge_output *out)
 {
 	char err[256];
@@ -63,14 +63,14 @@ static void step(struct guestdb *db, struct dir_user *u, size_t n, int64_t now,
 				  .hash_id = fake_hash,
 				  .now = now };
 	assert_int_equal(guest_merge(&in, out, err, sizeof(err)), 0);
-	guestdb_free(db);
+	ledger_free(db);
 	*db = out->db;
 	memset(&out->db, 0, sizeof(out->db));
 }
 
-static const struct guest *by_id(const struct guestdb *db, const char *id)
+static const struct guest *by_id(const struct ledger *db, const char *id)
 {
-	long i = guestdb_find(db, id);
+	long i = ledger_find(db, id);
 	return i >= 0 ? &db->g[i] : NULL;
 }
 
@@ -85,7 +85,7 @@ static int count_events(const struct merge_output *m, enum event_kind k)
 static void test_lifecycle(void **st)
 {
 	(void)st;
-	struct guestdb db = { 0 };
+	struct ledger db = { 0 };
 	struct merge_output m;
 	db.last_sync = AG_TIME_UNKNOWN;
 	struct dir_user u[3] = { user("A", "alice@f.com", T0 - 100 * DAY),
@@ -167,13 +167,13 @@ static void test_lifecycle(void **st)
 	assert_string_equal(a2->name, "alice@f.com");
 	assert_int_not_equal(a2->uid, uid_a);
 	merge_output_free(&m);
-	guestdb_free(&db);
+	ledger_free(&db);
 }
 
 static void test_states_from_directory(void **st)
 {
 	(void)st;
-	struct guestdb db = { 0 };
+	struct ledger db = { 0 };
 	struct merge_output m;
 	db.last_sync = AG_TIME_UNKNOWN;
 	struct dir_user u[4] = { user("P", "pending@f.com", T0), user("D", "dis@f.com", T0),
@@ -192,7 +192,7 @@ static void test_states_from_directory(void **st)
 	assert_false(by_id(&db, "G")->flags & SNAP_REC_NSS);
 	assert_int_equal(db.nt, 0);
 	merge_output_free(&m);
-	guestdb_free(&db);
+	ledger_free(&db);
 
 	cfg.allow_pending = true;
 	db.last_sync = AG_TIME_UNKNOWN;
@@ -200,13 +200,13 @@ static void test_states_from_directory(void **st)
 	assert_int_equal(by_id(&db, "P")->state, GS_ACTIVE);
 	cfg.allow_pending = false;
 	merge_output_free(&m);
-	guestdb_free(&db);
+	ledger_free(&db);
 }
 
 static void test_same_object_listed_twice(void **st)
 {
 	(void)st;
-	struct guestdb db = { 0 };
+	struct ledger db = { 0 };
 	struct merge_output m;
 	db.last_sync = AG_TIME_UNKNOWN;
 	/* Soft-deleted between the read of /users and of Deleted users: both list it. */
@@ -220,13 +220,13 @@ static void test_same_object_listed_twice(void **st)
 	assert_int_equal(db.n, 1);
 	assert_int_equal(m.n_events, 0);
 	merge_output_free(&m);
-	guestdb_free(&db);
+	ledger_free(&db);
 }
 
 static void test_names(void **st)
 {
 	(void)st;
-	struct guestdb db = { 0 };
+	struct ledger db = { 0 };
 	struct merge_output m;
 	db.last_sync = AG_TIME_UNKNOWN;
 	struct dir_user u[6] = {
@@ -255,7 +255,7 @@ static void test_names(void **st)
 	assert_false(by_id(&db, "OLD")->flags & SNAP_REC_NAMED);
 	assert_true(by_id(&db, "NEW")->flags & SNAP_REC_NAMED);
 	merge_output_free(&m);
-	guestdb_free(&db);
+	ledger_free(&db);
 }
 
 static void test_uid_collisions_and_hosts_agree(void **st)
@@ -275,7 +275,7 @@ static void test_uid_collisions_and_hosts_agree(void **st)
 	}
 	struct ag_config *saved = &cfg;
 	(void)saved;
-	struct guestdb h1 = { 0 }, h2 = { 0 };
+	struct ledger h1 = { 0 }, h2 = { 0 };
 	struct merge_output m1, m2;
 	char err[256];
 	struct uidset local = { 0 };
@@ -299,7 +299,7 @@ static void test_uid_collisions_and_hosts_agree(void **st)
 	/* Two hosts, two orders, one UID map; all UIDs distinct and in range. */
 	struct uidset seen = { 0 };
 	for (int i = 0; i < N; i++) {
-		long a = guestdb_find(&m1.db, ids[i]), b = guestdb_find(&m2.db, ids[i]);
+		long a = ledger_find(&m1.db, ids[i]), b = ledger_find(&m2.db, ids[i]);
 		assert_true(a >= 0 && b >= 0);
 		assert_int_equal(m1.db.g[a].uid, m2.db.g[b].uid);
 		assert_true(m1.db.g[a].uid > small.uid_min && m1.db.g[a].uid <= small.uid_max);
@@ -332,8 +332,8 @@ static void test_uid_collisions_and_hosts_agree(void **st)
 	struct merge_output m4;
 	assert_int_equal(guest_merge(&in4, &m4, err, sizeof(err)), 0);
 	for (int i = 100; i < N; i++)
-		assert_int_equal(m4.db.g[guestdb_find(&m4.db, ids[i])].uid,
-				 m1.db.g[guestdb_find(&m1.db, ids[i])].uid);
+		assert_int_equal(m4.db.g[ledger_find(&m4.db, ids[i])].uid,
+				 m1.db.g[ledger_find(&m1.db, ids[i])].uid);
 	assert_int_equal(m4.db.nt, 100);
 	/* …and the purged UIDs are not handed out again: the range is still full. */
 	struct dir_user newcomer = user("eeeeeeee-0000-4000-8000-000000000000", NULL, T0);
@@ -345,7 +345,7 @@ static void test_uid_collisions_and_hosts_agree(void **st)
 				   .local_uids = &local,
 				   .hash_id = fake_hash,
 				   .now = T0 + 180 };
-	struct guestdb keep = m4.db;
+	struct ledger keep = m4.db;
 	struct dir_user all[N - 100 + 1];
 	memcpy(all, u + 100, sizeof(struct dir_user) * (N - 100));
 	all[N - 100] = newcomer;

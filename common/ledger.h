@@ -1,62 +1,62 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* guestdb.h: the tool's private state (root-only state.json) and the
+/* ledger.h: the tool's root-only ledger and the
  * per-sync status file. json-c and OpenSSL: tool only. */
-#ifndef AADGUEST_GUESTDB_H
-#define AADGUEST_GUESTDB_H
+#ifndef AADGUEST_LEDGER_H
+#define AADGUEST_LEDGER_H
 
 #include <stddef.h>
 
 #include "guest.h"
 
 /* -ENOENT leaves an empty db (first sync). */
-int guestdb_load(const char *path, struct guestdb *db, char *err, size_t errlen);
+int ledger_load(const char *path, struct ledger *db, char *err, size_t errlen);
 /* Atomic replace, mode 0600. */
-int guestdb_save(const char *path, const struct guestdb *db, char *err, size_t errlen);
+int ledger_save(const char *path, const struct ledger *db, char *err, size_t errlen);
 /* The same in two steps: a synced temporary file next to path, then
  * ag_commit_temp() renames it into place (so a sync can publish the snapshot
  * and the state one right after the other). */
-int guestdb_save_temp(const char *path, const struct guestdb *db, char *tmp, size_t tmplen,
-		      char *err, size_t errlen);
+int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_t tmplen, char *err,
+		     size_t errlen);
 int ag_write_temp(const char *path, const void *data, size_t len, unsigned mode, char *tmp,
 		  size_t tmplen, char *err, size_t errlen);
 int ag_commit_temp(const char *tmp, const char *path, char *err, size_t errlen);
-void guestdb_hash_id(const char *object_id, char out[65]);
-/* state.json.journal: the changes syncs made since state.json was written. */
-void guestdb_journal_path(const char *state_path, char *out, size_t n);
+void ledger_hash_id(const char *object_id, char out[65]);
+/* ledger.journal: the changes syncs made since ledger was written. */
+void ledger_journal_path(const char *state_path, char *out, size_t n);
 
-/* The private state mapped, for a sync that changes a few guests: one guest,
+/* The ledger mapped, for a sync that changes a few guests: one guest,
  * tombstone or UID is found without reading the rest. */
 struct journal;
-struct state_view {
+struct ledger_view {
 	char *buf;
 	size_t len, body;
-	struct guestdb hdr; /* the base's header fields only */
+	struct ledger hdr; /* the base's header fields only */
 	struct journal *journal;
 	uint64_t seq;	  /* committed batches since the base */
 	size_t committed; /* where the next batch goes */
 	bool journal_present;
 	int64_t last_sync, next_expiry;
 };
-int state_view_open(const char *path, struct state_view *v, char *err, size_t errlen);
-void state_view_close(struct state_view *v);
+int ledger_view_open(const char *path, struct ledger_view *v, char *err, size_t errlen);
+void ledger_view_close(struct ledger_view *v);
 /* 1 and a copy in g, 0 when unknown (or gone), negative on error. */
-int state_view_guest(const struct state_view *v, const char *object_id, struct guest *g);
-int state_view_tombstone(const struct state_view *v, const char *id_hash, struct tombstone *t);
-bool state_view_uid_retired(const struct state_view *v, uint32_t uid);
-bool state_view_contested(const struct state_view *v, const char *name);
+int ledger_view_guest(const struct ledger_view *v, const char *object_id, struct guest *g);
+int ledger_view_tombstone(const struct ledger_view *v, const char *id_hash, struct tombstone *t);
+bool ledger_view_uid_retired(const struct ledger_view *v, uint32_t uid);
+bool ledger_view_contested(const struct ledger_view *v, const char *name);
 /* A batch: guests as they are now, object ids gone, tombstones added and
  * taken back. Written after the last commit and synced, not yet committed;
- * *end is where state_journal_commit() puts the commit line. */
-int state_journal_write(const char *state_path, const struct state_view *v, const struct guest *g,
-			size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
-			size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
-			char *err, size_t errlen);
+ * *end is where ledger_journal_commit() puts the commit line. */
+int ledger_journal_write(const char *state_path, const struct ledger_view *v, const struct guest *g,
+			 size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
+			 size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
+			 char *err, size_t errlen);
 /* The journal's size (-1: none), and putting it back to that size (removing
  * it for -1): a batch that cannot be published leaves no trace. */
-long long state_journal_size(const char *state_path);
-void state_journal_undo(const char *state_path, long long size);
-int state_journal_commit(const char *state_path, size_t end, uint64_t seq, int64_t last_sync,
-			 int64_t next_expiry, char *err, size_t errlen);
+long long ledger_journal_size(const char *state_path);
+void ledger_journal_undo(const char *state_path, long long size);
+int ledger_journal_commit(const char *state_path, size_t end, uint64_t seq, int64_t last_sync,
+			  int64_t next_expiry, char *err, size_t errlen);
 
 struct sync_status {
 	int64_t last_attempt, last_success;

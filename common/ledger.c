@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* guestdb.c: load and save the private state; every field's type is checked. */
-#include "guestdb.h"
+/* ledger.c: load and save the ledger; every field's type is checked. */
+#include "ledger.h"
 #include "clock.h"
 #include "util.h"
 
@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void guestdb_hash_id(const char *object_id, char out[65])
+void ledger_hash_id(const char *object_id, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
@@ -170,7 +170,7 @@ static int get_i64(struct json_object *o, const char *key, int64_t *out)
 	return 0;
 }
 
-/* ---- the private state: one line a record, tab-separated, escaped ----
+/* ---- the ledger: one line a record, tab-separated, escaped ----
  *   aadguest-state	3
  *   last_sync	<seconds|->
  *   delta_link	<text|\N>
@@ -184,7 +184,7 @@ static int get_i64(struct json_object *o, const char *key, int64_t *out)
  * ASCII-lowercased), so one guest, tombstone or UID is found by a binary
  * search of the mapped file, without reading the rest of it.
  *
- * state.json.journal: what syncs changed since, appended, never rewritten:
+ * ledger.journal: what syncs changed since, appended, never rewritten:
  *   aadguest-journal	1	<base hex>
  *   G ... | X	object_id (gone) | T ... | t	id_hash (a tombstone taken back)
  *   commit	<seq>	<last_sync>	<next_expiry>
@@ -326,8 +326,8 @@ static int cmp_str(const void *a, const void *b)
 	return icmp(*(char *const *)a, *(char *const *)b);
 }
 
-int guestdb_save_temp(const char *path, const struct guestdb *db, char *tmp, size_t tmplen,
-		      char *err, size_t errlen)
+int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_t tmplen, char *err,
+		     size_t errlen)
 {
 	struct out o = { 0 };
 	const struct guest **gs = calloc(db->n + 1, sizeof(*gs));
@@ -390,10 +390,10 @@ out:
 	return r;
 }
 
-int guestdb_save(const char *path, const struct guestdb *db, char *err, size_t errlen)
+int ledger_save(const char *path, const struct ledger *db, char *err, size_t errlen)
 {
 	char tmp[4096];
-	int r = guestdb_save_temp(path, db, tmp, sizeof(tmp), err, errlen);
+	int r = ledger_save_temp(path, db, tmp, sizeof(tmp), err, errlen);
 	return r ? r : ag_commit_temp(tmp, path, err, errlen);
 }
 
@@ -632,7 +632,7 @@ bad:
 		r = 0;
 		goto out;
 	}
-	snprintf(err, errlen, "%s:%zu: damaged journal of the private state", path, lineno + 1);
+	snprintf(err, errlen, "%s:%zu: damaged journal of the ledger", path, lineno + 1);
 	r = -EBADMSG;
 out:
 	if (buf) {
@@ -644,13 +644,13 @@ out:
 	return r;
 }
 
-void guestdb_journal_path(const char *state_path, char *out, size_t n)
+void ledger_journal_path(const char *state_path, char *out, size_t n)
 {
 	snprintf(out, n, "%s.journal", state_path);
 }
 
 /* Apply the journal's committed changes to a loaded base. */
-static int journal_apply(struct guestdb *db, struct journal *j)
+static int journal_apply(struct ledger *db, struct journal *j)
 {
 	struct guest_index ix = { 0 };
 	int r = 0;
@@ -726,7 +726,7 @@ static int journal_apply(struct guestdb *db, struct journal *j)
 }
 
 /* The header lines of a base; *body is where the sorted lines start. */
-static int parse_header(char *buf, size_t len, struct guestdb *db, size_t *body, size_t *lineno,
+static int parse_header(char *buf, size_t len, struct ledger *db, size_t *body, size_t *lineno,
 			int *version)
 {
 	char *f[4];
@@ -779,7 +779,7 @@ static int parse_header(char *buf, size_t len, struct guestdb *db, size_t *body,
 	return 0;
 }
 
-int guestdb_load(const char *path, struct guestdb *db, char *err, size_t errlen)
+int ledger_load(const char *path, struct ledger *db, char *err, size_t errlen)
 {
 	char *buf = NULL, *f[16], jpath[4200];
 	size_t len = 0, lineno = 0, body = 0;
@@ -845,7 +845,7 @@ int guestdb_load(const char *path, struct guestdb *db, char *err, size_t errlen)
 			goto bad;
 		}
 	}
-	guestdb_journal_path(path, jpath, sizeof(jpath));
+	ledger_journal_path(path, jpath, sizeof(jpath));
 	r = journal_read(jpath, db->base_id, &j, err, errlen);
 	if (r)
 		goto out;
@@ -855,19 +855,19 @@ int guestdb_load(const char *path, struct guestdb *db, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 	goto out;
 bad:
-	snprintf(err, errlen, "%s:%zu: damaged private state", path, lineno);
+	snprintf(err, errlen, "%s:%zu: damaged ledger", path, lineno);
 	r = -EBADMSG;
 out:
 	ag_wipe(buf, len);
 	free(buf);
 	if (r)
-		guestdb_free(db);
+		ledger_free(db);
 	return r;
 }
 
 /* ---- point lookups for a sync that changes a few guests ---- */
 
-int state_view_open(const char *path, struct state_view *v, char *err, size_t errlen)
+int ledger_view_open(const char *path, struct ledger_view *v, char *err, size_t errlen)
 {
 	char jpath[4200];
 	struct stat st;
@@ -900,20 +900,20 @@ int state_view_open(const char *path, struct state_view *v, char *err, size_t er
 	if (v->buf[v->len - 1] != '\n' ||
 	    (r = parse_header(v->buf, v->len, &v->hdr, &v->body, &lineno, &version)) != 0 ||
 	    version != 3) { /* only a sorted state can be searched */
-		snprintf(err, errlen, "%s: damaged private state", path);
-		state_view_close(v);
+		snprintf(err, errlen, "%s: damaged ledger", path);
+		ledger_view_close(v);
 		return -EBADMSG;
 	}
 	struct journal *j = calloc(1, sizeof(*j));
 	if (!j) {
-		state_view_close(v);
+		ledger_view_close(v);
 		return -ENOMEM;
 	}
-	guestdb_journal_path(path, jpath, sizeof(jpath));
+	ledger_journal_path(path, jpath, sizeof(jpath));
 	r = journal_read(jpath, v->hdr.base_id, j, err, errlen);
 	if (r) {
 		free(j);
-		state_view_close(v);
+		ledger_view_close(v);
 		return r;
 	}
 	v->journal = j;
@@ -927,7 +927,7 @@ int state_view_open(const char *path, struct state_view *v, char *err, size_t er
 	return 0;
 }
 
-void state_view_close(struct state_view *v)
+void ledger_view_close(struct ledger_view *v)
 {
 	if (v->buf)
 		munmap(v->buf, v->len);
@@ -935,7 +935,7 @@ void state_view_close(struct state_view *v)
 		journal_free(v->journal);
 		free(v->journal);
 	}
-	guestdb_free(&v->hdr);
+	ledger_free(&v->hdr);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -958,7 +958,7 @@ static int line_cmp(const char *line, const char *end, char kind, const char *ke
 }
 
 /* The sorted line of this kind and key: a copy in out (NUL-terminated), or 0. */
-static int view_search(const struct state_view *v, char kind, const char *key, char *out,
+static int view_search(const struct ledger_view *v, char kind, const char *key, char *out,
 		       size_t outlen)
 {
 	size_t lo = v->body, hi = v->len;
@@ -984,7 +984,7 @@ static int view_search(const struct state_view *v, char kind, const char *key, c
 	return 0;
 }
 
-int state_view_guest(const struct state_view *v, const char *object_id, struct guest *g)
+int ledger_view_guest(const struct ledger_view *v, const char *object_id, struct guest *g)
 {
 	const struct journal *j = v->journal;
 	char line[16384], *f[16];
@@ -1018,7 +1018,7 @@ int state_view_guest(const struct state_view *v, const char *object_id, struct g
 	return r ? r : 1;
 }
 
-int state_view_tombstone(const struct state_view *v, const char *id_hash, struct tombstone *t)
+int ledger_view_tombstone(const struct ledger_view *v, const char *id_hash, struct tombstone *t)
 {
 	const struct journal *j = v->journal;
 	char line[256], *f[8];
@@ -1038,7 +1038,7 @@ int state_view_tombstone(const struct state_view *v, const char *id_hash, struct
 	return parse_tombstone(f, n, t) ? -EBADMSG : 1;
 }
 
-bool state_view_uid_retired(const struct state_view *v, uint32_t uid)
+bool ledger_view_uid_retired(const struct ledger_view *v, uint32_t uid)
 {
 	const struct journal *j = v->journal;
 	char key[16], line[64];
@@ -1049,7 +1049,7 @@ bool state_view_uid_retired(const struct state_view *v, uint32_t uid)
 	return view_search(v, 'U', key, line, sizeof(line)) != 0; /* an error: taken, to be safe */
 }
 
-bool state_view_contested(const struct state_view *v, const char *name)
+bool ledger_view_contested(const struct ledger_view *v, const char *name)
 {
 	char line[1024];
 	return view_search(v, 'N', name, line, sizeof(line)) != 0;
@@ -1057,18 +1057,18 @@ bool state_view_contested(const struct state_view *v, const char *name)
 
 /* ---- appending a batch ---- */
 
-long long state_journal_size(const char *state_path)
+long long ledger_journal_size(const char *state_path)
 {
 	char jpath[4200];
 	struct stat st;
-	guestdb_journal_path(state_path, jpath, sizeof(jpath));
+	ledger_journal_path(state_path, jpath, sizeof(jpath));
 	return lstat(jpath, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-void state_journal_undo(const char *state_path, long long size)
+void ledger_journal_undo(const char *state_path, long long size)
 {
 	char jpath[4200];
-	guestdb_journal_path(state_path, jpath, sizeof(jpath));
+	ledger_journal_path(state_path, jpath, sizeof(jpath));
 	if (size < 0) {
 		unlink(jpath);
 		return;
@@ -1083,18 +1083,18 @@ void state_journal_undo(const char *state_path, long long size)
 	close(fd);
 }
 
-int state_journal_write(const char *state_path, const struct state_view *v, const struct guest *g,
-			size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
-			size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
-			char *err, size_t errlen)
+int ledger_journal_write(const char *state_path, const struct ledger_view *v, const struct guest *g,
+			 size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
+			 size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
+			 char *err, size_t errlen)
 {
 	char jpath[4200], hdr[64];
 	struct out o = { 0 };
 	int r = 0, fd;
 	off_t at;
 
-	guestdb_journal_path(state_path, jpath, sizeof(jpath));
-	long long before = state_journal_size(state_path);
+	ledger_journal_path(state_path, jpath, sizeof(jpath));
+	long long before = ledger_journal_size(state_path);
 	fd = open(jpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0) {
 		r = -errno;
@@ -1139,7 +1139,7 @@ int state_journal_write(const char *state_path, const struct state_view *v, cons
 	if (r) {
 		/* A full disk leaves the journal as it was (a new one is removed). */
 		if (before < 0 || before <= (long long)at)
-			state_journal_undo(state_path, before);
+			ledger_journal_undo(state_path, before);
 		snprintf(err, errlen, "%s: cannot write: %s", jpath, strerror(-r));
 		return r;
 	}
@@ -1147,12 +1147,12 @@ int state_journal_write(const char *state_path, const struct state_view *v, cons
 	return 0;
 }
 
-int state_journal_commit(const char *state_path, size_t end, uint64_t seq, int64_t last_sync,
-			 int64_t next_expiry, char *err, size_t errlen)
+int ledger_journal_commit(const char *state_path, size_t end, uint64_t seq, int64_t last_sync,
+			  int64_t next_expiry, char *err, size_t errlen)
 {
 	char jpath[4200], line[128];
 	int r = 0, n;
-	guestdb_journal_path(state_path, jpath, sizeof(jpath));
+	ledger_journal_path(state_path, jpath, sizeof(jpath));
 	n = snprintf(line, sizeof(line), "commit\t%llu\t%lld\t%lld\n", (unsigned long long)seq,
 		     (long long)last_sync, (long long)next_expiry);
 	int fd = open(jpath, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);

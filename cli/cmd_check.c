@@ -71,7 +71,7 @@ int cli_online_state(struct cli *c, const char *object_id, enum guest_state *st,
 		graph_free(&g);
 		return r;
 	}
-	ag_config_state_path(&c->cfg, "token.cache", g.token_cache, sizeof(g.token_cache));
+	ag_config_state_path(&c->cfg, AG_STATE_TOKEN_CACHE, g.token_cache, sizeof(g.token_cache));
 	g.timeout_ms = c->cfg.online_timeout_ms;
 	g.max_attempts = 1;
 	struct timespec t0;

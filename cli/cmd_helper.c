@@ -28,7 +28,6 @@
 
 #define REQUEST_WAIT_MS	  10000
 #define HTTP_TIMEOUT_MS	  15000
-#define KEYS_FILE	  "signin-keys.json"
 #define GRANT_DEVICE_CODE "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code"
 
 struct sign_in {
@@ -312,7 +311,7 @@ static enum ag_outcome verify_id_token(struct sign_in *s, const char *jwt)
 		    why);
 		goto done;
 	}
-	ag_config_state_path(&s->c->cfg, KEYS_FILE, path, sizeof(path));
+	ag_config_state_path(&s->c->cfg, AG_STATE_SIGNIN_KEYS, path, sizeof(path));
 	jwks = keys_load(path);
 	int r = idtoken_verify_signature(&t, jwks, why, sizeof(why));
 	if (r == -ENOKEY) {
@@ -679,7 +678,7 @@ int cli_check_sign_in(struct cli *c, struct cli_checks *k)
 	graph_free_escaped(dc);
 	graph_free_escaped(id);
 	if (rc == 0) {
-		ag_config_state_path(&c->cfg, KEYS_FILE, path, sizeof(path));
+		ag_config_state_path(&c->cfg, AG_STATE_SIGNIN_KEYS, path, sizeof(path));
 		struct json_object *keys = NULL;
 		if (resolve_issuer(&s, why, sizeof(why)) == 0 &&
 		    (keys = keys_fetch(&s, path, why, sizeof(why)))) {

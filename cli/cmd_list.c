@@ -51,7 +51,7 @@ static int list_purged(struct cli *c)
 {
 	char path[4096], err[512];
 	struct ledger db;
-	ag_config_state_path(&c->cfg, "ledger", path, sizeof(path));
+	ledger_locate(c->cfg.state_dir, path, sizeof(path));
 	int r = ledger_load(path, &db, err, sizeof(err));
 	if (r && r != -ENOENT) {
 		cli_err("%s", err);

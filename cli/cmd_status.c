@@ -48,7 +48,7 @@ static void status_gather(struct cli *c, struct status_facts *f)
 	f->sr = cli_open_snapshot(c, &f->s, true);
 	ag_config_state_path(&c->cfg, "sync.status", path, sizeof(path));
 	f->have_status = sync_status_load(path, &f->st) == 0;
-	ag_config_state_path(&c->cfg, "ledger", path, sizeof(path));
+	ledger_locate(c->cfg.state_dir, path, sizeof(path));
 	bool have_db = ledger_load(path, &db, err, sizeof(err)) == 0;
 	if (!f->sr)
 		for (uint32_t i = 0; i < snapshot_count(&f->s); i++) {

@@ -84,7 +84,7 @@ static int run_command(struct cli *c, const char *name, int argc, char **argv)
 			ag_config_free(&c->cfg);
 			return EXIT_USAGE;
 		}
-		ag_config_state_path(&c->cfg, "guests.db", c->db_path, sizeof(c->db_path));
+		ag_config_state_path(&c->cfg, AG_STATE_SNAPSHOT, c->db_path, sizeof(c->db_path));
 		keep_uid_range(c);
 		optind++;
 		int rc = commands[i].fn(c, argc - optind + 1, argv + optind - 1);

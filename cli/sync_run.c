@@ -216,6 +216,10 @@ int sync_begin(struct sync_run *run, struct cli *c, bool full)
 	if (rc != EXIT_OK)
 		return rc;
 	clean_temp_files(c->cfg.state_dir);
+	/* 0.1 called the ledger state.json: moved under the lock, once. */
+	char err[512];
+	if (ledger_migrate(c->cfg.state_dir, err, sizeof(err)) < 0)
+		return sync_fail(run, "%s", err);
 	return c->cfg.source ? EXIT_OK : start_graph(run);
 }
 

@@ -7,9 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "statedir.h"
+
 #define AG_DEFAULT_CONFIG    "/etc/aadguest/aadguest.conf"
 #define AG_DEFAULT_STATE_DIR "/var/lib/aadguest"
-#define AG_DEFAULT_DB	     AG_DEFAULT_STATE_DIR "/guests.db"
+#define AG_DEFAULT_DB	     AG_DEFAULT_STATE_DIR "/" AG_STATE_SNAPSHOT
 /* Above SSSD's default ID-mapping range (200000–2000200000) and systemd's
  * container range (524288–1879048191), below 2^31 and below systemd's
  * 0x7FFE0000 range: 134 million UIDs that no common allocator hands out. */
@@ -56,7 +58,7 @@ int ag_config_load(const char *path, unsigned flags, struct ag_config *c, char *
 /* Defaults only (for callers that can run without a file). */
 int ag_config_defaults(struct ag_config *c);
 void ag_config_free(struct ag_config *c);
-/* "<state_dir>/<file>" into buf. */
+/* "<state_dir>/<file>" into buf; file is one of statedir.h's AG_STATE_* names. */
 int ag_config_state_path(const struct ag_config *c, const char *file, char *buf, size_t n);
 /* Expand the home template for one guest. */
 int ag_config_home(const struct ag_config *c, const char *name, uint32_t uid, const char *object_id,

@@ -34,7 +34,7 @@ int ag_write_temp(const char *path, const void *data, size_t len, unsigned mode,
 	const char *p = data;
 	int fd, r = 0;
 
-	if (snprintf(tmp, tmplen, "%s.tmp.XXXXXX", path) >= (int)tmplen) {
+	if (snprintf(tmp, tmplen, AG_STATE_TEMP_TEMPLATE, path) >= (int)tmplen) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -ENAMETOOLONG;
 	}
@@ -644,9 +644,79 @@ out:
 	return r;
 }
 
-void ledger_journal_path(const char *state_path, char *out, size_t n)
+void ledger_journal_path(const char *ledger_path, char *out, size_t n)
 {
-	snprintf(out, n, "%s.journal", state_path);
+	snprintf(out, n, "%s.journal", ledger_path);
+}
+
+int ledger_locate(const char *state_dir, char *out, size_t n)
+{
+	char old[4096];
+	struct stat st;
+	int w = snprintf(out, n, "%s/%s", state_dir, AG_STATE_LEDGER);
+	if (w < 0 || (size_t)w >= n)
+		return -ENAMETOOLONG;
+	if (lstat(out, &st) == 0 || errno != ENOENT)
+		return 0;
+	w = snprintf(old, sizeof(old), "%s/%s", state_dir, AG_STATE_LEDGER_OLD);
+	if (w > 0 && (size_t)w < sizeof(old) && lstat(old, &st) == 0)
+		ag_strlcpy(out, old, n);
+	return 0;
+}
+
+/* Rename one file of the old ledger in dfd, the directory synced after. A
+ * link or anything but a regular file of ours is refused, and the file is
+ * made root-only on the way. */
+static int migrate_one(int dfd, const char *state_dir, const char *from, const char *to, char *err,
+		       size_t errlen)
+{
+	struct stat st;
+	int fd = openat(dfd, from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? 0
+				       : ag_fail(err, errlen, -errno, "%s/%s: %s", state_dir, from,
+						 strerror(errno));
+	int r = 0;
+	if (fstat(fd, &st) < 0)
+		r = ag_fail(err, errlen, -errno, "%s/%s: %s", state_dir, from, strerror(errno));
+	else if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()))
+		r = ag_fail(err, errlen, -EPERM,
+			    "%s/%s: not a regular file owned by root; not renamed to %s", state_dir,
+			    from, to);
+	else if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+		r = ag_fail(err, errlen, -errno, "%s/%s: %s", state_dir, from, strerror(errno));
+	close(fd);
+	if (r)
+		return r;
+	if (renameat(dfd, from, dfd, to) < 0)
+		return ag_fail(err, errlen, -errno, "%s/%s: cannot rename to %s: %s", state_dir,
+			       from, to, strerror(errno));
+	if (fsync(dfd) < 0)
+		return ag_fail(err, errlen, -errno, "%s: %s", state_dir, strerror(errno));
+	return 1;
+}
+
+int ledger_migrate(const char *state_dir, char *err, size_t errlen)
+{
+	struct stat st;
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0)
+		return ag_fail(err, errlen, -errno, "%s: %s", state_dir, strerror(errno));
+	int r = 0;
+	/* A ledger already there is the newer: the old one stays, unread. */
+	if (fstatat(dfd, AG_STATE_LEDGER, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    fstatat(dfd, AG_STATE_LEDGER_OLD, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		goto out;
+	/* The journal first: a crash between the two renames leaves the old
+	 * ledger with the new journal, which the next sync completes; the other
+	 * order could leave a ledger without its committed batches. */
+	r = migrate_one(dfd, state_dir, AG_STATE_LEDGER_JOURNAL_OLD, AG_STATE_LEDGER_JOURNAL, err,
+			errlen);
+	if (r >= 0)
+		r = migrate_one(dfd, state_dir, AG_STATE_LEDGER_OLD, AG_STATE_LEDGER, err, errlen);
+out:
+	close(dfd);
+	return r;
 }
 
 /* Apply the journal's committed changes to a loaded base. */
@@ -1057,18 +1127,18 @@ bool ledger_view_contested(const struct ledger_view *v, const char *name)
 
 /* ---- appending a batch ---- */
 
-long long ledger_journal_size(const char *state_path)
+long long ledger_journal_size(const char *ledger_path)
 {
 	char jpath[4200];
 	struct stat st;
-	ledger_journal_path(state_path, jpath, sizeof(jpath));
+	ledger_journal_path(ledger_path, jpath, sizeof(jpath));
 	return lstat(jpath, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-void ledger_journal_undo(const char *state_path, long long size)
+void ledger_journal_undo(const char *ledger_path, long long size)
 {
 	char jpath[4200];
-	ledger_journal_path(state_path, jpath, sizeof(jpath));
+	ledger_journal_path(ledger_path, jpath, sizeof(jpath));
 	if (size < 0) {
 		unlink(jpath);
 		return;
@@ -1083,18 +1153,18 @@ void ledger_journal_undo(const char *state_path, long long size)
 	close(fd);
 }
 
-int ledger_journal_write(const char *state_path, const struct ledger_view *v, const struct guest *g,
-			 size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
-			 size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
-			 char *err, size_t errlen)
+int ledger_journal_write(const char *ledger_path, const struct ledger_view *v,
+			 const struct guest *g, size_t n, char *const *gone, size_t n_gone,
+			 const struct tombstone *added, size_t n_added, char (*taken_back)[65],
+			 size_t n_taken_back, size_t *end, char *err, size_t errlen)
 {
 	char jpath[4200], hdr[64];
 	struct out o = { 0 };
 	int r = 0, fd;
 	off_t at;
 
-	ledger_journal_path(state_path, jpath, sizeof(jpath));
-	long long before = ledger_journal_size(state_path);
+	ledger_journal_path(ledger_path, jpath, sizeof(jpath));
+	long long before = ledger_journal_size(ledger_path);
 	fd = open(jpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (fd < 0) {
 		r = -errno;
@@ -1139,7 +1209,7 @@ int ledger_journal_write(const char *state_path, const struct ledger_view *v, co
 	if (r) {
 		/* A full disk leaves the journal as it was (a new one is removed). */
 		if (before < 0 || before <= (long long)at)
-			ledger_journal_undo(state_path, before);
+			ledger_journal_undo(ledger_path, before);
 		snprintf(err, errlen, "%s: cannot write: %s", jpath, strerror(-r));
 		return r;
 	}
@@ -1147,12 +1217,12 @@ int ledger_journal_write(const char *state_path, const struct ledger_view *v, co
 	return 0;
 }
 
-int ledger_journal_commit(const char *state_path, size_t end, uint64_t seq, int64_t last_sync,
+int ledger_journal_commit(const char *ledger_path, size_t end, uint64_t seq, int64_t last_sync,
 			  int64_t next_expiry, char *err, size_t errlen)
 {
 	char jpath[4200], line[128];
 	int r = 0, n;
-	ledger_journal_path(state_path, jpath, sizeof(jpath));
+	ledger_journal_path(ledger_path, jpath, sizeof(jpath));
 	n = snprintf(line, sizeof(line), "commit\t%llu\t%lld\t%lld\n", (unsigned long long)seq,
 		     (long long)last_sync, (long long)next_expiry);
 	int fd = open(jpath, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* ledger.h: the tool's root-only ledger and the
- * per-sync status file. json-c and OpenSSL: tool only. */
+/* ledger.h: the tool's root-only ledger (UIDs, states, tombstones) and its
+ * journal, and the per-sync status file. json-c and OpenSSL: tool only. */
 #ifndef AADGUEST_LEDGER_H
 #define AADGUEST_LEDGER_H
 
 #include <stddef.h>
 
 #include "guest.h"
+#include "statedir.h"
 
 /* -ENOENT leaves an empty db (first sync). */
 int ledger_load(const char *path, struct ledger *db, char *err, size_t errlen);
@@ -14,15 +15,23 @@ int ledger_load(const char *path, struct ledger *db, char *err, size_t errlen);
 int ledger_save(const char *path, const struct ledger *db, char *err, size_t errlen);
 /* The same in two steps: a synced temporary file next to path, then
  * ag_commit_temp() renames it into place (so a sync can publish the snapshot
- * and the state one right after the other). */
+ * and the ledger one right after the other). */
 int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_t tmplen, char *err,
 		     size_t errlen);
 int ag_write_temp(const char *path, const void *data, size_t len, unsigned mode, char *tmp,
 		  size_t tmplen, char *err, size_t errlen);
 int ag_commit_temp(const char *tmp, const char *path, char *err, size_t errlen);
 void ledger_hash_id(const char *object_id, char out[65]);
-/* ledger.journal: the changes syncs made since ledger was written. */
-void ledger_journal_path(const char *state_path, char *out, size_t n);
+/* "<ledger>.journal": the changes syncs made since the ledger was written. */
+void ledger_journal_path(const char *ledger_path, char *out, size_t n);
+/* The ledger's path in state_dir for a reader (`status`, `list`): the
+ * AG_STATE_LEDGER_OLD one while only that exists (no sync since the upgrade). */
+int ledger_locate(const char *state_dir, char *out, size_t n);
+/* Under the sync lock: an AG_STATE_LEDGER_OLD ledger (and its journal) is
+ * renamed to AG_STATE_LEDGER (journal first; the directory synced after each
+ * rename), unless a ledger is there already. 1 when it moved, 0 when there was
+ * nothing to move, negative on error. */
+int ledger_migrate(const char *state_dir, char *err, size_t errlen);
 
 /* The ledger mapped, for a sync that changes a few guests: one guest,
  * tombstone or UID is found without reading the rest. */
@@ -47,15 +56,15 @@ bool ledger_view_contested(const struct ledger_view *v, const char *name);
 /* A batch: guests as they are now, object ids gone, tombstones added and
  * taken back. Written after the last commit and synced, not yet committed;
  * *end is where ledger_journal_commit() puts the commit line. */
-int ledger_journal_write(const char *state_path, const struct ledger_view *v, const struct guest *g,
-			 size_t n, char *const *gone, size_t n_gone, const struct tombstone *added,
-			 size_t n_added, char (*taken_back)[65], size_t n_taken_back, size_t *end,
-			 char *err, size_t errlen);
+int ledger_journal_write(const char *ledger_path, const struct ledger_view *v,
+			 const struct guest *g, size_t n, char *const *gone, size_t n_gone,
+			 const struct tombstone *added, size_t n_added, char (*taken_back)[65],
+			 size_t n_taken_back, size_t *end, char *err, size_t errlen);
 /* The journal's size (-1: none), and putting it back to that size (removing
  * it for -1): a batch that cannot be published leaves no trace. */
-long long ledger_journal_size(const char *state_path);
-void ledger_journal_undo(const char *state_path, long long size);
-int ledger_journal_commit(const char *state_path, size_t end, uint64_t seq, int64_t last_sync,
+long long ledger_journal_size(const char *ledger_path);
+void ledger_journal_undo(const char *ledger_path, long long size);
+int ledger_journal_commit(const char *ledger_path, size_t end, uint64_t seq, int64_t last_sync,
 			  int64_t next_expiry, char *err, size_t errlen);
 
 struct sync_status {

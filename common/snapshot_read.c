@@ -3,6 +3,7 @@
  * hostile, every offset is checked against the mapping (libc only: this
  * file is linked into the NSS module). */
 #include "clock.h"
+#include "config.h"
 #include "snapshot.h"
 #include "state.h"
 #include "util.h"
@@ -545,5 +546,5 @@ bool snap_nss_visible(uint32_t state, uint32_t flags, int64_t restorable_until)
 const char *snapshot_path_default(void)
 {
 	const char *p = secure_getenv("AADGUEST_DB");
-	return (p && *p) ? p : "/var/lib/aadguest/guests.db";
+	return (p && *p) ? p : AG_DEFAULT_DB;
 }

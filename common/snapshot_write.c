@@ -2,6 +2,7 @@
 /* snapshot_write.c: build guests.db in memory and replace the old one atomically. */
 #include "snapshot.h"
 #include "clock.h"
+#include "statedir.h"
 #include "util.h"
 
 #include <errno.h>
@@ -406,7 +407,7 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 		return ag_fail(err, errlen, r, "two guests share one UID; refusing to write");
 	if (r)
 		return ag_fail(err, errlen, r, "cannot build the snapshot: %s", strerror(-r));
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), AG_STATE_TEMP_TEMPLATE, path) >= (int)sizeof(tmp)) {
 		free(img);
 		return ag_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
 	}

@@ -197,7 +197,7 @@ static void args_parse(pam_handle_t *pamh, int flags, int argc, const char **arg
 	if (a->db_path)
 		ag_strlcpy(a->db, a->db_path, sizeof(a->db));
 	else if (a->have_cfg)
-		ag_config_state_path(&a->cfg, "guests.db", a->db, sizeof(a->db));
+		ag_config_state_path(&a->cfg, AG_STATE_SNAPSHOT, a->db, sizeof(a->db));
 	else
 		ag_strlcpy(a->db, snapshot_path_default(), sizeof(a->db));
 }

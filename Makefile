@@ -128,6 +128,19 @@ $(B)/tests/dbdump: tests/dbdump.c $(B)/common/ledger.o $(B)/libcore.a
 	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< $(B)/common/ledger.o \
 		$(B)/libcore.a $(CURL_LIBS)
 
+# The tool's code as an archive (the CLI without its main, the ledger, Graph,
+# credentials, ID tokens), so cmocka tests reach it; a test of it links
+# libaadtool.a, libcore.a, json-c, OpenSSL and libcurl.
+TOOL_OBJ = $(filter-out $(B)/cli/main.o,$(CLI_OBJ))
+TOOL_UNIT_BIN = $(B)/tests/test_ledger
+$(B)/libaadtool.a: $(TOOL_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(TOOL_UNIT_BIN): $(B)/tests/%: tests/unit/%.c $(B)/libaadtool.a $(B)/libcore.a
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) $(CURL_CFLAGS) -o $@ $< \
+		$(B)/libaadtool.a $(B)/libcore.a -lcmocka $(CURL_LIBS)
+
 test-programs: $(UNIT_BIN) $(B)/tests/pamcheck $(B)/tests/nsscheck $(B)/tests/dbdump
 
 deps:

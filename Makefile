@@ -103,17 +103,6 @@ $(B)/tests/test_idtoken: tests/unit/test_idtoken.c $(B)/common/idtoken.o $(B)/co
 	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) $(CURL_CFLAGS) -o $@ $< $(B)/common/idtoken.o \
 		$(B)/common/credential.o $(B)/libcore.a -lcmocka $(CURL_LIBS)
 
-# The tool's code without its main, as an archive cmocka tests link
-# (Graph's shapes, the sync's steps).
-AADTOOL_OBJ = $(filter-out $(B)/cli/main.o,$(CLI_OBJ))
-$(B)/libaadtool.a: $(AADTOOL_OBJ)
-	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
-
-$(B)/tests/test_graph_users: tests/unit/test_graph_users.c $(B)/libaadtool.a $(B)/libcore.a
-	@mkdir -p $(dir $@)
-	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" $(CFLAGS) $(CURL_CFLAGS) \
-		-o $@ $< $(B)/libaadtool.a $(B)/libcore.a -lcmocka $(CURL_LIBS)
-
 $(B)/tests/pamcheck: tests/pamcheck.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) -o $@ $< -lpam -ldl
@@ -129,17 +118,18 @@ $(B)/tests/dbdump: tests/dbdump.c $(B)/common/ledger.o $(B)/libcore.a
 		$(B)/libcore.a $(CURL_LIBS)
 
 # The tool's code as an archive (the CLI without its main, the ledger, Graph,
-# credentials, ID tokens), so cmocka tests reach it; a test of it links
-# libaadtool.a, libcore.a, json-c, OpenSSL and libcurl.
+# credentials, ID tokens), so cmocka tests reach it: Graph's shapes, the sync's
+# steps, the ledger. A test of it links libaadtool.a, libcore.a, json-c,
+# OpenSSL and libcurl.
 TOOL_OBJ = $(filter-out $(B)/cli/main.o,$(CLI_OBJ))
-TOOL_UNIT_BIN = $(B)/tests/test_ledger
+TOOL_UNIT_BIN = $(B)/tests/test_ledger $(B)/tests/test_graph_users
 $(B)/libaadtool.a: $(TOOL_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(TOOL_UNIT_BIN): $(B)/tests/%: tests/unit/%.c $(B)/libaadtool.a $(B)/libcore.a
 	@mkdir -p $(dir $@)
-	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE $(CFLAGS) $(CURL_CFLAGS) -o $@ $< \
-		$(B)/libaadtool.a $(B)/libcore.a -lcmocka $(CURL_LIBS)
+	$(call say,CC,$@)$(CC) $(WARN) -D_GNU_SOURCE -DAG_SBINDIR=\"$(SBINDIR)\" $(CFLAGS) $(CURL_CFLAGS) \
+		-o $@ $< $(B)/libaadtool.a $(B)/libcore.a -lcmocka $(CURL_LIBS)
 
 test-programs: $(UNIT_BIN) $(B)/tests/pamcheck $(B)/tests/nsscheck $(B)/tests/dbdump
 

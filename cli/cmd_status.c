@@ -46,7 +46,7 @@ static void status_gather(struct cli *c, struct status_facts *f)
 	char path[4096], err[512];
 	memset(f->counts, 0, sizeof(f->counts));
 	f->sr = cli_open_snapshot(c, &f->s, true);
-	ag_config_state_path(&c->cfg, "sync.status", path, sizeof(path));
+	ag_config_state_path(&c->cfg, AG_STATE_SYNC_STATUS, path, sizeof(path));
 	f->have_status = sync_status_load(path, &f->st) == 0;
 	ledger_locate(c->cfg.state_dir, path, sizeof(path));
 	bool have_db = ledger_load(path, &db, err, sizeof(err)) == 0;

@@ -425,7 +425,7 @@ static int write_snapshot_file(const char *path, const unsigned char *hdr,
 {
 	char tmp[4200];
 	int fd, r = 0;
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), AG_STATE_TEMP_TEMPLATE, path) >= (int)sizeof(tmp))
 		return ag_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
@@ -479,7 +479,7 @@ static void prune_snapshots(const char *dir, uint64_t current)
 	while ((e = readdir(d))) {
 		unsigned long long g;
 		char tail[8];
-		const char *t = strstr(e->d_name, ".tmp.");
+		const char *t = strstr(e->d_name, AG_STATE_TEMP_INFIX);
 		/* A publisher killed while writing left it (we hold the sync lock). */
 		if (t && strlen(t) == 11) {
 			unlinkat(dirfd(d), e->d_name, 0);
@@ -557,7 +557,7 @@ static int publish_generation(struct publication *pb)
 	struct cli *c = pb->c;
 	char spath[4096], *st_text = NULL;
 	struct kv kv[8];
-	ag_config_state_path(&c->cfg, "publish.state", spath, sizeof(spath));
+	ag_config_state_path(&c->cfg, AG_STATE_PUBLISH_STATE, spath, sizeof(spath));
 	int nkv = read_kv(spath, "aadguest-publish 1", kv, ARRAY_SIZE(kv));
 	uint64_t last = nkv > 0 ? kv_u64(kv, nkv, "generation") : 0;
 	pb->gen = (uint64_t)(c->now > 0 ? c->now : 0) * 1000;
@@ -829,7 +829,7 @@ static int source_state_load(struct cli *c, struct source_state *s)
 	char path[4096];
 	struct kv kv[20];
 	memset(s, 0, sizeof(*s));
-	ag_config_state_path(&c->cfg, "source.state", path, sizeof(path));
+	ag_config_state_path(&c->cfg, AG_STATE_SOURCE_STATE, path, sizeof(path));
 	int n = read_kv(path, "aadguest-source 1", kv, ARRAY_SIZE(kv));
 	if (n <= 0)
 		return n ? n : -EBADMSG;
@@ -860,7 +860,7 @@ static int source_state_save(struct cli *c, const struct source_state *s, int64_
 			     char *err, size_t errlen)
 {
 	char path[4096], *text = NULL;
-	ag_config_state_path(&c->cfg, "source.state", path, sizeof(path));
+	ag_config_state_path(&c->cfg, AG_STATE_SOURCE_STATE, path, sizeof(path));
 	if (asprintf(&text,
 		     "aadguest-source 1\nurl %s\ngeneration %llu\nsha256 %s\nsize %llu\n"
 		     "base_id %016llx\nbase_size %llu\nbase_sha256 %s\ninstalled %llu\n"
@@ -1368,7 +1368,7 @@ static int follow_begin(struct follow *f)
 	if (r)
 		return r;
 	source_state_load(c, prev);
-	ag_config_state_path(&c->cfg, "source.manifest", f->mpath, sizeof(f->mpath));
+	ag_config_state_path(&c->cfg, AG_STATE_SOURCE_MANIFEST, f->mpath, sizeof(f->mpath));
 	f->db_there = stat(c->db_path, &f->dbst) == 0;
 	f->consistent = prev->present && f->db_there && strcmp(prev->url, c->cfg.source) == 0 &&
 			(uint64_t)f->dbst.st_size >= prev->installed &&
@@ -1730,11 +1730,11 @@ void fleet_status(struct cli *c, struct json_object *o)
 		struct manifest m;
 		char e[256];
 		bool have = source_state_load(c, &s) == 0;
-		ag_config_state_path(&c->cfg, "source.manifest", path, sizeof(path));
+		ag_config_state_path(&c->cfg, AG_STATE_SOURCE_MANIFEST, path, sizeof(path));
 		bool have_m = have && read_file_text(path, &text, &len) == 0 &&
 			      manifest_parse(text, len, &m, e, sizeof(e)) == 0;
 		free(text);
-		ag_config_state_path(&c->cfg, "source.state", path, sizeof(path));
+		ag_config_state_path(&c->cfg, AG_STATE_SOURCE_STATE, path, sizeof(path));
 		int n = read_kv(path, "aadguest-source 1", kv, ARRAY_SIZE(kv));
 		int64_t fetched = n > 0 ? (int64_t)kv_u64(kv, n, "fetched_at") : AG_TIME_UNKNOWN;
 		if (o) {
@@ -1778,7 +1778,7 @@ void fleet_status(struct cli *c, struct json_object *o)
 	}
 	if (!c->cfg.publish_dir)
 		return;
-	ag_config_state_path(&c->cfg, "publish.state", path, sizeof(path));
+	ag_config_state_path(&c->cfg, AG_STATE_PUBLISH_STATE, path, sizeof(path));
 	int n = read_kv(path, "aadguest-publish 1", kv, ARRAY_SIZE(kv));
 	uint64_t gen = n > 0 ? kv_u64(kv, n, "generation") : 0;
 	if (o) {

@@ -50,7 +50,7 @@ static int delta_link_load(struct cli *c, int64_t *last_sync, char **link)
 	struct stat st;
 
 	*link = NULL;
-	ag_config_state_path(&c->cfg, "delta.link", path, sizeof(path));
+	ag_config_state_path(&c->cfg, AG_STATE_DELTA_LINK, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
@@ -86,7 +86,7 @@ static int delta_link_load(struct cli *c, int64_t *last_sync, char **link)
 int delta_link_save(struct cli *c, int64_t last_sync, const char *link)
 {
 	char path[4096], err[256], *text = NULL;
-	ag_config_state_path(&c->cfg, "delta.link", path, sizeof(path));
+	ag_config_state_path(&c->cfg, AG_STATE_DELTA_LINK, path, sizeof(path));
 	if (!link) {
 		unlink(path);
 		return 0;

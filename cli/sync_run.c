@@ -22,7 +22,7 @@ void sync_record_failure(struct cli *c, const char *msg)
 {
 	char path[4096];
 	struct sync_status st;
-	ag_config_state_path(&c->cfg, "sync.status", path, sizeof(path));
+	ag_config_state_path(&c->cfg, AG_STATE_SYNC_STATUS, path, sizeof(path));
 	if (sync_status_load(path, &st)) {
 		memset(&st, 0, sizeof(st));
 		st.last_success = st.last_resync = AG_TIME_UNKNOWN;
@@ -87,13 +87,14 @@ static int clean_temp_files(const char *state_dir)
 	struct dirent *e;
 	time_t now = time(NULL);
 	while ((e = readdir(d))) {
-		const char *t = strstr(e->d_name, ".tmp.");
+		const char *t = strstr(e->d_name, AG_STATE_TEMP_INFIX);
 		struct stat st;
 		if (!t || t == e->d_name || strlen(t) != 5 + 6 ||
 		    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
 			continue;
-		if (strncmp(e->d_name, "token.cache.tmp.", 16) == 0 && now - st.st_mtime < 60)
+		if (strncmp(e->d_name, AG_STATE_TOKEN_TEMP, sizeof(AG_STATE_TOKEN_TEMP) - 1) == 0 &&
+		    now - st.st_mtime < 60)
 			continue;
 		n += unlinkat(dfd, e->d_name, 0) == 0;
 	}
@@ -106,10 +107,11 @@ static int clean_temp_files(const char *state_dir)
  * a file someone else may write is refused with its reason. */
 static int check_state_files(const char *state_dir)
 {
-	static const char *const names[] = { "guests.db",    "ledger",	     "ledger.journal",
-					     "sync.status",  "sync.lock",    "token.cache",
-					     "delta.link",   "source.state", "source.manifest",
-					     "publish.state" };
+	static const char *const names[] = { AG_STATE_SNAPSHOT,	       AG_STATE_LEDGER,
+					     AG_STATE_LEDGER_JOURNAL,  AG_STATE_SYNC_STATUS,
+					     AG_STATE_SYNC_LOCK,       AG_STATE_TOKEN_CACHE,
+					     AG_STATE_DELTA_LINK,      AG_STATE_SOURCE_STATE,
+					     AG_STATE_SOURCE_MANIFEST, AG_STATE_PUBLISH_STATE };
 	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (dfd < 0) {
 		cli_err("%s: %s", state_dir, strerror(errno));
@@ -183,7 +185,7 @@ static int start_graph(struct sync_run *run)
 	if (graph_init(&run->g, &c->cfg))
 		return sync_fail(run, "%s", run->g.err);
 	run->g.deadline = (int64_t)run->t0.tv_sec + SYNC_TIME_BOUND;
-	ag_config_state_path(&c->cfg, "token.cache", run->g.token_cache,
+	ag_config_state_path(&c->cfg, AG_STATE_TOKEN_CACHE, run->g.token_cache,
 			     sizeof(run->g.token_cache));
 	return EXIT_OK;
 }
@@ -209,9 +211,10 @@ int sync_begin(struct sync_run *run, struct cli *c, bool full)
 	}
 	if (check_state_files(c->cfg.state_dir))
 		return EXIT_USAGE;
-	ag_config_state_path(&c->cfg, "ledger", run->state_path, sizeof(run->state_path));
-	ag_config_state_path(&c->cfg, "sync.status", run->status_path, sizeof(run->status_path));
-	ag_config_state_path(&c->cfg, "sync.lock", run->lock_path, sizeof(run->lock_path));
+	ag_config_state_path(&c->cfg, AG_STATE_LEDGER, run->state_path, sizeof(run->state_path));
+	ag_config_state_path(&c->cfg, AG_STATE_SYNC_STATUS, run->status_path,
+			     sizeof(run->status_path));
+	ag_config_state_path(&c->cfg, AG_STATE_SYNC_LOCK, run->lock_path, sizeof(run->lock_path));
 	int rc = take_lock(run);
 	if (rc != EXIT_OK)
 		return rc;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* util.c: string and number helpers without locale or allocation. */
 #include "util.h"
+#include "statedir.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -178,7 +179,7 @@ int ag_temp_write(const char *path, const struct ag_part *parts, size_t nparts, 
 {
 	int fd, r = 0;
 
-	if (snprintf(tmp, tmplen, "%s.tmp.XXXXXX", path) >= (int)tmplen)
+	if (snprintf(tmp, tmplen, AG_STATE_TEMP_TEMPLATE, path) >= (int)tmplen)
 		return ag_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)

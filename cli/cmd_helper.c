@@ -288,7 +288,7 @@ static struct json_object *keys_fetch(struct sign_in *s, const char *path, char 
 		return NULL;
 	}
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	if (text && ag_write_file_atomic(path, text, strlen(text), 0600, err, sizeof(err)))
+	if (text && ag_replace_file(path, text, strlen(text), 0600, err, sizeof(err)))
 		syslog(LOG_WARNING, "sign-in key set not cached: %s", err);
 	return o;
 }

@@ -424,27 +424,9 @@ static int write_snapshot_file(const char *path, const unsigned char *hdr,
 			       const unsigned char *rest, size_t restlen, char *err, size_t errlen)
 {
 	char tmp[4200];
-	int fd, r = 0;
-	if (snprintf(tmp, sizeof(tmp), AG_STATE_TEMP_TEMPLATE, path) >= (int)sizeof(tmp))
-		return ag_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return ag_fail(err, errlen, -errno, "%s: cannot create: %s", tmp, strerror(errno));
-	if (fchmod(fd, 0644) < 0)
-		r = -errno;
-	const unsigned char *parts[2] = { hdr, rest };
-	size_t lens[2] = { HDR_SIZE, restlen };
-	for (int k = 0; k < 2 && !r; k++)
-		r = ag_write_all(fd, parts[k], lens[k], -1);
-	if (!r && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (r) {
-		unlink(tmp);
-		return ag_fail(err, errlen, r, "%s: cannot write: %s", path, strerror(-r));
-	}
-	return ag_commit_temp(tmp, path, err, errlen);
+	const struct ag_part parts[] = { { hdr, HDR_SIZE }, { rest, restlen } };
+	int r = ag_temp_write(path, parts, ARRAY_SIZE(parts), 0644, tmp, sizeof(tmp), err, errlen);
+	return r ? r : ag_temp_commit(tmp, path, err, errlen);
 }
 
 /* Older snapshot files go; the newest KEEP_SNAPSHOTS stay for followers that
@@ -580,7 +562,7 @@ static int publish_generation(struct publication *pb)
 		     (unsigned long long)pb->gen, pb->bid, (unsigned long long)pb->base_size,
 		     pb->base_sha, (long long)c->now, c->cfg.publish_dir) < 0)
 		return -ENOMEM;
-	int r = ag_write_file_atomic(spath, st_text, strlen(st_text), 0600, pb->err, pb->errlen);
+	int r = ag_replace_file(spath, st_text, strlen(st_text), 0600, pb->err, pb->errlen);
 	free(st_text);
 	return r;
 }
@@ -664,7 +646,7 @@ int fleet_publish(struct cli *c, char *err, size_t errlen)
 		r = publish_sign_manifest(&pb);
 	if (!r) {
 		snprintf(fpath, sizeof(fpath), "%s/%s", c->cfg.publish_dir, FLEET_MANIFEST);
-		r = ag_write_file_atomic(fpath, pb.text, strlen(pb.text), 0644, err, errlen);
+		r = ag_replace_file(fpath, pb.text, strlen(pb.text), 0644, err, errlen);
 	}
 	if (r == -EPROTO) {
 		ERR_clear_error();
@@ -874,7 +856,7 @@ static int source_state_save(struct cli *c, const struct source_state *s, int64_
 		     s->passwd_key[0] ? s->passwd_key : "-", s->totals[0] ? s->totals : "-",
 		     (long long)fetched_at) < 0)
 		return -ENOMEM;
-	int r = ag_write_file_atomic(path, text, strlen(text), 0600, err, errlen);
+	int r = ag_replace_file(path, text, strlen(text), 0600, err, errlen);
 	free(text);
 	return r;
 }
@@ -1110,7 +1092,8 @@ static int image_from_installed(const char *db, size_t installed, const struct m
 static int write_image_temp(const char *db, const struct image *im, char *tmp, size_t tmplen,
 			    char *err, size_t errlen)
 {
-	return ag_write_temp(db, im->p, im->len, 0644, tmp, tmplen, err, errlen);
+	return ag_temp_write(db, &(struct ag_part){ im->p, im->len }, 1, 0644, tmp, tmplen, err,
+			     errlen);
 }
 
 /* The installed file differs from the new publication only in the two header
@@ -1648,7 +1631,7 @@ static int follow_record(struct follow *f)
 	totals_save(res, next);
 	/* The manifest first: the state names what it describes. */
 	if (f->mr.status == 200)
-		r = ag_write_file_atomic(f->mpath, f->text, f->text_len, 0600, f->err, f->errlen);
+		r = ag_replace_file(f->mpath, f->text, f->text_len, 0600, f->err, f->errlen);
 	if (!r)
 		r = source_state_save(f->c, next, f->c->now, f->err, f->errlen);
 	if (r) {

@@ -94,7 +94,7 @@ int delta_link_save(struct cli *c, int64_t last_sync, const char *link)
 	if (asprintf(&text, "aadguest-delta\t2\nlast_sync\t%lld\nkey\t%llx\nlink\t%s\n",
 		     (long long)last_sync, (unsigned long long)delta_key(c), link) < 0)
 		return -ENOMEM;
-	int r = ag_write_file_atomic(path, text, strlen(text), 0600, err, sizeof(err));
+	int r = ag_replace_file(path, text, strlen(text), 0600, err, sizeof(err));
 	free(text);
 	return r;
 }

@@ -158,7 +158,7 @@ static int full_write(struct sync_run *run)
 		unlink(state_tmp);
 		return sync_fail(run, "%s", err);
 	}
-	run->state_failed = ag_commit_temp(state_tmp, run->state_path, run->state_err,
+	run->state_failed = ag_temp_commit(state_tmp, run->state_path, run->state_err,
 					   sizeof(run->state_err)) != 0;
 	if (!run->state_failed) {
 		char jpath[4200];

@@ -457,7 +457,7 @@ static void token_cache_save(struct graph_client *g, int64_t expires_in)
 			       json_object_new_int64((int64_t)time(NULL) + expires_in));
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (s) {
-		ag_write_file_atomic(g->token_cache, s, strlen(s), 0600, err, sizeof(err));
+		ag_replace_file(g->token_cache, s, strlen(s), 0600, err, sizeof(err));
 		ag_wipe((void *)s, strlen(s));
 	}
 	json_object_put(o);

@@ -28,64 +28,6 @@ void ledger_hash_id(const char *object_id, char out[65])
 	out[64] = '\0';
 }
 
-int ag_write_temp(const char *path, const void *data, size_t len, unsigned mode, char *tmp,
-		  size_t tmplen, char *err, size_t errlen)
-{
-	const char *p = data;
-	int fd, r = 0;
-
-	if (snprintf(tmp, tmplen, AG_STATE_TEMP_TEMPLATE, path) >= (int)tmplen) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-		return r;
-	}
-	if (fchmod(fd, mode) < 0)
-		r = -errno;
-	if (!r)
-		r = ag_write_all(fd, p, len, -1);
-	if (!r && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (r) {
-		unlink(tmp);
-		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-r));
-	}
-	return r;
-}
-
-int ag_commit_temp(const char *tmp, const char *path, char *err, size_t errlen)
-{
-	char dir[4096];
-	if (rename(tmp, path) < 0) {
-		int r = -errno;
-		snprintf(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
-		unlink(tmp);
-		return r;
-	}
-	if (ag_strlcpy(dir, path, sizeof(dir)) == 0) {
-		int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
-	}
-	return 0;
-}
-
-int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode, char *err,
-			 size_t errlen)
-{
-	char tmp[4096];
-	int r = ag_write_temp(path, data, len, mode, tmp, sizeof(tmp), err, errlen);
-	return r ? r : ag_commit_temp(tmp, path, err, errlen);
-}
-
 static int read_whole_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -384,7 +326,7 @@ out:
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	r = ag_write_temp(path, o.p, o.len, 0600, tmp, tmplen, err, errlen);
+	r = ag_temp_write(path, &(struct ag_part){ o.p, o.len }, 1, 0600, tmp, tmplen, err, errlen);
 	ag_wipe(o.p, o.len);
 	free(o.p);
 	return r;
@@ -394,7 +336,7 @@ int ledger_save(const char *path, const struct ledger *db, char *err, size_t err
 {
 	char tmp[4096];
 	int r = ledger_save_temp(path, db, tmp, sizeof(tmp), err, errlen);
-	return r ? r : ag_commit_temp(tmp, path, err, errlen);
+	return r ? r : ag_temp_commit(tmp, path, err, errlen);
 }
 
 /* Split a line in place into at most max fields; returns the count. */
@@ -1286,7 +1228,7 @@ int sync_status_save(const char *path, const struct sync_status *st)
 				       json_object_new_string(st->resync_reason));
 	size_t len;
 	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-	r = s ? ag_write_file_atomic(path, s, len, 0600, err, sizeof(err)) : -ENOMEM;
+	r = s ? ag_replace_file(path, s, len, 0600, err, sizeof(err)) : -ENOMEM;
 	json_object_put(o);
 	return r;
 }

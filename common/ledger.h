@@ -14,13 +14,10 @@ int ledger_load(const char *path, struct ledger *db, char *err, size_t errlen);
 /* Atomic replace, mode 0600. */
 int ledger_save(const char *path, const struct ledger *db, char *err, size_t errlen);
 /* The same in two steps: a synced temporary file next to path, then
- * ag_commit_temp() renames it into place (so a sync can publish the snapshot
+ * ag_temp_commit() renames it into place (so a sync can publish the snapshot
  * and the ledger one right after the other). */
 int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_t tmplen, char *err,
 		     size_t errlen);
-int ag_write_temp(const char *path, const void *data, size_t len, unsigned mode, char *tmp,
-		  size_t tmplen, char *err, size_t errlen);
-int ag_commit_temp(const char *tmp, const char *path, char *err, size_t errlen);
 void ledger_hash_id(const char *object_id, char out[65]);
 /* "<ledger>.journal": the changes syncs made since the ledger was written. */
 void ledger_journal_path(const char *ledger_path, char *out, size_t n);
@@ -75,8 +72,5 @@ struct sync_status {
 };
 int sync_status_load(const char *path, struct sync_status *st);
 int sync_status_save(const char *path, const struct sync_status *st);
-/* Write a whole file atomically with the given mode. */
-int ag_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode, char *err,
-			 size_t errlen);
 
 #endif

@@ -397,7 +397,7 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 	char tmp[4096];
 	unsigned char *img = NULL;
 	size_t len = 0;
-	int fd = -1, r;
+	int r;
 
 	r = check_range(guests, n, set->uid_min, set->uid_max, err, errlen);
 	if (r)
@@ -407,29 +407,11 @@ int snapshot_write(const char *path, const struct snap_settings *set,
 		return ag_fail(err, errlen, r, "two guests share one UID; refusing to write");
 	if (r)
 		return ag_fail(err, errlen, r, "cannot build the snapshot: %s", strerror(-r));
-	if (snprintf(tmp, sizeof(tmp), AG_STATE_TEMP_TEMPLATE, path) >= (int)sizeof(tmp)) {
-		free(img);
-		return ag_fail(err, errlen, -ENAMETOOLONG, "%s: path too long", path);
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		free(img);
-		return ag_fail(err, errlen, r, "%s: cannot create a temporary file: %s", tmp,
-			       strerror(-r));
-	}
-	r = fchmod(fd, 0644) < 0 ? -errno : 0;
-	if (!r)
-		r = ag_write_all(fd, img, len, -1);
-	if (!r && fsync(fd) < 0)
-		r = -errno;
+	r = ag_temp_write(path, &(struct ag_part){ img, len }, 1, 0644, tmp, sizeof(tmp), err,
+			  errlen);
 	free(img);
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (r) {
-		unlink(tmp);
-		return ag_fail(err, errlen, r, "%s: cannot write: %s", tmp, strerror(-r));
-	}
+	if (r)
+		return r;
 	return snapshot_replace(tmp, path, err, errlen);
 }
 

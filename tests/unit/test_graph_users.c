@@ -20,6 +20,7 @@
 #include "../../common/clock.h"
 #include "../../common/graph_users.h"
 #include "../../common/ledger.h"
+#include "../../common/util.h"
 
 #define DAY 86400
 #define T0  1795694400 /* 2026-11-26T12:00:00Z */
@@ -213,7 +214,7 @@ static void world_open(struct world *w, const char *name)
 				.contested = no_names };
 	ag_config_state_path(&w->c.cfg, "ledger", path, sizeof(path));
 	assert_int_equal(ledger_save_temp(path, &empty, tmp, sizeof(tmp), err, sizeof(err)), 0);
-	assert_int_equal(ag_commit_temp(tmp, path, err, sizeof(err)), 0);
+	assert_int_equal(ag_temp_commit(tmp, path, err, sizeof(err)), 0);
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)

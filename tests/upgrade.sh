@@ -94,7 +94,7 @@ expect_match "…the shared group lists its members" "^aadguests:\*:1879048192:.
 expect "…enumeration lists every guest" "$v4_count" "$(nssw getent passwd | grep -c @)"
 expect "…PAM lets the active guest in" PAM_SUCCESS "$(pam_direct alice@fabrikam.com config="$CONF" db="$DB")"
 expect "…the tool lists it" "$(echo "$v4_passwd" | cut -d: -f1)" "$(guest_field alice@fabrikam.com name)"
-ctl add '{"id":"7e57a11d-0000-4000-8000-00000000a9d2","displayName":"Later Guest","mail":"later@partner.example","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-26T09:00:00Z"}' >/dev/null
+ctl add '{"id":"7e57a11d-0000-4000-8000-00000000a9e1","displayName":"Later Guest","mail":"later@partner.example","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-26T09:00:00Z"}' >/dev/null
 ag sync >/dev/null 2>&1; expect "format: the next (delta) sync succeeds" 0 $?
 expect "…and writes the file whole in version 4" 4 "$("$B/tests/dbdump" --version "$DB")"
 expect "…which resolves the guest as before" "$v4_passwd" "$(nssw getent passwd alice@fabrikam.com)"

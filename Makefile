@@ -122,7 +122,7 @@ $(B)/tests/dbdump: tests/dbdump.c $(B)/common/ledger.o $(B)/libcore.a
 # steps, the ledger. A test of it links libaadtool.a, libcore.a, json-c,
 # OpenSSL and libcurl.
 TOOL_OBJ = $(filter-out $(B)/cli/main.o,$(CLI_OBJ))
-TOOL_UNIT_BIN = $(B)/tests/test_ledger $(B)/tests/test_graph_users
+TOOL_UNIT_BIN = $(B)/tests/test_ledger $(B)/tests/test_graph_users $(B)/tests/test_child
 $(B)/libaadtool.a: $(TOOL_OBJ)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 

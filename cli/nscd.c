@@ -4,11 +4,9 @@
  * the PAM profile lets PAM_USER_UNKNOWN pass as libpam-sss's does). sss_cache
  * does the same for SSSD. */
 #include "nscd.h"
+#include "child.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,33 +27,9 @@ static bool nscd_running(void)
 static int run_bounded(char *const argv[])
 {
 	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-	int status;
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-		if (devnull >= 0) {
-			dup2(devnull, STDIN_FILENO);
-			dup2(devnull, STDOUT_FILENO);
-		}
-		close_range(3, ~0U, 0);
-		execve(argv[0], argv, envp);
-		_exit(127);
-	}
-	for (int waited = 0;; waited += 20) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR)
-			return -errno;
-		if (waited >= NSCD_TIMEOUT_MS) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -ETIMEDOUT;
-		}
-		poll(NULL, 0, 20);
-	}
+	int status, r = child_run(argv, envp, true, NSCD_TIMEOUT_MS, &status);
+	if (r)
+		return r;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 

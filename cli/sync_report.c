@@ -4,6 +4,7 @@
 #include "sync.h"
 #include "lockout.h"
 #include "nscd.h"
+#include "child.h"
 #include "../common/util.h"
 
 #include <errno.h>
@@ -28,51 +29,46 @@ struct lockout_done {
 	bool logind;
 };
 
-/* on_change: no shell, bounded time, failure logged and not fatal. */
+/* One "NAME=value" of a child's environment; NULL when out of memory. */
+static char *env_line(const char *name, const char *value)
+{
+	char *s;
+	return asprintf(&s, "%s=%s", name, value ? value : "") < 0 ? NULL : s;
+}
+
+/* on_change: no shell, bounded time, failure logged and not fatal. The event
+ * in the environment, which is otherwise only PATH. */
 static void run_hook(struct cli *c, const struct event *e)
 {
 	char uid[16];
 	snprintf(uid, sizeof(uid), "%u", e->uid);
-	pid_t pid = fork();
-	if (pid < 0) {
-		cli_err("on_change: fork: %s", strerror(errno));
-		return;
-	}
-	if (pid == 0) {
+	char *env[] = {
+		env_line("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+		env_line("AADGUEST_EVENT", event_kind_name(e->kind)),
+		env_line("AADGUEST_USER", e->name),
+		env_line("AADGUEST_UID", uid),
+		env_line("AADGUEST_OBJECT_ID", e->object_id),
+		env_line("AADGUEST_OLD_STATE",
+			 e->old_state < GS_COUNT ? guest_state_name(e->old_state) : ""),
+		env_line("AADGUEST_NEW_STATE", guest_state_name(e->new_state)),
+		NULL,
+	};
+	int status, r = 0;
+	for (size_t i = 0; i + 1 < ARRAY_SIZE(env); i++)
+		if (!env[i])
+			r = -ENOMEM;
+	if (!r) {
 		char *argv[] = { c->cfg.on_change, NULL };
-		clearenv();
-		setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
-		setenv("AADGUEST_EVENT", event_kind_name(e->kind), 1);
-		setenv("AADGUEST_USER", e->name, 1);
-		setenv("AADGUEST_UID", uid, 1);
-		setenv("AADGUEST_OBJECT_ID", e->object_id, 1);
-		setenv("AADGUEST_OLD_STATE",
-		       e->old_state < GS_COUNT ? guest_state_name(e->old_state) : "", 1);
-		setenv("AADGUEST_NEW_STATE", guest_state_name(e->new_state), 1);
-		int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (devnull >= 0)
-			dup2(devnull, STDIN_FILENO);
-		close_range(3, ~0U, 0); /* no Graph connection or state file for the hook */
-		execv(argv[0], argv);
-		_exit(127);
+		r = child_run(argv, env, false, HOOK_TIMEOUT * 1000, &status);
 	}
-	int status;
-	for (int waited = 0;; waited++) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR)
-			return;
-		if (waited >= HOOK_TIMEOUT * 10) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			cli_err("on_change %s: killed after %d s (event %s for %s)",
-				c->cfg.on_change, HOOK_TIMEOUT, event_kind_name(e->kind), e->name);
-			return;
-		}
-		poll(NULL, 0, 100);
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	for (size_t i = 0; i < ARRAY_SIZE(env); i++)
+		free(env[i]);
+	if (r == -ETIMEDOUT)
+		cli_err("on_change %s: killed after %d s (event %s for %s)", c->cfg.on_change,
+			HOOK_TIMEOUT, event_kind_name(e->kind), e->name);
+	else if (r)
+		cli_err("on_change %s: %s", c->cfg.on_change, strerror(-r));
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		cli_err("on_change %s failed (status %d) for event %s of %s", c->cfg.on_change,
 			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
 			event_kind_name(e->kind), e->name);

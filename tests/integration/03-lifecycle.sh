@@ -98,4 +98,12 @@ expect_match "sync purges frank" "purged +frank@litware.com" "$out"
 leaks=$(grep -rlE "frank|litware|Frank|carol|northwind|Carol" "$W/state" 2>/dev/null | tr '\n' ' ')
 expect "no personal data of purged guests left in state_dir" "" "$leaks"
 
+echo "== a failing on_change hook is logged, not fatal"
+printf '#!/bin/sh\nexit 3\n' >"$W/fail-hook.sh"; chmod 755 "$W/fail-hook.sh"
+write_config "on_change = $W/fail-hook.sh"
+ctl disable alice@fabrikam.com >/dev/null
+out=$(ag sync 2>&1); rc=$?
+expect "the sync succeeds" 0 "$rc"
+expect_match "…and says the hook failed, with its status" "on_change $W/fail-hook.sh failed \(status 3\) for event disabled of alice@fabrikam.com" "$out"
+
 done_

@@ -621,6 +621,26 @@ static int publish_sign_manifest(struct publication *pb)
 	return 0;
 }
 
+/* Web servers validate by the file's modification second and size (nginx's
+ * ETag, Last-Modified): a manifest that replaces one of the same size within
+ * the same second (a second publisher, a sync run twice) would be answered
+ * 304 Not Modified. Its time is then put a second past the old one's. */
+static int replace_manifest(const char *path, const char *text, char *err, size_t errlen)
+{
+	char tmp[4200];
+	struct stat old, now;
+	const struct ag_part part = { text, strlen(text) };
+	int r = ag_temp_write(path, &part, 1, 0644, tmp, sizeof(tmp), err, errlen);
+	if (r)
+		return r;
+	if (stat(path, &old) == 0 && stat(tmp, &now) == 0 && now.st_mtime <= old.st_mtime) {
+		struct timespec t[2] = { { .tv_sec = old.st_mtime + 1 },
+					 { .tv_sec = old.st_mtime + 1 } };
+		utimensat(AT_FDCWD, tmp, t, 0);
+	}
+	return ag_temp_commit(tmp, path, err, errlen);
+}
+
 static void publish_free(struct publication *pb)
 {
 	if (pb->s.base)
@@ -646,7 +666,7 @@ int fleet_publish(struct cli *c, char *err, size_t errlen)
 		r = publish_sign_manifest(&pb);
 	if (!r) {
 		snprintf(fpath, sizeof(fpath), "%s/%s", c->cfg.publish_dir, FLEET_MANIFEST);
-		r = ag_replace_file(fpath, pb.text, strlen(pb.text), 0644, err, errlen);
+		r = replace_manifest(fpath, pb.text, err, errlen);
 	}
 	if (r == -EPROTO) {
 		ERR_clear_error();

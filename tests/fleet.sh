@@ -421,8 +421,15 @@ T3=2026-11-28T12:31:00Z
 T4=2026-11-28T12:32:00Z
 T5=2026-11-28T12:33:00Z
 ctl clock "$T3" >/dev/null
+# The manifest it replaces dated in the future: the new one must still differ
+# in its modification second, which web servers' validators (ETag) are made of.
+touch -d "@$(($(date +%s) + 5))" "$PUB/manifest.txt"
+m0=$(stat -c %Y "$PUB/manifest.txt")
 AADGUEST_NOW=$T3 p2sync
 expect "publisher 2: its first sync publishes" 0 "$rc"
+m1=$(stat -c %Y "$PUB/manifest.txt")
+if [ "$m1" -gt "$m0" ]; then ok "…its manifest dated after the one it replaced ($m0 → $m1)"
+else not_ok "the new manifest's time $m1 is not after the old one's $m0 (a 304 for followers)"; fi
 P2GEN=$(manifest_field generation)
 for f in 1 2; do
 	AADGUEST_NOW=$T3 fsync $f

@@ -11,8 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	setenv("AADGUEST_RETRY_BASE_MS", "1", 1);
 	if (retry_wait(s, 1) > MAX_RETRY_WAIT * 1000u)
 		abort();
-	header_value(s, size, "Retry-After", out, sizeof(out));
-	header_value(s, size, "Content-Type", out, 1);
+	graph_header_value(s, size, "Retry-After", out, sizeof(out));
+	graph_header_value(s, size, "Content-Type", out, 1);
 	if (ag_parse_rfc3339(s, &t) == 0) {
 		ag_format_rfc3339(t, back, sizeof(back));
 		if (t >= AG_TIME_MIN && t <= AG_TIME_MAX &&

@@ -45,6 +45,9 @@ install-extra:
 	sed 's|/usr/sbin/aadguest|$(SBINDIR)/aadguest|g' packaging/systemd/aadguest-sync.service \
 		>$(AG_BUILD)/packaging/aadguest-sync.service
 	install -m 0644 $(AG_BUILD)/packaging/aadguest-sync.service $(DESTDIR)$(SYSTEMDUNITDIR)/aadguest-sync.service
+	sed 's|/usr/sbin/aadguest|$(SBINDIR)/aadguest|g' packaging/systemd/aadguest-watch.service \
+		>$(AG_BUILD)/packaging/aadguest-watch.service
+	install -m 0644 $(AG_BUILD)/packaging/aadguest-watch.service $(DESTDIR)$(SYSTEMDUNITDIR)/aadguest-watch.service
 	install -m 0644 packaging/systemd/aadguest-sync.timer $(DESTDIR)$(SYSTEMDUNITDIR)/aadguest-sync.timer
 	install -m 0644 packaging/pam-configs/aadguest $(DESTDIR)$(PAMCONFIGDIR)/aadguest
 	install -m 0644 packaging/aadguest.conf.example $(DESTDIR)$(DOCDIR)/examples/aadguest.conf.example

@@ -148,7 +148,8 @@ check "deb: pam_aadguest.so in /usr/lib/$MA/security (0644)" has "$P" \
 	"^-rw-r--r-- /usr/lib/$MA/security/pam_aadguest\.so\$"
 check "deb: /usr/sbin/aadguest (0755)" has "$T" '^-rwxr-xr-x /usr/sbin/aadguest$'
 check "deb: systemd units" sh -c "grep -q ' /lib/systemd/system/aadguest-sync.service\$' '$T' &&
-	grep -q ' /lib/systemd/system/aadguest-sync.timer\$' '$T'"
+	grep -q ' /lib/systemd/system/aadguest-sync.timer\$' '$T' &&
+	grep -q ' /lib/systemd/system/aadguest-watch.service\$' '$T'"
 check "deb: aadguest.8 and aadguest.conf.5" sh -c "grep -q '/usr/share/man/man8/aadguest.8.gz\$' '$T' &&
 	grep -q '/usr/share/man/man5/aadguest.conf.5.gz\$' '$T'"
 check "deb: libnss_aadguest.8" has "$N" '/usr/share/man/man8/libnss_aadguest\.8\.gz$'
@@ -269,7 +270,8 @@ check "rpm: the tool's package has no module" sh -c "! grep -Eq 'libnss_aadguest
 check "rpm: /usr/sbin/aadguest (0755)" has "$R" '^-rwxr-xr-x /usr/sbin/aadguest$'
 check "rpm: systemd units in /usr/lib/systemd/system" sh -c "
 	grep -q ' /usr/lib/systemd/system/aadguest-sync.service\$' '$R' &&
-	grep -q ' /usr/lib/systemd/system/aadguest-sync.timer\$' '$R'"
+	grep -q ' /usr/lib/systemd/system/aadguest-sync.timer\$' '$R' &&
+	grep -q ' /usr/lib/systemd/system/aadguest-watch.service\$' '$R'"
 for m in man8/aadguest.8 man5/aadguest.conf.5; do
 	check "rpm: $m" has "$R" "/usr/share/man/$m(\.gz|\.bz2|\.xz|\.zst)?\$"
 done

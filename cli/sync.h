@@ -36,6 +36,7 @@ struct sync_totals {
 	unsigned exposed;
 	unsigned counts[GS_COUNT];
 	long purged; /* tombstones; -1 when not read (a sync with nothing to do) */
+	bool known;  /* counted (sync.status keeps them for the next sync) */
 };
 
 /* The UIDs the published snapshot gives (the merge's live_uid context),
@@ -90,7 +91,8 @@ void sync_run_free(struct sync_run *run);
 int sync_fail(struct sync_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Only record the failure in sync.status (the status, last_error). */
 void sync_record_failure(struct cli *c, const char *msg);
-void sync_record_success(const char *status_path, int64_t now, const char *resync);
+void sync_record_success(const char *status_path, int64_t now, const char *resync,
+			 const struct sync_totals *t, const char *db_path);
 
 /* The merge of run->old and run->view into run->m, with the local accounts
  * and who else holds UIDs; live_uids: the published snapshot's UIDs kept. */
@@ -116,6 +118,11 @@ int sync_report(struct sync_run *run);
 /* Counts of a snapshot, or of the one at db_path (purged unknown). */
 void sync_totals_of(const struct snapshot *s, struct sync_totals *t);
 void sync_totals_of_snapshot(const char *db_path, struct sync_totals *t);
+/* The snapshot file as it is now (inode, size, modification time): what the
+ * totals kept in sync.status describe. Empty when it cannot be read. */
+void sync_snapshot_identity(const char *db_path, char *out, size_t n);
+/* The totals sync.status keeps for the snapshot file identity names. */
+bool sync_totals_kept(const char *status_path, const char *identity, struct sync_totals *t);
 
 /* Building and publishing the snapshot (sync_publish.c). */
 uint64_t config_fingerprint(const struct ag_config *cfg);

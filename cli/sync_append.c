@@ -256,6 +256,34 @@ static int append_records(struct sync_run *run, struct append *a)
 	return 0;
 }
 
+static void totals_count(struct sync_totals *t, const struct guest *g, bool add)
+{
+	unsigned *c = &t->counts[g->state < GS_COUNT ? g->state : GS_PURGED];
+	unsigned x = !!(g->flags & SNAP_REC_NSS);
+	if (add) {
+		t->guests++;
+		(*c)++;
+		t->exposed += x;
+	} else {
+		t->guests--;
+		(*c)--;
+		t->exposed -= x;
+	}
+}
+
+/* The totals of the snapshot before this append (sync.status kept them), less
+ * the old versions of the guests it concerns, plus their new ones: no record
+ * read. A purge never appends, so every old guest has a new version. */
+static void totals_adjust(struct sync_totals *out, const struct sync_totals *before,
+			  const struct ledger *old, const struct ledger *now)
+{
+	*out = *before;
+	for (size_t i = 0; i < old->n; i++)
+		totals_count(out, &old->g[i], false);
+	for (size_t i = 0; i < now->n; i++)
+		totals_count(out, &now->g[i], true);
+}
+
 /* Journal (not committed), snapshot overlay (published), commit. */
 static int append_write(struct sync_run *run, struct append *a)
 {
@@ -265,6 +293,10 @@ static int append_write(struct sync_run *run, struct append *a)
 	uint64_t seq = a->sv.seq + 1;
 	int64_t expiry = next_expiry_of(c, now->g, now->n, a->sv.next_expiry);
 	long long journal_was = ledger_journal_size(run->state_path);
+	char id[96];
+	sync_snapshot_identity(c->db_path, id, sizeof(id));
+	struct sync_totals t;
+	bool kept = sync_totals_kept(run->status_path, id, &t);
 	if (ledger_journal_write(run->state_path, &a->sv, now->g, now->n, a->gone, a->n_gone,
 				 a->added, a->n_added, a->back, a->n_back, &end, a->err,
 				 sizeof(a->err)))
@@ -285,7 +317,10 @@ static int append_write(struct sync_run *run, struct append *a)
 	run->m.db.delta_link = run->link;
 	run->link = NULL;
 	run->mode = "delta";
-	sync_totals_of_snapshot(c->db_path, &run->totals);
+	if (kept) /* the guests appended, in place of their old versions */
+		totals_adjust(&run->totals, &t, &run->old, now);
+	else
+		sync_totals_of_snapshot(c->db_path, &run->totals);
 	return 0;
 }
 

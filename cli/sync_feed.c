@@ -178,8 +178,12 @@ static bool feed_changes_nothing(struct sync_run *run)
 		return false;
 	bool quiet =
 		state_matches(run->state_path, &snap) && nothing_to_do(run->c, &snap, &run->delta);
-	if (quiet) /* the summary's counts, from the snapshot that stays */
-		sync_totals_of(&snap, &run->totals);
+	if (quiet) { /* the summary's counts, from the snapshot that stays */
+		char id[96];
+		sync_snapshot_identity(run->c->db_path, id, sizeof(id));
+		if (!sync_totals_kept(run->status_path, id, &run->totals))
+			sync_totals_of(&snap, &run->totals);
+	}
 	snapshot_close(&snap);
 	return quiet;
 }
@@ -247,8 +251,9 @@ int sync_follow(struct sync_run *run)
 	memset(&res.old, 0, sizeof(res.old));
 	memset(&res.m, 0, sizeof(res.m));
 	/* From the install (or the last one): no second pass over 100,000 records. */
-	run->totals =
-		(struct sync_totals){ .purged = -1, .guests = res.guests, .exposed = res.exposed };
+	run->totals = (struct sync_totals){
+		.purged = -1, .guests = res.guests, .exposed = res.exposed, .known = res.have_totals
+	};
 	memcpy(run->totals.counts, res.counts, sizeof(run->totals.counts));
 	run->g.requests = res.requests;
 	ag_strlcpy(run->mode_buf, res.mode, sizeof(run->mode_buf));

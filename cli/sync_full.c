@@ -166,7 +166,8 @@ static int full_write(struct sync_run *run)
 		unlink(jpath); /* about the previous base: ignored already, gone now */
 	}
 	run->save_link = true;
-	run->totals = (struct sync_totals){ .guests = db->n, .purged = (long)db->nt };
+	run->totals =
+		(struct sync_totals){ .guests = db->n, .purged = (long)db->nt, .known = true };
 	for (size_t i = 0; i < db->n; i++) {
 		run->totals.counts[db->g[i].state]++;
 		run->totals.exposed += !!(db->g[i].flags & SNAP_REC_NSS);

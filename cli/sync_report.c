@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -203,6 +204,31 @@ void sync_totals_of(const struct snapshot *s, struct sync_totals *t)
 		t->counts[r->state < GS_COUNT ? r->state : GS_PURGED]++;
 		t->exposed += !!(r->flags & SNAP_REC_NSS);
 	}
+	t->known = true;
+}
+
+void sync_snapshot_identity(const char *db_path, char *out, size_t n)
+{
+	struct stat st;
+	if (stat(db_path, &st) < 0)
+		out[0] = '\0';
+	else
+		snprintf(out, n, "%llu:%lld:%lld.%09ld", (unsigned long long)st.st_ino,
+			 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
+bool sync_totals_kept(const char *status_path, const char *identity, struct sync_totals *t)
+{
+	struct sync_status st;
+	if (!identity[0] || sync_status_load(status_path, &st) ||
+	    strcmp(st.totals_of, identity) != 0)
+		return false;
+	*t = (struct sync_totals){ .purged = -1,
+				   .guests = st.totals_guests,
+				   .exposed = st.totals_exposed,
+				   .known = true };
+	memcpy(t->counts, st.totals_counts, sizeof(t->counts));
+	return true;
 }
 
 void sync_totals_of_snapshot(const char *db_path, struct sync_totals *t)
@@ -337,7 +363,7 @@ static void report_status(struct sync_run *run)
 		cli_err("warning: %s/delta.link not written; the next sync reads this sync's changes "
 			"again (harmless)",
 			c->cfg.state_dir);
-	sync_record_success(run->status_path, c->now, run->resync);
+	sync_record_success(run->status_path, c->now, run->resync, &run->totals, c->db_path);
 }
 
 static double seconds_since(const struct timespec *t0)

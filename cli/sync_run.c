@@ -34,7 +34,8 @@ void sync_record_failure(struct cli *c, const char *msg)
 
 /* A sync succeeded: no error now; a full resync forced by Graph (resync, its
  * reason) is remembered until the next one, so `status` can tell. */
-void sync_record_success(const char *path, int64_t now, const char *resync)
+void sync_record_success(const char *path, int64_t now, const char *resync,
+			 const struct sync_totals *t, const char *db_path)
 {
 	struct sync_status st;
 	if (sync_status_load(path, &st)) {
@@ -46,6 +47,13 @@ void sync_record_success(const char *path, int64_t now, const char *resync)
 	if (resync && *resync) {
 		st.last_resync = now;
 		ag_strlcpy(st.resync_reason, resync, sizeof(st.resync_reason));
+	}
+	st.totals_of[0] = '\0';
+	if (t->known) {
+		sync_snapshot_identity(db_path, st.totals_of, sizeof(st.totals_of));
+		st.totals_guests = t->guests;
+		st.totals_exposed = t->exposed;
+		memcpy(st.totals_counts, t->counts, sizeof(st.totals_counts));
 	}
 	sync_status_save(path, &st);
 }

@@ -1187,6 +1187,52 @@ static void put_time(struct json_object *o, const char *key, int64_t t)
 		json_object_object_add(o, key, json_object_new_int64(t));
 }
 
+/* "totals": {"of": ID, "guests": N, "exposed": N, "counts": [N, ...]}: taken
+ * whole or not at all (every field of its type, one count a state). */
+static void status_totals_load(struct json_object *o, struct sync_status *st)
+{
+	struct json_object *t, *of, *g, *x, *cs;
+	if (!json_object_object_get_ex(o, "totals", &t) ||
+	    !json_object_is_type(t, json_type_object) || !json_object_object_get_ex(t, "of", &of) ||
+	    !json_object_is_type(of, json_type_string) ||
+	    !json_object_object_get_ex(t, "guests", &g) || !json_object_is_type(g, json_type_int) ||
+	    !json_object_object_get_ex(t, "exposed", &x) ||
+	    !json_object_is_type(x, json_type_int) ||
+	    !json_object_object_get_ex(t, "counts", &cs) ||
+	    !json_object_is_type(cs, json_type_array) || json_object_array_length(cs) != GS_COUNT ||
+	    json_object_get_int64(g) < 0 || json_object_get_int64(x) < 0 ||
+	    json_object_get_int64(x) > UINT32_MAX)
+		return;
+	for (size_t i = 0; i < GS_COUNT; i++) {
+		struct json_object *c = json_object_array_get_idx(cs, i);
+		if (!json_object_is_type(c, json_type_int) || json_object_get_int64(c) < 0 ||
+		    json_object_get_int64(c) > UINT32_MAX)
+			return;
+		st->totals_counts[i] = (unsigned)json_object_get_int64(c);
+	}
+	if (ag_strlcpy(st->totals_of, json_object_get_string(of), sizeof(st->totals_of)))
+		st->totals_of[0] = '\0';
+	st->totals_guests = (uint64_t)json_object_get_int64(g);
+	st->totals_exposed = (unsigned)json_object_get_int64(x);
+}
+
+static void status_totals_save(struct json_object *o, const struct sync_status *st)
+{
+	if (!st->totals_of[0])
+		return;
+	struct json_object *t = json_object_new_object(), *cs;
+	if (!t)
+		return;
+	json_object_object_add(t, "of", json_object_new_string(st->totals_of));
+	json_object_object_add(t, "guests", json_object_new_int64((int64_t)st->totals_guests));
+	json_object_object_add(t, "exposed", json_object_new_int64(st->totals_exposed));
+	cs = json_object_new_array();
+	for (size_t i = 0; cs && i < GS_COUNT; i++)
+		json_object_array_add(cs, json_object_new_int64(st->totals_counts[i]));
+	json_object_object_add(t, "counts", cs);
+	json_object_object_add(o, "totals", t);
+}
+
 int sync_status_load(const char *path, struct sync_status *st)
 {
 	char err[256];
@@ -1207,6 +1253,7 @@ int sync_status_load(const char *path, struct sync_status *st)
 	e = get_str(o, "resync_reason");
 	if (e)
 		ag_strlcpy(st->resync_reason, e, sizeof(st->resync_reason));
+	status_totals_load(o, st);
 	json_object_put(o);
 	return 0;
 }
@@ -1226,6 +1273,7 @@ int sync_status_save(const char *path, const struct sync_status *st)
 	if (st->resync_reason[0])
 		json_object_object_add(o, "resync_reason",
 				       json_object_new_string(st->resync_reason));
+	status_totals_save(o, st);
 	size_t len;
 	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
 	r = s ? ag_replace_file(path, s, len, 0600, err, sizeof(err)) : -ENOMEM;

@@ -69,6 +69,12 @@ struct sync_status {
 	char last_error[1024];	  /* empty when the last sync succeeded */
 	int64_t last_resync;	  /* the last full resync Graph forced, or AG_TIME_UNKNOWN */
 	char resync_reason[1024]; /* why */
+	/* The summary's totals of the snapshot file totals_of names (its inode,
+	 * size and modification time; empty: none kept), so that a sync that
+	 * appends a few guests adjusts them instead of reading every record. */
+	char totals_of[96];
+	uint64_t totals_guests;
+	unsigned totals_exposed, totals_counts[GS_COUNT];
 };
 int sync_status_load(const char *path, struct sync_status *st);
 int sync_status_save(const char *path, const struct sync_status *st);

@@ -102,22 +102,23 @@ int delta_link_save(struct cli *c, int64_t last_sync, const char *link)
 /* True when this delta changes nothing on this host: no change concerns a
  * guest it knows (or a new guest), no restore window ends now, the settings
  * are those the snapshot was built with, and no allowed_groups to refresh. */
-static bool nothing_to_do(const struct cli *c, const struct snapshot *s, const struct delta *d)
+static bool nothing_to_do(const struct cli *c, const struct snapshot *s, const struct delta *d,
+			  int64_t next_expiry)
 {
 	if (c->cfg.n_allowed_groups || s->hdr->config_hash != config_fingerprint(&c->cfg) ||
 	    d->n > 64)
 		return false;
-	for (uint32_t i = 0; i < snapshot_count(s); i++) {
-		const struct snap_record *r = snapshot_record(s, i);
-		if (r && r->state == GS_DEPARTED && r->restorable_until != AG_TIME_UNKNOWN &&
-		    c->now >= r->restorable_until)
-			return false;
-	}
 	for (size_t k = 0; k < d->n; k++) {
 		const struct change *ch = &d->ch[k];
 		if (!ch->removed && !(ch->type_known && !ch->is_guest))
 			return false; /* maybe a new guest */
 	}
+	/* A restore window that ends is a purge: the ledger knows the first one
+	 * (no record read). */
+	if (next_expiry == AG_TIME_UNKNOWN || c->now >= next_expiry)
+		return false;
+	if (!d->n)
+		return true;
 	struct guest_index ix;
 	if (guest_index_init(&ix, snapshot_oid_key, s, snapshot_count(s)))
 		return false;
@@ -132,13 +133,14 @@ static bool nothing_to_do(const struct cli *c, const struct snapshot *s, const s
  * same number of appended batches). A sync killed between publishing the
  * snapshot and committing the state leaves them apart: then the feed must
  * be applied to the state, even if the snapshot already shows its result. */
-static bool state_matches(const char *state_path, const struct snapshot *s)
+static bool state_matches(const char *state_path, const struct snapshot *s, int64_t *next_expiry)
 {
 	struct ledger_view v;
 	char err[256];
 	if (ledger_view_open(state_path, &v, err, sizeof(err)))
 		return false;
 	bool same = v.hdr.base_id == s->hdr->base_id && v.seq == s->seq;
+	*next_expiry = v.next_expiry;
 	ledger_view_close(&v);
 	return same;
 }
@@ -176,8 +178,9 @@ static bool feed_changes_nothing(struct sync_run *run)
 	struct snapshot snap;
 	if (snapshot_open(&snap, run->c->db_path, 0))
 		return false;
-	bool quiet =
-		state_matches(run->state_path, &snap) && nothing_to_do(run->c, &snap, &run->delta);
+	int64_t next_expiry = AG_TIME_UNKNOWN;
+	bool quiet = state_matches(run->state_path, &snap, &next_expiry) &&
+		     nothing_to_do(run->c, &snap, &run->delta, next_expiry);
 	if (quiet) { /* the summary's counts, from the snapshot that stays */
 		char id[96];
 		sync_snapshot_identity(run->c->db_path, id, sizeof(id));

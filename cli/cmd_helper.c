@@ -420,30 +420,48 @@ static int device_code_request(struct sign_in *s, struct device_code *d, char *d
 
 enum poll_answer { POLL_PENDING, POLL_SLOW_DOWN, POLL_TOKEN, POLL_DONE };
 
+/* One poll of the token endpoint for a device code (RFC 8628 §3.4): its HTTP
+ * status and JSON answer. 0; -ENOMEM; -EIO when Entra cannot be reached (g->err
+ * says why). The form, which holds the device code, is wiped. */
+static int token_poll(struct graph_client *g, const struct ag_config *cfg, const char *device_code,
+		      long *st, struct json_object **o)
+{
+	char url[2048], *form = NULL;
+	int r = -ENOMEM;
+	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", cfg->authority, cfg->tenant_id);
+	char *id = graph_escape(g, cfg->sign_in_client_id);
+	char *dc = graph_escape(g, device_code);
+	if (id && dc &&
+	    asprintf(&form, "grant_type=%s&client_id=%s&device_code=%s", GRANT_DEVICE_CODE, id,
+		     dc) >= 0) {
+		r = graph_plain(g, url, form, st, o) ? -EIO : 0;
+		ag_wipe(form, strlen(form));
+		free(form);
+	}
+	graph_free_escaped(dc);
+	graph_free_escaped(id);
+	return r;
+}
+
 /* One poll of the token endpoint. POLL_TOKEN with *id_token (to be wiped and
  * freed), POLL_DONE with *outcome and s->sentence set. */
 static enum poll_answer poll_token(struct sign_in *s, const struct device_code *d, char **id_token,
 				   enum ag_outcome *outcome)
 {
 	const struct ag_config *cfg = &s->c->cfg;
-	char url[2048], *form = NULL, e[512];
+	char e[512];
 	long st;
 	struct json_object *o = NULL;
 	enum poll_answer a = POLL_DONE;
 
 	*outcome = AGO_UNAVAILABLE;
-	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", cfg->authority, cfg->tenant_id);
-	char *id = graph_escape(&s->g, cfg->sign_in_client_id);
-	char *dc = graph_escape(&s->g, d->device_code);
-	if (!id || !dc ||
-	    asprintf(&form, "grant_type=%s&client_id=%s&device_code=%s", GRANT_DEVICE_CODE, id,
-		     dc) < 0) {
-		form = NULL;
+	int r = token_poll(&s->g, cfg, d->device_code, &st, &o);
+	if (r == -ENOMEM) {
 		fmt(s->sentence, sizeof(s->sentence), "Sign-in failed: out of memory.");
 		goto out;
 	}
 	s->polls++;
-	if (graph_plain(&s->g, url, form, &st, &o)) {
+	if (r) {
 		syslog(LOG_ERR, "sign-in of %s: %s", s->name, s->g.err);
 		fmt(s->sentence, sizeof(s->sentence),
 		    "Sign-in is not possible right now: Entra cannot be reached.");
@@ -491,12 +509,6 @@ static enum poll_answer poll_token(struct sign_in *s, const struct device_code *
 	}
 out:
 	json_object_put(o);
-	if (form) {
-		ag_wipe(form, strlen(form));
-		free(form);
-	}
-	graph_free_escaped(dc);
-	graph_free_escaped(id);
 	return a;
 }
 
@@ -640,15 +652,9 @@ int cli_check_sign_in(struct cli *c, struct cli_checks *k)
 	/* One poll: a public client is told authorization_pending; an app without
 	 * public client flows is refused (AADSTS7000218). */
 	long st;
-	char url[2048], *form = NULL, e[512];
+	char e[512];
 	struct json_object *o = NULL;
-	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", c->cfg.authority, c->cfg.tenant_id);
-	char *id = graph_escape(&s.g, c->cfg.sign_in_client_id);
-	char *dc = graph_escape(&s.g, d.device_code);
-	if (id && dc &&
-	    asprintf(&form, "grant_type=%s&client_id=%s&device_code=%s", GRANT_DEVICE_CODE, id,
-		     dc) >= 0 &&
-	    graph_plain(&s.g, url, form, &st, &o) == 0) {
+	if (token_poll(&s.g, &c->cfg, d.device_code, &st, &o) == 0) {
 		const char *err = jstr(o, "error");
 		if (err &&
 		    (strcmp(err, "authorization_pending") == 0 || strcmp(err, "slow_down") == 0)) {
@@ -671,12 +677,6 @@ int cli_check_sign_in(struct cli *c, struct cli_checks *k)
 		rc = -EIO;
 	}
 	json_object_put(o);
-	if (form) {
-		ag_wipe(form, strlen(form));
-		free(form);
-	}
-	graph_free_escaped(dc);
-	graph_free_escaped(id);
 	if (rc == 0) {
 		ag_config_state_path(&c->cfg, AG_STATE_SIGNIN_KEYS, path, sizeof(path));
 		struct json_object *keys = NULL;

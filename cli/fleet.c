@@ -2,6 +2,7 @@
 /* fleet.c: one publisher reads Graph and publishes the snapshot with a signed
  * manifest; followers fetch, verify and install it (SPEC §11, docs/fleet.md). */
 #include "fleet.h"
+#include "sync.h"
 #include "../common/clock.h"
 #include "../common/graph.h"
 #include "../common/ledger.h"
@@ -881,18 +882,14 @@ static int source_state_save(struct cli *c, const struct source_state *s, int64_
 	return r;
 }
 
+/* The installed snapshot's totals, counted as a Graph sync counts them. */
 static void totals_of(const struct snapshot *s, struct follow_result *res)
 {
-	memset(res->counts, 0, sizeof(res->counts));
-	res->guests = res->exposed = 0;
-	for (uint32_t i = 0; i < snapshot_count(s); i++) {
-		const struct snap_record *r = snapshot_record(s, i);
-		if (!r)
-			continue;
-		res->guests++;
-		res->counts[r->state < GS_COUNT ? r->state : GS_PURGED]++;
-		res->exposed += !!(r->flags & SNAP_REC_NSS);
-	}
+	struct sync_totals t;
+	sync_totals_of(s, &t);
+	res->guests = (unsigned)t.guests;
+	res->exposed = t.exposed;
+	memcpy(res->counts, t.counts, sizeof(res->counts));
 	res->have_totals = true;
 }
 

@@ -212,6 +212,14 @@ teardown_world() {
 	return 0
 }
 
+# publisher_keys: a fleet publisher's Ed25519 key pair in $W/etc (publish.key
+# root-only, publish.pub for the followers), and its publish_dir, PUB.
+publisher_keys() {
+	PUB=$W/pub
+	openssl genpkey -algorithm ed25519 -out "$W/etc/publish.key" 2>/dev/null &&
+		chmod 600 "$W/etc/publish.key" &&
+		openssl pkey -in "$W/etc/publish.key" -pubout -out "$W/etc/publish.pub" 2>/dev/null
+}
 ctl() { python3 "$TOP/tests/graphctl.py" --url "$URL" --ca "$W/pki/ca.pem" "$@"; }
 ag() { "$B/aadguest" -c "$CONF" "$@"; }
 

@@ -30,10 +30,7 @@ else
 fi
 echo "starting the emulator with $N generated guests…" >&2
 EMULATOR_ARGS="--generate $N" setup_world "$W" "$TOP/tests/fixtures/contoso.json" || exit 1
-PUB=$W/pub
-openssl genpkey -algorithm ed25519 -out "$W/etc/publish.key" 2>/dev/null
-chmod 600 "$W/etc/publish.key"
-openssl pkey -in "$W/etc/publish.key" -pubout -out "$W/etc/publish.pub" 2>/dev/null
+publisher_keys || exit 1
 write_config "publish_dir = $PUB
 publish_key = $W/etc/publish.key
 lockout = none"

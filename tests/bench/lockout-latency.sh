@@ -34,10 +34,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 setup_world "$W" "$TOP/tests/fixtures/contoso.json" >/dev/null || exit 1
-PUB=$W/pub
-openssl genpkey -algorithm ed25519 -out "$W/etc/publish.key" 2>/dev/null
-chmod 600 "$W/etc/publish.key"
-openssl pkey -in "$W/etc/publish.key" -pubout -out "$W/etc/publish.pub" 2>/dev/null
+publisher_keys || exit 1
 write_config "publish_dir = $PUB
 publish_key = $W/etc/publish.key
 lockout = none

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -424,26 +425,87 @@ static void mark_listed(const char *dir, const struct uid_slot *s, size_t n, boo
 	closedir(d);
 }
 
+#define NSS_THREADS 4
+#define NSS_CHUNK   16
+
+/* The UIDs to ask NSS about, shared by the threads that ask. */
+struct uid_check {
+	const struct lockout_target *t;
+	const struct uid_slot *s;
+	const bool *want;
+	bool *other; /* per slot: NSS gives the UID to a name that is not the guest's */
+	size_t n, next;
+};
+
+/* Whether NSS gives x's UID to a name that is neither of the guest's. A
+ * lookup that fails says nothing: the UID is left to the guest, as before. */
+static bool claimed_by_other(const struct lockout_target *x)
+{
+	struct passwd pw, *res = NULL;
+	char stack[1024], *buf = stack, *big = NULL;
+	size_t len = sizeof(stack);
+	int e;
+	while ((e = getpwuid_r((uid_t)x->uid, &pw, buf, len, &res)) == ERANGE && len < 1 << 20) {
+		char *nb = realloc(big, len * 2);
+		if (!nb)
+			break;
+		buf = big = nb;
+		len *= 2;
+	}
+	bool other = e == 0 && res && !(x->name && strcmp(pw.pw_name, x->name) == 0) &&
+		     !(x->new_name && strcmp(pw.pw_name, x->new_name) == 0);
+	free(big);
+	return other;
+}
+
+static void *check_uids(void *arg)
+{
+	struct uid_check *c = arg;
+	size_t i;
+	while ((i = __atomic_fetch_add(&c->next, NSS_CHUNK, __ATOMIC_RELAXED)) < c->n)
+		for (size_t end = i + NSS_CHUNK < c->n ? i + NSS_CHUNK : c->n; i < end; i++)
+			if (c->want[c->s[i].target])
+				c->other[i] = claimed_by_other(&c->t[c->s[i].target]);
+	return NULL;
+}
+
 /* The UID must still be the guest's, for every name service of the host
  * (the guest may have been renamed by this very sync): asked only where there
  * is something to end (want), so a guest with nothing left costs no lookup.
- * The slots of the others are dropped, their targets refused; the count kept. */
+ * A lookup can cost a name service's round trip (nss-systemd's alone is
+ * ~100 µs), so up to NSS_THREADS threads ask at once. The slots of the
+ * others are dropped, their targets refused; the count kept. */
 static size_t keep_guests_uids(struct lockout_target *t, struct uid_slot *s, size_t ns,
 			       const bool *want)
 {
-	size_t kept = 0;
+	struct uid_check c = { t, s, want, calloc(ns ? ns : 1, sizeof(bool)), ns, 0 };
+	pthread_t th[NSS_THREADS - 1];
+	size_t asked = 0, started = 0, kept = 0;
+	for (size_t i = 0; i < ns; i++)
+		asked += want[s[i].target];
+	if (!c.other) { /* no memory for threads: one lookup after the other */
+		for (size_t i = 0; i < ns; i++)
+			if (want[s[i].target] && claimed_by_other(&t[s[i].target]))
+				t[s[i].target].refused = -EEXIST;
+			else
+				s[kept++] = s[i];
+		return kept;
+	}
+	/* A thread costs less to start than one such lookup: one per UID. */
+	while (started < NSS_THREADS - 1 && asked > started + 1 &&
+	       pthread_create(&th[started], NULL, check_uids, &c) == 0)
+		started++;
+	check_uids(&c);
+	while (started)
+		pthread_join(th[--started], NULL);
 	for (size_t i = 0; i < ns; i++) {
-		struct lockout_target *x = &t[s[i].target];
-		if (want[s[i].target]) {
-			struct passwd *pw = getpwuid((uid_t)x->uid);
-			if (pw && !(x->name && strcmp(pw->pw_name, x->name) == 0) &&
-			    !(x->new_name && strcmp(pw->pw_name, x->new_name) == 0)) {
-				x->refused = -EEXIST;
-				continue;
-			}
+		if (c.other[i]) {
+			t[s[i].target].refused = -EEXIST;
+			continue;
 		}
 		s[kept++] = s[i];
 	}
+	free(c.other);
 	return kept;
 }
 

@@ -27,7 +27,8 @@ struct lockout_target {
 
 /* Locks out every target at once: /proc is scanned once for all the UIDs
  * (every process whose real or effective UID is one of them, held by a
- * pidfd), NSS is asked about the UIDs with something to end, logind (only
+ * pidfd), NSS is asked about the UIDs with something to end (a few threads
+ * asking at once), logind (only
  * when it runs, for the UIDs it has a user for) and the recorded sessions are
  * ended, TERM goes to the processes, and one grace period (pidfds in one
  * epoll set, no fixed steps) precedes the KILL of those left. Root is never

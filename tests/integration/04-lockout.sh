@@ -9,21 +9,26 @@ first_sync
 ALICE_UID=$(guest_field alice@fabrikam.com uid)
 
 echo "== the lockout leaves a UID that NSS gives to someone else alone"
+# Two UIDs with processes: NSS is asked about them by two threads at once.
 GRACE_UID=$(guest_field grace.hopper@fabrikam.com uid)
+BOB_UID=$(guest_field bob@tailspintoys.com uid)
 sh -c "setpriv --reuid=$GRACE_UID --regid=$GRACE_UID --clear-groups sleep 300 >/dev/null 2>&1 & echo \$! >$W/grace.pid"
+sh -c "setpriv --reuid=$BOB_UID --regid=$BOB_UID --clear-groups sleep 300 >/dev/null 2>&1 & echo \$! >$W/bob.pid"
 cp "$W/passwd" "$W/passwd.keep"
 printf 'impostor:x:%s:%s::/:/bin/sh\n' "$GRACE_UID" "$GRACE_UID" >>"$W/passwd"
 ctl disable grace.hopper@fabrikam.com >/dev/null
+ctl disable bob@tailspintoys.com >/dev/null
 out=$(nssw "$B/aadguest" -c "$CONF" sync 2>&1)
 expect_match "the sync says why it did not end grace's processes" "lockout of grace.hopper@fabrikam.com: uid $GRACE_UID belongs to another account" "$out"
+expect_match "bob's process, asked about at the same time, is ended" "lockout +bob@tailspintoys.com \(uid $BOB_UID\): 1 process ended" "$out"
 alive "$(cat "$W/grace.pid")"; expect "the process of that UID runs on" 0 $?
 kill "$(cat "$W/grace.pid")"
 cp "$W/passwd.keep" "$W/passwd"
 ctl enable grace.hopper@fabrikam.com >/dev/null
+ctl enable bob@tailspintoys.com >/dev/null
 ag sync >/dev/null 2>&1
 
 echo "== disable and enable"
-BOB_UID=$(guest_field bob@tailspintoys.com uid)
 sh -c "setpriv --reuid=$BOB_UID --regid=$BOB_UID --clear-groups sleep 300 >/dev/null 2>&1 & echo \$! >$W/bob.pid"
 write_config "lockout = none"
 ctl disable bob@tailspintoys.com >/dev/null

@@ -28,11 +28,10 @@ struct lockout_target {
 /* Locks out every target at once: /proc is scanned once for all the UIDs
  * (every process whose real or effective UID is one of them, held by a
  * pidfd), NSS is asked about the UIDs with something to end (a few threads
- * asking at once), logind (only
- * when it runs, for the UIDs it has a user for) and the recorded sessions are
- * ended, TERM goes to the processes, and one grace period (pidfds in one
- * epoll set, no fixed steps) precedes the KILL of those left. Root is never
- * touched. */
+ * asking at once), logind (only when it runs, for the UIDs it has a user
+ * for) and the recorded sessions are ended, TERM goes to the processes, and
+ * one grace period (pidfds in one epoll set, no fixed steps) precedes the
+ * KILL of those left. Root is never touched. */
 void lockout_uids(const struct ag_config *cfg, struct lockout_target *t, size_t n);
 
 #endif

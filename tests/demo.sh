@@ -6,6 +6,9 @@
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 . "$TOP/tests/lib.sh"
+# As root, in private PID and mount namespaces: the lockout of step 4 sees
+# and ends the demo's own processes only, never another user's of that UID.
+isolate "$0" "$@"
 
 W=$(mktemp -d /tmp/aadguest-demo.XXXXXX)
 trap 'teardown_world; rm -rf "$W"' EXIT INT TERM

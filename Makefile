@@ -164,7 +164,7 @@ FUZZ_B = build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
-FUZZ_NAMES = config snapshot state graph dates names pam helper idtoken manifest
+FUZZ_NAMES = config snapshot ledger graph dates names pam helper idtoken manifest
 FUZZ_BIN = $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(B)/libcore.a $(B)/common/ledger.o \

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # graph-budget.sh: Graph's request budget is spent on guests only. The delta
 # feed carries every user of the tenant (GRAPH-NOTES: "The feed carries every
-# user, members included"), a fast path that gives up does not ask again what
+# user, members included"), an append that gives up does not ask again what
 # it was answered, and a throttled item of a $batch is asked again after its
 # own Retry-After (concepts/json-batching.md: each item has its own status and
 # headers).
@@ -50,7 +50,7 @@ expect "the sync succeeds" 0 "$rc"
 expect_match "…and carries the guest's change" ":Alice Budget:" "$(nssw getent passwd alice@fabrikam.com)"
 expect "…with no request beyond the delta feed (the member's @removed costs none)" 0 "$(others)"
 
-echo "== a fast path that gives up does not ask again"
+echo "== an append that gives up does not ask again"
 # Two known guests leave (fetched whole, 20 to a \$batch); a new guest takes a
 # name already held, so the appended path must hand over to the full merge.
 ctl depart bob@tailspintoys.com >/dev/null
@@ -60,7 +60,7 @@ ctl_delete_requests
 out=$(ag sync 2>&1); rc=$?
 expect "the sync succeeds" 0 "$rc"
 expect_match "…both departures seen" "departed +bob@tailspintoys.com.*departed +grace.hopper@fabrikam.com|departed +grace.hopper@fabrikam.com.*departed +bob@tailspintoys.com" "$(echo "$out" | tr '\n' ' ')"
-expect_match "…through the full merge (the contested name made the fast path give up)" \
+expect_match "…through the full merge (the contested name made the append give up)" \
 	"overlay seq 0 with 0 records, state seq 0" "$("$B/tests/dbdump" "$W/state/guests.db" "$W/state/ledger" --layout)"
 expect "…with one \$batch for the two guests, not one per path" 1 "$(batches | wc -l)"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* fuzz_state.c: the ledger and its journal, committed
+/* fuzz_ledger.c: the ledger and its journal, committed
  * batches and uncommitted tails alike. The input is the state, then
  * "\n--journal--\n", then the journal (absent when the separator is). */
 #include "../../common/ledger.h"

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-static struct snapcache cache = SNAPCACHE_INIT;
+static struct snapcache cache = SNAPCACHE_INIT_FIXED_PATH; /* db_path never changes */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const char *db_path; /* $AADGUEST_DB or the default, fixed at first use */
 

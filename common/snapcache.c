@@ -23,10 +23,21 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
+/* Threads take the shards in turn as they first look up (a hash of their
+ * ids had 8 threads share a shard's line, and two cores pass it back and
+ * forth on every lookup, 9 times out of 10). Kept for the thread's life: a
+ * child after fork() keeps its parent thread's. */
+static unsigned next_shard;
+static __thread unsigned thread_shard; /* shard + 1; 0: none yet */
+
 static unsigned shard_of_thread(void)
 {
-	uint64_t t = (uint64_t)(uintptr_t)pthread_self();
-	return (unsigned)((t * 0x9e3779b97f4a7c15ULL) >> 60) & (SNAPCACHE_SHARDS - 1);
+	unsigned s = thread_shard;
+	if (s == 0) {
+		s = __atomic_fetch_add(&next_shard, 1, __ATOMIC_RELAXED) % SNAPCACHE_SHARDS + 1;
+		thread_shard = s;
+	}
+	return s - 1;
 }
 
 /* Hold g when it is (still) the current mapping. The count is raised before

@@ -23,21 +23,56 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
-/* Threads take the shards in turn as they first look up (a hash of their
- * ids had 8 threads share a shard's line, and two cores pass it back and
- * forth on every lookup, 9 times out of 10). Kept for the thread's life: a
- * child after fork() keeps its parent thread's. */
+/* Threads take the shards in turn as they first look up, remembered in a
+ * thread-specific value (a hash of pthread_self() put two of 8 running
+ * threads on one shard in 40 runs out of 40, and two cores then pass its
+ * line back and forth on every lookup). A key, not __thread: the module links libc alone.
+ * Made when the module is loaded, so that a reader's get and put always
+ * take the same shard; without one, the hash. A child after fork() keeps
+ * its parent thread's value. */
+static pthread_key_t shard_key;
+static bool have_shard_key;
 static unsigned next_shard;
-static __thread unsigned thread_shard; /* shard + 1; 0: none yet */
 
-static unsigned shard_of_thread(void)
+__attribute__((constructor)) static void shard_key_make(void)
 {
-	unsigned s = thread_shard;
-	if (s == 0) {
-		s = __atomic_fetch_add(&next_shard, 1, __ATOMIC_RELAXED) % SNAPCACHE_SHARDS + 1;
-		thread_shard = s;
+	have_shard_key = pthread_key_create(&shard_key, NULL) == 0;
+}
+
+__attribute__((destructor)) static void shard_key_drop(void)
+{
+	if (have_shard_key)
+		pthread_key_delete(shard_key);
+	have_shard_key = false;
+}
+
+static unsigned hashed_shard(void)
+{
+	uint64_t t = (uint64_t)(uintptr_t)pthread_self();
+	return (unsigned)((t * 0x9e3779b97f4a7c15ULL) >> 60) & (SNAPCACHE_SHARDS - 1);
+}
+
+/* The calling thread's shard, given one on its first call. */
+static unsigned shard_to_get(void)
+{
+	if (!have_shard_key)
+		return hashed_shard();
+	uintptr_t v = (uintptr_t)pthread_getspecific(shard_key);
+	if (v == 0) {
+		v = __atomic_fetch_add(&next_shard, 1, __ATOMIC_RELAXED) % SNAPCACHE_SHARDS + 1;
+		if (pthread_setspecific(shard_key, (void *)v) != 0)
+			v = 1; /* not kept: shard_to_put() says 0 too */
 	}
-	return s - 1;
+	return (unsigned)(v - 1);
+}
+
+/* The shard shard_to_get() gave the same thread: it only reads. */
+static unsigned shard_to_put(void)
+{
+	if (!have_shard_key)
+		return hashed_shard();
+	uintptr_t v = (uintptr_t)pthread_getspecific(shard_key);
+	return v ? (unsigned)(v - 1) : 0;
 }
 
 /* Hold g when it is (still) the current mapping. The count is raised before
@@ -146,7 +181,7 @@ static int refresh(struct snapcache *c, const char *path, int64_t now)
 
 int snapcache_get(struct snapcache *c, const char *path, const struct snapshot **snap)
 {
-	unsigned shard = shard_of_thread();
+	unsigned shard = shard_to_get();
 	int64_t now = now_s();
 	struct snapgen *g = __atomic_load_n(&c->cur, __ATOMIC_SEQ_CST);
 	if (g && hold(c, g, shard)) {
@@ -173,7 +208,7 @@ int snapcache_get(struct snapcache *c, const char *path, const struct snapshot *
 void snapcache_put(struct snapcache *c, const struct snapshot *snap)
 {
 	struct snapgen *g = (struct snapgen *)(uintptr_t)snap; /* snap is its first member */
-	__atomic_sub_fetch(&g->readers[shard_of_thread()].n, 1, __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&g->readers[shard_to_put()].n, 1, __ATOMIC_SEQ_CST);
 	/* The last reader of a replaced mapping lets it go, if nobody remaps now. */
 	if (__atomic_load_n(&c->cur, __ATOMIC_SEQ_CST) != g &&
 	    pthread_mutex_trylock(&c->lock) == 0) {

@@ -35,9 +35,9 @@
 #define MAX_KEYS       16
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define SNAP_FORMAT "snapshot-v4-le"
+#define SNAP_FORMAT "snapshot-v5-le"
 #else
-#define SNAP_FORMAT "snapshot-v4-be"
+#define SNAP_FORMAT "snapshot-v5-be"
 #endif
 
 /* ---- hashes, hex, keys ---- */

@@ -5,6 +5,7 @@
 #define AADGUEST_COMMON_SNAPCACHE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "snapshot.h"
@@ -21,27 +22,37 @@ struct snapgen {
 		long n;
 		char pad[64 - sizeof(long)];
 	} readers[SNAPCACHE_SHARDS] __attribute__((aligned(64)));
-	char path[4096];
+	const char *path_arg; /* the caller's pointer it was mapped for (fixed_path) */
+	char *path;	      /* its copy (malloc) */
 	struct snapgen *next; /* on the retired or the spare list */
 };
 
 struct snapcache {
 	pthread_mutex_t lock;	 /* a remap only */
 	struct snapgen *cur;	 /* atomic: the mapping readers take */
-	int64_t last_check_ns;	 /* atomic */
+	int64_t last_check;	 /* atomic: time(NULL) of the last stat, or of the mapping */
 	struct snapgen *retired; /* replaced, unmapped when their readers are gone */
 	struct snapgen *spare;	 /* unmapped, for the next remap */
 	int busy;		 /* set while the lists change (see snapcache_after_fork) */
+	/* The caller never changes the string behind a path pointer it passed
+	 * (NSS: the path is fixed at first use): the same pointer is the same
+	 * path, and a hit compares pointers, not strings. */
+	bool fixed_path;
 };
 
 #define SNAPCACHE_INIT                            \
 	{                                         \
 		.lock = PTHREAD_MUTEX_INITIALIZER \
 	}
+#define SNAPCACHE_INIT_FIXED_PATH                                     \
+	{                                                             \
+		.lock = PTHREAD_MUTEX_INITIALIZER, .fixed_path = true \
+	}
 
 /* The snapshot at path, held until snapcache_put: without a lock when the
  * current mapping is that path's and not replaced (the writer's superseded
- * flag, and a stat at most once a second); otherwise mapped anew under the
+ * flag, and a stat at most once a second: when time(2), a vDSO call
+ * that maps no page of libc's, has moved on); otherwise mapped anew under the
  * lock. 0, or a negative errno (nothing held then). */
 int snapcache_get(struct snapcache *c, const char *path, const struct snapshot **snap);
 void snapcache_put(struct snapcache *c, const struct snapshot *snap);

@@ -2,7 +2,7 @@
 /* snapshot.h: guests.db, the world-readable snapshot every module reads.
  *
  * One file, mapped read-only and shared through the page cache. Layout of
- * version 4 (host byte order, every region 8-byte aligned, records 64;
+ * version 5 (host byte order, every region 8-byte aligned, records 64;
  * docs/snapshot-format.md):
  *   header | strings: [ "" organization group_name | records[n_records] | more strings ]
  *          | name index | uid index | members   [| overlay segment ...]
@@ -19,8 +19,10 @@
  * replace) and then publishes it with one aligned 8-byte store of
  * overlay_off in the header; each overlay holds every change since the base,
  * so a reader looks at the base and the newest overlay only.
- * Readers also read version 3 (72-byte records, strings apart), the format
- * of the previous release, until the next sync rewrites the file; any other
+ * Version 5 is version 4 with another name hash (ag_name_hash8 in util.h, 8
+ * bytes a step, instead of FNV-1a's byte at a time). Readers also read
+ * version 4 and version 3 (72-byte records, strings apart), the formats of
+ * the previous releases, until the next sync rewrites the file; any other
  * version is refused.
  */
 #ifndef AADGUEST_SNAPSHOT_H
@@ -32,8 +34,9 @@
 #include <sys/types.h>
 
 #define SNAP_MAGIC	"AADGSNP\x01"
-#define SNAP_VERSION	4u
-#define SNAP_VERSION_V3 3u /* the previous format: still read, never written */
+#define SNAP_VERSION	5u
+#define SNAP_VERSION_V4 4u /* the previous formats: still read, never written */
+#define SNAP_VERSION_V3 3u
 #define SNAP_OVL_MAGIC	"AADGOVL\x01"
 #define SNAP_NONE	0xffffffffu
 
@@ -56,7 +59,7 @@ struct snap_header {
 	uint32_t n_buckets;
 	uint32_t n_members;		   /* active NSS-visible guests: members of group_name */
 	uint32_t organization, group_name; /* string offsets */
-	uint32_t record_size; /* sizeof(struct snap_record) (version 4; 0 in version 3) */
+	uint32_t record_size; /* sizeof(struct snap_record) (versions 4, 5; 0 in version 3) */
 	uint64_t records_off, name_index_off, uid_index_off, members_off;
 	uint64_t strings_off, strings_size;
 	uint64_t checksum;    /* of bytes [header_size, file_size) */
@@ -75,7 +78,7 @@ struct snap_overlay {
 	uint32_t n_records, n_buckets, n_members;
 	uint32_t n_base;      /* the base's n_records: bits in the mask */
 	uint32_t str_bias;    /* an overlay record's string offset = str_bias + offset in strings */
-	uint32_t record_size; /* sizeof(struct snap_record) (version 4; 0 in version 3) */
+	uint32_t record_size; /* sizeof(struct snap_record) (versions 4, 5; 0 in version 3) */
 	uint64_t records_off, name_index_off, uid_index_off, members_off, mask_off;
 	uint64_t strings_off, strings_size;
 	uint64_t checksum; /* of the segment's bytes after this header */
@@ -88,7 +91,7 @@ struct snap_record {
 	uint32_t uid; /* GID of the private group too */
 	uint32_t state;
 	uint32_t flags;
-	uint32_t name_hash;
+	uint32_t name_hash; /* ag_name_hash8 of the name (version 5; FNV-1a before) */
 	uint32_t name, object_id, display_name, upn, home, shell; /* string offsets */
 	int64_t created_at, state_since, deleted_at, restorable_until;
 	/* Its strings, NUL-terminated, in the order NSS reads them; the offsets
@@ -129,8 +132,9 @@ struct snapshot {
 	uint64_t overlay_off, seq;
 	dev_t dev;
 	ino_t ino;
-	bool borrowed; /* opened from memory: not ours to unmap */
-	void *v3_copy; /* a version 3 file's records in the current shape (anonymous mapping) */
+	bool borrowed;	/* opened from memory: not ours to unmap */
+	bool fnv_names; /* versions 3 and 4: the name index is by FNV-1a (ag_name_hash) */
+	void *v3_copy;	/* a version 3 file's records in the current shape (anonymous mapping) */
 	size_t v3_copy_size;
 };
 
@@ -157,6 +161,9 @@ bool snapshot_superseded(const struct snapshot *s);
 const char *snapshot_str(const struct snapshot *s, uint32_t off);
 /* Named records only; name compared ASCII case-insensitively. */
 const struct snap_record *snapshot_find_name(const struct snapshot *s, const char *name);
+/* The same for the n bytes of name (n = strlen(name), known by the caller). */
+const struct snap_record *snapshot_find_name_n(const struct snapshot *s, const char *name,
+					       size_t n);
 const struct snap_record *snapshot_find_uid(const struct snapshot *s, uint32_t uid);
 /* Records 0 … snapshot_count()-1: the base's, then the overlay's. NULL for a
  * base record the overlay replaced (skip it) and past the end. */
@@ -173,7 +180,15 @@ long snapshot_base_uid(const struct snapshot *s, uint32_t uid);
 /* Shown by NSS: owns its name and passes allowed_groups (SNAP_REC_NSS), in
  * any state until purged (a departed guest until its restore window ends:
  * the clock, ag_now, is read for a departed guest only). */
-bool snap_nss_visible(uint32_t state, uint32_t flags, int64_t restorable_until);
+bool snap_departed_visible(int64_t restorable_until);
+static inline bool snap_nss_visible(uint32_t state, uint32_t flags, int64_t restorable_until)
+{
+	if (!(flags & SNAP_REC_NSS))
+		return false;
+	if (state == 3 /* GS_DEPARTED */)
+		return snap_departed_visible(restorable_until);
+	return state < 4 /* GS_PURGED */;
+}
 /* A member of group_name, the guests who may sign in: shown by NSS and active. */
 static inline bool snap_group_member(uint32_t state, uint32_t flags)
 {

@@ -4,6 +4,7 @@
  * file is linked into the NSS module). */
 #include "clock.h"
 #include "config.h"
+#include "names.h"
 #include "snapshot.h"
 #include "state.h"
 #include "util.h"
@@ -51,28 +52,32 @@ _Static_assert(offsetof(struct snap_record, text) == V3_RECORD_SIZE, "version 3'
  * on first use: every field with an atomic store, the UID (never 0 in a
  * good record) last, with release; copies made by two threads at once write
  * the same values. Its strings stay where version 3 keeps them. */
-static const struct snap_record *rec_at(const struct snap_part *p, uint32_t i)
+static __attribute__((noinline)) void v3_copy_record(const struct snap_part *p, uint32_t i)
+{
+	struct snap_record *d = (struct snap_record *)(uintptr_t)&p->records[i];
+	struct snap_record v;
+	memcpy(&v, p->v3_records + (size_t)i * V3_RECORD_SIZE, V3_RECORD_SIZE);
+	__atomic_store_n(&d->state, v.state, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->flags, v.flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->name_hash, v.name_hash, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->name, v.name, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->object_id, v.object_id, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->display_name, v.display_name, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->upn, v.upn, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->home, v.home, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->shell, v.shell, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->created_at, v.created_at, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->state_since, v.state_since, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->deleted_at, v.deleted_at, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->restorable_until, v.restorable_until, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->uid, v.uid, __ATOMIC_RELEASE);
+}
+
+static inline const struct snap_record *rec_at(const struct snap_part *p, uint32_t i)
 {
 	const struct snap_record *r = &p->records[i];
-	if (p->v3_records && __atomic_load_n(&r->uid, __ATOMIC_ACQUIRE) == 0) {
-		struct snap_record *d = (struct snap_record *)(uintptr_t)r;
-		struct snap_record v;
-		memcpy(&v, p->v3_records + (size_t)i * V3_RECORD_SIZE, V3_RECORD_SIZE);
-		__atomic_store_n(&d->state, v.state, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->flags, v.flags, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->name_hash, v.name_hash, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->name, v.name, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->object_id, v.object_id, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->display_name, v.display_name, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->upn, v.upn, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->home, v.home, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->shell, v.shell, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->created_at, v.created_at, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->state_since, v.state_since, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->deleted_at, v.deleted_at, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->restorable_until, v.restorable_until, __ATOMIC_RELAXED);
-		__atomic_store_n(&d->uid, v.uid, __ATOMIC_RELEASE);
-	}
+	if (p->v3_records && __atomic_load_n(&r->uid, __ATOMIC_ACQUIRE) == 0)
+		v3_copy_record(p, i);
 	return r;
 }
 
@@ -236,7 +241,8 @@ static int validate(struct snapshot *s, unsigned flags)
 
 	/* An unknown version is refused whole: fail closed. */
 	if (s->size < sizeof(*h) || memcmp(h->magic, SNAP_MAGIC, 8) != 0 ||
-	    (h->version != SNAP_VERSION && h->version != SNAP_VERSION_V3) ||
+	    (h->version != SNAP_VERSION && h->version != SNAP_VERSION_V4 &&
+	     h->version != SNAP_VERSION_V3) ||
 	    h->header_size != sizeof(*h) || h->file_size > s->size || h->file_size < sizeof(*h) ||
 	    !header_plausible(h))
 		return -EBADMSG;
@@ -261,6 +267,7 @@ static int validate(struct snapshot *s, unsigned flags)
 	    !records_in_range(s->base + h->records_off, rsize, h->n_records, h))
 		return -EBADMSG;
 	s->hdr = h;
+	s->fnv_names = h->version != SNAP_VERSION;
 	p->n_records = h->n_records;
 	p->n_buckets = h->n_buckets;
 	p->n_members = h->n_members;
@@ -448,25 +455,103 @@ static void prefetch_record(const struct snap_record *r)
 	__builtin_prefetch((const char *)r + 128);
 }
 
+/* A name looked up: lowercased in words, zero after its NUL (n < 8 * words). */
+struct query {
+	uint64_t w[AG_NAME_MAX / 8 + 1];
+	size_t n;
+	uint32_t h;
+};
+
+/* Word k of name, n bytes long, k < n / 8 + 1 (the last one holds the NUL):
+ * no byte past the NUL is read, whole words straight from the caller's
+ * string (not through a copy: a load from a copy just written waits). */
+static inline __attribute__((always_inline)) uint64_t name_word(const char *name, size_t n,
+								size_t k)
+{
+	uint64_t w = 0;
+	size_t at = k * 8, rem = n - at;
+	if (rem >= 8) {
+		memcpy(&w, name + at, 8);
+	} else if (rem && n >= 8) { /* the last 8 bytes, shifted past the ones already hashed */
+		memcpy(&w, name + n - 8, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		w <<= 8 * (8 - rem);
+#else
+		w >>= 8 * (8 - rem);
+#endif
+	} else if (rem) {
+		memcpy(&w, name, rem);
+	}
+	return w;
+}
+
+/* Lowercase name into q and hash it: version 5's hash, 8 bytes a step as
+ * ag_name_hash8; FNV-1a (ag_name_hash) for versions 3 and 4. */
+static void query_of(const struct snapshot *s, struct query *q, const char *name, size_t n)
+{
+	uint64_t h = AG_NAME_H0 ^ n;
+	size_t words = n / 8 + 1, k = 0;
+	q->n = n;
+	for (; k + 1 < words; k++) {
+		q->w[k] = ag_lower8(name_word(name, n, k));
+		h = ag_name_step(h, ag_le64(q->w[k]));
+	}
+	q->w[k] = ag_lower8(name_word(name, n, k)); /* zero when n is a multiple of 8 */
+	if (n % 8)
+		h = ag_name_step(h, ag_le64(q->w[k]));
+	q->h = ag_name_final(h);
+	if (s->fnv_names) {
+		const unsigned char *b = (const unsigned char *)q->w;
+		uint32_t f = 2166136261u;
+		for (size_t i = 0; i < n; i++)
+			f = (f ^ b[i]) * 16777619u;
+		q->h = f;
+	}
+}
+
+/* Whether r's name is q's. A name at the start of the record's own text
+ * (the writer puts it there) is compared a word at a time, its last word up
+ * to its NUL; it is bounded by the record's last byte, which must be NUL. */
+static bool name_is(const struct snapshot *s, const struct snap_part *p,
+		    const struct snap_record *r, const struct query *q)
+{
+	size_t last = q->n / 8;
+	uintptr_t text = (uintptr_t)r->text, str = (uintptr_t)p->strings;
+	if (!p->v3_records && r->name == text - str + p->str_bias &&
+	    r->text[sizeof(r->text) - 1] == '\0' && (last + 1) * 8 <= sizeof(r->text)) {
+		uint64_t w, diff = 0;
+		for (size_t k = 0; k < last; k++) {
+			memcpy(&w, r->text + k * 8, 8);
+			diff |= w ^ q->w[k];
+		}
+		memcpy(&w, r->text + last * 8, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		uint64_t keep = ~0ULL << 8 * (7 - q->n % 8);
+#else
+		uint64_t keep = ~0ULL >> 8 * (7 - q->n % 8);
+#endif
+		return (diff | ((w ^ q->w[last]) & keep)) == 0;
+	}
+	const char *rn = snapshot_str(s, r->name);
+	return rn && strcmp(rn, (const char *)q->w) == 0;
+}
+
 /* Record number in part p of the named record with this name, or -1. */
-static long part_find_name(const struct snapshot *s, const struct snap_part *p, const char *low,
-			   uint32_t h)
+static long part_find_name(const struct snapshot *s, const struct snap_part *p,
+			   const struct query *q)
 {
 	uint32_t mask = p->n_buckets - 1;
-	for (uint32_t i = 0, j = h & mask; i <= mask; i++, j = (j + 1) & mask) {
+	for (uint32_t i = 0, j = q->h & mask; i <= mask; i++, j = (j + 1) & mask) {
 		const struct snap_slot *slot = &p->name_index[j];
 		if (slot->rec == 0)
 			return -1;
-		if (slot->tag != h)
+		if (slot->tag != q->h)
 			continue;
 		if (slot->rec - 1 >= p->n_records)
 			return -1;
 		const struct snap_record *r = rec_at(p, slot->rec - 1);
 		prefetch_record(r);
-		if (!(r->flags & SNAP_REC_NAMED))
-			continue;
-		const char *rn = snapshot_str(s, r->name);
-		if (rn && strcmp(rn, low) == 0)
+		if ((r->flags & SNAP_REC_NAMED) && name_is(s, p, r, q))
 			return (long)slot->rec - 1;
 	}
 	return -1;
@@ -493,25 +578,21 @@ static long part_find_uid(const struct snap_part *p, uint32_t uid)
 
 const struct snap_record *snapshot_find_name(const struct snapshot *s, const char *name)
 {
-	char low[256];
-	uint32_t h = 2166136261u;
-	size_t len = 0;
+	size_t n = strnlen(name, AG_NAME_MAX + 1);
+	return n > AG_NAME_MAX ? NULL : snapshot_find_name_n(s, name, n);
+}
+
+const struct snap_record *snapshot_find_name_n(const struct snapshot *s, const char *name, size_t n)
+{
+	struct query q;
 	long i;
 
-	/* Lowercase once, hashing as we go (the same hash as ag_name_hash). */
-	for (; name[len]; len++) {
-		unsigned char c = (unsigned char)name[len];
-		if (len + 1 >= sizeof(low))
-			return NULL; /* longer than any name */
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		low[len] = (char)c;
-		h = (h ^ c) * 16777619u;
-	}
-	low[len] = '\0';
-	if (s->part[1].n_records && (i = part_find_name(s, &s->part[1], low, h)) >= 0)
+	if (n > AG_NAME_MAX)
+		return NULL; /* longer than any name */
+	query_of(s, &q, name, n);
+	if (s->part[1].n_records && (i = part_find_name(s, &s->part[1], &q)) >= 0)
 		return checked(s, rec_at(&s->part[1], (uint32_t)i));
-	i = part_find_name(s, &s->part[0], low, h);
+	i = part_find_name(s, &s->part[0], &q);
 	return i >= 0 && !masked(s, (uint32_t)i) ? checked(s, rec_at(&s->part[0], (uint32_t)i))
 						 : NULL;
 }
@@ -531,16 +612,13 @@ long snapshot_base_uid(const struct snapshot *s, uint32_t uid)
 	return part_find_uid(&s->part[0], uid);
 }
 
-bool snap_nss_visible(uint32_t state, uint32_t flags, int64_t restorable_until)
+_Static_assert(GS_ACTIVE == 0 && GS_DEPARTED == 3 && GS_PURGED == 4, "snapshot.h's states");
+
+bool snap_departed_visible(int64_t restorable_until)
 {
-	if (!(flags & SNAP_REC_NSS))
-		return false;
-	if (state == GS_DEPARTED) {
-		int64_t now;
-		ag_now(&now);
-		return guest_state_effective(GS_DEPARTED, restorable_until, now) != GS_PURGED;
-	}
-	return state < GS_PURGED;
+	int64_t now;
+	ag_now(&now);
+	return guest_state_effective(GS_DEPARTED, restorable_until, now) != GS_PURGED;
 }
 
 const char *snapshot_path_default(void)

@@ -109,7 +109,7 @@ static void fill_record(struct snap_record *r, const struct snap_guest_in *g, ui
 	r->uid = g->uid;
 	r->state = g->state;
 	r->flags = g->flags;
-	r->name_hash = ag_name_hash(g->name ? g->name : "");
+	r->name_hash = ag_name_hash8(g->name ? g->name : "");
 	r->name = off[0];
 	r->display_name = off[1];
 	r->home = off[2];

@@ -20,7 +20,8 @@ bool ag_ascii_casecmp_eq(const char *a, const char *b);
 /* Parse a whole decimal unsigned number, no sign, no spaces: 0 or -EINVAL/-ERANGE. */
 int ag_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
-/* FNV-1a 32-bit over the ASCII-lowercased bytes of s. */
+/* FNV-1a 32-bit over the ASCII-lowercased bytes of s: snapshot formats 3 and 4's
+ * name hash, and the tool's in-memory tables'. */
 static inline uint32_t ag_name_hash(const char *s)
 {
 	uint32_t h = 2166136261u;
@@ -32,6 +33,74 @@ static inline uint32_t ag_name_hash(const char *s)
 		h *= 16777619u;
 	}
 	return h;
+}
+
+/* ASCII lowercasing of 8 bytes at once; a byte >= 0x80 stays as it is. A
+ * byte's high bit is set in ge_a when its low 7 bits are >= 'A', in gt_z when
+ * they are > 'Z' (no carry crosses a byte); upper case: ASCII, the one, not
+ * the other; the 0x20 bit is then set. */
+static inline uint64_t ag_lower8(uint64_t w)
+{
+	const uint64_t lo7 = 0x7f7f7f7f7f7f7f7fULL, hi = 0x8080808080808080ULL;
+	uint64_t ge_a = (w & lo7) + 0x3f3f3f3f3f3f3f3fULL, gt_z = (w & lo7) + 0x2525252525252525ULL;
+	return w | (((ge_a ^ gt_z) & ~w & hi) >> 2);
+}
+
+/* The name hash of snapshot format 5 (docs/snapshot-format.md: "The name
+ * hash"), 8 bytes a step: h = AG_NAME_H0 ^ n (n bytes); for each 8 bytes of
+ * the lowercased name, a little-endian word w, the last padded with zero
+ * bytes: h = (h ^ w) * AG_NAME_M1, h ^= h >> 32; then h *= AG_NAME_M2,
+ * h ^= h >> 32; the hash is h's low 32 bits. */
+#define AG_NAME_H0 0x9e3779b97f4a7c15ULL
+#define AG_NAME_M1 0xbf58476d1ce4e5b9ULL
+#define AG_NAME_M2 0x94d049bb133111ebULL
+
+/* A word loaded from memory as the little-endian word of the hash, whatever the host. */
+static inline uint64_t ag_le64(uint64_t w)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	return w;
+}
+
+static inline uint64_t ag_load_le64(const void *p)
+{
+	uint64_t w;
+	__builtin_memcpy(&w, p, 8);
+	return ag_le64(w);
+}
+
+static inline uint64_t ag_name_step(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * AG_NAME_M1;
+	return h ^ (h >> 32);
+}
+
+static inline uint32_t ag_name_final(uint64_t h)
+{
+	h *= AG_NAME_M2;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+/* The format 5 name hash of the n bytes at s (lowercased as they are read). */
+static inline uint32_t ag_name_hash8_n(const char *s, size_t n)
+{
+	uint64_t h = AG_NAME_H0 ^ n;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		h = ag_name_step(h, ag_lower8(ag_load_le64(s + i)));
+	if (i < n) {
+		unsigned char tail[8] = { 0 };
+		__builtin_memcpy(tail, s + i, n - i);
+		h = ag_name_step(h, ag_lower8(ag_load_le64(tail)));
+	}
+	return ag_name_final(h);
+}
+
+static inline uint32_t ag_name_hash8(const char *s)
+{
+	return ag_name_hash8_n(s, __builtin_strlen(s));
 }
 
 static inline uint32_t ag_uid_hash(uint32_t uid)

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-static struct snapcache cache = SNAPCACHE_INIT;
+static struct snapcache cache = SNAPCACHE_INIT_FIXED_PATH; /* db_path never changes */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const char *db_path; /* $AADGUEST_DB or the default, fixed at first use */
 
@@ -35,10 +35,17 @@ static void child_after_fork(void)
 	getent_after_fork(&getent_group);
 }
 
+/* At load: a fork may come before the first lookup, and the first lookup
+ * then faults in no page of libc's fork code (64 KiB of RSS with the
+ * kernel's fault-around, in a process that never called pthread_atfork). */
+__attribute__((constructor)) static void register_fork_handler(void)
+{
+	pthread_atfork(NULL, NULL, child_after_fork);
+}
+
 static void init_once(void)
 {
 	db_path = snapshot_path_default();
-	pthread_atfork(NULL, NULL, child_after_fork);
 }
 
 int mapping_acquire(const struct snapshot **snap)

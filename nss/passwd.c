@@ -23,7 +23,33 @@ static const char *str_or_empty(const struct snapshot *s, uint32_t off)
 static enum nss_status fill_passwd(const struct snapshot *s, const struct snap_record *r,
 				   struct passwd *pw, char *buf, size_t buflen, int *errnop)
 {
-	const char *name = str_or_empty(s, r->name), *gecos = str_or_empty(s, r->display_name),
+	/* The writer puts name, display name, home and shell one after another
+	 * at the start of the record's own text: then their lengths are the
+	 * offsets' differences, and one copy of the block serves all four. The
+	 * copied bytes are those each string is read from, so every string reads
+	 * the same as its snapshot_str(); the shell ends by the record's last
+	 * byte, which must be NUL. Anything else (version 3, a string that did
+	 * not fit, a hostile file) goes the long way. */
+	const char *text = snapshot_str(s, r->name);
+	uint32_t dg = r->display_name - r->name, dh = r->home - r->name, ds = r->shell - r->name;
+	if (text == r->text && *text && dg - 1 < dh - 1 && dh < ds && ds < sizeof(r->text) &&
+	    r->text[sizeof(r->text) - 1] == '\0') {
+		size_t block = ds + strlen(text + ds) + 1;
+		if (block + 2 > buflen) {
+			*errnop = ERANGE;
+			return NSS_STATUS_TRYAGAIN;
+		}
+		memcpy(buf, text, block);
+		pw->pw_name = buf;
+		pw->pw_gecos = buf + dg;
+		pw->pw_dir = buf + dh;
+		pw->pw_shell = buf + ds;
+		pw->pw_passwd = memcpy(buf + block, "*", 2);
+		pw->pw_uid = r->uid;
+		pw->pw_gid = r->uid;
+		return NSS_STATUS_SUCCESS;
+	}
+	const char *name = text ? text : "", *gecos = str_or_empty(s, r->display_name),
 		   *home = str_or_empty(s, r->home), *shell = str_or_empty(s, r->shell);
 	size_t ln = strlen(name) + 1, lg = strlen(gecos) + 1, lh = strlen(home) + 1,
 	       ls = strlen(shell) + 1;
@@ -64,14 +90,15 @@ enum nss_status _nss_aadguest_getpwnam_r(const char *name, struct passwd *pw, ch
 	enum nss_status st;
 	int e;
 
-	if (!name || strnlen(name, AG_NAME_MAX + 1) > AG_NAME_MAX) {
+	size_t n = name ? strnlen(name, AG_NAME_MAX + 1) : AG_NAME_MAX + 1;
+	if (n > AG_NAME_MAX) {
 		*errnop = ENOENT;
 		return NSS_STATUS_NOTFOUND;
 	}
 	e = mapping_acquire(&s);
 	if (e)
 		return unavailable(e, errnop);
-	r = snapshot_find_name(s, name);
+	r = snapshot_find_name_n(s, name, n);
 	if (r && snap_nss_visible(r->state, r->flags, r->restorable_until)) {
 		st = fill_passwd(s, r, pw, buf, buflen, errnop);
 	} else {

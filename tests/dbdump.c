@@ -5,16 +5,19 @@
  * --layout prints how the files are laid out instead (base, overlay, journal).
  * dbdump --version GUESTS.DB prints the snapshot's format version;
  * dbdump --to-v3 GUESTS.DB OUT writes what it says (overlay folded in) in
- * the previous format, version 3, as the previous release would have. */
+ * format 3, as the release before the previous one would have; --to-v4 the
+ * same in format 4, the previous release's. */
 #include "../common/guest.h"
 #include "../common/ledger.h"
 #include "../common/snapshot.h"
 #include "snapv3.h"
+#include "snapv4.h"
 
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const struct snapshot *S;
@@ -47,7 +50,33 @@ static const char *opt(const char *s)
 	return s ? s : "\\N";
 }
 
-static int to_v3(const struct snapshot *s, const char *out)
+/* A version 5 file written whole (snapshot_write), made version 4 in place. */
+static int to_v4(const char *out, const struct snap_settings *set, const struct snap_guest_in *g,
+		 size_t n)
+{
+	char err[1024];
+	struct stat st;
+	unsigned char *img = NULL;
+	int fd, bad = 1;
+	if (snapshot_write(out, set, g, n, err, sizeof(err)) != 0) {
+		fprintf(stderr, "dbdump: %s\n", err);
+		return 1;
+	}
+	fd = open(out, O_RDWR | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && (img = malloc((size_t)st.st_size + 1)) &&
+	    pread(fd, img, (size_t)st.st_size, 0) == st.st_size &&
+	    snapv4_from_v5(img, (size_t)st.st_size) == 0 &&
+	    pwrite(fd, img, (size_t)st.st_size, 0) == st.st_size && fsync(fd) == 0)
+		bad = 0;
+	if (fd >= 0)
+		close(fd);
+	free(img);
+	if (bad)
+		fprintf(stderr, "dbdump: %s: cannot write it in version 4\n", out);
+	return bad;
+}
+
+static int to_previous(const struct snapshot *s, const char *out, unsigned version)
 {
 	const struct snap_header *h = s->hdr;
 	struct snap_guest_in *g = calloc(snapshot_count(s) + 1, sizeof(*g));
@@ -80,6 +109,12 @@ static int to_v3(const struct snapshot *s, const char *out)
 				     .organization = snapshot_str(s, h->organization),
 				     .group_name = snapshot_str(s, h->group_name),
 				     .config_hash = h->config_hash };
+	if (version == 4) {
+		set.base_id = h->base_id;
+		int r = to_v4(out, &set, g, n);
+		free(g);
+		return r;
+	}
 	unsigned char *img = snapv3_build(&set, h->base_id, g, n, &len);
 	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	int bad = fd < 0 || write(fd, img, len) != (ssize_t)len;
@@ -97,7 +132,8 @@ int main(int argc, char **argv)
 	struct snapshot s;
 	struct ledger db;
 	char err[1024];
-	if (argc >= 3 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "--to-v3") == 0)) {
+	if (argc >= 3 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "--to-v3") == 0 ||
+			  strcmp(argv[1], "--to-v4") == 0)) {
 		if (snapshot_open(&s, argv[2], SNAP_OPEN_VERIFY)) {
 			fprintf(stderr, "dbdump: %s: cannot open\n", argv[2]);
 			return 1;
@@ -106,7 +142,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[1], "--version") == 0)
 			printf("%u\n", s.hdr->version);
 		else
-			r = argc > 3 ? to_v3(&s, argv[3]) : 2;
+			r = argc > 3 ? to_previous(&s, argv[3], argv[1][6] - '0') : 2;
 		snapshot_close(&s);
 		return r;
 	}

@@ -79,14 +79,15 @@ expect_match "a fresh host takes the new default range" "^aadguests:\*:201326592
 DB=$DB0
 
 # The snapshot format (docs/snapshot-format.md): a host upgraded between the
-# package's installation and its next sync keeps the previous release's
-# guests.db (version 3) until that sync; the new modules and tool read it.
+# package's installation and its next sync keeps the guests.db of an earlier
+# release (version 3, or the previous one's, version 4) until that sync; the
+# new modules and tool read it.
 ag sync --full >/dev/null 2>&1; expect "format: a full sync" 0 $?
-expect "format: this release writes version 4" 4 "$("$B/tests/dbdump" --version "$DB")"
+expect "format: this release writes version 5" 5 "$("$B/tests/dbdump" --version "$DB")"
 v4_passwd=$(nssw getent passwd alice@fabrikam.com)
 v4_count=$(nssw getent passwd | grep -c @)
 "$B/tests/dbdump" --to-v3 "$DB" "$W/v3.db" && mv "$W/v3.db" "$DB"
-expect "format: the previous release's snapshot (version 3) in place" 3 "$("$B/tests/dbdump" --version "$DB")"
+expect "format: an earlier release's snapshot (version 3) in place" 3 "$("$B/tests/dbdump" --version "$DB")"
 expect "…NSS resolves a guest by name as before" "$v4_passwd" "$(nssw getent passwd alice@fabrikam.com)"
 uid=$(echo "$v4_passwd" | cut -d: -f3)
 expect_match "…and by UID" "^alice@fabrikam.com:\*:$uid:$uid:" "$(nssw getent passwd "$uid")"
@@ -96,9 +97,21 @@ expect "…PAM lets the active guest in" PAM_SUCCESS "$(pam_direct alice@fabrika
 expect "…the tool lists it" "$(echo "$v4_passwd" | cut -d: -f1)" "$(guest_field alice@fabrikam.com name)"
 ctl add '{"id":"7e57a11d-0000-4000-8000-00000000a9e1","displayName":"Later Guest","mail":"later@partner.example","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-26T09:00:00Z"}' >/dev/null
 ag sync >/dev/null 2>&1; expect "format: the next (delta) sync succeeds" 0 $?
-expect "…and writes the file whole in version 4" 4 "$("$B/tests/dbdump" --version "$DB")"
+expect "…and writes the file whole in version 5" 5 "$("$B/tests/dbdump" --version "$DB")"
 expect "…which resolves the guest as before" "$v4_passwd" "$(nssw getent passwd alice@fabrikam.com)"
 expect_match "…and the new guest" "^later@partner.example:" "$(nssw getent passwd later@partner.example)"
+# The previous release's format, version 4 (another name hash): the same.
+v4_count=$(nssw getent passwd | grep -c @)
+"$B/tests/dbdump" --to-v4 "$DB" "$W/v4.db" && mv "$W/v4.db" "$DB"
+expect "format: the previous release's snapshot (version 4) in place" 4 "$("$B/tests/dbdump" --version "$DB")"
+expect "…NSS resolves a guest by name as before" "$v4_passwd" "$(nssw getent passwd ALICE@fabrikam.com)"
+expect_match "…and by UID" "^alice@fabrikam.com:\*:$uid:$uid:" "$(nssw getent passwd "$uid")"
+expect "…enumeration lists every guest" "$v4_count" "$(nssw getent passwd | grep -c @)"
+expect "…PAM lets the active guest in" PAM_SUCCESS "$(pam_direct alice@fabrikam.com config="$CONF" db="$DB")"
+ctl add '{"id":"7e57a11d-0000-4000-8000-00000000a9e2","displayName":"Later Still","mail":"later2@partner.example","userType":"Guest","accountEnabled":true,"externalUserState":"Accepted","createdDateTime":"2026-11-26T09:00:00Z"}' >/dev/null
+ag sync >/dev/null 2>&1; expect "format: the next (delta) sync succeeds" 0 $?
+expect "…and writes the file whole in version 5" 5 "$("$B/tests/dbdump" --version "$DB")"
+expect_match "…which resolves the new guest" "^later2@partner.example:" "$(nssw getent passwd later2@partner.example)"
 cp "$DB" "$W/v9.db"
 printf '\011' | dd of="$W/v9.db" bs=1 seek=8 conv=notrunc 2>/dev/null
 DB0=$DB; DB=$W/v9.db

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* fuzz_snapshot.c: guests.db (version 4, or the previous version 3), with or
+/* fuzz_snapshot.c: guests.db (version 5, or the previous versions 4 and 3), with or
  * without an overlay, from an exact-size heap block: open (checksum verified
  * or not), then every lookup and enumeration NSS and PAM make, the NSS rule
  * of who is shown, the overlay records the tool reads directly, decide() and
- * its message for every name. Seeds: corpus/snapshot/{base,overlay}.db and
- * v3-{base,overlay}.db (tests/fuzz/make-seeds.sh; tests/dbdump --to-v3). */
+ * its message for every name. Seeds: corpus/snapshot/{base,overlay}.db
+ * (tests/fuzz/make-seeds.sh), v4-{base,overlay}.db (its seeds of the previous
+ * release) and v3-{base,overlay}.db (tests/dbdump --to-v3). */
 #include "../../common/decide.h"
 #include "../../common/snapshot.h"
 #include "fuzz.h"

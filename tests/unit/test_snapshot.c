@@ -15,10 +15,12 @@
 #include <unistd.h>
 
 #include "../../common/clock.h"
+#include "../../common/names.h"
 #include "../../common/decide.h"
 #include "../../common/snapshot.h"
 #include "../../common/state.h"
 #include "../snapv3.h"
+#include "../snapv4.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -602,7 +604,7 @@ static void test_previous_format(void **st)
 		img[pos] = keep;
 	}
 	/* Any other version: refused (fail closed), even with a good body. */
-	static const uint32_t versions[] = { 0, 1, 2, 5, 0x04000000 };
+	static const uint32_t versions[] = { 0, 1, 2, 6, 0x05000000 };
 	for (size_t i = 0; i < ARRAY_LEN(versions); i++) {
 		memcpy(img + offsetof(struct snap_header, version), &versions[i], 4);
 		copy_with(img, len, bad);
@@ -612,7 +614,137 @@ static void test_previous_format(void **st)
 	write_good();
 	uint32_t v3 = SNAP_VERSION_V3;
 	patch(path, offsetof(struct snap_header, version), &v3, 4);
-	assert_int_equal(snapshot_open(&s, path, 0), -EBADMSG); /* a version 4 body */
+	assert_int_equal(snapshot_open(&s, path, 0), -EBADMSG); /* a version 5 body */
+}
+
+/* Format 5's name hash, computed as docs/snapshot-format.md states it (and
+ * by tests/bench's reference in Python): fixed values, any case. */
+static void test_name_hash(void **st)
+{
+	(void)st;
+	static const struct {
+		const char *name;
+		uint32_t h8, fnv;
+	} known[] = {
+		{ "", 0x3072dfcd, 0x811c9dc5 },
+		{ "a", 0x4370529a, 0xe40c292c },
+		{ "alice@fabrikam.com", 0x748eb376, 0x86fdc305 },
+		{ "ALICE@Fabrikam.com", 0x748eb376, 0x86fdc305 },
+		{ "12345678", 0xcd9c6d76, 0x0aa8abcd },
+		{ "guest000042@partner.example", 0xfaf353be, 0x13c0a41f },
+		{ "\xc3\x89Lodie@x.fr", 0xac5d350f, 0x2ebb9100 }, /* bytes >= 0x80 kept */
+	};
+	for (size_t i = 0; i < ARRAY_LEN(known); i++) {
+		assert_int_equal(ag_name_hash8(known[i].name), known[i].h8);
+		assert_int_equal(ag_name_hash(known[i].name), known[i].fnv);
+	}
+	/* Lowercasing 8 bytes at once is the byte-at-a-time rule on every byte. */
+	for (unsigned c = 0; c < 256; c++) {
+		unsigned char b[8] = { (unsigned char)c, 'A', 'Z', '@', '[', '`', 'z', 0xc1 },
+			      out[8];
+		uint64_t w;
+		memcpy(&w, b, 8);
+		w = ag_lower8(w);
+		memcpy(out, &w, 8);
+		assert_int_equal(out[0], c >= 'A' && c <= 'Z' ? c + 32 : c);
+		assert_memory_equal(out + 1, "az@[`z\xc1", 7);
+	}
+}
+
+/* Names of every length a lookup may be given, stored in a record's own
+ * text or, when too long for it, after the records: found in any case, and
+ * one byte more or less is another name. */
+static void test_name_lengths(void **st)
+{
+	(void)st;
+	enum { N = 80 };
+	static char names[N][AG_NAME_MAX + 1];
+	struct snap_guest_in g[N];
+	struct snapshot s;
+	char err[256], q[AG_NAME_MAX + 2];
+	for (size_t i = 0; i < N; i++) {
+		size_t len = i < 70 ? i + 1 : AG_NAME_MAX - (N - 1 - i);
+		for (size_t k = 0; k < len; k++)
+			names[i][k] = (char)('a' + (k * 7 + i) % 26);
+		names[i][len] = '\0';
+		g[i] = guests[0];
+		g[i].uid = 2000100 + (uint32_t)i;
+		g[i].name = names[i];
+	}
+	assert_int_equal(snapshot_write(path, &settings, g, N, err, sizeof(err)), 0);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	for (size_t i = 0; i < N; i++) {
+		size_t len = strlen(names[i]);
+		const struct snap_record *r = snapshot_find_name(&s, names[i]);
+		assert_non_null(r);
+		assert_int_equal(r->uid, 2000100 + i);
+		assert_int_equal(r->name_hash, ag_name_hash8(names[i]));
+		for (size_t k = 0; k <= len; k++)
+			q[k] = (char)(names[i][k] >= 'a' && names[i][k] <= 'z' ? names[i][k] - 32
+									       : names[i][k]);
+		assert_ptr_equal(snapshot_find_name(&s, q), r);
+		assert_ptr_equal(snapshot_find_name_n(&s, q, len), r);
+		q[len - 1] = '\0'; /* a prefix */
+		r = snapshot_find_name(&s, q);
+		assert_true(r == NULL || strlen(snapshot_str(&s, r->name)) == len - 1);
+		memcpy(q, names[i], len);
+		q[len] = 'a'; /* one byte more */
+		q[len + 1] = '\0';
+		r = snapshot_find_name(&s, q);
+		assert_true(r == NULL || strlen(snapshot_str(&s, r->name)) == len + 1);
+	}
+	memset(q, 'a', AG_NAME_MAX + 1);
+	q[AG_NAME_MAX + 1] = '\0';
+	assert_null(snapshot_find_name(&s, q)); /* longer than any name */
+	snapshot_close(&s);
+}
+
+/* The previous format, version 4 (FNV-1a name hashes): still read, and
+ * refused as version 5 (its name index would miss every name). */
+static void test_format_v4(void **st)
+{
+	(void)st;
+	struct snapshot s;
+	struct stat sb;
+	write_good();
+	assert_int_equal(stat(path, &sb), 0);
+	size_t len = (size_t)sb.st_size;
+	unsigned char *img = malloc(len);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, img, len), (ssize_t)len);
+	close(fd);
+	assert_int_equal(snapv4_from_v5(img, len), 0);
+	copy_with(img, len, path);
+	assert_int_equal(snapshot_open(&s, path, SNAP_OPEN_VERIFY), 0);
+	assert_int_equal(s.hdr->version, SNAP_VERSION_V4);
+	const struct snap_record *r = snapshot_find_name(&s, "ALICE@Fabrikam.com");
+	assert_non_null(r);
+	assert_int_equal(r->uid, 2000001);
+	assert_int_equal(r->name_hash, ag_name_hash("alice@fabrikam.com"));
+	assert_string_equal(snapshot_str(&s, snapshot_find_name(&s, "frank@x.com")->object_id),
+			    "oid-f");
+	assert_ptr_equal(snapshot_find_uid(&s, 2000001), r);
+	assert_null(snapshot_find_name(&s, "nobody@x.com"));
+	assert_int_equal(snapshot_member_count(&s), 1);
+	snapshot_close(&s);
+	/* Damaged: refused, or bounded. */
+	for (size_t cut = 0; cut < len; cut += 7)
+		exercise_memory(img, cut);
+	/* A sync never appends a version 5 overlay to it (it writes the file whole). */
+	char err[256];
+	struct snap_overlay_in ov = { .seq = 1, .generated_at = 6000 };
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	assert_int_equal(snapshot_append(path, &s, &ov, changed, 1, err, sizeof(err)), -ESTALE);
+	snapshot_close(&s);
+	/* Called version 5, its FNV-1a index finds nobody: a version is never guessed. */
+	uint32_t v5 = SNAP_VERSION;
+	memcpy(img + offsetof(struct snap_header, version), &v5, 4);
+	copy_with(img, len, path);
+	assert_int_equal(snapshot_open(&s, path, 0), 0);
+	assert_null(snapshot_find_name(&s, "alice@fabrikam.com"));
+	snapshot_close(&s);
+	free(img);
 }
 
 /* SNAP_OPEN_LOOKUPS (NSS, PAM): the header's page is a mapping of its own,
@@ -778,6 +910,9 @@ int main(void)
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_record_layout),
 		cmocka_unit_test(test_previous_format),
+		cmocka_unit_test(test_name_hash),
+		cmocka_unit_test(test_name_lengths),
+		cmocka_unit_test(test_format_v4),
 		cmocka_unit_test(test_lookup_mapping),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, setup, teardown);

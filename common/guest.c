@@ -22,6 +22,10 @@ void dir_user_free(struct dir_user *u)
 
 void guest_free(struct guest *g)
 {
+	if (g->borrowed) {
+		memset(g, 0, sizeof(*g));
+		return;
+	}
 	free(g->object_id);
 	free(g->name);
 	free(g->display_name);
@@ -41,6 +45,10 @@ void ledger_free(struct ledger *db)
 	for (size_t i = 0; i < db->n_contested; i++)
 		free(db->contested[i]);
 	free(db->contested);
+	if (db->arena) {
+		ag_wipe(db->arena, db->arena_len); /* names and addresses */
+		free(db->arena);
+	}
 	memset(db, 0, sizeof(*db));
 	db->last_sync = AG_TIME_UNKNOWN;
 }

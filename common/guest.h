@@ -30,6 +30,9 @@ struct guest {
 	enum guest_state state;
 	int64_t created_at, state_since, deleted_at;
 	uint32_t flags; /* SNAP_REC_* */
+	/* The strings are in the ledger's arena (a loaded ledger's file), not
+	 * allocated one by one: guest_free leaves them to ledger_free. */
+	bool borrowed;
 };
 
 struct tombstone {
@@ -52,6 +55,10 @@ struct ledger {
 	 * a change to a guest with such a name needs a full merge. Sorted. */
 	char **contested;
 	size_t n_contested;
+	/* What ledger_load read: the strings of its guests (borrowed), wiped and
+	 * freed by ledger_free. */
+	char *arena;
+	size_t arena_len;
 };
 
 void ledger_free(struct ledger *db);

@@ -427,8 +427,10 @@ static char *dup_field(char *s, bool *bad, bool *oom)
 	return d;
 }
 
-/* A G line split in f[0..14]: 0, -EBADMSG or -ENOMEM. */
-static int parse_guest(char **f, size_t n, struct guest *g)
+/* A G line split in f[0..14]: 0, -EBADMSG or -ENOMEM. With borrow, the
+ * strings are the line's own, unescaped in place (the line's buffer must
+ * outlive the guest: a loaded ledger's arena). */
+static int parse_guest(char **f, size_t n, struct guest *g, bool borrow)
 {
 	int64_t v[4];
 	enum guest_state st;
@@ -447,12 +449,12 @@ static int parse_guest(char **f, size_t n, struct guest *g)
 	g->flags = (uint32_t)v[1];
 	g->enabled = v[2] == 1;
 	g->pending = v[3] == 1;
-	g->object_id = dup_field(f[1], &bad, &oom);
-	g->name = dup_field(f[10], &bad, &oom);
-	g->display_name = dup_field(f[11], &bad, &oom);
-	g->upn = dup_field(f[12], &bad, &oom);
-	g->mail = dup_field(f[13], &bad, &oom);
-	g->other_mail = dup_field(f[14], &bad, &oom);
+	char **fields[] = { &g->object_id, &g->name, &g->display_name,
+			    &g->upn,	   &g->mail, &g->other_mail };
+	static const int at[] = { 1, 10, 11, 12, 13, 14 };
+	g->borrowed = borrow;
+	for (size_t i = 0; i < ARRAY_SIZE(at); i++)
+		*fields[i] = borrow ? unescape(f[at[i]], &bad) : dup_field(f[at[i]], &bad, &oom);
 	if (!oom && !bad && g->object_id)
 		return 0;
 	guest_free(g);
@@ -550,7 +552,7 @@ static int journal_read(const char *path, uint64_t base_id, struct journal *j, c
 		if (f[0][1])
 			goto bad;
 		if (op->kind == 'G') {
-			int pr = parse_guest(f, n, &op->g);
+			int pr = parse_guest(f, n, &op->g, false);
 			if (pr == -ENOMEM) {
 				r = pr;
 				goto out;
@@ -846,7 +848,7 @@ int ledger_load(const char *path, struct ledger *db, char *err, size_t errlen)
 		if (f[0][0] && f[0][1])
 			goto bad;
 		if (f[0][0] == 'G') {
-			int pr = parse_guest(f, n, &db->g[db->n]);
+			int pr = parse_guest(f, n, &db->g[db->n], true);
 			if (pr == -ENOMEM) {
 				r = pr;
 				goto out;
@@ -883,8 +885,9 @@ bad:
 	snprintf(err, errlen, "%s:%zu: damaged ledger", path, lineno);
 	r = -EBADMSG;
 out:
-	ag_wipe(buf, len);
-	free(buf);
+	/* The guests' strings are in buf (borrowed): it is theirs until ledger_free. */
+	db->arena = buf;
+	db->arena_len = len;
 	if (r)
 		ledger_free(db);
 	return r;
@@ -1039,7 +1042,7 @@ int ledger_view_guest(const struct ledger_view *v, const char *object_id, struct
 	if (r <= 0)
 		return r;
 	size_t n = split_tabs(line, f, 16);
-	r = parse_guest(f, n, g);
+	r = parse_guest(f, n, g, false);
 	return r ? r : 1;
 }
 

@@ -164,7 +164,7 @@ static int cmp_by_name_rank(const void *pa, const void *pb)
 
 static int cmp_guest_listing(const void *pa, const void *pb)
 {
-	const struct guest *a = pa, *b = pb;
+	const struct guest *a = *(struct guest *const *)pa, *b = *(struct guest *const *)pb;
 	if (!a->name != !b->name)
 		return a->name ? -1 : 1;
 	int c = a->name ? strcmp(a->name, b->name) : 0;
@@ -190,6 +190,7 @@ struct merge {
 	bool *seen;	     /* old guests the directory still lists */
 	struct idset ids;    /* object ids of this merge so far */
 	struct guest **order;
+	size_t n_named; /* order[0..n_named-1]: the named guests by name (assign_names) */
 	size_t evcap;
 };
 
@@ -468,6 +469,7 @@ static int assign_names(struct merge *m)
 		if (out->db.g[i].name)
 			order[norder++] = &out->db.g[i];
 	qsort(order, norder, sizeof(*order), cmp_by_name_rank);
+	m->n_named = norder;
 	for (size_t i = 0; i < norder; i++) {
 		struct guest *g = order[i];
 		bool winner = i == 0 || strcmp(order[i - 1]->name, g->name) != 0;
@@ -492,6 +494,36 @@ static int assign_names(struct merge *m)
 	return 0;
 }
 
+/* The listing order: named guests by name, then object id; then the unnamed
+ * by object id. assign_names() sorted the named ones by name already: only
+ * the guests of one name, and the unnamed, are sorted here, and the guests
+ * move once (a sort of the guests themselves moved 100,000 records a level). */
+static int list_in_order(struct merge *m)
+{
+	struct ledger *db = &m->out->db;
+	struct guest **order = m->order;
+	size_t named = m->n_named, k = named;
+	for (size_t i = 0; i < db->n; i++)
+		if (!db->g[i].name)
+			order[k++] = &db->g[i];
+	for (size_t i = 0, j; i < named; i = j) {
+		for (j = i + 1; j < named && strcmp(order[j]->name, order[i]->name) == 0; j++)
+			;
+		if (j - i > 1)
+			qsort(order + i, j - i, sizeof(*order), cmp_guest_listing);
+	}
+	qsort(order + named, k - named, sizeof(*order), cmp_guest_listing);
+	struct guest *g = malloc((db->n + 1) * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	for (size_t i = 0; i < db->n; i++)
+		g[i] = *order[i];
+	free(db->g);
+	db->g = g;
+	db->cap = db->n + 1;
+	return 0;
+}
+
 /* begin → each user of the directory → those it no longer lists → UIDs →
  * names → the listing order; any failure frees the output. */
 int guest_merge(const struct merge_input *in, struct merge_output *out, char *err, size_t errlen)
@@ -513,7 +545,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 	if (r == 0)
 		r = assign_names(&m);
 	if (r == 0)
-		qsort(out->db.g, out->db.n, sizeof(struct guest), cmp_guest_listing);
+		r = list_in_order(&m);
 	merge_end(&m);
 	if (r) {
 		if (r != -ENOSPC)

@@ -694,18 +694,14 @@ int delta_read(struct graph_client *g, const char *link, struct delta *d, char *
 	return r;
 }
 
-/* The view as this host knew it. */
+/* The view as this host knew it, its strings old's (borrowed: the view is
+ * cleared before old is freed; a user the feed changes gets its own copy). */
 static int view_from_old(struct dir_view *f, const struct ledger *old)
 {
-	for (size_t i = 0; i < old->n; i++) {
-		struct dir_user *v = view_add(f, old->g[i].object_id);
-		if (!v)
-			return -ENOMEM;
-		dir_user_free(v);
-		int r = guest_to_dir_user(&old->g[i], v);
-		if (r)
-			return r;
-	}
+	if (ag_grow((void **)&f->u, &f->cap, f->n + old->n + 1, sizeof(*f->u), 1024))
+		return -ENOMEM;
+	for (size_t i = 0; i < old->n; i++)
+		guest_as_dir_user(&old->g[i], &f->u[f->n++]);
 	return 0;
 }
 
@@ -732,7 +728,7 @@ static int apply_change(struct dir_view *f, const struct change *ch, struct want
 	if (i >= 0 && f->u[i].deleted)
 		return want(wanted, ch->id, false); /* restored: take it whole */
 	if (i >= 0)
-		return apply_props(&f->u[i], ch);
+		return dir_user_own(&f->u[i]) ? -ENOMEM : apply_props(&f->u[i], ch);
 	if (ch->is_guest && (ch->present & (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) ==
 				    (GU_ENABLED | GU_CREATED | GU_EXTSTATE)) {
 		/* New to this host and the item is whole: take it as is. */

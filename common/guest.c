@@ -12,6 +12,10 @@
 
 void dir_user_free(struct dir_user *u)
 {
+	if (u->borrowed) {
+		memset(u, 0, sizeof(*u));
+		return;
+	}
 	free(u->id);
 	free(u->display_name);
 	free(u->mail);
@@ -158,25 +162,41 @@ void guest_index_free(struct guest_index *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int guest_to_dir_user(const struct guest *g, struct dir_user *u)
+void guest_as_dir_user(const struct guest *g, struct dir_user *u)
 {
-	memset(u, 0, sizeof(*u));
-	u->id = strdup(g->object_id);
-	u->display_name = ag_strdup_opt(g->display_name);
-	u->mail = ag_strdup_opt(g->mail);
-	u->other_mail = ag_strdup_opt(g->other_mail);
-	u->upn = ag_strdup_opt(g->upn);
-	u->enabled = g->enabled;
-	u->pending = g->pending;
-	u->deleted = g->state == GS_DEPARTED;
-	u->permitted = !!(g->flags & SNAP_REC_PERMITTED);
-	u->created_at = g->created_at;
-	u->deleted_at = g->deleted_at;
-	if (!u->id || (g->display_name && !u->display_name) || (g->mail && !u->mail) ||
-	    (g->other_mail && !u->other_mail) || (g->upn && !u->upn)) {
-		dir_user_free(u);
+	*u = (struct dir_user){
+		.id = g->object_id,
+		.display_name = g->display_name,
+		.mail = g->mail,
+		.other_mail = g->other_mail,
+		.upn = g->upn,
+		.enabled = g->enabled,
+		.pending = g->pending,
+		.deleted = g->state == GS_DEPARTED,
+		.permitted = !!(g->flags & SNAP_REC_PERMITTED),
+		.created_at = g->created_at,
+		.deleted_at = g->deleted_at,
+		.borrowed = true,
+	};
+}
+
+int dir_user_own(struct dir_user *u)
+{
+	if (!u->borrowed)
+		return 0;
+	struct dir_user o = *u;
+	o.borrowed = false;
+	o.id = ag_strdup_opt(u->id);
+	o.display_name = ag_strdup_opt(u->display_name);
+	o.mail = ag_strdup_opt(u->mail);
+	o.other_mail = ag_strdup_opt(u->other_mail);
+	o.upn = ag_strdup_opt(u->upn);
+	if ((u->id && !o.id) || (u->display_name && !o.display_name) || (u->mail && !o.mail) ||
+	    (u->other_mail && !o.other_mail) || (u->upn && !o.upn)) {
+		dir_user_free(&o);
 		return -ENOMEM;
 	}
+	*u = o;
 	return 0;
 }
 

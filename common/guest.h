@@ -20,6 +20,9 @@ struct dir_user {
 	bool deleted;	/* in Deleted users */
 	bool permitted; /* passes allowed_groups */
 	int64_t created_at, deleted_at;
+	/* The strings are a known guest's (guest_as_dir_user): dir_user_free
+	 * leaves them; dir_user_own() copies them before one is changed. */
+	bool borrowed;
 };
 
 struct guest {
@@ -66,9 +69,12 @@ void ledger_free(struct ledger *db);
 void guest_free(struct guest *g);
 void dir_user_free(struct dir_user *u);
 int64_t guest_restorable_until(const struct guest *g, unsigned retention_days);
-/* The directory's view of a known guest, rebuilt from the ledger
- * (for delta syncs, which only carry what changed). Strings are copies. */
-int guest_to_dir_user(const struct guest *g, struct dir_user *u);
+/* The directory's view of a known guest, rebuilt from the ledger (for delta
+ * syncs, which only carry what changed), with g's own strings (borrowed: g
+ * must outlive u). */
+void guest_as_dir_user(const struct guest *g, struct dir_user *u);
+/* A borrowed user's strings copied, so they can be changed: 0 or -ENOMEM. */
+int dir_user_own(struct dir_user *u);
 /* The project's one hash index: record number by string key (object id, or
  * a tombstone's id hash; ASCII case-insensitive), open addressing over any
  * array, which is read through key(ctx, i) at lookup time, so the array may

@@ -39,6 +39,59 @@ void guest_free(struct guest *g)
 	memset(g, 0, sizeof(*g));
 }
 
+#define STRPOOL_BLOCK ((size_t)1 << 20)
+
+char *strpool_dup(struct strpool *p, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	if (!p->n || p->used + n > p->len[p->n - 1]) {
+		size_t size = n > STRPOOL_BLOCK / 4 ? n : STRPOOL_BLOCK;
+		if (p->n == p->cap) {
+			size_t ncap = p->cap ? p->cap * 2 : 16;
+			char **nb = realloc(p->block, ncap * sizeof(*nb));
+			if (!nb)
+				return NULL;
+			p->block = nb;
+			size_t *nl = realloc(p->len, ncap * sizeof(*nl));
+			if (!nl)
+				return NULL;
+			p->len = nl;
+			p->cap = ncap;
+		}
+		char *b = malloc(size);
+		if (!b)
+			return NULL;
+		if (size == n && p->n) {
+			/* A long string on a block of its own, before the current one. */
+			p->block[p->n] = p->block[p->n - 1];
+			p->len[p->n] = p->len[p->n - 1];
+			p->block[p->n - 1] = b;
+			p->len[p->n - 1] = size;
+			p->n++;
+			return memcpy(b, s, n);
+		}
+		p->block[p->n] = b;
+		p->len[p->n++] = size;
+		p->used = 0;
+	}
+	char *d = p->block[p->n - 1] + p->used;
+	p->used += n;
+	return memcpy(d, s, n);
+}
+
+void strpool_free(struct strpool *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		ag_wipe(p->block[i], i + 1 == p->n ? p->used : p->len[i]); /* names and addresses */
+		free(p->block[i]);
+	}
+	free(p->block);
+	free(p->len);
+	memset(p, 0, sizeof(*p));
+}
+
 void ledger_free(struct ledger *db)
 {
 	for (size_t i = 0; i < db->n; i++)
@@ -53,6 +106,7 @@ void ledger_free(struct ledger *db)
 		ag_wipe(db->arena, db->arena_len); /* names and addresses */
 		free(db->arena);
 	}
+	strpool_free(&db->pool);
 	memset(db, 0, sizeof(*db));
 	db->last_sync = AG_TIME_UNKNOWN;
 }

@@ -44,6 +44,18 @@ struct tombstone {
 	int64_t purged_at;
 };
 
+/* Strings allocated in bulk, freed (and wiped) all at once: the merge's
+ * guests keep theirs in their ledger's pool (borrowed), not one malloc each. */
+struct strpool {
+	char **block;
+	size_t *len;
+	size_t n, cap;
+	size_t used; /* of the last block */
+};
+/* A copy of s in the pool; NULL for NULL, or when out of memory. */
+char *strpool_dup(struct strpool *p, const char *s);
+void strpool_free(struct strpool *p);
+
 struct ledger {
 	struct guest *g;
 	size_t n, cap;
@@ -62,6 +74,7 @@ struct ledger {
 	 * freed by ledger_free. */
 	char *arena;
 	size_t arena_len;
+	struct strpool pool; /* the merge's guests' strings (borrowed) */
 };
 
 void ledger_free(struct ledger *db);

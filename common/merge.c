@@ -288,21 +288,22 @@ static int fill_guest(struct merge *m, struct guest *g, const struct dir_user *u
 			: og				 ? og->created_at
 							 : AG_TIME_UNKNOWN;
 	/* A deleted user's UPN comes back altered: keep what we knew. */
-	g->upn = ag_strdup_opt(u->deleted && og && og->upn ? og->upn : u->upn);
-	g->display_name = ag_strdup_opt(u->display_name ? u->display_name
-					: og		? og->display_name
-							: NULL);
-	g->mail = ag_strdup_opt(u->deleted && og && og->name ? og->mail : u->mail);
+	struct strpool *pool = &m->out->db.pool;
+	g->upn = strpool_dup(pool, u->deleted && og && og->upn ? og->upn : u->upn);
+	g->display_name = strpool_dup(pool, u->display_name ? u->display_name
+					    : og	    ? og->display_name
+							    : NULL);
+	g->mail = strpool_dup(pool, u->deleted && og && og->name ? og->mail : u->mail);
 	g->other_mail =
-		ag_strdup_opt(u->deleted && og && og->name ? og->other_mail : u->other_mail);
+		strpool_dup(pool, u->deleted && og && og->name ? og->other_mail : u->other_mail);
 	g->enabled = u->enabled;
 	g->pending = u->pending;
 	if (u->deleted && og && og->name) {
-		g->name = strdup(og->name);
+		g->name = strpool_dup(pool, og->name);
 	} else if (ag_derive_name(u->id, u->mail, u->other_mail, u->upn, namebuf,
 				  sizeof(namebuf)) == 0 &&
 		   ag_name_valid(namebuf)) {
-		g->name = strdup(namebuf);
+		g->name = strpool_dup(pool, namebuf);
 	} else if (warn(&m->out->warnings,
 			"guest %s: no usable login name (letters, digits and . _ @ + - only, "
 			"not starting with -, at most 255 bytes); not exposed",
@@ -363,7 +364,8 @@ static int merge_user(struct merge *m, const struct dir_user *u)
 	struct ledger *db = &m->out->db;
 	struct guest *g = &db->g[db->n];
 	memset(g, 0, sizeof(*g));
-	g->object_id = strdup(u->id);
+	g->object_id = strpool_dup(&db->pool, u->id);
+	g->borrowed = true; /* its strings are db's pool's */
 	if (!g->object_id)
 		return -ENOMEM;
 	db->n++;

@@ -472,10 +472,22 @@ static int assign_names(struct merge *m)
 			order[norder++] = &out->db.g[i];
 	qsort(order, norder, sizeof(*order), cmp_by_name_rank);
 	m->n_named = norder;
+	struct ledger *db = &out->db;
+	db->contested = calloc(norder + 1, sizeof(char *));
+	if (!db->contested)
+		return -ENOMEM;
 	for (size_t i = 0; i < norder; i++) {
 		struct guest *g = order[i];
 		bool winner = i == 0 || strcmp(order[i - 1]->name, g->name) != 0;
-		if (winner && in->local_name && in->local_name(g->name, in->local_accounts)) {
+		bool shared = i + 1 < norder && strcmp(order[i + 1]->name, g->name) == 0;
+		bool local =
+			winner && in->local_name && in->local_name(g->name, in->local_accounts);
+		/* Contested (listed once): claimed by two guest objects, or by a
+		 * guest and a local account. */
+		if (winner && (shared || local) &&
+		    !(db->contested[db->n_contested++] = strdup(g->name)))
+			return -ENOMEM;
+		if (local) {
 			if (warn(&out->warnings,
 				 "guest %s: name %s belongs to a local account; not exposed",
 				 g->object_id, g->name))

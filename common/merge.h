@@ -59,7 +59,7 @@ struct merge_input {
 };
 
 struct merge_output {
-	struct ledger db;
+	struct ledger db; /* with its contested names (two guest objects, or a local account) */
 	struct event *events;
 	size_t n_events;
 	struct warning_list warnings;

@@ -245,6 +245,10 @@ static void test_names(void **st)
 	assert_false(by_id(&db, "L")->flags & SNAP_REC_NAMED);
 	assert_string_equal(by_id(&db, "N")->name, "nick@north.com");
 	assert_true(m.warnings.n >= 4);
+	/* The contested names, each once: two objects' one, and a local account's. */
+	assert_int_equal(db.n_contested, 2);
+	assert_string_equal(db.contested[0], "root@localhost");
+	assert_string_equal(db.contested[1], "same@f.com");
 	merge_output_free(&m);
 
 	/* The owner departs: the live one takes the name; restored while the name

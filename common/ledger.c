@@ -256,10 +256,33 @@ static int icmp(const char *a, const char *b)
 	}
 }
 
-static int cmp_guest_id(const void *a, const void *b)
+/* A guest to sort by object id: its first 8 bytes, lowercased and big-endian,
+ * order as icmp() orders them; only equal prefixes compare the strings. */
+struct by_id {
+	uint64_t prefix;
+	const struct guest *g;
+};
+
+static uint64_t id_prefix(const char *s)
 {
-	return icmp((*(const struct guest *const *)a)->object_id,
-		    (*(const struct guest *const *)b)->object_id);
+	uint64_t k = 0;
+	for (int i = 0; i < 8; i++) {
+		unsigned char c = (unsigned char)*s;
+		if (c)
+			s++;
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c + 32);
+		k = k << 8 | c;
+	}
+	return k;
+}
+
+static int cmp_guest_id(const void *pa, const void *pb)
+{
+	const struct by_id *a = pa, *b = pb;
+	if (a->prefix != b->prefix)
+		return a->prefix < b->prefix ? -1 : 1;
+	return icmp(a->g->object_id, b->g->object_id);
 }
 
 static int cmp_tomb_hash(const void *a, const void *b)
@@ -283,7 +306,7 @@ int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_
 		     size_t errlen)
 {
 	struct out o = { 0 };
-	const struct guest **gs = calloc(db->n + 1, sizeof(*gs));
+	struct by_id *gs = calloc(db->n + 1, sizeof(*gs));
 	const struct tombstone **ts = calloc(db->nt + 1, sizeof(*ts));
 	uint32_t *us = calloc(db->nt + 1, sizeof(*us));
 	char **ns = calloc(db->n_contested + 1, sizeof(*ns));
@@ -306,10 +329,10 @@ int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_
 	out_raw(&o, "\n", 1);
 	/* In the byte order of the kinds (G < N < T < U): view_search relies on it. */
 	for (size_t i = 0; i < db->n; i++)
-		gs[i] = &db->g[i];
+		gs[i] = (struct by_id){ id_prefix(db->g[i].object_id), &db->g[i] };
 	qsort(gs, db->n, sizeof(*gs), cmp_guest_id);
 	for (size_t i = 0; i < db->n; i++)
-		out_guest(&o, gs[i]);
+		out_guest(&o, gs[i].g);
 	memcpy(ns, db->contested, db->n_contested * sizeof(*ns));
 	qsort(ns, db->n_contested, sizeof(*ns), cmp_str);
 	for (size_t i = 0; i < db->n_contested; i++) {

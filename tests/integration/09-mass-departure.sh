@@ -57,6 +57,13 @@ expect "60 generated guests to depart" 60 "$(wc -l <"$W/depart")"
 rm -rf "$W/state0"
 cp -a "$W/state" "$W/state0"
 ctl bulk depart "$W/depart" >/dev/null
+# The list refused: the sync fails and changes nothing.
+ctl fault '{"path_prefix":"/v1.0/directory/deletedItems/microsoft.graph.user","status":403,"count":1}' >/dev/null
+out=$(ag sync 2>&1); rc=$?
+ctl clear-faults >/dev/null
+expect "the list refused (403): the sync fails" 1 "$rc"
+expect_match "…and says so" "sync failed: .*previous snapshot is unchanged" "$out"
+expect "…the snapshot and ledger unchanged" "$(dump "$W/state0")" "$(dump "$W/state")"
 emulator DELETE /requests
 out=$(ag sync 2>&1); rc=$?
 expect "the sync succeeds" 0 "$rc"

@@ -275,7 +275,7 @@ struct wanted {
 /* Users to fetch whole, each once, indexed by id. */
 struct wanted_set {
 	struct wanted *w;
-	size_t n;
+	size_t n, cap;
 	struct guest_index ix;
 };
 static int refetch_all(const struct ag_config *cfg, struct graph_client *g, struct dir_view *f,
@@ -640,10 +640,9 @@ static int want(struct wanted_set *ws, const char *id, bool deleted)
 		ws->w[i].deleted = deleted; /* the later change knows better */
 		return 0;
 	}
-	struct wanted *nw = realloc(ws->w, (ws->n + 1) * sizeof(*nw));
-	if (!nw)
+	if (ag_grow((void **)&ws->w, &ws->cap, ws->n + 1, sizeof(*ws->w), 64))
 		return -ENOMEM;
-	ws->w = nw;
+	struct wanted *nw = ws->w;
 	nw[ws->n].id = strdup(id);
 	nw[ws->n].deleted = deleted;
 	if (!nw[ws->n].id)

@@ -68,10 +68,8 @@ static int warn(struct warning_list *w, const char *fmt, ...)
 {
 	va_list ap;
 	char *m = NULL;
-	char **n = realloc(w->msg, (w->n + 1) * sizeof(*n));
-	if (!n)
+	if (ag_grow((void **)&w->msg, &w->cap, w->n + 1, sizeof(*w->msg), 16))
 		return -ENOMEM;
-	w->msg = n;
 	va_start(ap, fmt);
 	int r = vasprintf(&m, fmt, ap);
 	va_end(ap);

@@ -25,7 +25,7 @@ struct event {
 
 struct warning_list {
 	char **msg;
-	size_t n;
+	size_t n, cap;
 };
 
 /* Hashes an object id for tombstones: supplied by the caller (SHA-256). */

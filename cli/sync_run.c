@@ -300,6 +300,7 @@ int sync_merge(struct sync_run *run, const struct uid_claims *claims, bool live_
 	struct merge_input in = {
 		.cfg = &run->c->cfg,
 		.old = &run->old,
+		.old_ix = &run->known_ix,
 		.users = run->view.u,
 		.n_users = run->view.n,
 		.local_uids = &run->local.uids,

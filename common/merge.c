@@ -183,10 +183,11 @@ struct merge {
 	const struct merge_input *in;
 	struct merge_output *out;
 	bool first; /* this host's first sync: no events */
-	struct guest_index oldidx, tombidx;
-	struct uidset taken; /* UIDs no new guest may take */
-	bool *seen;	     /* old guests the directory still lists */
-	struct idset ids;    /* object ids of this merge so far */
+	struct guest_index own_oldidx, tombidx;
+	const struct guest_index *oldidx; /* the caller's, or own_oldidx */
+	struct uidset taken;		  /* UIDs no new guest may take */
+	bool *seen;			  /* old guests the directory still lists */
+	struct idset ids;		  /* object ids of this merge so far */
 	struct guest **order;
 	size_t n_named; /* order[0..n_named-1]: the named guests by name (assign_names) */
 	size_t evcap;
@@ -197,7 +198,7 @@ static void merge_end(struct merge *m)
 	free(m->ids.slot);
 	free(m->order);
 	free(m->seen);
-	guest_index_free(&m->oldidx);
+	guest_index_free(&m->own_oldidx);
 	guest_index_free(&m->tombidx);
 	uidset_free(&m->taken);
 }
@@ -231,7 +232,9 @@ static int merge_begin(struct merge *m)
 	memset(m->out, 0, sizeof(*m->out));
 	db->last_sync = in->now;
 	m->first = old->last_sync == AG_TIME_UNKNOWN;
-	if (guest_index_build(&m->oldidx, old) || guest_index_tombstones(&m->tombidx, db))
+	m->oldidx = in->old_ix ? in->old_ix : &m->own_oldidx;
+	if ((!in->old_ix && guest_index_build(&m->own_oldidx, old)) ||
+	    guest_index_tombstones(&m->tombidx, db))
 		return -ENOMEM;
 	m->seen = calloc(old->n + 1, sizeof(bool));
 	if (!m->seen || idset_init(&m->ids, in->n_users) ||
@@ -343,7 +346,7 @@ static int take_back_tombstone(struct merge *m, const struct dir_user *u, struct
 static int merge_user(struct merge *m, const struct dir_user *u)
 {
 	const struct ledger *old = m->in->old;
-	long oi = guest_index_find(&m->oldidx, u->id);
+	long oi = guest_index_find(m->oldidx, u->id);
 	const struct guest *og = oi >= 0 ? &old->g[oi] : NULL;
 	enum guest_state st = live_state(u, m->in->cfg);
 	int64_t deleted_at = AG_TIME_UNKNOWN;
@@ -444,6 +447,11 @@ static int added_event_uids(struct merge *m)
 {
 	struct merge_output *out = m->out;
 	struct guest_index outidx;
+	size_t added = 0;
+	for (size_t i = 0; i < out->n_events; i++)
+		added += out->events[i].kind == EV_ADDED;
+	if (!added)
+		return 0;
 	if (guest_index_build(&outidx, &out->db))
 		return -ENOMEM;
 	for (size_t i = 0; i < out->n_events; i++)

@@ -40,7 +40,8 @@ typedef bool (*local_name_fn)(const char *name, const struct local_accounts *ctx
 struct merge_input {
 	const struct ag_config *cfg;
 	const struct ledger *old;
-	const struct dir_user *users; /* live guests and soft-deleted guests */
+	const struct guest_index *old_ix; /* over old by object id, or NULL: built here */
+	const struct dir_user *users;	  /* live guests and soft-deleted guests */
 	size_t n_users;
 	const struct uidset *local_uids; /* UIDs of local accounts: never handed out */
 	local_name_fn local_name;

@@ -841,13 +841,21 @@ int ledger_load(const char *path, struct ledger *db, char *err, size_t errlen)
 	r = read_whole_file(path, &buf, &len, err, errlen);
 	if (r)
 		return r;
-	size_t lines = 0;
-	for (size_t i = 0; i < len; i++)
-		lines += buf[i] == '\n';
-	db->g = calloc(lines + 1, sizeof(struct guest));
-	db->t = calloc(lines + 1, sizeof(struct tombstone));
-	db->contested = calloc(lines + 1, sizeof(char *));
-	db->cap = db->tcap = lines + 1;
+	/* Room for each kind of line as many as there are (a line's kind is its
+	 * first byte); the zeroed arrays are as large as the ledger's lines of them. */
+	size_t lines[3] = { 1, 1, 1 }; /* G, T, N lines (+1) */
+	for (const char *p = buf, *end = buf + len; p < end;) {
+		lines[0] += *p == 'G';
+		lines[1] += *p == 'T';
+		lines[2] += *p == 'N';
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		p = nl ? nl + 1 : end;
+	}
+	db->g = calloc(lines[0], sizeof(struct guest));
+	db->t = calloc(lines[1], sizeof(struct tombstone));
+	db->contested = calloc(lines[2], sizeof(char *));
+	db->cap = lines[0];
+	db->tcap = lines[1];
 	if (!db->g || !db->t || !db->contested) {
 		r = -ENOMEM;
 		goto out;

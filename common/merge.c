@@ -160,6 +160,34 @@ static int cmp_by_name_rank(const void *pa, const void *pb)
 	return cmp_created(a, b);
 }
 
+/* A named guest to sort by name rank: its name's first 16 bytes as two
+ * big-endian keys, in strcmp()'s order; only equal keys compare further. */
+struct by_name {
+	uint64_t k0, k1;
+	struct guest *g;
+};
+
+static uint64_t name_key(const char **s)
+{
+	uint64_t k = 0;
+	for (int i = 0; i < 8; i++) {
+		unsigned char c = (unsigned char)**s;
+		*s += c != 0;
+		k = k << 8 | c;
+	}
+	return k;
+}
+
+static int cmp_by_name_key(const void *pa, const void *pb)
+{
+	const struct by_name *a = pa, *b = pb;
+	if (a->k0 != b->k0)
+		return a->k0 < b->k0 ? -1 : 1;
+	if (a->k1 != b->k1)
+		return a->k1 < b->k1 ? -1 : 1;
+	return cmp_by_name_rank(&a->g, &b->g);
+}
+
 static int cmp_guest_listing(const void *pa, const void *pb)
 {
 	const struct guest *a = *(struct guest *const *)pa, *b = *(struct guest *const *)pb;
@@ -473,10 +501,21 @@ static int assign_names(struct merge *m)
 	struct guest **order = m->order;
 	size_t norder = 0;
 
-	for (size_t i = 0; i < out->db.n; i++)
-		if (out->db.g[i].name)
-			order[norder++] = &out->db.g[i];
-	qsort(order, norder, sizeof(*order), cmp_by_name_rank);
+	struct by_name *keyed = malloc((out->db.n + 1) * sizeof(*keyed));
+	if (!keyed)
+		return -ENOMEM;
+	for (size_t i = 0; i < out->db.n; i++) {
+		const char *n = out->db.g[i].name;
+		if (!n)
+			continue;
+		keyed[norder].k0 = name_key(&n);
+		keyed[norder].k1 = name_key(&n);
+		keyed[norder++].g = &out->db.g[i];
+	}
+	qsort(keyed, norder, sizeof(*keyed), cmp_by_name_key);
+	for (size_t i = 0; i < norder; i++)
+		order[i] = keyed[i].g;
+	free(keyed);
 	m->n_named = norder;
 	struct ledger *db = &out->db;
 	db->contested = calloc(norder + 1, sizeof(char *));

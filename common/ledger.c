@@ -133,16 +133,43 @@ static int get_i64(struct json_object *o, const char *key, int64_t *out)
  * Lines after the last commit are a batch that was never committed: ignored.
  * Text escapes \\ \t \n \r; \N is "none". */
 
+/* Text being written: one buffer that grows (a journal batch), or, with
+ * chunked, blocks of OUT_CHUNK filled in turn (a ledger: 55 MB for 200,000
+ * guests, which in one buffer glibc would map fresh, every page faulted and
+ * zeroed, where blocks reuse the memory the sync freed). */
+#define OUT_CHUNK ((size_t)4 << 20)
+
 struct out {
 	char *p;
 	size_t len, cap;
-	bool oom;
+	bool oom, chunked;
+	struct ag_part *full; /* the blocks filled before p */
+	size_t n_full, cap_full;
 };
 
 static void out_reserve(struct out *o, size_t more)
 {
 	if (o->oom || o->len + more + 1 <= o->cap)
 		return;
+	if (o->chunked) {
+		if (o->p &&
+		    ag_grow((void **)&o->full, &o->cap_full, o->n_full + 1, sizeof(*o->full), 16)) {
+			o->oom = true;
+			return;
+		}
+		size_t size = more + 1 > OUT_CHUNK ? more + 1 : OUT_CHUNK;
+		char *n = malloc(size);
+		if (!n) {
+			o->oom = true;
+			return;
+		}
+		if (o->p)
+			o->full[o->n_full++] = (struct ag_part){ o->p, o->len };
+		o->p = n;
+		o->len = 0;
+		o->cap = size;
+		return;
+	}
 	size_t ncap = o->cap ? o->cap * 2 : 1 << 16;
 	while (ncap < o->len + more + 1)
 		ncap *= 2;
@@ -305,7 +332,7 @@ static int cmp_str(const void *a, const void *b)
 int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_t tmplen, char *err,
 		     size_t errlen)
 {
-	struct out o = { 0 };
+	struct out o = { .chunked = true };
 	struct by_id *gs = calloc(db->n + 1, sizeof(*gs));
 	const struct tombstone **ts = calloc(db->nt + 1, sizeof(*ts));
 	uint32_t *us = calloc(db->nt + 1, sizeof(*us));
@@ -317,8 +344,6 @@ int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_
 		o.oom = true;
 		goto out;
 	}
-	/* About 300 bytes a guest: one buffer, seldom grown. */
-	out_reserve(&o, db->n * 320 + db->nt * 96 + db->n_contested * 64 + 4096);
 	out_lit(&o, "aadguest-state\t3\nlast_sync");
 	out_num(&o, db->last_sync);
 	out_lit(&o, "\ndelta_link");
@@ -357,14 +382,23 @@ out:
 	free(ts);
 	free(us);
 	free(ns);
-	if (o.oom) {
-		free(o.p);
+	r = -ENOMEM;
+	if (!o.oom && !ag_grow((void **)&o.full, &o.cap_full, o.n_full + 1, sizeof(*o.full), 16)) {
+		o.full[o.n_full++] = (struct ag_part){ o.p, o.len };
+		o.p = NULL;
+		r = ag_temp_write(path, o.full, o.n_full, 0600, tmp, tmplen, err, errlen);
+	} else {
 		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
 	}
-	r = ag_temp_write(path, &(struct ag_part){ o.p, o.len }, 1, 0600, tmp, tmplen, err, errlen);
-	ag_wipe(o.p, o.len);
-	free(o.p);
+	for (size_t i = 0; i < o.n_full; i++) {
+		ag_wipe((void *)o.full[i].p, o.full[i].n);
+		free((void *)o.full[i].p);
+	}
+	free(o.full);
+	if (o.p) {
+		ag_wipe(o.p, o.len);
+		free(o.p);
+	}
 	return r;
 }
 

@@ -13,14 +13,14 @@
 
 /* A sync of 100,000 guests allocates and frees a few hundred MB in turn (the
  * ledger, the directory's view, the merge, the ledger's and the snapshot's
- * buffers). glibc's defaults hand freed memory back to the kernel and take it
- * again by mmap for each large buffer, every page faulted and zeroed anew: a
- * tenth of the sync's CPU. So memory freed during a sync stays for the next
- * step (whole sync: no trim, buffers up to 32 MB from the heap), and is given
- * back once the sync ends (--watch sleeps small). */
+ * buffers). glibc's defaults hand freed memory back to the kernel and map
+ * each large buffer afresh, every page faulted and zeroed anew. So during a
+ * sync every block comes from the heap (no mmap, no trim), where the memory an
+ * earlier step freed serves the next; it is given back once the sync ends
+ * (--watch sleeps small). */
 static void sync_memory_keep(void)
 {
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_MMAP_MAX, 0);
 	mallopt(M_TRIM_THRESHOLD, 1 << 30);
 	mallopt(M_TOP_PAD, 64 << 20);
 }

@@ -27,7 +27,7 @@
  * itself): the memory is only reserved, and taken as it is touched, 2 MiB at
  * a time. The freed blocks stay in the heap (cmd_sync.c: no trim during a
  * sync). Small ledgers are left alone. */
-#define HEAP_BLOCK ((size_t)16 << 20) /* below glibc's mmap threshold (cmd_sync.c) */
+#define HEAP_BLOCK ((size_t)16 << 20) /* from the heap, even if mmap were allowed */
 #define HUGE_PAGE  ((uintptr_t)2 << 20)
 
 static void heap_prepare(const char *ledger_path)

@@ -41,6 +41,9 @@ world() { # world GUESTS EXTRA-CONFIG
 	ctl freeze >/dev/null
 	ctl clock "$AADGUEST_NOW" >/dev/null
 	ag sync --full >/dev/null 2>&1 || { echo "initial sync failed" >&2; exit 1; }
+	# A new base: cp -a into the last world's would nest it there (each row
+	# then synced from the first row's state, against another tenant).
+	rm -rf "$R/base"
 	cp -a "$W/state" "$R/base"
 }
 

@@ -126,9 +126,9 @@ bool sync_totals_kept(const char *status_path, const char *identity, struct sync
 
 /* Building and publishing the snapshot (sync_publish.c). */
 uint64_t config_fingerprint(const struct ag_config *cfg);
-/* A guest as the snapshot shows it; *home and *gecos are allocated for it. */
-void to_snap_in(struct cli *c, const struct guest *g, struct snap_guest_in *in, char **home,
-		char **gecos);
+/* A guest as the snapshot shows it; its home and GECOS fields are made in strs. */
+void to_snap_in(struct cli *c, const struct guest *g, struct snap_guest_in *in,
+		struct strpool *strs);
 int write_snapshot(struct cli *c, const struct ledger *db, uint64_t base_id, char *err,
 		   size_t errlen);
 int64_t next_expiry_of(const struct cli *c, const struct guest *g, size_t n, int64_t from);

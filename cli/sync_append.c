@@ -33,8 +33,7 @@ struct append {
 	/* the overlay */
 	struct snap_guest_in *in;
 	size_t n_in;
-	char **homes, **gecos; /* n_homes of each, allocated for the records */
-	size_t n_homes;
+	struct strpool strs; /* the records' homes and GECOS fields */
 	uint32_t *mask;
 	size_t n_mask;
 	char err[1024];
@@ -229,12 +228,9 @@ static int append_records(struct sync_run *run, struct append *a)
 	const struct snap_part *ov = &snap->part[1];
 	const struct ledger *now = &run->m.db;
 	a->in = calloc(ov->n_records + now->n + 1, sizeof(*a->in));
-	a->homes = calloc(now->n + 1, sizeof(char *));
-	a->gecos = calloc(now->n + 1, sizeof(char *));
 	a->mask = calloc(a->n_base + 1, sizeof(*a->mask));
-	if (!a->in || !a->homes || !a->gecos || !a->mask)
+	if (!a->in || !a->mask)
 		return SYNC_FALL_BACK;
-	a->n_homes = now->n;
 	for (uint32_t i = 0; i < ov->n_records; i++) {
 		const struct snap_record *rec = &ov->records[i];
 		const char *oid = snapshot_str(snap, rec->object_id);
@@ -244,7 +240,7 @@ static int append_records(struct sync_run *run, struct append *a)
 		a->in[a->n_in++] = record_kept(snap, rec, oid);
 	}
 	for (size_t i = 0; i < now->n; i++)
-		to_snap_in(run->c, &now->g[i], &a->in[a->n_in++], &a->homes[i], &a->gecos[i]);
+		to_snap_in(run->c, &now->g[i], &a->in[a->n_in++], &a->strs);
 	for (uint32_t i = 0; snap->mask && i < a->n_base; i++)
 		if ((snap->mask[i >> 6] >> (i & 63)) & 1)
 			a->mask[a->n_mask++] = i;
@@ -326,12 +322,7 @@ static int append_write(struct sync_run *run, struct append *a)
 
 static void append_free(struct append *a)
 {
-	for (size_t i = 0; i < a->n_homes; i++) {
-		free(a->homes[i]);
-		free(a->gecos[i]);
-	}
-	free(a->homes);
-	free(a->gecos);
+	strpool_free(&a->strs);
 	free(a->in);
 	free(a->mask);
 	free(a->gone);

@@ -22,42 +22,6 @@ static uint64_t new_base_id(void)
 	return id ? id : 1;
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Names two guest objects claim, or a guest and a local account. */
-static int set_contested(struct ledger *db, const struct local_accounts *local)
-{
-	char **names = calloc(db->n + 1, sizeof(char *));
-	size_t n = 0;
-	if (!names)
-		return -ENOMEM;
-	for (size_t i = 0; i < db->n; i++)
-		if (db->g[i].name)
-			names[n++] = db->g[i].name;
-	qsort(names, n, sizeof(char *), cmp_cstr);
-	db->contested = calloc(n + 1, sizeof(char *));
-	if (!db->contested) {
-		free(names);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		bool twice = (i > 0 && strcmp(names[i], names[i - 1]) == 0);
-		bool again = (i + 1 < n && strcmp(names[i], names[i + 1]) == 0);
-		if (twice || (!again && !local_accounts_has_name(names[i], local)))
-			continue; /* listed once per name; a single claim by nobody else is free */
-		if (!(db->contested[db->n_contested] = strdup(names[i]))) {
-			free(names);
-			return -ENOMEM;
-		}
-		db->n_contested++;
-	}
-	free(names);
-	return 0;
-}
-
 /* The ledger as the last sync left it, and the feed's position. */
 static int full_load_state(struct sync_run *run)
 {
@@ -93,6 +57,8 @@ static int full_read_directory(struct sync_run *run)
 	if (!run->full && run->have_delta && run->old.last_sync != AG_TIME_UNKNOWN) {
 		run->mode = "delta";
 		r = view_apply_delta(cfg, &run->g, &run->old, f, &run->delta);
+		/* In the view now: its memory serves the merge (50,000 changes: 30 MB). */
+		delta_free(&run->delta);
 		if (r == -ESTALE) {
 			sync_resync(run, run->g.err);
 			view_clear(f);
@@ -140,9 +106,7 @@ static int full_merge(struct sync_run *run)
 	db->base_id = new_base_id();
 	db->seq = 0;
 	db->next_expiry = next_expiry_of(c, db->g, db->n, INT64_MAX);
-	if (set_contested(db, &run->local))
-		return sync_fail(run, "out of memory");
-	return EXIT_OK;
+	return EXIT_OK; /* the merge named the contested names */
 }
 
 /* The state is written (and synced) before the snapshot is published, then

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *gecos_of(const char *display)
+static char *gecos_of(struct strpool *strs, const char *display)
 {
-	char *s = strdup(display ? display : "");
+	char *s = strpool_dup(strs, display ? display : "");
 	for (char *p = s; p && *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == ':' || *p == 0x7f)
 			*p = ' ';
@@ -36,25 +36,24 @@ uint64_t config_fingerprint(const struct ag_config *cfg)
 	return h | 1; /* never 0: 0 is "unknown" in older files */
 }
 
-/* A guest as the snapshot shows it; *home and *gecos are allocated for it. */
-void to_snap_in(struct cli *c, const struct guest *g, struct snap_guest_in *in, char **home,
-		char **gecos)
+void to_snap_in(struct cli *c, const struct guest *g, struct snap_guest_in *in,
+		struct strpool *strs)
 {
 	char buf[4096];
-	*home = g->name && ag_config_home(&c->cfg, g->name, g->uid, g->object_id, buf,
-					  sizeof(buf)) == 0
-			? strdup(buf)
-			: NULL;
-	*gecos = gecos_of(g->display_name);
+	char *home = g->name && ag_config_home(&c->cfg, g->name, g->uid, g->object_id, buf,
+					       sizeof(buf)) == 0
+			     ? strpool_dup(strs, buf)
+			     : NULL;
+	char *gecos = gecos_of(strs, g->display_name);
 	*in = (struct snap_guest_in){
 		.uid = g->uid,
 		.state = g->state,
 		.flags = g->flags,
 		.name = g->name,
 		.object_id = g->object_id,
-		.display_name = *gecos,
+		.display_name = gecos,
 		.upn = g->upn,
-		.home = *home,
+		.home = home,
 		.shell = g->state == GS_ACTIVE ? c->cfg.shell : c->cfg.locked_shell,
 		.created_at = g->created_at,
 		.state_since = g->state_since,
@@ -67,14 +66,13 @@ int write_snapshot(struct cli *c, const struct ledger *db, uint64_t base_id, cha
 		   size_t errlen)
 {
 	struct snap_guest_in *in = calloc(db->n + 1, sizeof(*in));
-	char **homes = calloc(db->n + 1, sizeof(char *)),
-	     **gecos = calloc(db->n + 1, sizeof(char *));
+	struct strpool strs = { 0 };
 	int r = -ENOMEM;
 
-	if (!in || !homes || !gecos)
+	if (!in)
 		goto out;
 	for (size_t i = 0; i < db->n; i++)
-		to_snap_in(c, &db->g[i], &in[i], &homes[i], &gecos[i]);
+		to_snap_in(c, &db->g[i], &in[i], &strs);
 	struct snap_settings set = {
 		.generated_at = c->now,
 		.max_staleness = c->cfg.max_staleness,
@@ -88,12 +86,7 @@ int write_snapshot(struct cli *c, const struct ledger *db, uint64_t base_id, cha
 	};
 	r = snapshot_write(c->db_path, &set, in, db->n, err, errlen);
 out:
-	for (size_t i = 0; homes && gecos && i < db->n; i++) {
-		free(homes[i]);
-		free(gecos[i]);
-	}
-	free(homes);
-	free(gecos);
+	strpool_free(&strs);
 	free(in);
 	return r;
 }

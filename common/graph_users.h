@@ -87,6 +87,17 @@ int view_read_full(const struct ag_config *cfg, struct graph_client *g, struct d
  * does not carry whole are fetched by id. -ESTALE: a full read is needed. */
 int view_apply_delta(const struct ag_config *cfg, struct graph_client *g, const struct ledger *old,
 		     struct dir_view *f, struct delta *d);
+/* Requests to fetch users whole, one by one or from the list of Deleted users.
+ * A $batch carries at most 20 requests (concepts/json-batching.md). The list
+ * "returns 100 objects by default and supports returning up to 999 objects per
+ * page using $top" (api-reference/v1.0/api/directory-deleteditems-list.md). */
+#define GRAPH_BATCH_MAX	   20
+#define GRAPH_DELETED_PAGE 999
+size_t graph_batch_requests(size_t n);
+size_t graph_deleted_list_pages(size_t n);
+/* Is reading the list of Deleted users (about `deleted` of them, as far as
+ * this host knows) cheaper than fetching `departing` users by id? */
+bool graph_deleted_list_pays(size_t departing, size_t deleted);
 /* Frees the view's users and index (known stays). */
 void view_clear(struct dir_view *f);
 

@@ -12,6 +12,10 @@
 
 void dir_user_free(struct dir_user *u)
 {
+	if (u->borrowed) {
+		memset(u, 0, sizeof(*u));
+		return;
+	}
 	free(u->id);
 	free(u->display_name);
 	free(u->mail);
@@ -22,6 +26,10 @@ void dir_user_free(struct dir_user *u)
 
 void guest_free(struct guest *g)
 {
+	if (g->borrowed) {
+		memset(g, 0, sizeof(*g));
+		return;
+	}
 	free(g->object_id);
 	free(g->name);
 	free(g->display_name);
@@ -29,6 +37,59 @@ void guest_free(struct guest *g)
 	free(g->mail);
 	free(g->other_mail);
 	memset(g, 0, sizeof(*g));
+}
+
+#define STRPOOL_BLOCK ((size_t)1 << 20)
+
+char *strpool_dup(struct strpool *p, const char *s)
+{
+	if (!s)
+		return NULL;
+	size_t n = strlen(s) + 1;
+	if (!p->n || p->used + n > p->len[p->n - 1]) {
+		size_t size = n > STRPOOL_BLOCK / 4 ? n : STRPOOL_BLOCK;
+		if (p->n == p->cap) {
+			size_t ncap = p->cap ? p->cap * 2 : 16;
+			char **nb = realloc(p->block, ncap * sizeof(*nb));
+			if (!nb)
+				return NULL;
+			p->block = nb;
+			size_t *nl = realloc(p->len, ncap * sizeof(*nl));
+			if (!nl)
+				return NULL;
+			p->len = nl;
+			p->cap = ncap;
+		}
+		char *b = malloc(size);
+		if (!b)
+			return NULL;
+		if (size == n && p->n) {
+			/* A long string on a block of its own, before the current one. */
+			p->block[p->n] = p->block[p->n - 1];
+			p->len[p->n] = p->len[p->n - 1];
+			p->block[p->n - 1] = b;
+			p->len[p->n - 1] = size;
+			p->n++;
+			return memcpy(b, s, n);
+		}
+		p->block[p->n] = b;
+		p->len[p->n++] = size;
+		p->used = 0;
+	}
+	char *d = p->block[p->n - 1] + p->used;
+	p->used += n;
+	return memcpy(d, s, n);
+}
+
+void strpool_free(struct strpool *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		ag_wipe(p->block[i], i + 1 == p->n ? p->used : p->len[i]); /* names and addresses */
+		free(p->block[i]);
+	}
+	free(p->block);
+	free(p->len);
+	memset(p, 0, sizeof(*p));
 }
 
 void ledger_free(struct ledger *db)
@@ -41,6 +102,11 @@ void ledger_free(struct ledger *db)
 	for (size_t i = 0; i < db->n_contested; i++)
 		free(db->contested[i]);
 	free(db->contested);
+	if (db->arena) {
+		ag_wipe(db->arena, db->arena_len); /* names and addresses */
+		free(db->arena);
+	}
+	strpool_free(&db->pool);
 	memset(db, 0, sizeof(*db));
 	db->last_sync = AG_TIME_UNKNOWN;
 }
@@ -150,25 +216,41 @@ void guest_index_free(struct guest_index *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int guest_to_dir_user(const struct guest *g, struct dir_user *u)
+void guest_as_dir_user(const struct guest *g, struct dir_user *u)
 {
-	memset(u, 0, sizeof(*u));
-	u->id = strdup(g->object_id);
-	u->display_name = ag_strdup_opt(g->display_name);
-	u->mail = ag_strdup_opt(g->mail);
-	u->other_mail = ag_strdup_opt(g->other_mail);
-	u->upn = ag_strdup_opt(g->upn);
-	u->enabled = g->enabled;
-	u->pending = g->pending;
-	u->deleted = g->state == GS_DEPARTED;
-	u->permitted = !!(g->flags & SNAP_REC_PERMITTED);
-	u->created_at = g->created_at;
-	u->deleted_at = g->deleted_at;
-	if (!u->id || (g->display_name && !u->display_name) || (g->mail && !u->mail) ||
-	    (g->other_mail && !u->other_mail) || (g->upn && !u->upn)) {
-		dir_user_free(u);
+	*u = (struct dir_user){
+		.id = g->object_id,
+		.display_name = g->display_name,
+		.mail = g->mail,
+		.other_mail = g->other_mail,
+		.upn = g->upn,
+		.enabled = g->enabled,
+		.pending = g->pending,
+		.deleted = g->state == GS_DEPARTED,
+		.permitted = !!(g->flags & SNAP_REC_PERMITTED),
+		.created_at = g->created_at,
+		.deleted_at = g->deleted_at,
+		.borrowed = true,
+	};
+}
+
+int dir_user_own(struct dir_user *u)
+{
+	if (!u->borrowed)
+		return 0;
+	struct dir_user o = *u;
+	o.borrowed = false;
+	o.id = ag_strdup_opt(u->id);
+	o.display_name = ag_strdup_opt(u->display_name);
+	o.mail = ag_strdup_opt(u->mail);
+	o.other_mail = ag_strdup_opt(u->other_mail);
+	o.upn = ag_strdup_opt(u->upn);
+	if ((u->id && !o.id) || (u->display_name && !o.display_name) || (u->mail && !o.mail) ||
+	    (u->other_mail && !o.other_mail) || (u->upn && !o.upn)) {
+		dir_user_free(&o);
 		return -ENOMEM;
 	}
+	*u = o;
 	return 0;
 }
 

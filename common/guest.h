@@ -20,6 +20,9 @@ struct dir_user {
 	bool deleted;	/* in Deleted users */
 	bool permitted; /* passes allowed_groups */
 	int64_t created_at, deleted_at;
+	/* The strings are a known guest's (guest_as_dir_user): dir_user_free
+	 * leaves them; dir_user_own() copies them before one is changed. */
+	bool borrowed;
 };
 
 struct guest {
@@ -30,6 +33,9 @@ struct guest {
 	enum guest_state state;
 	int64_t created_at, state_since, deleted_at;
 	uint32_t flags; /* SNAP_REC_* */
+	/* The strings are in the ledger's arena (a loaded ledger's file), not
+	 * allocated one by one: guest_free leaves them to ledger_free. */
+	bool borrowed;
 };
 
 struct tombstone {
@@ -37,6 +43,18 @@ struct tombstone {
 	uint32_t uid;
 	int64_t purged_at;
 };
+
+/* Strings allocated in bulk, freed (and wiped) all at once: the merge's
+ * guests keep theirs in their ledger's pool (borrowed), not one malloc each. */
+struct strpool {
+	char **block;
+	size_t *len;
+	size_t n, cap;
+	size_t used; /* of the last block */
+};
+/* A copy of s in the pool; NULL for NULL, or when out of memory. */
+char *strpool_dup(struct strpool *p, const char *s);
+void strpool_free(struct strpool *p);
 
 struct ledger {
 	struct guest *g;
@@ -52,6 +70,11 @@ struct ledger {
 	 * a change to a guest with such a name needs a full merge. Sorted. */
 	char **contested;
 	size_t n_contested;
+	/* What ledger_load read: the strings of its guests (borrowed), wiped and
+	 * freed by ledger_free. */
+	char *arena;
+	size_t arena_len;
+	struct strpool pool; /* the merge's guests' strings (borrowed) */
 };
 
 void ledger_free(struct ledger *db);
@@ -59,9 +82,12 @@ void ledger_free(struct ledger *db);
 void guest_free(struct guest *g);
 void dir_user_free(struct dir_user *u);
 int64_t guest_restorable_until(const struct guest *g, unsigned retention_days);
-/* The directory's view of a known guest, rebuilt from the ledger
- * (for delta syncs, which only carry what changed). Strings are copies. */
-int guest_to_dir_user(const struct guest *g, struct dir_user *u);
+/* The directory's view of a known guest, rebuilt from the ledger (for delta
+ * syncs, which only carry what changed), with g's own strings (borrowed: g
+ * must outlive u). */
+void guest_as_dir_user(const struct guest *g, struct dir_user *u);
+/* A borrowed user's strings copied, so they can be changed: 0 or -ENOMEM. */
+int dir_user_own(struct dir_user *u);
 /* The project's one hash index: record number by string key (object id, or
  * a tombstone's id hash; ASCII case-insensitive), open addressing over any
  * array, which is read through key(ctx, i) at lookup time, so the array may

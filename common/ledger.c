@@ -133,16 +133,43 @@ static int get_i64(struct json_object *o, const char *key, int64_t *out)
  * Lines after the last commit are a batch that was never committed: ignored.
  * Text escapes \\ \t \n \r; \N is "none". */
 
+/* Text being written: one buffer that grows (a journal batch), or, with
+ * chunked, blocks of OUT_CHUNK filled in turn (a ledger: 55 MB for 200,000
+ * guests, which in one buffer glibc would map fresh, every page faulted and
+ * zeroed, where blocks reuse the memory the sync freed). */
+#define OUT_CHUNK ((size_t)4 << 20)
+
 struct out {
 	char *p;
 	size_t len, cap;
-	bool oom;
+	bool oom, chunked;
+	struct ag_part *full; /* the blocks filled before p */
+	size_t n_full, cap_full;
 };
 
 static void out_reserve(struct out *o, size_t more)
 {
 	if (o->oom || o->len + more + 1 <= o->cap)
 		return;
+	if (o->chunked) {
+		if (o->p &&
+		    ag_grow((void **)&o->full, &o->cap_full, o->n_full + 1, sizeof(*o->full), 16)) {
+			o->oom = true;
+			return;
+		}
+		size_t size = more + 1 > OUT_CHUNK ? more + 1 : OUT_CHUNK;
+		char *n = malloc(size);
+		if (!n) {
+			o->oom = true;
+			return;
+		}
+		if (o->p)
+			o->full[o->n_full++] = (struct ag_part){ o->p, o->len };
+		o->p = n;
+		o->len = 0;
+		o->cap = size;
+		return;
+	}
 	size_t ncap = o->cap ? o->cap * 2 : 1 << 16;
 	while (ncap < o->len + more + 1)
 		ncap *= 2;
@@ -166,40 +193,51 @@ static void out_raw(struct out *o, const char *s, size_t n)
 
 #define out_lit(o, s) out_raw((o), (s), sizeof(s) - 1)
 
+/* A tab, then s escaped: runs without anything to escape are copied whole
+ * (a byte at a time cost a 100,000-guest ledger a fifth of its save). */
 static void out_text(struct out *o, const char *s)
 {
-	out_raw(o, "\t", 1);
 	if (!s) {
-		out_raw(o, "\\N", 2);
+		out_lit(o, "\t\\N");
 		return;
 	}
-	for (const char *p = s; *p; p++) {
-		switch (*p) {
-		case '\\':
-			out_raw(o, "\\\\", 2);
+	size_t n = strlen(s);
+	out_reserve(o, 1 + 2 * n); /* every byte escaped, at worst */
+	if (o->oom)
+		return;
+	char *w = o->p + o->len;
+	*w++ = '\t';
+	for (;;) {
+		size_t run = strcspn(s, "\\\t\n\r");
+		memcpy(w, s, run);
+		w += run;
+		s += run;
+		if (!*s)
 			break;
-		case '\t':
-			out_raw(o, "\\t", 2);
-			break;
-		case '\n':
-			out_raw(o, "\\n", 2);
-			break;
-		case '\r':
-			out_raw(o, "\\r", 2);
-			break;
-		default:
-			out_raw(o, p, 1);
-			break;
-		}
+		*w++ = '\\';
+		*w++ = *s == '\\' ? '\\' : *s == '\t' ? 't' : *s == '\n' ? 'n' : 'r';
+		s++;
 	}
+	o->len = (size_t)(w - o->p);
 }
 
+/* A tab, then v in decimal ("-" for AG_TIME_UNKNOWN): what "\t%lld" gives. */
 static void out_num(struct out *o, int64_t v)
 {
-	char buf[32];
-	int n = v == AG_TIME_UNKNOWN ? snprintf(buf, sizeof(buf), "\t-")
-				     : snprintf(buf, sizeof(buf), "\t%lld", (long long)v);
-	out_raw(o, buf, (size_t)n);
+	char buf[24], *e = buf + sizeof(buf), *p = e;
+	if (v == AG_TIME_UNKNOWN) {
+		out_lit(o, "\t-");
+		return;
+	}
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		*--p = '-';
+	*--p = '\t';
+	out_raw(o, p, (size_t)(e - p));
 }
 
 static void out_guest(struct out *o, const struct guest *g)
@@ -245,10 +283,33 @@ static int icmp(const char *a, const char *b)
 	}
 }
 
-static int cmp_guest_id(const void *a, const void *b)
+/* A guest to sort by object id: its first 8 bytes, lowercased and big-endian,
+ * order as icmp() orders them; only equal prefixes compare the strings. */
+struct by_id {
+	uint64_t prefix;
+	const struct guest *g;
+};
+
+static uint64_t id_prefix(const char *s)
 {
-	return icmp((*(const struct guest *const *)a)->object_id,
-		    (*(const struct guest *const *)b)->object_id);
+	uint64_t k = 0;
+	for (int i = 0; i < 8; i++) {
+		unsigned char c = (unsigned char)*s;
+		if (c)
+			s++;
+		if (c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c + 32);
+		k = k << 8 | c;
+	}
+	return k;
+}
+
+static int cmp_guest_id(const void *pa, const void *pb)
+{
+	const struct by_id *a = pa, *b = pb;
+	if (a->prefix != b->prefix)
+		return a->prefix < b->prefix ? -1 : 1;
+	return icmp(a->g->object_id, b->g->object_id);
 }
 
 static int cmp_tomb_hash(const void *a, const void *b)
@@ -271,8 +332,8 @@ static int cmp_str(const void *a, const void *b)
 int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_t tmplen, char *err,
 		     size_t errlen)
 {
-	struct out o = { 0 };
-	const struct guest **gs = calloc(db->n + 1, sizeof(*gs));
+	struct out o = { .chunked = true };
+	struct by_id *gs = calloc(db->n + 1, sizeof(*gs));
 	const struct tombstone **ts = calloc(db->nt + 1, sizeof(*ts));
 	uint32_t *us = calloc(db->nt + 1, sizeof(*us));
 	char **ns = calloc(db->n_contested + 1, sizeof(*ns));
@@ -293,10 +354,10 @@ int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_
 	out_raw(&o, "\n", 1);
 	/* In the byte order of the kinds (G < N < T < U): view_search relies on it. */
 	for (size_t i = 0; i < db->n; i++)
-		gs[i] = &db->g[i];
+		gs[i] = (struct by_id){ id_prefix(db->g[i].object_id), &db->g[i] };
 	qsort(gs, db->n, sizeof(*gs), cmp_guest_id);
 	for (size_t i = 0; i < db->n; i++)
-		out_guest(&o, gs[i]);
+		out_guest(&o, gs[i].g);
 	memcpy(ns, db->contested, db->n_contested * sizeof(*ns));
 	qsort(ns, db->n_contested, sizeof(*ns), cmp_str);
 	for (size_t i = 0; i < db->n_contested; i++) {
@@ -321,14 +382,23 @@ out:
 	free(ts);
 	free(us);
 	free(ns);
-	if (o.oom) {
-		free(o.p);
+	r = -ENOMEM;
+	if (!o.oom && !ag_grow((void **)&o.full, &o.cap_full, o.n_full + 1, sizeof(*o.full), 16)) {
+		o.full[o.n_full++] = (struct ag_part){ o.p, o.len };
+		o.p = NULL;
+		r = ag_temp_write(path, o.full, o.n_full, 0600, tmp, tmplen, err, errlen);
+	} else {
 		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
 	}
-	r = ag_temp_write(path, &(struct ag_part){ o.p, o.len }, 1, 0600, tmp, tmplen, err, errlen);
-	ag_wipe(o.p, o.len);
-	free(o.p);
+	for (size_t i = 0; i < o.n_full; i++) {
+		ag_wipe((void *)o.full[i].p, o.full[i].n);
+		free((void *)o.full[i].p);
+	}
+	free(o.full);
+	if (o.p) {
+		ag_wipe(o.p, o.len);
+		free(o.p);
+	}
 	return r;
 }
 
@@ -414,8 +484,10 @@ static char *dup_field(char *s, bool *bad, bool *oom)
 	return d;
 }
 
-/* A G line split in f[0..14]: 0, -EBADMSG or -ENOMEM. */
-static int parse_guest(char **f, size_t n, struct guest *g)
+/* A G line split in f[0..14]: 0, -EBADMSG or -ENOMEM. With borrow, the
+ * strings are the line's own, unescaped in place (the line's buffer must
+ * outlive the guest: a loaded ledger's arena). */
+static int parse_guest(char **f, size_t n, struct guest *g, bool borrow)
 {
 	int64_t v[4];
 	enum guest_state st;
@@ -434,12 +506,12 @@ static int parse_guest(char **f, size_t n, struct guest *g)
 	g->flags = (uint32_t)v[1];
 	g->enabled = v[2] == 1;
 	g->pending = v[3] == 1;
-	g->object_id = dup_field(f[1], &bad, &oom);
-	g->name = dup_field(f[10], &bad, &oom);
-	g->display_name = dup_field(f[11], &bad, &oom);
-	g->upn = dup_field(f[12], &bad, &oom);
-	g->mail = dup_field(f[13], &bad, &oom);
-	g->other_mail = dup_field(f[14], &bad, &oom);
+	char **fields[] = { &g->object_id, &g->name, &g->display_name,
+			    &g->upn,	   &g->mail, &g->other_mail };
+	static const int at[] = { 1, 10, 11, 12, 13, 14 };
+	g->borrowed = borrow;
+	for (size_t i = 0; i < ARRAY_SIZE(at); i++)
+		*fields[i] = borrow ? unescape(f[at[i]], &bad) : dup_field(f[at[i]], &bad, &oom);
 	if (!oom && !bad && g->object_id)
 		return 0;
 	guest_free(g);
@@ -537,7 +609,7 @@ static int journal_read(const char *path, uint64_t base_id, struct journal *j, c
 		if (f[0][1])
 			goto bad;
 		if (op->kind == 'G') {
-			int pr = parse_guest(f, n, &op->g);
+			int pr = parse_guest(f, n, &op->g, false);
 			if (pr == -ENOMEM) {
 				r = pr;
 				goto out;
@@ -803,13 +875,21 @@ int ledger_load(const char *path, struct ledger *db, char *err, size_t errlen)
 	r = read_whole_file(path, &buf, &len, err, errlen);
 	if (r)
 		return r;
-	size_t lines = 0;
-	for (size_t i = 0; i < len; i++)
-		lines += buf[i] == '\n';
-	db->g = calloc(lines + 1, sizeof(struct guest));
-	db->t = calloc(lines + 1, sizeof(struct tombstone));
-	db->contested = calloc(lines + 1, sizeof(char *));
-	db->cap = db->tcap = lines + 1;
+	/* Room for each kind of line as many as there are (a line's kind is its
+	 * first byte); the zeroed arrays are as large as the ledger's lines of them. */
+	size_t lines[3] = { 1, 1, 1 }; /* G, T, N lines (+1) */
+	for (const char *p = buf, *end = buf + len; p < end;) {
+		lines[0] += *p == 'G';
+		lines[1] += *p == 'T';
+		lines[2] += *p == 'N';
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		p = nl ? nl + 1 : end;
+	}
+	db->g = calloc(lines[0], sizeof(struct guest));
+	db->t = calloc(lines[1], sizeof(struct tombstone));
+	db->contested = calloc(lines[2], sizeof(char *));
+	db->cap = lines[0];
+	db->tcap = lines[1];
 	if (!db->g || !db->t || !db->contested) {
 		r = -ENOMEM;
 		goto out;
@@ -833,7 +913,7 @@ int ledger_load(const char *path, struct ledger *db, char *err, size_t errlen)
 		if (f[0][0] && f[0][1])
 			goto bad;
 		if (f[0][0] == 'G') {
-			int pr = parse_guest(f, n, &db->g[db->n]);
+			int pr = parse_guest(f, n, &db->g[db->n], true);
 			if (pr == -ENOMEM) {
 				r = pr;
 				goto out;
@@ -870,8 +950,9 @@ bad:
 	snprintf(err, errlen, "%s:%zu: damaged ledger", path, lineno);
 	r = -EBADMSG;
 out:
-	ag_wipe(buf, len);
-	free(buf);
+	/* The guests' strings are in buf (borrowed): it is theirs until ledger_free. */
+	db->arena = buf;
+	db->arena_len = len;
 	if (r)
 		ledger_free(db);
 	return r;
@@ -1026,7 +1107,7 @@ int ledger_view_guest(const struct ledger_view *v, const char *object_id, struct
 	if (r <= 0)
 		return r;
 	size_t n = split_tabs(line, f, 16);
-	r = parse_guest(f, n, g);
+	r = parse_guest(f, n, g, false);
 	return r ? r : 1;
 }
 

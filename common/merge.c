@@ -68,10 +68,8 @@ static int warn(struct warning_list *w, const char *fmt, ...)
 {
 	va_list ap;
 	char *m = NULL;
-	char **n = realloc(w->msg, (w->n + 1) * sizeof(*n));
-	if (!n)
+	if (ag_grow((void **)&w->msg, &w->cap, w->n + 1, sizeof(*w->msg), 16))
 		return -ENOMEM;
-	w->msg = n;
 	va_start(ap, fmt);
 	int r = vasprintf(&m, fmt, ap);
 	va_end(ap);
@@ -162,9 +160,37 @@ static int cmp_by_name_rank(const void *pa, const void *pb)
 	return cmp_created(a, b);
 }
 
+/* A named guest to sort by name rank: its name's first 16 bytes as two
+ * big-endian keys, in strcmp()'s order; only equal keys compare further. */
+struct by_name {
+	uint64_t k0, k1;
+	struct guest *g;
+};
+
+static uint64_t name_key(const char **s)
+{
+	uint64_t k = 0;
+	for (int i = 0; i < 8; i++) {
+		unsigned char c = (unsigned char)**s;
+		*s += c != 0;
+		k = k << 8 | c;
+	}
+	return k;
+}
+
+static int cmp_by_name_key(const void *pa, const void *pb)
+{
+	const struct by_name *a = pa, *b = pb;
+	if (a->k0 != b->k0)
+		return a->k0 < b->k0 ? -1 : 1;
+	if (a->k1 != b->k1)
+		return a->k1 < b->k1 ? -1 : 1;
+	return cmp_by_name_rank(&a->g, &b->g);
+}
+
 static int cmp_guest_listing(const void *pa, const void *pb)
 {
-	const struct guest *a = pa, *b = pb;
+	const struct guest *a = *(struct guest *const *)pa, *b = *(struct guest *const *)pb;
 	if (!a->name != !b->name)
 		return a->name ? -1 : 1;
 	int c = a->name ? strcmp(a->name, b->name) : 0;
@@ -185,11 +211,13 @@ struct merge {
 	const struct merge_input *in;
 	struct merge_output *out;
 	bool first; /* this host's first sync: no events */
-	struct guest_index oldidx, tombidx;
-	struct uidset taken; /* UIDs no new guest may take */
-	bool *seen;	     /* old guests the directory still lists */
-	struct idset ids;    /* object ids of this merge so far */
+	struct guest_index own_oldidx, tombidx;
+	const struct guest_index *oldidx; /* the caller's, or own_oldidx */
+	struct uidset taken;		  /* UIDs no new guest may take */
+	bool *seen;			  /* old guests the directory still lists */
+	struct idset ids;		  /* object ids of this merge so far */
 	struct guest **order;
+	size_t n_named; /* order[0..n_named-1]: the named guests by name (assign_names) */
 	size_t evcap;
 };
 
@@ -198,7 +226,7 @@ static void merge_end(struct merge *m)
 	free(m->ids.slot);
 	free(m->order);
 	free(m->seen);
-	guest_index_free(&m->oldidx);
+	guest_index_free(&m->own_oldidx);
 	guest_index_free(&m->tombidx);
 	uidset_free(&m->taken);
 }
@@ -232,7 +260,9 @@ static int merge_begin(struct merge *m)
 	memset(m->out, 0, sizeof(*m->out));
 	db->last_sync = in->now;
 	m->first = old->last_sync == AG_TIME_UNKNOWN;
-	if (guest_index_build(&m->oldidx, old) || guest_index_tombstones(&m->tombidx, db))
+	m->oldidx = in->old_ix ? in->old_ix : &m->own_oldidx;
+	if ((!in->old_ix && guest_index_build(&m->own_oldidx, old)) ||
+	    guest_index_tombstones(&m->tombidx, db))
 		return -ENOMEM;
 	m->seen = calloc(old->n + 1, sizeof(bool));
 	if (!m->seen || idset_init(&m->ids, in->n_users) ||
@@ -287,21 +317,22 @@ static int fill_guest(struct merge *m, struct guest *g, const struct dir_user *u
 			: og				 ? og->created_at
 							 : AG_TIME_UNKNOWN;
 	/* A deleted user's UPN comes back altered: keep what we knew. */
-	g->upn = ag_strdup_opt(u->deleted && og && og->upn ? og->upn : u->upn);
-	g->display_name = ag_strdup_opt(u->display_name ? u->display_name
-					: og		? og->display_name
-							: NULL);
-	g->mail = ag_strdup_opt(u->deleted && og && og->name ? og->mail : u->mail);
+	struct strpool *pool = &m->out->db.pool;
+	g->upn = strpool_dup(pool, u->deleted && og && og->upn ? og->upn : u->upn);
+	g->display_name = strpool_dup(pool, u->display_name ? u->display_name
+					    : og	    ? og->display_name
+							    : NULL);
+	g->mail = strpool_dup(pool, u->deleted && og && og->name ? og->mail : u->mail);
 	g->other_mail =
-		ag_strdup_opt(u->deleted && og && og->name ? og->other_mail : u->other_mail);
+		strpool_dup(pool, u->deleted && og && og->name ? og->other_mail : u->other_mail);
 	g->enabled = u->enabled;
 	g->pending = u->pending;
 	if (u->deleted && og && og->name) {
-		g->name = strdup(og->name);
+		g->name = strpool_dup(pool, og->name);
 	} else if (ag_derive_name(u->id, u->mail, u->other_mail, u->upn, namebuf,
 				  sizeof(namebuf)) == 0 &&
 		   ag_name_valid(namebuf)) {
-		g->name = strdup(namebuf);
+		g->name = strpool_dup(pool, namebuf);
 	} else if (warn(&m->out->warnings,
 			"guest %s: no usable login name (letters, digits and . _ @ + - only, "
 			"not starting with -, at most 255 bytes); not exposed",
@@ -343,7 +374,7 @@ static int take_back_tombstone(struct merge *m, const struct dir_user *u, struct
 static int merge_user(struct merge *m, const struct dir_user *u)
 {
 	const struct ledger *old = m->in->old;
-	long oi = guest_index_find(&m->oldidx, u->id);
+	long oi = guest_index_find(m->oldidx, u->id);
 	const struct guest *og = oi >= 0 ? &old->g[oi] : NULL;
 	enum guest_state st = live_state(u, m->in->cfg);
 	int64_t deleted_at = AG_TIME_UNKNOWN;
@@ -362,7 +393,8 @@ static int merge_user(struct merge *m, const struct dir_user *u)
 	struct ledger *db = &m->out->db;
 	struct guest *g = &db->g[db->n];
 	memset(g, 0, sizeof(*g));
-	g->object_id = strdup(u->id);
+	g->object_id = strpool_dup(&db->pool, u->id);
+	g->borrowed = true; /* its strings are db's pool's */
 	if (!g->object_id)
 		return -ENOMEM;
 	db->n++;
@@ -443,6 +475,11 @@ static int added_event_uids(struct merge *m)
 {
 	struct merge_output *out = m->out;
 	struct guest_index outidx;
+	size_t added = 0;
+	for (size_t i = 0; i < out->n_events; i++)
+		added += out->events[i].kind == EV_ADDED;
+	if (!added)
+		return 0;
 	if (guest_index_build(&outidx, &out->db))
 		return -ENOMEM;
 	for (size_t i = 0; i < out->n_events; i++)
@@ -464,14 +501,38 @@ static int assign_names(struct merge *m)
 	struct guest **order = m->order;
 	size_t norder = 0;
 
-	for (size_t i = 0; i < out->db.n; i++)
-		if (out->db.g[i].name)
-			order[norder++] = &out->db.g[i];
-	qsort(order, norder, sizeof(*order), cmp_by_name_rank);
+	struct by_name *keyed = malloc((out->db.n + 1) * sizeof(*keyed));
+	if (!keyed)
+		return -ENOMEM;
+	for (size_t i = 0; i < out->db.n; i++) {
+		const char *n = out->db.g[i].name;
+		if (!n)
+			continue;
+		keyed[norder].k0 = name_key(&n);
+		keyed[norder].k1 = name_key(&n);
+		keyed[norder++].g = &out->db.g[i];
+	}
+	qsort(keyed, norder, sizeof(*keyed), cmp_by_name_key);
+	for (size_t i = 0; i < norder; i++)
+		order[i] = keyed[i].g;
+	free(keyed);
+	m->n_named = norder;
+	struct ledger *db = &out->db;
+	db->contested = calloc(norder + 1, sizeof(char *));
+	if (!db->contested)
+		return -ENOMEM;
 	for (size_t i = 0; i < norder; i++) {
 		struct guest *g = order[i];
 		bool winner = i == 0 || strcmp(order[i - 1]->name, g->name) != 0;
-		if (winner && in->local_name && in->local_name(g->name, in->local_accounts)) {
+		bool shared = i + 1 < norder && strcmp(order[i + 1]->name, g->name) == 0;
+		bool local =
+			winner && in->local_name && in->local_name(g->name, in->local_accounts);
+		/* Contested (listed once): claimed by two guest objects, or by a
+		 * guest and a local account. */
+		if (winner && (shared || local) &&
+		    !(db->contested[db->n_contested++] = strdup(g->name)))
+			return -ENOMEM;
+		if (local) {
 			if (warn(&out->warnings,
 				 "guest %s: name %s belongs to a local account; not exposed",
 				 g->object_id, g->name))
@@ -489,6 +550,36 @@ static int assign_names(struct merge *m)
 				g->flags |= SNAP_REC_NSS;
 		}
 	}
+	return 0;
+}
+
+/* The listing order: named guests by name, then object id; then the unnamed
+ * by object id. assign_names() sorted the named ones by name already: only
+ * the guests of one name, and the unnamed, are sorted here, and the guests
+ * move once (a sort of the guests themselves moved 100,000 records a level). */
+static int list_in_order(struct merge *m)
+{
+	struct ledger *db = &m->out->db;
+	struct guest **order = m->order;
+	size_t named = m->n_named, k = named;
+	for (size_t i = 0; i < db->n; i++)
+		if (!db->g[i].name)
+			order[k++] = &db->g[i];
+	for (size_t i = 0, j; i < named; i = j) {
+		for (j = i + 1; j < named && strcmp(order[j]->name, order[i]->name) == 0; j++)
+			;
+		if (j - i > 1)
+			qsort(order + i, j - i, sizeof(*order), cmp_guest_listing);
+	}
+	qsort(order + named, k - named, sizeof(*order), cmp_guest_listing);
+	struct guest *g = malloc((db->n + 1) * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	for (size_t i = 0; i < db->n; i++)
+		g[i] = *order[i];
+	free(db->g);
+	db->g = g;
+	db->cap = db->n + 1;
 	return 0;
 }
 
@@ -513,7 +604,7 @@ int guest_merge(const struct merge_input *in, struct merge_output *out, char *er
 	if (r == 0)
 		r = assign_names(&m);
 	if (r == 0)
-		qsort(out->db.g, out->db.n, sizeof(struct guest), cmp_guest_listing);
+		r = list_in_order(&m);
 	merge_end(&m);
 	if (r) {
 		if (r != -ENOSPC)

@@ -25,7 +25,7 @@ struct event {
 
 struct warning_list {
 	char **msg;
-	size_t n;
+	size_t n, cap;
 };
 
 /* Hashes an object id for tombstones: supplied by the caller (SHA-256). */
@@ -40,7 +40,8 @@ typedef bool (*local_name_fn)(const char *name, const struct local_accounts *ctx
 struct merge_input {
 	const struct ag_config *cfg;
 	const struct ledger *old;
-	const struct dir_user *users; /* live guests and soft-deleted guests */
+	const struct guest_index *old_ix; /* over old by object id, or NULL: built here */
+	const struct dir_user *users;	  /* live guests and soft-deleted guests */
 	size_t n_users;
 	const struct uidset *local_uids; /* UIDs of local accounts: never handed out */
 	local_name_fn local_name;
@@ -59,7 +60,7 @@ struct merge_input {
 };
 
 struct merge_output {
-	struct ledger db;
+	struct ledger db; /* with its contested names (two guest objects, or a local account) */
 	struct event *events;
 	size_t n_events;
 	struct warning_list warnings;

@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config libpam0g-dev libcurl4-openssl-dev libjson-c-dev libssl-dev
 libcmocka-dev libnss-wrapper libpam-wrapper pamtester openssl python3 python3-cryptography ca-certificates
-util-linux binutils clang-format curl mandoc debootstrap clang libclang-rt-dev nginx-light"
+util-linux binutils clang-format curl mandoc debootstrap clang libclang-rt-dev nginx-light strace"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -434,6 +434,35 @@ static void test_append_hands_purge_over(void **state)
 	world_close(&w);
 }
 
+/* Departed users are read from the list of Deleted users when its pages cost
+ * fewer requests than fetching each: Graph's list gives "up to 999 objects per
+ * page using $top" (api-reference/v1.0/api/directory-deleteditems-list.md), a
+ * $batch carries 20 requests (concepts/json-batching.md). */
+static void test_deleted_list_threshold(void **state)
+{
+	(void)state;
+	assert_int_equal(GRAPH_DELETED_PAGE, 999);
+	assert_int_equal(GRAPH_BATCH_MAX, 20);
+	assert_int_equal(graph_batch_requests(0), 0);
+	assert_int_equal(graph_batch_requests(20), 1);
+	assert_int_equal(graph_batch_requests(21), 2);
+	assert_int_equal(graph_deleted_list_pages(0), 1);
+	assert_int_equal(graph_deleted_list_pages(998), 1);
+	assert_int_equal(graph_deleted_list_pages(999), 2); /* a full page, then an empty one */
+	/* A few departures: one $batch, never worse than one page. */
+	assert_false(graph_deleted_list_pays(0, 0));
+	assert_false(graph_deleted_list_pays(1, 0));
+	assert_false(graph_deleted_list_pays(20, 20));
+	/* Two $batch requests against one page. */
+	assert_true(graph_deleted_list_pays(21, 21));
+	assert_true(graph_deleted_list_pays(21, 0)); /* at least the departing are listed */
+	/* 30 departures in a tenant with 5,000 deleted users: 2 requests against 6. */
+	assert_false(graph_deleted_list_pays(30, 5000));
+	/* A mass departure: 22,500 guests, 1,125 $batch requests against 28 pages. */
+	assert_true(graph_deleted_list_pays(22500, 27500));
+	assert_int_equal(graph_deleted_list_pages(27500), 28);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +472,7 @@ int main(void)
 		cmocka_unit_test(test_removed_items),
 		cmocka_unit_test(test_append_equals_full),
 		cmocka_unit_test(test_append_hands_purge_over),
+		cmocka_unit_test(test_deleted_list_threshold),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

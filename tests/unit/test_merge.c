@@ -245,6 +245,10 @@ static void test_names(void **st)
 	assert_false(by_id(&db, "L")->flags & SNAP_REC_NAMED);
 	assert_string_equal(by_id(&db, "N")->name, "nick@north.com");
 	assert_true(m.warnings.n >= 4);
+	/* The contested names, each once: two objects' one, and a local account's. */
+	assert_int_equal(db.n_contested, 2);
+	assert_string_equal(db.contested[0], "root@localhost");
+	assert_string_equal(db.contested[1], "same@f.com");
 	merge_output_free(&m);
 
 	/* The owner departs: the live one takes the name; restored while the name
@@ -426,11 +430,53 @@ static void test_index(void **state)
 	free(a.k);
 }
 
+/* The pool the merge's guests keep their strings in: copies that stay put as
+ * it grows (1 MiB blocks; a long string on a block of its own), NULL for NULL;
+ * a borrowed guest or view user is freed without its strings. */
+static void test_strpool(void **state)
+{
+	(void)state;
+	struct strpool p = { 0 };
+	char buf[64], *s[50000], *big = malloc(600000);
+	assert_non_null(big);
+	memset(big, 'x', 599999);
+	big[599999] = '\0';
+	assert_null(strpool_dup(&p, NULL));
+	for (size_t i = 0; i < 50000; i++) {
+		snprintf(buf, sizeof(buf), "guest-%zu@partner.example", i);
+		s[i] = strpool_dup(&p, buf);
+		assert_non_null(s[i]);
+		if (i == 20000) {
+			char *b = strpool_dup(&p, big);
+			assert_non_null(b);
+			assert_string_equal(b, big);
+		}
+	}
+	assert_true(p.n > 1);
+	for (size_t i = 0; i < 50000; i++) {
+		snprintf(buf, sizeof(buf), "guest-%zu@partner.example", i);
+		assert_string_equal(s[i], buf);
+	}
+	struct guest g = { .object_id = s[0], .name = s[1], .borrowed = true };
+	guest_free(&g); /* the pool's strings: not freed here (valgrind, ASan) */
+	assert_null(g.object_id);
+	struct dir_user u = { .id = s[2], .mail = s[3], .borrowed = true };
+	assert_int_equal(dir_user_own(&u), 0);
+	assert_false(u.borrowed);
+	assert_ptr_not_equal(u.id, s[2]);
+	assert_string_equal(u.mail, s[3]);
+	dir_user_free(&u);
+	strpool_free(&p);
+	assert_int_equal(p.n, 0);
+	free(big);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_index),
+		cmocka_unit_test(test_strpool),
 		cmocka_unit_test(test_states_from_directory),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_same_object_listed_twice),

@@ -23,7 +23,7 @@ int strset_add(struct strset *s, const char *v)
 		for (size_t i = 0; i < s->cap; i++) {
 			if (!s->slot[i])
 				continue;
-			size_t j = ag_name_hash(s->slot[i]) & (ncap - 1);
+			size_t j = ag_name_hash8(s->slot[i]) & (ncap - 1);
 			while (n[j])
 				j = (j + 1) & (ncap - 1);
 			n[j] = s->slot[i];
@@ -32,7 +32,7 @@ int strset_add(struct strset *s, const char *v)
 		s->slot = n;
 		s->cap = ncap;
 	}
-	size_t j = ag_name_hash(v) & (s->cap - 1);
+	size_t j = ag_name_hash8(v) & (s->cap - 1);
 	for (; s->slot[j]; j = (j + 1) & (s->cap - 1))
 		if (ag_ascii_casecmp_eq(s->slot[j], v))
 			return 0;
@@ -47,7 +47,7 @@ bool strset_has(const struct strset *s, const char *v)
 {
 	if (!s->cap)
 		return false;
-	for (size_t j = ag_name_hash(v) & (s->cap - 1); s->slot[j]; j = (j + 1) & (s->cap - 1))
+	for (size_t j = ag_name_hash8(v) & (s->cap - 1); s->slot[j]; j = (j + 1) & (s->cap - 1))
 		if (ag_ascii_casecmp_eq(s->slot[j], v))
 			return true;
 	return false;

@@ -125,7 +125,7 @@ static int index_put(struct guest_index *m, size_t i)
 	const char *k = m->key(m->ctx, i);
 	if (!k)
 		return 0;
-	size_t j = ag_name_hash(k) & (m->cap - 1);
+	size_t j = ag_name_hash8(k) & (m->cap - 1);
 	while (m->slot[j])
 		j = (j + 1) & (m->cap - 1);
 	m->slot[j] = (long)i + 1;
@@ -174,7 +174,7 @@ long guest_index_lookup(const struct guest_index *m, const char *key)
 {
 	if (!m->slot)
 		return -1;
-	for (size_t j = ag_name_hash(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+	for (size_t j = ag_name_hash8(key) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
 		if (!m->slot[j])
 			return -1;
 		const char *k = m->key(m->ctx, (size_t)m->slot[j] - 1);

@@ -53,7 +53,7 @@ static int idset_init(struct idset *s, size_t n)
 /* 1 when id was there already, 0 when added. */
 static int idset_add(struct idset *s, const char *id)
 {
-	size_t j = ag_name_hash(id) & (s->cap - 1);
+	size_t j = ag_name_hash8(id) & (s->cap - 1);
 	for (; s->slot[j]; j = (j + 1) & (s->cap - 1))
 		if (ag_ascii_casecmp_eq(s->slot[j], id))
 			return 1;

@@ -20,8 +20,8 @@ bool ag_ascii_casecmp_eq(const char *a, const char *b);
 /* Parse a whole decimal unsigned number, no sign, no spaces: 0 or -EINVAL/-ERANGE. */
 int ag_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
-/* FNV-1a 32-bit over the ASCII-lowercased bytes of s: snapshot formats 3 and 4's
- * name hash, and the tool's in-memory tables'. */
+/* FNV-1a 32-bit over the ASCII-lowercased bytes of s: snapshot formats 3 and
+ * 4's name hash (the tool's in-memory tables use ag_name_hash8, below). */
 static inline uint32_t ag_name_hash(const char *s)
 {
 	uint32_t h = 2166136261u;

@@ -2,6 +2,7 @@
 /* idmap.c: object id → UID by hashing, collisions resolved by linear probing in
  * an order the caller makes deterministic (oldest guest first). */
 #include "idmap.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -10,10 +11,7 @@ static uint64_t hash_object_id(const char *id)
 {
 	uint64_t h = 14695981039346656037ULL;
 	for (; *id; id++) {
-		unsigned char c = (unsigned char)*id;
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		h ^= c;
+		h ^= ag_ascii_tolower((unsigned char)*id);
 		h *= 1099511628211ULL;
 	}
 	/* splitmix64 finaliser: FNV's low bits are weak for similar ids. */

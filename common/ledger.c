@@ -269,22 +269,9 @@ static void out_tombstone(struct out *o, const struct tombstone *t)
 	out_raw(o, "\n", 1);
 }
 
-/* ASCII case-insensitive order, the order of the state's keys. */
-static int icmp(const char *a, const char *b)
-{
-	for (;; a++, b++) {
-		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-		if (x >= 'A' && x <= 'Z')
-			x = (unsigned char)(x + 32);
-		if (y >= 'A' && y <= 'Z')
-			y = (unsigned char)(y + 32);
-		if (x != y || !x)
-			return (int)x - (int)y;
-	}
-}
-
 /* A guest to sort by object id: its first 8 bytes, lowercased and big-endian,
- * order as icmp() orders them; only equal prefixes compare the strings. */
+ * order as ag_ascii_casecmp() orders them; only equal prefixes compare the
+ * strings. */
 struct by_id {
 	uint64_t prefix;
 	const struct guest *g;
@@ -294,11 +281,9 @@ static uint64_t id_prefix(const char *s)
 {
 	uint64_t k = 0;
 	for (int i = 0; i < 8; i++) {
-		unsigned char c = (unsigned char)*s;
+		unsigned char c = ag_ascii_tolower((unsigned char)*s);
 		if (c)
 			s++;
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c + 32);
 		k = k << 8 | c;
 	}
 	return k;
@@ -309,7 +294,7 @@ static int cmp_guest_id(const void *pa, const void *pb)
 	const struct by_id *a = pa, *b = pb;
 	if (a->prefix != b->prefix)
 		return a->prefix < b->prefix ? -1 : 1;
-	return icmp(a->g->object_id, b->g->object_id);
+	return ag_ascii_casecmp(a->g->object_id, b->g->object_id);
 }
 
 static int cmp_tomb_hash(const void *a, const void *b)
@@ -326,7 +311,7 @@ static int cmp_u32(const void *a, const void *b)
 
 static int cmp_str(const void *a, const void *b)
 {
-	return icmp(*(char *const *)a, *(char *const *)b);
+	return ag_ascii_casecmp(*(char *const *)a, *(char *const *)b);
 }
 
 int ledger_save_temp(const char *path, const struct ledger *db, char *tmp, size_t tmplen, char *err,
@@ -1040,11 +1025,8 @@ static int line_cmp(const char *line, const char *end, char kind, const char *ke
 	const char *p = line + 2;
 	for (;; p++, key++) {
 		unsigned char x = p < end && *p != '\t' && *p != '\n' ? (unsigned char)*p : 0;
-		unsigned char y = (unsigned char)*key;
-		if (x >= 'A' && x <= 'Z')
-			x = (unsigned char)(x + 32);
-		if (y >= 'A' && y <= 'Z')
-			y = (unsigned char)(y + 32);
+		x = ag_ascii_tolower(x);
+		unsigned char y = ag_ascii_tolower((unsigned char)*key);
 		if (x != y || !x)
 			return (int)x - (int)y;
 	}

@@ -31,12 +31,7 @@ static size_t deleted_prefix_len(const char *object_id, const char *upn)
 	for (const char *o = object_id; *o; o++) {
 		if (*o == '-')
 			continue;
-		char a = *o, b = upn[j];
-		if (a >= 'A' && a <= 'Z')
-			a = (char)(a - 'A' + 'a');
-		if (b >= 'A' && b <= 'Z')
-			b = (char)(b - 'A' + 'a');
-		if (a != b)
+		if (ag_ascii_tolower((unsigned char)*o) != ag_ascii_tolower((unsigned char)upn[j]))
 			return 0;
 		j++;
 	}

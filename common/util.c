@@ -37,10 +37,9 @@ int ag_ascii_lower(char *dst, const char *src, size_t n)
 {
 	size_t i;
 	for (i = 0; src[i]; i++) {
-		unsigned char c = (unsigned char)src[i];
 		if (i + 1 >= n)
 			return -ENAMETOOLONG;
-		dst[i] = (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
+		dst[i] = (char)ag_ascii_tolower((unsigned char)src[i]);
 	}
 	if (n == 0)
 		return -ENAMETOOLONG;
@@ -48,19 +47,19 @@ int ag_ascii_lower(char *dst, const char *src, size_t n)
 	return 0;
 }
 
-bool ag_ascii_casecmp_eq(const char *a, const char *b)
+int ag_ascii_casecmp(const char *a, const char *b)
 {
 	for (;; a++, b++) {
-		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-		if (x >= 'A' && x <= 'Z')
-			x = (unsigned char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (unsigned char)(y - 'A' + 'a');
-		if (x != y)
-			return false;
-		if (!x)
-			return true;
+		unsigned char x = ag_ascii_tolower((unsigned char)*a),
+			      y = ag_ascii_tolower((unsigned char)*b);
+		if (x != y || !x)
+			return (int)x - (int)y;
 	}
+}
+
+bool ag_ascii_casecmp_eq(const char *a, const char *b)
+{
+	return ag_ascii_casecmp(a, b) == 0;
 }
 
 int ag_parse_u64(const char *s, uint64_t max, uint64_t *out)

@@ -16,7 +16,15 @@ int ag_strlcpy(char *dst, const char *src, size_t n);
 int ag_strlcat(char *dst, const char *src, size_t n);
 /* ASCII lowercase copy; -ENAMETOOLONG if it does not fit. */
 int ag_ascii_lower(char *dst, const char *src, size_t n);
+/* ASCII case-insensitive order of a and b (<0, 0, >0), and its equality. */
+int ag_ascii_casecmp(const char *a, const char *b);
 bool ag_ascii_casecmp_eq(const char *a, const char *b);
+
+/* c lowercased if it is an ASCII capital; every other byte as it is. */
+static inline unsigned char ag_ascii_tolower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
 /* Parse a whole decimal unsigned number, no sign, no spaces: 0 or -EINVAL/-ERANGE. */
 int ag_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
@@ -26,10 +34,7 @@ static inline uint32_t ag_name_hash(const char *s)
 {
 	uint32_t h = 2166136261u;
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c >= 'A' && c <= 'Z')
-			c = (unsigned char)(c - 'A' + 'a');
-		h ^= c;
+		h ^= ag_ascii_tolower((unsigned char)*s);
 		h *= 16777619u;
 	}
 	return h;

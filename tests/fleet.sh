@@ -297,7 +297,14 @@ SNAP7=$PUB/guests-$GEN7.db
 cp "$PUB/manifest.txt" "$W/manifest.7"
 cp "$SNAP7" "$W/snap.7"
 cp "$W/f1/guests.db" "$W/f1.before"
+# nginx's ETag is the manifest's mtime and size: a tampered manifest of the
+# published one's size, written in the second it was dated, would be answered
+# 304. Each one the follower is shown gets a date of its own (a publisher
+# dates every manifest it writes after the one it replaces, fleet.c).
+STAMP=946684800
 refused() { # refused WHAT PATTERN: follower 1 refuses and keeps its snapshot
+	STAMP=$((STAMP + 1))
+	touch -d "@$STAMP" "$PUB/manifest.txt"
 	fsync 1 ${SYNC_ARGS:-}
 	expect "$1: the follower's sync exits 1" 1 "$rc"
 	expect_match "$1: …and says why" "$2" "$out"
